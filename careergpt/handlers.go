@@ -1,0 +1,89 @@
+package careergpt
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"slices"
+	"strconv"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/s2sjwt/s2sjwt/internal/httpx"
+	"github.com/s2sjwt/s2sjwt/internal/tokenclient"
+)
+
+//go:embed web
+var webFiles embed.FS
+
+func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) {
+	sub, _ := fs.Sub(webFiles, "web")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self'; script-src 'self'")
+	http.FileServerFS(sub).ServeHTTP(w, r)
+}
+
+func (s *Server) handleLastScenario(w http.ResponseWriter, _ *http.Request) {
+	out, ok := s.LastOutcome()
+	if !ok {
+		httpx.Error(w, http.StatusNotFound, "not_found", "no scenario has run yet; POST /v1/scenario")
+		return
+	}
+	httpx.Encode(w, http.StatusOK, out)
+}
+
+func (s *Server) handleRunScenario(w http.ResponseWriter, r *http.Request) {
+	s.playAndAnswer(w, r, "scenario")
+}
+
+func (s *Server) handleAction(w http.ResponseWriter, r *http.Request) {
+	action := chi.URLParam(r, "action")
+	if !slices.Contains(Actions, action) {
+		httpx.Error(w, http.StatusNotFound, "not_found", "unknown action")
+		return
+	}
+	s.playAndAnswer(w, r, action)
+}
+
+func (s *Server) playAndAnswer(w http.ResponseWriter, r *http.Request, action string) {
+	out, err := s.Play(r.Context(), action)
+	if err != nil {
+		httpx.Error(w, http.StatusBadRequest, "invalid_request", err.Error())
+		return
+	}
+	httpx.Encode(w, http.StatusOK, out)
+}
+
+// advice is canned: the point is the calls around it, not a model.
+const advice = "Write down what you want to learn next, then find the team that does it daily."
+
+func (s *Server) handleAdvice(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Question string `json:"question"`
+	}
+	if err := httpx.Decode(w, r, 4<<10, &req); err != nil {
+		httpx.Error(w, httpx.DecodeStatus(err), "invalid_request", err.Error())
+		return
+	}
+	logErr := s.logs.Log(r.Context(), "career advice served", map[string]string{"question_bytes": strconv.Itoa(len(req.Question))})
+	notifyErr := s.notify(r.Context())
+	if logErr != nil || notifyErr != nil {
+		s.deps.Logger.Warn("advice side effects failed", "log_err", logErr, "notify_err", notifyErr)
+	}
+	httpx.Encode(w, http.StatusOK, map[string]any{"advice": advice, "logged": logErr == nil, "notified": notifyErr == nil})
+}
+
+// notify sends one notification with a fresh token: Notification accepts
+// each token once, so none is cached.
+func (s *Server) notify(ctx context.Context) error {
+	tok, err := s.tokens.Token(ctx, tokenclient.Request{Audience: NotificationAudience, Scope: scopeNotify})
+	if err != nil {
+		return err
+	}
+	status, _, err := s.post(ctx, s.cfg.NotificationURL+"/v1/notifications", notificationBody(), tok.AccessToken)
+	if err == nil && status != http.StatusAccepted {
+		err = fmt.Errorf("careergpt: notification-service answered %d", status)
+	}
+	return err
+}

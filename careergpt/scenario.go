@@ -1,0 +1,380 @@
+package careergpt
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/s2sjwt/s2sjwt/internal/authn"
+	"github.com/s2sjwt/s2sjwt/internal/tokenclient"
+)
+
+// Lanes of the sequence: who sends, who receives.
+const (
+	LaneCareerGPT    = "careergpt"
+	LaneIdentity     = "identity"
+	LaneLogging      = "logging"
+	LaneNotification = "notification"
+)
+
+// Expected and observed results of a step.
+const (
+	Accepted = "accepted"
+	Refused  = "refused"
+	Failed   = "error" // the step could not be played (a service down, say)
+)
+
+// Outcome is one run of the scenario or of a single action.
+type Outcome struct {
+	Action   string    `json:"action"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Steps    []Step    `json:"steps"`
+	// Passed is true when every step ended as expected.
+	Passed bool `json:"passed"`
+}
+
+// Step is one request of the scenario and how it ended.
+type Step struct {
+	ID      string     `json:"id"`
+	Title   string     `json:"title"`
+	Story   string     `json:"story"`
+	From    string     `json:"from"`
+	To      string     `json:"to"`
+	Request string     `json:"request"`
+	Expect  string     `json:"expect"`
+	Result  string     `json:"result"`
+	Status  int        `json:"status"`
+	Reason  string     `json:"reason,omitempty"` // the receiver's error_description
+	Detail  string     `json:"detail,omitempty"`
+	Passed  bool       `json:"passed"`
+	Token   *TokenView `json:"token,omitempty"`
+	Checks  []Check    `json:"checks,omitempty"`
+}
+
+// TokenView is a token's decoded header and claims. The signature, and so
+// the usable token, is never part of it.
+type TokenView struct {
+	JTI    string         `json:"jti"`
+	Header map[string]any `json:"header"`
+	Claims map[string]any `json:"claims"`
+}
+
+// Check is one check a receiving service makes, with its verdict for a token.
+type Check struct {
+	Name string `json:"name"`
+	OK   bool   `json:"ok"`
+}
+
+// Actions the API and the page can fire; "scenario" plays them all.
+var Actions = []string{"scenario", "stolen", "replay", "unknown-issuer", "expired"}
+
+// Play runs an action and remembers its outcome.
+func (s *Server) Play(ctx context.Context, action string) (*Outcome, error) {
+	s.runs.Lock()
+	defer s.runs.Unlock()
+	out := &Outcome{Action: action, Started: s.deps.Now().UTC()}
+	switch action {
+	case "scenario":
+		s.playScenario(ctx, out)
+	case "stolen":
+		if tok := s.issueStep(ctx, out, LoggingAudience, scopeLogsWrite, 0); tok != nil {
+			s.stolenStep(ctx, out, tok)
+		}
+	case "replay":
+		if tok := s.issueStep(ctx, out, NotificationAudience, scopeNotify, 0); tok != nil {
+			s.notifyStep(ctx, out, tok)
+			s.replayStep(ctx, out, tok)
+		}
+	case "unknown-issuer":
+		s.unknownIssuerStep(ctx, out)
+	case "expired":
+		s.expiredSteps(ctx, out)
+	default:
+		return nil, fmt.Errorf("careergpt: unknown action %q", action)
+	}
+	out.Finished = s.deps.Now().UTC()
+	out.Passed = len(out.Steps) > 0
+	for _, st := range out.Steps {
+		out.Passed = out.Passed && st.Passed
+	}
+	s.mu.Lock()
+	s.last = out
+	s.mu.Unlock()
+	return out, nil
+}
+
+func (s *Server) playScenario(ctx context.Context, out *Outcome) {
+	if tok := s.issueStep(ctx, out, LoggingAudience, scopeLogsWrite, 0); tok != nil {
+		s.logStep(ctx, out, tok)
+		s.stolenStep(ctx, out, tok)
+	}
+	if tok := s.issueStep(ctx, out, NotificationAudience, scopeNotify, 0); tok != nil {
+		s.notifyStep(ctx, out, tok)
+		s.replayStep(ctx, out, tok)
+	}
+	s.unknownIssuerStep(ctx, out)
+	s.expiredSteps(ctx, out)
+}
+
+func (s *Server) issueStep(ctx context.Context, out *Outcome, audience, scope string, ttl time.Duration) *tokenclient.Token {
+	st := Step{
+		ID: "issue-" + audience, From: LaneCareerGPT, To: LaneIdentity, Expect: Accepted,
+		Request: "POST /oauth2/token",
+		Title:   "Token for " + audience,
+		Story: fmt.Sprintf("CareerGPT proves who it is with an assertion signed by its own key (private_key_jwt) "+
+			"and asks Identity for a token whose aud is %s.", audience),
+	}
+	if ttl > 0 {
+		st.ID += "-short-lived"
+		st.Title = fmt.Sprintf("A %s token for %s", ttl, audience)
+	}
+	tok, err := s.tokens.Token(ctx, tokenclient.Request{Audience: audience, Scope: scope, ExpiresIn: ttl})
+	var terr *tokenclient.Error
+	switch {
+	case errors.As(err, &terr):
+		st.Result, st.Status, st.Reason = Refused, terr.Status, terr.Description
+	case err != nil:
+		st.Result, st.Reason = Failed, err.Error()
+	default:
+		st.Result, st.Status = Accepted, http.StatusOK
+		st.Token = decodeToken(tok.AccessToken)
+		st.Detail = fmt.Sprintf("Identity signed it: sub=%s, aud=%s, valid for %s.",
+			st.Token.Claims["sub"], st.Token.Claims["aud"], tok.ExpiresAt.Sub(s.deps.Now()).Round(time.Second))
+	}
+	s.finish(out, st)
+	if st.Result != Accepted {
+		return nil
+	}
+	return tok
+}
+
+func (s *Server) logStep(ctx context.Context, out *Outcome, tok *tokenclient.Token) {
+	st := Step{
+		ID: "logging-accepts", From: LaneCareerGPT, To: LaneLogging, Expect: Accepted,
+		Title: "Logging accepts its own token",
+		Story: "CareerGPT writes a log entry with the Logging token. Logging checks issuer, audience, expiry and " +
+			"signature, then records the caller's sub as the entry's source.",
+	}
+	body := map[string]any{"level": "info", "message": "career advice served", "attributes": map[string]string{"step": st.ID}}
+	resp := s.present(ctx, &st, s.cfg.LoggingURL+"/v1/logs", body, tok.AccessToken, LoggingAudience)
+	var entry struct {
+		Source string `json:"source"`
+	}
+	if st.Result == Accepted && json.Unmarshal(resp, &entry) == nil {
+		st.Detail = fmt.Sprintf("Logging stored the entry with source=%q, taken from the token's sub, not from the request body.", entry.Source)
+		if entry.Source != ClientID {
+			st.Result = Failed
+		}
+	}
+	s.finish(out, st)
+}
+
+func (s *Server) stolenStep(ctx context.Context, out *Outcome, tok *tokenclient.Token) {
+	st := Step{
+		ID: "stolen-token-refused", From: LaneCareerGPT, To: LaneNotification, Expect: Refused,
+		Title: "A Logging token is useless at Notification",
+		Story: "The same Logging token is sent to Notification, as a thief who stole it would. Its aud says " +
+			"logging-service, so Notification refuses it: a token only works where it was meant to.",
+	}
+	s.present(ctx, &st, s.cfg.NotificationURL+"/v1/notifications", notificationBody(), tok.AccessToken, NotificationAudience)
+	s.finish(out, st)
+}
+
+func (s *Server) notifyStep(ctx context.Context, out *Outcome, tok *tokenclient.Token) {
+	st := Step{
+		ID: "notification-accepts", From: LaneCareerGPT, To: LaneNotification, Expect: Accepted,
+		Title: "Notification accepts its own token",
+		Story: "CareerGPT sends a notification with a token for notification-service. Notification accepts it, " +
+			"marks its jti as used, and logs to Logging with a token of its own (sub notification-backend).",
+	}
+	resp := s.present(ctx, &st, s.cfg.NotificationURL+"/v1/notifications", notificationBody(), tok.AccessToken, NotificationAudience)
+	var r struct {
+		Logged bool `json:"logged"`
+	}
+	if st.Result == Accepted && json.Unmarshal(resp, &r) == nil {
+		st.Detail = "Notification's own audit entry reached Logging: " + map[bool]string{true: "yes", false: "no"}[r.Logged] + "."
+		if !r.Logged {
+			st.Result = Failed
+		}
+	}
+	s.finish(out, st)
+}
+
+func (s *Server) replayStep(ctx context.Context, out *Outcome, tok *tokenclient.Token) {
+	st := Step{
+		ID: "replay-refused", From: LaneCareerGPT, To: LaneNotification, Expect: Refused,
+		Title: "The same Notification token, again",
+		Story: "The Notification token is presented a second time. Notification remembers every jti until the " +
+			"token expires, so a copied request cannot be replayed.",
+	}
+	s.present(ctx, &st, s.cfg.NotificationURL+"/v1/notifications", notificationBody(), tok.AccessToken, NotificationAudience)
+	s.finish(out, st)
+}
+
+func (s *Server) unknownIssuerStep(ctx context.Context, out *Outcome) {
+	st := Step{
+		ID: "unknown-issuer-refused", From: LaneCareerGPT, To: LaneLogging, Expect: Refused,
+		Title: "A token from an unknown issuer",
+		Story: "CareerGPT mints a token itself, signed by a key Identity never published and naming another " +
+			"issuer. Logging trusts only Identity, so it is refused, however right its sub and aud look.",
+	}
+	raw, err := s.rogue.mint(s.deps.Now())
+	if err != nil {
+		st.Result, st.Reason = Failed, err.Error()
+	} else {
+		s.present(ctx, &st, s.cfg.LoggingURL+"/v1/logs", map[string]any{"message": "forged"}, raw, LoggingAudience)
+	}
+	s.finish(out, st)
+}
+
+func (s *Server) expiredSteps(ctx context.Context, out *Outcome) {
+	tok := s.issueStep(ctx, out, LoggingAudience, scopeLogsWrite, time.Second)
+	if tok == nil {
+		return
+	}
+	wait := tok.ExpiresAt.Sub(s.deps.Now()) + s.cfg.PeerLeeway + time.Second
+	s.deps.Sleep(wait)
+	st := Step{
+		ID: "expired-refused", From: LaneCareerGPT, To: LaneLogging, Expect: Refused,
+		Title: "An expired token",
+		Story: fmt.Sprintf("CareerGPT asked for a 1-second token and waited %s, past its exp and the %s clock-skew "+
+			"leeway. Logging refuses it: a token's power ends at exp.", wait.Round(time.Second), s.cfg.PeerLeeway),
+	}
+	s.present(ctx, &st, s.cfg.LoggingURL+"/v1/logs", map[string]any{"message": "too late"}, tok.AccessToken, LoggingAudience)
+	s.finish(out, st)
+}
+
+func (s *Server) finish(out *Outcome, st Step) {
+	st.Passed = st.Result == st.Expect
+	out.Steps = append(out.Steps, st)
+	s.deps.Logger.Debug("scenario step", "id", st.ID, "result", st.Result, "status", st.Status)
+}
+
+func notificationBody() map[string]any {
+	return map[string]any{"channel": "email", "to": "candidate@example.com", "message": "Your career advice is ready."}
+}
+
+// present POSTs body with token to target, records the answer in st, and
+// returns the response body.
+func (s *Server) present(ctx context.Context, st *Step, target string, body any, token, receiver string) []byte {
+	if u, err := url.Parse(target); err == nil {
+		st.Request = "POST " + u.Path
+	}
+	st.Token = decodeToken(token)
+	status, respBody, err := s.post(ctx, target, body, token)
+	if err != nil {
+		st.Result, st.Reason = Failed, err.Error()
+		return nil
+	}
+	st.Status = status
+	switch {
+	case status < 300:
+		st.Result = Accepted
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		st.Result = Refused
+		var e struct {
+			Description string `json:"error_description"`
+		}
+		_ = json.Unmarshal(respBody, &e)
+		st.Reason = e.Description
+	default:
+		st.Result, st.Reason = Failed, http.StatusText(status)
+	}
+	st.Checks = s.checks(ctx, st.Token, receiver, st.Reason)
+	return respBody
+}
+
+// post sends body as JSON with a bearer token.
+func (s *Server) post(ctx context.Context, target string, body any, token string) (int, []byte, error) {
+	data, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(data))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := s.deps.HTTP.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	respBody, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, respBody, err
+}
+
+// checks lists the checks the receiver makes and how this token fares in
+// each, as CareerGPT can tell from the token, the issuer's JWKS and the answer.
+func (s *Server) checks(ctx context.Context, t *TokenView, receiver, reason string) []Check {
+	kid, _ := t.Header["kid"].(string)
+	_, keyErr := s.jwks.Key(ctx, kid)
+	iss, _ := t.Claims["iss"].(string)
+	exp, _ := t.Claims["exp"].(float64)
+	var auds []string
+	switch a := t.Claims["aud"].(type) {
+	case string:
+		auds = []string{a}
+	case []any:
+		for _, v := range a {
+			if s, ok := v.(string); ok {
+				auds = append(auds, s)
+			}
+		}
+	}
+	checks := []Check{
+		{"signed by a key Identity publishes (kid " + kid + ")", keyErr == nil},
+		{"iss is the trusted issuer " + s.cfg.IdentityURL, iss == s.cfg.IdentityURL},
+		{"aud names " + receiver, slices.Contains(auds, receiver)},
+		{"not expired (exp + leeway)", s.deps.Now().Before(time.Unix(int64(exp), 0).Add(s.cfg.PeerLeeway))},
+	}
+	if receiver == NotificationAudience {
+		checks = append(checks, Check{"jti not used before (single-use)", reason != authn.Describe(authn.ErrReplayed)})
+	}
+	return checks
+}
+
+// decodeToken shows a token's header and claims, without its signature.
+func decodeToken(raw string) *TokenView {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return nil
+	}
+	v := &TokenView{}
+	for i, dst := range []*map[string]any{&v.Header, &v.Claims} {
+		data, err := base64.RawURLEncoding.DecodeString(parts[i])
+		if err != nil || json.Unmarshal(data, dst) != nil {
+			return nil
+		}
+	}
+	v.JTI, _ = v.Claims["jti"].(string)
+	return v
+}
+
+// rogueIssuer mints tokens no one should trust: its own key, its own iss.
+type rogueIssuer struct{ key ed25519.PrivateKey }
+
+// RogueIssuer is the "iss" of the unknown-issuer step's forged token.
+const RogueIssuer = "https://rogue-identity.invalid"
+
+func (r rogueIssuer) mint(now time.Time) (string, error) {
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{
+		"iss": RogueIssuer, "sub": ClientID, "aud": LoggingAudience, "client_id": ClientID,
+		"scope": scopeLogsWrite, "iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(),
+		"jti": "rogue-" + fmt.Sprint(now.UnixNano()),
+	})
+	t.Header["typ"] = authn.AccessTokenType
+	t.Header["kid"] = "rogue-key"
+	return t.SignedString(r.key)
+}

@@ -1,0 +1,132 @@
+package careergpt
+
+import (
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/s2sjwt/s2sjwt/internal/authn"
+	"github.com/s2sjwt/s2sjwt/internal/jwk"
+	"github.com/s2sjwt/s2sjwt/internal/logclient"
+	"github.com/s2sjwt/s2sjwt/internal/tokenclient"
+)
+
+// ClientID is CareerGPT's registered client id and so the "sub" of its tokens.
+const ClientID = "careergpt-backend"
+
+// Audiences and scopes CareerGPT asks for.
+const (
+	LoggingAudience      = "logging-service"
+	NotificationAudience = "notification-service"
+	scopeLogsWrite       = "logs:write"
+	scopeNotify          = "notifications:send"
+)
+
+// Config configures CareerGPT.
+type Config struct {
+	// IdentityURL is the trusted issuer; its token endpoint is /oauth2/token.
+	IdentityURL     string
+	LoggingURL      string
+	NotificationURL string
+	// PeerLeeway is the resource servers' clock leeway; the expiry step
+	// waits past it.
+	PeerLeeway time.Duration
+}
+
+// Validate reports a missing URL.
+func (c Config) Validate() error {
+	if c.IdentityURL == "" || c.LoggingURL == "" || c.NotificationURL == "" {
+		return errors.New("careergpt: identity, logging and notification URLs are required")
+	}
+	return nil
+}
+
+// Deps are CareerGPT's collaborators.
+type Deps struct {
+	// Key and Signer are CareerGPT's own client key (private_key_jwt).
+	Key    jwk.Key
+	Signer crypto.Signer
+	HTTP   *http.Client
+	Logger *slog.Logger
+	Now    func() time.Time
+	// Sleep waits for the expiry step; tests replace it with a clock jump.
+	Sleep func(time.Duration)
+}
+
+// Server is CareerGPT: an HTTP API and the scenario player.
+type Server struct {
+	cfg     Config
+	deps    Deps
+	tokens  *tokenclient.Client
+	cached  *tokenclient.Cache
+	logs    *logclient.Client
+	rogue   rogueIssuer
+	handler http.Handler
+	jwks    *authn.RemoteKeySet
+
+	mu   sync.Mutex
+	last *Outcome
+	runs sync.Mutex // one scenario at a time: steps share tokens
+}
+
+// NewServer returns CareerGPT.
+func NewServer(cfg Config, deps Deps) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Signer == nil {
+		return nil, errors.New("careergpt: client key is required")
+	}
+	if cfg.PeerLeeway == 0 {
+		cfg.PeerLeeway = authn.DefaultLeeway
+	}
+	if deps.HTTP == nil {
+		deps.HTTP = &http.Client{Timeout: 10 * time.Second}
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.Sleep == nil {
+		deps.Sleep = time.Sleep
+	}
+	tokens := &tokenclient.Client{
+		TokenURL: cfg.IdentityURL + "/oauth2/token", ClientID: ClientID,
+		Key: deps.Key, Signer: deps.Signer, HTTP: deps.HTTP, Now: deps.Now,
+	}
+	cached := &tokenclient.Cache{Client: tokens}
+	jwks, err := authn.NewRemoteKeySet(authn.RemoteKeySetConfig{
+		JWKSURL: cfg.IdentityURL + "/.well-known/jwks.json", Client: deps.HTTP, Logger: deps.Logger, Now: deps.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	_, roguePriv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg: cfg, deps: deps, tokens: tokens, cached: cached, jwks: jwks,
+		logs:  &logclient.Client{LoggingURL: cfg.LoggingURL, Tokens: cached, HTTP: deps.HTTP},
+		rogue: rogueIssuer{key: roguePriv},
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// LastOutcome returns the outcome of the latest scenario run, if any.
+func (s *Server) LastOutcome() (*Outcome, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last, s.last != nil
+}

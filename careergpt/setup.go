@@ -1,0 +1,100 @@
+package careergpt
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/s2sjwt/s2sjwt/internal/httpx"
+	"github.com/s2sjwt/s2sjwt/internal/jwk"
+	"github.com/s2sjwt/s2sjwt/internal/runner"
+	"github.com/s2sjwt/s2sjwt/internal/tokenclient"
+)
+
+// Setup is the careergpt binary's configuration (flags and environment).
+type Setup struct {
+	Config
+	DataDir     string
+	PlayOnStart bool
+	// PeersTimeout bounds the wait for the other services before the
+	// scenario plays on start.
+	PeersTimeout time.Duration
+
+	server *Server
+	logger *slog.Logger
+}
+
+// Flags implements runner.Service.
+func (s *Setup) Flags(fs *flag.FlagSet, env runner.Env) {
+	runner.StringFlag(fs, env, &s.IdentityURL, "identity-url", "IDENTITY_URL", "http://127.0.0.1:9001", "identity service (the trusted issuer)")
+	runner.StringFlag(fs, env, &s.LoggingURL, "logging-url", "LOGGING_URL", "http://127.0.0.1:9002", "logging service")
+	runner.StringFlag(fs, env, &s.NotificationURL, "notification-url", "NOTIFICATION_URL", "http://127.0.0.1:9003", "notification service")
+	runner.StringFlag(fs, env, &s.DataDir, "data", "DATA_DIR", "data/careergpt", "directory for CareerGPT's client key")
+	runner.DurationFlag(fs, env, &s.PeerLeeway, "peer-leeway", "LEEWAY", 0, "the resource servers' clock-skew leeway (0: their default)")
+	runner.DurationFlag(fs, env, &s.PeersTimeout, "peers-timeout", "PEERS_TIMEOUT", time.Minute, "how long to wait for the other services on start")
+	play := env("PLAY_ON_START", "true") == "true"
+	fs.BoolVar(&s.PlayOnStart, "play", play, "play the scenario once the other services are healthy (env PLAY_ON_START)")
+}
+
+// Open implements runner.Service.
+func (s *Setup) Open(_ context.Context, logger *slog.Logger) (http.Handler, io.Closer, error) {
+	key, signer, err := tokenclient.LoadOrCreateKey(filepath.Join(s.DataDir, "client-key.pem"), jwk.EdDSA)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.logger = logger
+	s.server, err = NewServer(s.Config, Deps{Key: key, Signer: signer, Logger: logger})
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.server, io.NopCloser(nil), nil
+}
+
+// Start implements runner.Starter: it plays the scenario once the other
+// services answer, and tells it on stdout.
+func (s *Setup) Start(ctx context.Context, stdout io.Writer) {
+	if !s.PlayOnStart {
+		return
+	}
+	if err := WaitHealthy(ctx, s.PeersTimeout, s.IdentityURL, s.LoggingURL, s.NotificationURL); err != nil {
+		s.logger.Error("scenario not played", "err", err)
+		return
+	}
+	out, err := s.server.Play(ctx, "scenario")
+	if err != nil {
+		s.logger.Error("scenario failed", "err", err)
+		return
+	}
+	Narrate(stdout, out)
+	s.logger.Info("scenario played", "passed", out.Passed, "steps", len(out.Steps))
+}
+
+// WaitHealthy polls each base URL's /healthz until all answer or timeout.
+func WaitHealthy(ctx context.Context, timeout time.Duration, baseURLs ...string) error {
+	deadline := time.Now().Add(timeout)
+	for _, u := range baseURLs {
+		for {
+			err := httpx.Healthcheck(ctx, u+"/healthz")
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("careergpt: %s not healthy after %s: %w", u, timeout, err)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+// Server returns the server Open built.
+func (s *Setup) Server() *Server { return s.server }

@@ -1,0 +1,144 @@
+// Command demo runs all four services in one process on loopback, plays the
+// scenario, tells it step by step, and keeps serving. It needs only Go: no
+// Docker, no network beyond 127.0.0.1.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"time"
+
+	"github.com/s2sjwt/s2sjwt/careergpt"
+	"github.com/s2sjwt/s2sjwt/identity"
+	"github.com/s2sjwt/s2sjwt/internal/httpx"
+	"github.com/s2sjwt/s2sjwt/internal/runner"
+	"github.com/s2sjwt/s2sjwt/logging"
+	"github.com/s2sjwt/s2sjwt/notification"
+)
+
+func main() { runner.Main(run) }
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	env := runner.EnvFrom(getenv)
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	var addrs [4]string
+	var dataDir, level string
+	runner.StringFlag(fs, env, &addrs[0], "careergpt-addr", "CAREERGPT_ADDR", "127.0.0.1:9000", "CareerGPT (and the page)")
+	runner.StringFlag(fs, env, &addrs[1], "identity-addr", "IDENTITY_ADDR", "127.0.0.1:9001", "Identity")
+	runner.StringFlag(fs, env, &addrs[2], "logging-addr", "LOGGING_ADDR", "127.0.0.1:9002", "Logging")
+	runner.StringFlag(fs, env, &addrs[3], "notification-addr", "NOTIFICATION_ADDR", "127.0.0.1:9003", "Notification")
+	runner.StringFlag(fs, env, &dataDir, "data", "DATA_DIR", "data/demo", "data directory (one folder per service)")
+	runner.StringFlag(fs, env, &level, "log-level", "LOG_LEVEL", "warn", "service log level; the story is printed regardless")
+	once := fs.Bool("once", false, "play the scenario, print it, and exit (non-zero if a step did not end as expected)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+
+	// Listen on all four first: a taken port fails at once, and ":0" works.
+	var lns [4]net.Listener
+	for i, a := range addrs {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			closeAll(lns[:i])
+			return fmt.Errorf("demo: %w", err)
+		}
+		lns[i] = ln
+	}
+	url := func(i int) string { return "http://" + lns[i].Addr().String() }
+	careergptURL, identityURL, loggingURL, notificationURL := url(0), url(1), url(2), url(3)
+
+	trust := runner.ResourceServer{Issuer: identityURL}
+	cg := &careergpt.Setup{
+		Config:  careergpt.Config{IdentityURL: identityURL, LoggingURL: loggingURL, NotificationURL: notificationURL},
+		DataDir: filepath.Join(dataDir, "careergpt"), PlayOnStart: true, PeersTimeout: 10 * time.Second,
+	}
+	services := []struct {
+		name string
+		svc  runner.Service
+	}{
+		{"careergpt", cg},
+		{"identity", &identity.Setup{
+			Issuer: identityURL, Registry: demoRegistry(careergptURL, notificationURL),
+			DataDir: filepath.Join(dataDir, "identity"), Algorithm: "EdDSA",
+			RotationInterval: 24 * time.Hour, PublishLead: 20 * time.Second, Leeway: 5 * time.Second,
+		}},
+		{"logging", &logging.Setup{ResourceServer: trust, DataDir: filepath.Join(dataDir, "logging")}},
+		{"notification", &notification.Setup{ResourceServer: trust, DataDir: filepath.Join(dataDir, "notification"),
+			IdentityURL: identityURL, LoggingURL: loggingURL}},
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, len(services))
+	for i, s := range services {
+		logger, err := runner.NewLogger(stdout, level, s.name)
+		if err != nil {
+			closeAll(lns[:])
+			return err
+		}
+		h, closer, err := s.svc.Open(ctx, logger)
+		if err != nil {
+			closeAll(lns[:])
+			return fmt.Errorf("demo: %s: %w", s.name, err)
+		}
+		defer closer.Close()
+		go func() { errc <- httpx.Serve(ctx, lns[i], h, logger) }()
+	}
+
+	fmt.Fprintf(stdout, "Four services on loopback:\n  careergpt     %s   ← open this page to watch the flow\n  identity      %s\n  logging       %s\n  notification  %s\n",
+		careergptURL, identityURL, loggingURL, notificationURL)
+	if *once {
+		if err := careergpt.WaitHealthy(ctx, 10*time.Second, identityURL, loggingURL, notificationURL); err != nil {
+			return err
+		}
+		out, err := cg.Server().Play(ctx, "scenario")
+		if err != nil {
+			return err
+		}
+		careergpt.Narrate(stdout, out)
+		if !out.Passed {
+			return errors.New("demo: the scenario did not end as expected")
+		}
+		return nil
+	}
+	go cg.Start(ctx, stdout)
+	fmt.Fprintln(stdout, "Press Ctrl+C to stop.")
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return err
+	}
+	cancel()
+	return nil
+}
+
+// demoRegistry is deploy/registry.json with loopback URLs for the clients' keys.
+func demoRegistry(careergptURL, notificationURL string) *identity.Registry {
+	return &identity.Registry{
+		Audiences: map[string]identity.Audience{
+			"logging-service":      {MaxTTL: identity.Duration(5 * time.Minute), Scopes: []string{"logs:write", "logs:read"}},
+			"notification-service": {MaxTTL: identity.Duration(2 * time.Minute), Scopes: []string{"notifications:send"}},
+		},
+		Clients: []identity.Client{
+			{ID: careergpt.ClientID, AuthMethod: identity.PrivateKeyJWT, JWKSURI: careergptURL + "/.well-known/jwks.json",
+				Allow: map[string][]string{"logging-service": {"logs:write", "logs:read"}, "notification-service": {"notifications:send"}}},
+			{ID: notification.ClientID, AuthMethod: identity.PrivateKeyJWT, JWKSURI: notificationURL + "/.well-known/jwks.json",
+				Allow: map[string][]string{"logging-service": {"logs:write"}}},
+		},
+	}
+}
+
+func closeAll(lns []net.Listener) {
+	for _, ln := range lns {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+}
+

@@ -1,0 +1,151 @@
+package identity
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/s2sjwt/s2sjwt/internal/jwk"
+)
+
+// Client authentication methods (RFC 7591 names).
+const (
+	PrivateKeyJWT     = "private_key_jwt"
+	ClientSecretBasic = "client_secret_basic"
+)
+
+// Registry says which clients exist, how each proves who it is, and which
+// audiences and scopes each may get. It is the whole access policy: adding
+// a service is an entry here, not a code change.
+type Registry struct {
+	// Audiences are the resource servers tokens can be issued for.
+	Audiences map[string]Audience `json:"audiences"`
+	Clients   []Client            `json:"clients"`
+}
+
+// Audience is one resource server.
+type Audience struct {
+	// MaxTTL caps the lifetime of tokens for this audience.
+	MaxTTL Duration `json:"max_ttl"`
+	// Scopes this audience understands.
+	Scopes []string `json:"scopes"`
+}
+
+// Client is one registered service. Its client_id is also the "sub" of
+// every token it gets.
+type Client struct {
+	ID         string `json:"client_id"`
+	AuthMethod string `json:"auth_method"`
+	// For private_key_jwt: the client's public keys, inline or by URL.
+	JWKS    *jwk.Set `json:"jwks,omitempty"`
+	JWKSURI string   `json:"jwks_uri,omitempty"`
+	// For client_secret_basic: hex SHA-256 of a generated high-entropy
+	// secret. A fast hash suffices for 256-bit random secrets; passwords
+	// chosen by people would need a slow one.
+	SecretSHA256 string `json:"secret_sha256,omitempty"`
+	// Allow maps each audience this client may call to the scopes it may get.
+	Allow map[string][]string `json:"allow"`
+}
+
+// Duration is a time.Duration written as "5m" in JSON.
+type Duration time.Duration
+
+// UnmarshalJSON reads a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	*d = Duration(v)
+	return err
+}
+
+// MarshalJSON writes a Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// LoadRegistry reads a registry file.
+func LoadRegistry(path string) (*Registry, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("identity: registry: %w", err)
+	}
+	var reg Registry
+	if err := json.Unmarshal(data, &reg); err != nil {
+		return nil, fmt.Errorf("identity: registry %s: %w", path, err)
+	}
+	return &reg, reg.Validate()
+}
+
+// Validate reports an inconsistent registry.
+func (reg *Registry) Validate() error {
+	if len(reg.Audiences) == 0 {
+		return errors.New("identity: registry: no audiences")
+	}
+	for name, a := range reg.Audiences {
+		if a.MaxTTL <= 0 {
+			return fmt.Errorf("identity: registry: audience %q needs a positive max_ttl", name)
+		}
+	}
+	seen := map[string]bool{}
+	for _, c := range reg.Clients {
+		if c.ID == "" || seen[c.ID] {
+			return fmt.Errorf("identity: registry: missing or repeated client_id %q", c.ID)
+		}
+		seen[c.ID] = true
+		switch c.AuthMethod {
+		case PrivateKeyJWT:
+			if (c.JWKS == nil) == (c.JWKSURI == "") {
+				return fmt.Errorf("identity: registry: client %q needs exactly one of jwks and jwks_uri", c.ID)
+			}
+		case ClientSecretBasic:
+			if b, err := hex.DecodeString(c.SecretSHA256); err != nil || len(b) != sha256.Size {
+				return fmt.Errorf("identity: registry: client %q needs a hex secret_sha256", c.ID)
+			}
+		default:
+			return fmt.Errorf("identity: registry: client %q: unknown auth_method %q", c.ID, c.AuthMethod)
+		}
+		for aud, scopes := range c.Allow {
+			a, ok := reg.Audiences[aud]
+			if !ok {
+				return fmt.Errorf("identity: registry: client %q allowed unknown audience %q", c.ID, aud)
+			}
+			for _, s := range scopes {
+				if !slices.Contains(a.Scopes, s) {
+					return fmt.Errorf("identity: registry: client %q allowed scope %q that %q lacks", c.ID, s, aud)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// MaxTTL is the longest lifetime of any token this registry allows; signing
+// keys are kept published at least that long after they stop signing.
+func (reg *Registry) MaxTTL() time.Duration {
+	var longest time.Duration
+	for _, a := range reg.Audiences {
+		longest = max(longest, time.Duration(a.MaxTTL))
+	}
+	return longest
+}
+
+func (reg *Registry) client(id string) (*Client, bool) {
+	for i := range reg.Clients {
+		if reg.Clients[i].ID == id {
+			return &reg.Clients[i], true
+		}
+	}
+	return nil, false
+}
+
+// HashSecret returns the registry form of a client secret.
+func HashSecret(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,20 @@
+package identity
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/s2sjwt/s2sjwt/internal/httpx"
+)
+
+// routes is the identity service's whole HTTP API.
+func (s *server) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Get("/healthz", httpx.Healthz)
+	r.Post("/oauth2/token", s.handleIssueToken)
+	r.Get("/.well-known/jwks.json", s.handleJWKS)
+	r.Get("/.well-known/oauth-authorization-server", s.handleMetadata)
+	r.Post("/admin/rotate-keys", s.handleRotateKeys)
+	return r
+}

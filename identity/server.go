@@ -1,0 +1,90 @@
+package identity
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/s2sjwt/s2sjwt/internal/authn"
+)
+
+// DefaultTokenTTL is the lifetime of an access token unless its audience's
+// max_ttl is shorter. Short tokens make a stolen one worth little.
+const DefaultTokenTTL = 5 * time.Minute
+
+// Config configures the identity service.
+type Config struct {
+	// Issuer is this service's "iss" and base URL, e.g. http://identity:8080.
+	Issuer   string
+	Registry *Registry
+	// TokenTTL is the default access-token lifetime; DefaultTokenTTL if zero.
+	TokenTTL time.Duration
+	// Leeway for client assertions' time claims.
+	Leeway time.Duration
+	// AdminSecretSHA256 enables POST /admin/rotate-keys for HTTP Basic
+	// "admin" with this secret. Empty disables the endpoint.
+	AdminSecretSHA256 string
+}
+
+// Validate reports a missing or inconsistent setting.
+func (c Config) Validate() error {
+	if c.Issuer == "" || strings.HasSuffix(c.Issuer, "/") {
+		return errors.New("identity: issuer URL is required, without a trailing slash")
+	}
+	if c.Registry == nil {
+		return errors.New("identity: registry is required")
+	}
+	return c.Registry.Validate()
+}
+
+func (c Config) tokenEndpoint() string { return c.Issuer + "/oauth2/token" }
+
+// Deps are the identity service's collaborators.
+type Deps struct {
+	Keys *KeyStore
+	// Replay remembers client-assertion ids, so an assertion works once.
+	Replay     authn.ReplayGuard
+	Logger     *slog.Logger
+	HTTPClient *http.Client
+	Now        func() time.Time
+}
+
+type server struct {
+	cfg                Config
+	deps               Deps
+	assertionVerifiers map[string]*authn.Verifier
+	limiter            *failureLimiter
+}
+
+func (s *server) now() time.Time { return s.deps.Now() }
+
+// NewServer returns the identity service's HTTP handler.
+func NewServer(cfg Config, deps Deps) (http.Handler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Keys == nil || deps.Replay == nil {
+		return nil, errors.New("identity: key store and replay store are required")
+	}
+	if cfg.TokenTTL == 0 {
+		cfg.TokenTTL = DefaultTokenTTL
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.HTTPClient == nil {
+		deps.HTTPClient = &http.Client{Timeout: 5 * time.Second}
+	}
+	verifiers, err := newAssertionVerifiers(cfg, deps)
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	s := &server{cfg: cfg, deps: deps, assertionVerifiers: verifiers, limiter: newFailureLimiter(deps.Now)}
+	return s.routes(), nil
+}

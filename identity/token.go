@@ -1,0 +1,263 @@
+package identity
+
+import (
+	"cmp"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/s2sjwt/s2sjwt/internal/authn"
+	"github.com/s2sjwt/s2sjwt/internal/httpx"
+)
+
+// maxTokenRequestBytes bounds a token request body.
+const maxTokenRequestBytes = 16 << 10
+
+// tokenRequest is a client credentials request in either accepted shape.
+type tokenRequest struct {
+	grantType string
+	audience  string
+	scope     string
+	subject   string // seed JSON shape only; must be the authenticated client
+	expiresIn string // optional: ask for a shorter lifetime than the cap
+	cred      clientCredentials
+}
+
+// oauthError is an RFC 6749 §5.2 error response.
+type oauthError struct {
+	status      int
+	code        string
+	description string
+	cause       error // for the log only
+}
+
+func (e *oauthError) Error() string { return e.code + ": " + e.description }
+
+func badRequest(code, description string) *oauthError {
+	return &oauthError{status: http.StatusBadRequest, code: code, description: description}
+}
+
+// writeOAuthError is the one place token-endpoint failures become responses.
+func (s *server) writeOAuthError(w http.ResponseWriter, r *http.Request, e *oauthError) {
+	s.deps.Logger.Info("token request refused", "error", e.code, "reason", e.description, "cause", e.cause, "remote", r.RemoteAddr)
+	if e.status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="identity"`)
+	}
+	w.Header().Set("Pragma", "no-cache")
+	httpx.Error(w, e.status, e.code, e.description)
+}
+
+func (s *server) handleIssueToken(w http.ResponseWriter, r *http.Request) {
+	req, oerr := parseTokenRequest(w, r)
+	if oerr == nil {
+		var resp *tokenResponse
+		resp, oerr = s.issue(r, req)
+		if oerr == nil {
+			w.Header().Set("Cache-Control", "no-store")
+			w.Header().Set("Pragma", "no-cache")
+			httpx.Encode(w, http.StatusOK, resp)
+			return
+		}
+	}
+	s.writeOAuthError(w, r, oerr)
+}
+
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int    `json:"expires_in"`
+	Scope       string `json:"scope,omitempty"`
+}
+
+func (s *server) issue(r *http.Request, req *tokenRequest) (*tokenResponse, *oauthError) {
+	switch req.grantType {
+	case "client_credentials":
+	case "":
+		return nil, badRequest("invalid_request", "grant_type is required")
+	default:
+		return nil, badRequest("unsupported_grant_type", "only client_credentials is supported")
+	}
+
+	claimed := req.cred.claimedID()
+	if wait := s.limiter.retryAfter(claimed); wait > 0 {
+		return nil, &oauthError{status: http.StatusTooManyRequests, code: "invalid_client", description: lockedOutMessage,
+			cause: fmt.Errorf("client %q locked out for %s", claimed, wait.Round(time.Second))}
+	}
+	client, err := s.authenticateClient(r.Context(), req.cred)
+	switch {
+	case errors.Is(err, errSeveralClientAuth):
+		return nil, badRequest("invalid_request", "use exactly one client authentication method")
+	case errors.Is(err, errNoClientAuth), errors.Is(err, errBadClient):
+		s.limiter.fail(claimed)
+		return nil, &oauthError{status: http.StatusUnauthorized, code: "invalid_client", description: "client authentication failed", cause: err}
+	case err != nil:
+		return nil, &oauthError{status: http.StatusInternalServerError, code: "server_error", description: "try again later", cause: err}
+	}
+
+	if req.subject != "" && req.subject != client.ID {
+		// Zero trust: who the token names is who proved it, never who asked.
+		return nil, &oauthError{status: http.StatusForbidden, code: "unauthorized_client",
+			description: "sub must be the authenticated client", cause: fmt.Errorf("%q asked for sub %q", client.ID, req.subject)}
+	}
+	if len(client.Allow) == 0 {
+		return nil, badRequest("unauthorized_client", "client may not use client_credentials")
+	}
+	if req.audience == "" {
+		return nil, badRequest("invalid_target", "audience (or resource) is required")
+	}
+	allowed, ok := client.Allow[req.audience]
+	if !ok {
+		return nil, badRequest("invalid_target", "client may not get tokens for this audience")
+	}
+	scope, oerr := grantScope(req.scope, allowed)
+	if oerr != nil {
+		return nil, oerr
+	}
+	ttl := min(s.cfg.TokenTTL, time.Duration(s.cfg.Registry.Audiences[req.audience].MaxTTL))
+	if req.expiresIn != "" {
+		secs, err := strconv.Atoi(req.expiresIn)
+		if err != nil || secs < 1 {
+			return nil, badRequest("invalid_request", "expires_in must be a positive number of seconds")
+		}
+		ttl = min(ttl, time.Duration(secs)*time.Second)
+	}
+
+	token, jti, kid, err := s.sign(client.ID, req.audience, scope, ttl)
+	if err != nil {
+		return nil, &oauthError{status: http.StatusInternalServerError, code: "server_error", description: "try again later", cause: err}
+	}
+	s.deps.Logger.Info("token issued", "jti", jti, "sub", client.ID, "aud", req.audience, "scope", scope, "kid", kid, "ttl", ttl)
+	return &tokenResponse{AccessToken: token, TokenType: "Bearer", ExpiresIn: int(ttl / time.Second), Scope: scope}, nil
+}
+
+// grantScope returns the scope to grant: the requested one if every scope in
+// it is allowed, or all allowed scopes if none was requested.
+func grantScope(requested string, allowed []string) (string, *oauthError) {
+	if requested == "" {
+		return strings.Join(allowed, " "), nil
+	}
+	scopes := strings.Fields(requested)
+	for _, sc := range scopes {
+		if !slices.Contains(allowed, sc) {
+			return "", badRequest("invalid_scope", "scope not allowed: "+sc)
+		}
+	}
+	return strings.Join(slices.Compact(slices.Sorted(slices.Values(scopes))), " "), nil
+}
+
+// accessTokenClaims are the RFC 9068 claims, with "aud" as a single string.
+type accessTokenClaims struct {
+	Issuer    string `json:"iss"`
+	Subject   string `json:"sub"`
+	Audience  string `json:"aud"`
+	ExpiresAt int64  `json:"exp"`
+	IssuedAt  int64  `json:"iat"`
+	NotBefore int64  `json:"nbf"`
+	ID        string `json:"jti"`
+	ClientID  string `json:"client_id"`
+	Scope     string `json:"scope,omitempty"`
+}
+
+func (c accessTokenClaims) GetExpirationTime() (*jwt.NumericDate, error) {
+	return unixDate(c.ExpiresAt)
+}
+func (c accessTokenClaims) GetIssuedAt() (*jwt.NumericDate, error)  { return unixDate(c.IssuedAt) }
+func (c accessTokenClaims) GetNotBefore() (*jwt.NumericDate, error) { return unixDate(c.NotBefore) }
+func (c accessTokenClaims) GetIssuer() (string, error)              { return c.Issuer, nil }
+func (c accessTokenClaims) GetSubject() (string, error)             { return c.Subject, nil }
+func (c accessTokenClaims) GetAudience() (jwt.ClaimStrings, error) {
+	return jwt.ClaimStrings{c.Audience}, nil
+}
+
+func unixDate(sec int64) (*jwt.NumericDate, error) { return jwt.NewNumericDate(time.Unix(sec, 0)), nil }
+
+func (s *server) sign(sub, aud, scope string, ttl time.Duration) (token, jti, kid string, err error) {
+	key, err := s.deps.Keys.Signer()
+	if err != nil {
+		return "", "", "", err
+	}
+	jti = newTokenID()
+	now := s.now()
+	t := jwt.NewWithClaims(jwt.GetSigningMethod(key.Algorithm), accessTokenClaims{
+		Issuer: s.cfg.Issuer, Subject: sub, Audience: aud,
+		ExpiresAt: now.Add(ttl).Unix(), IssuedAt: now.Unix(), NotBefore: now.Unix(),
+		ID: jti, ClientID: sub, Scope: scope,
+	})
+	t.Header["typ"] = authn.AccessTokenType
+	t.Header["kid"] = key.ID
+	token, err = t.SignedString(key.Signer)
+	return token, jti, key.ID, err
+}
+
+// newTokenID returns 128 random bits, base64url encoded.
+func newTokenID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func parseTokenRequest(w http.ResponseWriter, r *http.Request) (*tokenRequest, *oauthError) {
+	req := &tokenRequest{}
+	id, secret, hasBasic, err := basicCredentials(r)
+	if err != nil {
+		return nil, badRequest("invalid_request", "malformed Basic credentials")
+	}
+	req.cred = clientCredentials{basicID: id, basicSecret: secret, hasBasic: hasBasic}
+
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch mt {
+	case "application/x-www-form-urlencoded":
+		r.Body = http.MaxBytesReader(w, r.Body, maxTokenRequestBytes)
+		if err := r.ParseForm(); err != nil {
+			return nil, badRequest("invalid_request", "malformed or oversized form body")
+		}
+		form := r.PostForm
+		for name, values := range form {
+			if len(values) > 1 { // RFC 6749 §3.2
+				return nil, badRequest("invalid_request", "parameter repeated: "+name)
+			}
+		}
+		audience, resource := form.Get("audience"), form.Get("resource")
+		if audience != "" && resource != "" && audience != resource {
+			return nil, badRequest("invalid_target", "audience and resource name different targets")
+		}
+		req.grantType = form.Get("grant_type")
+		req.audience = cmp.Or(audience, resource)
+		req.scope = form.Get("scope")
+		req.expiresIn = form.Get("expires_in")
+		req.cred.assertionType = form.Get("client_assertion_type")
+		req.cred.assertion = form.Get("client_assertion")
+		req.cred.clientIDParam = form.Get("client_id")
+	case "application/json":
+		// The seed's shape: {"sub": "careergpt-backend", "aud": "logging-service"}.
+		var body struct {
+			GrantType     string `json:"grant_type"`
+			Sub           string `json:"sub"`
+			Aud           string `json:"aud"`
+			Scope         string `json:"scope"`
+			AssertionType string `json:"client_assertion_type"`
+			Assertion     string `json:"client_assertion"`
+		}
+		if err := httpx.Decode(w, r, maxTokenRequestBytes, &body); err != nil {
+			return nil, badRequest("invalid_request", "malformed or oversized JSON body")
+		}
+		req.grantType = body.GrantType
+		if req.grantType == "" {
+			req.grantType = "client_credentials"
+		}
+		req.subject, req.audience, req.scope = body.Sub, body.Aud, body.Scope
+		req.cred.assertionType, req.cred.assertion = body.AssertionType, body.Assertion
+	default:
+		return nil, badRequest("invalid_request", "content type must be application/x-www-form-urlencoded or application/json")
+	}
+	return req, nil
+}

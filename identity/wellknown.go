@@ -1,0 +1,62 @@
+package identity
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"net/http"
+	"slices"
+
+	"github.com/s2sjwt/s2sjwt/internal/httpx"
+	"github.com/s2sjwt/s2sjwt/internal/jwk"
+)
+
+func (s *server) handleJWKS(w http.ResponseWriter, _ *http.Request) {
+	// Short caching: verifiers refetch on unknown kids anyway.
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	httpx.Encode(w, http.StatusOK, jwk.Set{Keys: s.deps.Keys.PublicKeys()})
+}
+
+// handleMetadata serves RFC 8414 authorization server metadata.
+func (s *server) handleMetadata(w http.ResponseWriter, _ *http.Request) {
+	var scopes []string
+	for _, a := range s.cfg.Registry.Audiences {
+		scopes = append(scopes, a.Scopes...)
+	}
+	slices.Sort(scopes)
+	httpx.Encode(w, http.StatusOK, map[string]any{
+		"issuer":                                s.cfg.Issuer,
+		"token_endpoint":                        s.cfg.tokenEndpoint(),
+		"jwks_uri":                              s.cfg.Issuer + "/.well-known/jwks.json",
+		"grant_types_supported":                 []string{"client_credentials"},
+		"response_types_supported":              []string{"token"},
+		"token_endpoint_auth_methods_supported": []string{PrivateKeyJWT, ClientSecretBasic},
+		"token_endpoint_auth_signing_alg_values_supported": []string{jwk.EdDSA, jwk.ES256, jwk.RS256},
+		"scopes_supported": slices.Compact(scopes),
+	})
+}
+
+// handleRotateKeys rotates the signing key on demand. It exists only when an
+// admin secret is configured, and needs it on every call.
+func (s *server) handleRotateKeys(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.AdminSecretSHA256 == "" {
+		http.NotFound(w, r)
+		return
+	}
+	user, secret, ok := r.BasicAuth()
+	sum := sha256.Sum256([]byte(secret))
+	want, _ := hex.DecodeString(s.cfg.AdminSecretSHA256)
+	if !ok || user != "admin" || subtle.ConstantTimeCompare(sum[:], want) != 1 {
+		w.Header().Set("WWW-Authenticate", `Basic realm="identity-admin"`)
+		httpx.Error(w, http.StatusUnauthorized, "unauthorized", "admin credentials required")
+		return
+	}
+	kid, err := s.deps.Keys.Rotate()
+	if err != nil {
+		s.deps.Logger.Error("key rotation failed", "err", err)
+		httpx.Error(w, http.StatusInternalServerError, "server_error", "key rotation failed")
+		return
+	}
+	s.deps.Logger.Info("signing key rotated on demand", "kid", kid)
+	httpx.Encode(w, http.StatusOK, map[string]string{"kid": kid})
+}

@@ -1,0 +1,206 @@
+package authn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/s2sjwt/s2sjwt/internal/httpx"
+)
+
+// ReplayGuard remembers token ids. Use reports whether this is the first use
+// of jti; it must be atomic, so that of N concurrent calls with one jti
+// exactly one gets true, and must remember jti at least until forgetAfter.
+type ReplayGuard interface {
+	Use(ctx context.Context, jti string, forgetAfter time.Time) (first bool, err error)
+}
+
+type claimsKey struct{}
+
+// ClaimsFromContext returns the claims Authenticate stored for this request.
+func ClaimsFromContext(ctx context.Context) (*Claims, bool) {
+	c, ok := ctx.Value(claimsKey{}).(*Claims)
+	return c, ok
+}
+
+// ContextWithClaims returns ctx carrying c, for handlers tested without the
+// middleware.
+func ContextWithClaims(ctx context.Context, c *Claims) context.Context {
+	return context.WithValue(ctx, claimsKey{}, c)
+}
+
+// Option configures Authenticate.
+type Option func(*middleware)
+
+// WithSingleUse makes every token single-use: a jti already seen is refused
+// with ErrReplayed. Without it a token can be replayed until it expires.
+func WithSingleUse(g ReplayGuard) Option { return func(m *middleware) { m.replay = g } }
+
+// WithLogger logs each rejection with its reason, never the token.
+func WithLogger(l *slog.Logger) Option { return func(m *middleware) { m.logger = l } }
+
+type middleware struct {
+	verifier *Verifier
+	replay   ReplayGuard
+	logger   *slog.Logger
+}
+
+// Authenticate returns middleware that admits only requests bearing a token v
+// accepts, and answers everything else per RFC 6750.
+func Authenticate(v *Verifier, opts ...Option) func(http.Handler) http.Handler {
+	m := &middleware{verifier: v, logger: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(m)
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			claims, err := m.authenticate(r)
+			if err != nil {
+				m.logger.Info("token rejected", "reason", err.Error(), "method", r.Method, "path", r.URL.Path)
+				WriteError(w, v.Audience(), err)
+				return
+			}
+			m.logger.Debug("token accepted", "jti", claims.ID, "sub", claims.Subject)
+			next.ServeHTTP(w, r.WithContext(ContextWithClaims(r.Context(), claims)))
+		})
+	}
+}
+
+func (m *middleware) authenticate(r *http.Request) (*Claims, error) {
+	raw, err := BearerToken(r)
+	if err != nil {
+		return nil, err
+	}
+	claims, err := m.verifier.Verify(r.Context(), raw)
+	if err != nil {
+		return nil, err
+	}
+	if m.replay != nil {
+		forgetAfter := claims.ExpiresAt.Add(m.verifier.Leeway())
+		first, err := m.replay.Use(r.Context(), claims.ID, forgetAfter)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errUnavailable, err)
+		}
+		if !first {
+			return nil, fmt.Errorf("%w: jti %s", ErrReplayed, claims.ID)
+		}
+	}
+	return claims, nil
+}
+
+// BearerToken returns the RFC 6750 §2.1 bearer token of r. Tokens in query
+// strings or form bodies are not looked for: they end up in logs.
+func BearerToken(r *http.Request) (string, error) {
+	values := r.Header.Values("Authorization")
+	if len(values) == 0 {
+		return "", ErrNoToken
+	}
+	if len(values) > 1 {
+		return "", fmt.Errorf("%w: several Authorization headers", ErrMalformed)
+	}
+	scheme, token, ok := strings.Cut(values[0], " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", ErrNoToken
+	}
+	if token == "" || strings.ContainsAny(token, " \t") {
+		return "", fmt.Errorf("%w: bearer credentials", ErrMalformed)
+	}
+	return token, nil
+}
+
+// RequireScope returns middleware that admits only tokens whose scope claim
+// holds scope; others get 403 insufficient_scope. It must run after
+// Authenticate.
+func RequireScope(scope string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			claims, ok := ClaimsFromContext(r.Context())
+			if !ok || !claims.HasScope(scope) {
+				writeBearer(w, http.StatusForbidden, bearerError{
+					Code: "insufficient_scope", Description: "token lacks scope " + scope, Scope: scope,
+				})
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// errUnavailable marks failures of this service, not of the token.
+var errUnavailable = errors.New("authn: verification unavailable")
+
+// descriptions are the error_description a client sees for each rejection:
+// the class of the fault, never internal detail.
+var descriptions = []struct {
+	err  error
+	text string
+}{
+	{ErrReplayed, "token already used"},
+	{ErrTokenTooLarge, "token too large"},
+	{ErrDuplicateMember, "malformed token"},
+	{ErrMalformed, "malformed token"},
+	{ErrAlgorithm, "algorithm not allowed"},
+	{ErrAlgorithmMismatch, "algorithm does not match key"},
+	{ErrType, "not an access token (typ must be at+jwt)"},
+	{ErrCritical, "unsupported critical header"},
+	{ErrEmbeddedKey, "key references in the header are not accepted"},
+	{ErrNoKeyID, "no key id"},
+	{ErrUnknownKey, "unknown signing key"},
+	{ErrSignature, "invalid signature"},
+	{ErrIssuer, "untrusted issuer"},
+	{ErrAudience, "token is not for this service (wrong audience)"},
+	{ErrNoExpiry, "token has no expiry"},
+	{ErrExpired, "token expired"},
+	{ErrNotYetValid, "token not valid yet"},
+	{ErrIssuedInFuture, "token issued in the future"},
+	{ErrNoSubject, "token has no subject"},
+	{ErrNoTokenID, "token has no jti"},
+}
+
+// Describe returns the client-facing description of a rejection.
+func Describe(err error) string {
+	for _, d := range descriptions {
+		if errors.Is(err, d.err) {
+			return d.text
+		}
+	}
+	return "invalid token"
+}
+
+// WriteError answers a failed authentication per RFC 6750 §3: 401 with a
+// WWW-Authenticate challenge, or 503 when the failure was this service's.
+func WriteError(w http.ResponseWriter, realm string, err error) {
+	switch {
+	case errors.Is(err, ErrNoToken):
+		// §3.1: a request without credentials gets a challenge, no error code.
+		writeBearer(w, http.StatusUnauthorized, bearerError{Realm: realm, Description: "bearer token required"})
+	case errors.Is(err, errUnavailable), errors.Is(err, ErrKeySetUnavailable):
+		w.Header().Set("Retry-After", "5")
+		httpx.Error(w, http.StatusServiceUnavailable, "temporarily_unavailable", "token verification is unavailable")
+	default:
+		writeBearer(w, http.StatusUnauthorized, bearerError{Realm: realm, Code: "invalid_token", Description: Describe(err)})
+	}
+}
+
+type bearerError struct {
+	Realm, Code, Description, Scope string
+}
+
+func writeBearer(w http.ResponseWriter, status int, e bearerError) {
+	var params []string
+	for _, p := range [][2]string{{"realm", e.Realm}, {"error", e.Code}, {"error_description", e.Description}, {"scope", e.Scope}} {
+		if p[1] != "" {
+			params = append(params, fmt.Sprintf("%s=%q", p[0], p[1]))
+		}
+	}
+	w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(params, ", "))
+	code := e.Code
+	if code == "" {
+		code = "unauthorized"
+	}
+	httpx.Error(w, status, code, e.Description)
+}

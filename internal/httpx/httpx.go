@@ -1,0 +1,134 @@
+// Package httpx holds the HTTP plumbing every service here shares: serving
+// with graceful shutdown, strict JSON decoding, and the healthcheck client.
+package httpx
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"time"
+)
+
+// ShutdownTimeout bounds how long in-flight requests may run after a stop signal.
+const ShutdownTimeout = 10 * time.Second
+
+// NewServer returns an http.Server with the timeouts every service uses.
+func NewServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// Serve serves h on ln until ctx ends, then shuts down gracefully. The caller
+// listens first, so a bind error surfaces before anything runs and ":0"
+// works in tests.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Logger) error {
+	srv := NewServer(h, logger)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("httpx: shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Healthz answers a liveness probe.
+func Healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain")
+	_, _ = io.WriteString(w, "ok\n")
+}
+
+// Healthcheck GETs url and fails unless it answers 200; it is the
+// `healthcheck` subcommand, for images that have no shell or curl.
+func Healthcheck(ctx context.Context, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck %s: %s", url, resp.Status)
+	}
+	return nil
+}
+
+// Errors from Decode, for the caller to map to its own error format.
+var (
+	ErrContentType = errors.New("content type must be application/json")
+	ErrTooLarge    = errors.New("request body too large")
+	ErrBadJSON     = errors.New("malformed JSON")
+)
+
+// Decode reads exactly one JSON object of at most maxBytes into v, refusing
+// unknown fields so that a misspelt or forbidden field is an error, not
+// silently dropped.
+func Decode(w http.ResponseWriter, r *http.Request, maxBytes int64, v any) error {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		return ErrContentType
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return ErrTooLarge
+		}
+		return fmt.Errorf("%w: %w", ErrBadJSON, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: more than one value", ErrBadJSON)
+	}
+	return nil
+}
+
+// DecodeStatus is the HTTP status for an error from Decode.
+func DecodeStatus(err error) int {
+	switch {
+	case errors.Is(err, ErrContentType):
+		return http.StatusUnsupportedMediaType
+	case errors.Is(err, ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusBadRequest
+}
+
+// Encode writes v as JSON with status.
+func Encode(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Error writes {"error": code, "error_description": description}.
+func Error(w http.ResponseWriter, status int, code, description string) {
+	w.Header().Set("Cache-Control", "no-store")
+	Encode(w, status, map[string]string{"error": code, "error_description": description})
+}

@@ -1,0 +1,177 @@
+// Package runner is the process side of every service binary: flags with
+// environment defaults, logging, listen-then-serve, graceful shutdown, and
+// the `healthcheck` subcommand for images without a shell.
+package runner
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/s2sjwt/s2sjwt/internal/authn"
+	"github.com/s2sjwt/s2sjwt/internal/httpx"
+)
+
+// Service is what a binary runs.
+type Service interface {
+	// Flags registers the service's flags; env returns the environment
+	// value for a key, or fallback.
+	Flags(fs *flag.FlagSet, env Env)
+	// Open builds the handler. The closer releases what Open acquired.
+	Open(ctx context.Context, logger *slog.Logger) (http.Handler, io.Closer, error)
+}
+
+// Starter is a Service with work to do once it is listening.
+type Starter interface {
+	Start(ctx context.Context, stdout io.Writer)
+}
+
+// Env reads configuration from the environment with a fallback.
+type Env func(key, fallback string) string
+
+// EnvFrom adapts getenv.
+func EnvFrom(getenv func(string) string) Env {
+	return func(key, fallback string) string {
+		if v := getenv(key); v != "" {
+			return v
+		}
+		return fallback
+	}
+}
+
+// DurationFlag registers a duration flag whose default comes from env.
+func DurationFlag(fs *flag.FlagSet, env Env, p *time.Duration, name, key string, fallback time.Duration, usage string) {
+	d, err := time.ParseDuration(env(key, fallback.String()))
+	if err != nil {
+		d = fallback
+	}
+	fs.DurationVar(p, name, d, usage+" (env "+key+")")
+}
+
+// StringFlag registers a string flag whose default comes from env.
+func StringFlag(fs *flag.FlagSet, env Env, p *string, name, key, fallback, usage string) {
+	fs.StringVar(p, name, env(key, fallback), usage+" (env "+key+")")
+}
+
+// Run is a service binary's main: `NAME [flags]` serves, `NAME healthcheck`
+// probes a running instance. Defaults come first, then the environment
+// (prefix_ADDR etc.), then flags.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, name, defaultAddr string, svc Service) error {
+	env := EnvFrom(getenv)
+	prefix := strings.ToUpper(name)
+	if len(args) > 1 && args[1] == "healthcheck" {
+		fs := flag.NewFlagSet(name+" healthcheck", flag.ContinueOnError)
+		url := fs.String("url", "http://"+loopback(env(prefix+"_ADDR", defaultAddr))+"/healthz", "URL to probe")
+		if err := fs.Parse(args[2:]); err != nil {
+			return err
+		}
+		return httpx.Healthcheck(ctx, *url)
+	}
+
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	var addr, level string
+	StringFlag(fs, env, &addr, "addr", prefix+"_ADDR", defaultAddr, "listen address")
+	StringFlag(fs, env, &level, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
+	svc.Flags(fs, env)
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	logger, err := NewLogger(stdout, level, name)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	handler, closer, err := svc.Open(ctx, logger)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	defer closer.Close()
+	logger.Info("listening", "addr", ln.Addr().String())
+	if s, ok := svc.(Starter); ok {
+		go s.Start(ctx, stdout)
+	}
+	return httpx.Serve(ctx, ln, handler, logger)
+}
+
+// NewLogger returns a text logger tagged with the service name.
+func NewLogger(w io.Writer, level, service string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level: %w", err)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})).With("service", service), nil
+}
+
+// loopback turns a listen address into one to dial: ":8080" → "127.0.0.1:8080".
+func loopback(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || host == "0.0.0.0" || host == "::" {
+		return "127.0.0.1:" + port
+	}
+	return addr
+}
+
+// Closers closes each in order, returning the first error.
+type Closers []io.Closer
+
+// Close implements io.Closer.
+func (cs Closers) Close() error {
+	var errs []error
+	for _, c := range cs {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// ResourceServer holds the settings every resource server shares: whom it
+// trusts and how much clock skew it tolerates.
+type ResourceServer struct {
+	Issuer  string
+	JWKSURL string
+	Leeway  time.Duration
+}
+
+// Flags registers TRUSTED_ISSUER, JWKS_URL and LEEWAY.
+func (rs *ResourceServer) Flags(fs *flag.FlagSet, env Env) {
+	StringFlag(fs, env, &rs.Issuer, "issuer", "TRUSTED_ISSUER", "http://127.0.0.1:9001", "the one issuer whose tokens are accepted")
+	StringFlag(fs, env, &rs.JWKSURL, "jwks-url", "JWKS_URL", "", "issuer's JWKS; discovered from its RFC 8414 metadata when empty")
+	DurationFlag(fs, env, &rs.Leeway, "leeway", "LEEWAY", authn.DefaultLeeway, "clock-skew leeway for exp, nbf, iat")
+}
+
+// Verifier returns the verifier for audience, with a remote key set.
+func (rs ResourceServer) Verifier(audience string, logger *slog.Logger) (*authn.Verifier, error) {
+	keys, err := authn.NewRemoteKeySet(authn.RemoteKeySetConfig{JWKSURL: rs.JWKSURL, Issuer: rs.Issuer, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	return authn.NewVerifier(authn.Config{Issuer: rs.Issuer, Audience: audience, KeySet: keys, Leeway: rs.Leeway})
+}
+
+// RunFunc is a testable main: everything the process gives it is a parameter.
+type RunFunc func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error
+
+// Main runs run until SIGINT or SIGTERM and exits non-zero on error.
+func Main(run RunFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args, os.Getenv, os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}

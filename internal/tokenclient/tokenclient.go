@@ -1,0 +1,226 @@
+// Package tokenclient gets access tokens with the OAuth 2.0 client
+// credentials grant, authenticating with private_key_jwt (RFC 7523).
+//
+// golang.org/x/oauth2/clientcredentials does not fit: it sends fixed
+// parameters, while each private_key_jwt assertion must be freshly signed
+// with its own single-use jti.
+package tokenclient
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/s2sjwt/s2sjwt/internal/jwk"
+)
+
+// JWTBearerAssertion is the RFC 7523 client_assertion_type.
+const JWTBearerAssertion = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// assertionLifetime is short: the assertion is used once, immediately.
+const assertionLifetime = time.Minute
+
+// Client requests tokens for one registered client.
+type Client struct {
+	TokenURL string
+	ClientID string
+	Key      jwk.Key // public half, with kid and alg
+	Signer   crypto.Signer
+	HTTP     *http.Client
+	Now      func() time.Time
+}
+
+// Token is an issued access token.
+type Token struct {
+	AccessToken string
+	ExpiresAt   time.Time
+	Scope       string
+}
+
+// Error is an RFC 6749 §5.2 error from the token endpoint.
+type Error struct {
+	Status      int
+	Code        string `json:"error"`
+	Description string `json:"error_description"`
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("tokenclient: %d %s: %s", e.Status, e.Code, e.Description)
+}
+
+// Request holds the parameters of one token request.
+type Request struct {
+	Audience string
+	Scope    string
+	// ExpiresIn asks for a lifetime shorter than the issuer's cap; 0 takes the cap.
+	ExpiresIn time.Duration
+}
+
+// Token requests a new access token.
+func (c *Client) Token(ctx context.Context, r Request) (*Token, error) {
+	now := c.now()
+	assertion, err := c.assertion(now)
+	if err != nil {
+		return nil, err
+	}
+	form := url.Values{
+		"grant_type":            {"client_credentials"},
+		"audience":              {r.Audience},
+		"client_assertion_type": {JWTBearerAssertion},
+		"client_assertion":      {assertion},
+	}
+	if r.Scope != "" {
+		form.Set("scope", r.Scope)
+	}
+	if r.ExpiresIn > 0 {
+		form.Set("expires_in", strconv.Itoa(int(r.ExpiresIn/time.Second)))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.TokenURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, fmt.Errorf("tokenclient: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("tokenclient: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return nil, fmt.Errorf("tokenclient: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		e := &Error{Status: resp.StatusCode}
+		_ = json.Unmarshal(body, e)
+		return nil, e
+	}
+	var tr struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+		ExpiresIn   int    `json:"expires_in"`
+		Scope       string `json:"scope"`
+	}
+	if err := json.Unmarshal(body, &tr); err != nil || tr.AccessToken == "" || !strings.EqualFold(tr.TokenType, "Bearer") {
+		return nil, errors.New("tokenclient: malformed token response")
+	}
+	return &Token{AccessToken: tr.AccessToken, ExpiresAt: now.Add(time.Duration(tr.ExpiresIn) * time.Second), Scope: tr.Scope}, nil
+}
+
+func (c *Client) assertion(now time.Time) (string, error) {
+	var id [16]byte
+	_, _ = rand.Read(id[:])
+	t := jwt.NewWithClaims(jwt.GetSigningMethod(c.Key.Algorithm), jwt.RegisteredClaims{
+		Issuer:    c.ClientID,
+		Subject:   c.ClientID,
+		Audience:  jwt.ClaimStrings{c.TokenURL},
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(now.Add(assertionLifetime)),
+		ID:        base64.RawURLEncoding.EncodeToString(id[:]),
+	})
+	t.Header["kid"] = c.Key.ID
+	s, err := t.SignedString(c.Signer)
+	if err != nil {
+		return "", fmt.Errorf("tokenclient: sign assertion: %w", err)
+	}
+	return s, nil
+}
+
+func (c *Client) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// Cache reuses a token per audience until shortly before it expires.
+type Cache struct {
+	Client *Client
+	mu     sync.Mutex
+	tokens map[Request]*Token
+}
+
+// refreshMargin: a cached token is replaced this long before its exp, so it
+// never expires in flight.
+const refreshMargin = 30 * time.Second
+
+// Token returns a cached token for r, or requests one.
+func (c *Cache) Token(ctx context.Context, r Request) (*Token, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t, ok := c.tokens[r]; ok && c.Client.now().Add(refreshMargin).Before(t.ExpiresAt) {
+		return t, nil
+	}
+	t, err := c.Client.Token(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	if c.tokens == nil {
+		c.tokens = map[Request]*Token{}
+	}
+	c.tokens[r] = t
+	return t, nil
+}
+
+// LoadOrCreateKey returns the client's private key from path (PKCS#8 PEM),
+// generating and saving one with mode 0600 if there is none.
+func LoadOrCreateKey(path, alg string) (jwk.Key, crypto.Signer, error) {
+	data, err := os.ReadFile(path)
+	var signer crypto.Signer
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if signer, err = jwk.Generate(alg); err != nil {
+			return jwk.Key{}, nil, err
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(signer)
+		if err != nil {
+			return jwk.Key{}, nil, err
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return jwk.Key{}, nil, fmt.Errorf("tokenclient: %w", err)
+		}
+		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+			return jwk.Key{}, nil, fmt.Errorf("tokenclient: %w", err)
+		}
+	case err != nil:
+		return jwk.Key{}, nil, fmt.Errorf("tokenclient: %w", err)
+	default:
+		block, _ := pem.Decode(data)
+		if block == nil {
+			return jwk.Key{}, nil, fmt.Errorf("tokenclient: %s: no PEM block", path)
+		}
+		priv, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+		if err != nil {
+			return jwk.Key{}, nil, fmt.Errorf("tokenclient: %s: %w", path, err)
+		}
+		var ok bool
+		if signer, ok = priv.(crypto.Signer); !ok {
+			return jwk.Key{}, nil, fmt.Errorf("tokenclient: %s: not a signing key", path)
+		}
+	}
+	alg, err = jwk.AlgorithmFor(signer.Public())
+	if err != nil {
+		return jwk.Key{}, nil, err
+	}
+	kid, err := jwk.Thumbprint(signer.Public())
+	if err != nil {
+		return jwk.Key{}, nil, err
+	}
+	return jwk.Key{ID: kid, Algorithm: alg, Public: signer.Public()}, signer, nil
+}

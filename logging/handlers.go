@@ -1,0 +1,104 @@
+package logging
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/s2sjwt/s2sjwt/internal/authn"
+	"github.com/s2sjwt/s2sjwt/internal/httpx"
+)
+
+// Limits on what one request may store or read.
+const (
+	maxBodyBytes     = 16 << 10
+	maxMessageBytes  = 4 << 10
+	maxAttributes    = 32
+	defaultListLimit = 100
+	maxListLimit     = 1000
+)
+
+var levels = []string{"debug", "info", "warn", "error"}
+
+// appendRequest is the body of POST /v1/logs. It has no source field: the
+// source is the caller's verified sub, and a body naming one is refused.
+type appendRequest struct {
+	Level      string            `json:"level"`
+	Message    string            `json:"message"`
+	Attributes map[string]string `json:"attributes"`
+}
+
+func (req *appendRequest) validate() error {
+	switch {
+	case req.Message == "":
+		return errors.New("message is required")
+	case len(req.Message) > maxMessageBytes:
+		return fmt.Errorf("message longer than %d bytes", maxMessageBytes)
+	case len(req.Attributes) > maxAttributes:
+		return fmt.Errorf("more than %d attributes", maxAttributes)
+	case req.Level != "" && !slices.Contains(levels, req.Level):
+		return fmt.Errorf("level must be one of %v", levels)
+	}
+	return nil
+}
+
+func (s *server) handleAppend(w http.ResponseWriter, r *http.Request) {
+	claims, _ := authn.ClaimsFromContext(r.Context())
+	var req appendRequest
+	if err := httpx.Decode(w, r, maxBodyBytes, &req); err != nil {
+		httpx.Error(w, httpx.DecodeStatus(err), "invalid_request", err.Error())
+		return
+	}
+	if err := req.validate(); err != nil {
+		httpx.Error(w, http.StatusBadRequest, "invalid_request", err.Error())
+		return
+	}
+	entry, err := s.deps.Store.Append(r.Context(), Entry{
+		Time:       s.deps.Now().UTC(),
+		Source:     claims.Subject,
+		Level:      cmp.Or(req.Level, "info"),
+		Message:    req.Message,
+		Attributes: req.Attributes,
+		TokenID:    claims.ID,
+		ClientID:   claims.ClientID,
+	})
+	if err != nil {
+		s.deps.Logger.Error("append failed", "err", err, "jti", claims.ID)
+		httpx.Error(w, http.StatusInternalServerError, "server_error", "entry not stored")
+		return
+	}
+	s.deps.Logger.Info("entry stored", "id", entry.ID, "source", entry.Source, "jti", claims.ID)
+	httpx.Encode(w, http.StatusCreated, entry)
+}
+
+func (s *server) handleList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := Filter{Source: q.Get("source"), Level: q.Get("level"), Limit: defaultListLimit}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxListLimit {
+			httpx.Error(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("limit must be 1..%d", maxListLimit))
+			return
+		}
+		f.Limit = n
+	}
+	if v := q.Get("since"); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			httpx.Error(w, http.StatusBadRequest, "invalid_request", "since must be an RFC 3339 time")
+			return
+		}
+		f.Since = t
+	}
+	entries, err := s.deps.Store.List(r.Context(), f)
+	if err != nil {
+		s.deps.Logger.Error("list failed", "err", err)
+		httpx.Error(w, http.StatusInternalServerError, "server_error", "cannot list entries")
+		return
+	}
+	httpx.Encode(w, http.StatusOK, map[string]any{"entries": entries})
+}

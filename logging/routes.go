@@ -1,0 +1,22 @@
+package logging
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/s2sjwt/s2sjwt/internal/authn"
+	"github.com/s2sjwt/s2sjwt/internal/httpx"
+)
+
+// routes is the logging service's whole HTTP API.
+func (s *server) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Get("/healthz", httpx.Healthz)
+	r.Group(func(r chi.Router) {
+		r.Use(authn.Authenticate(s.deps.Verifier, authn.WithLogger(s.deps.Logger)))
+		r.With(authn.RequireScope(ScopeWrite)).Post("/v1/logs", s.handleAppend)
+		r.With(authn.RequireScope(ScopeRead)).Get("/v1/logs", s.handleList)
+	})
+	return r
+}

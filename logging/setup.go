@@ -1,0 +1,42 @@
+package logging
+
+import (
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+
+	"github.com/s2sjwt/s2sjwt/internal/runner"
+)
+
+// Setup is the logging binary's configuration (flags and environment).
+type Setup struct {
+	runner.ResourceServer
+	DataDir string
+}
+
+// Flags implements runner.Service.
+func (s *Setup) Flags(fs *flag.FlagSet, env runner.Env) {
+	s.ResourceServer.Flags(fs, env)
+	runner.StringFlag(fs, env, &s.DataDir, "data", "DATA_DIR", "data/logging", "directory for the log database")
+}
+
+// Open implements runner.Service.
+func (s *Setup) Open(_ context.Context, logger *slog.Logger) (http.Handler, io.Closer, error) {
+	v, err := s.Verifier(Audience, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := OpenStore(filepath.Join(s.DataDir, "logging.db"))
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := NewServer(Deps{Verifier: v, Store: store, Logger: logger})
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return h, store, nil
+}

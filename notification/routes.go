@@ -1,0 +1,28 @@
+package notification
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/s2sjwt/s2sjwt/internal/authn"
+	"github.com/s2sjwt/s2sjwt/internal/httpx"
+	"github.com/s2sjwt/s2sjwt/internal/jwk"
+)
+
+// routes is the notification service's whole HTTP API.
+func (s *server) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Get("/healthz", httpx.Healthz)
+	if s.deps.PublicKey != nil {
+		r.Get("/.well-known/jwks.json", func(w http.ResponseWriter, _ *http.Request) {
+			httpx.Encode(w, http.StatusOK, jwk.Set{Keys: []jwk.Key{*s.deps.PublicKey}})
+		})
+	}
+	r.Group(func(r chi.Router) {
+		r.Use(authn.Authenticate(s.deps.Verifier,
+			authn.WithSingleUse(s.deps.Replay), authn.WithLogger(s.deps.Logger)))
+		r.With(authn.RequireScope(ScopeSend)).Post("/v1/notifications", s.handleSend)
+	})
+	return r
+}

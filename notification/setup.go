@@ -1,0 +1,68 @@
+package notification
+
+import (
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/s2sjwt/s2sjwt/internal/jwk"
+	"github.com/s2sjwt/s2sjwt/internal/logclient"
+	"github.com/s2sjwt/s2sjwt/internal/replay"
+	"github.com/s2sjwt/s2sjwt/internal/runner"
+	"github.com/s2sjwt/s2sjwt/internal/tokenclient"
+)
+
+// ClientID is Notification's registered client id, the "sub" of its own tokens.
+const ClientID = "notification-backend"
+
+// Setup is the notification binary's configuration (flags and environment).
+type Setup struct {
+	runner.ResourceServer
+	DataDir string
+	// IdentityURL and LoggingURL, when both set, make Notification log each
+	// notification to Logging with its own token.
+	IdentityURL string
+	LoggingURL  string
+}
+
+// Flags implements runner.Service.
+func (s *Setup) Flags(fs *flag.FlagSet, env runner.Env) {
+	s.ResourceServer.Flags(fs, env)
+	runner.StringFlag(fs, env, &s.DataDir, "data", "DATA_DIR", "data/notification", "directory for notifications, used jti and the client key")
+	runner.StringFlag(fs, env, &s.IdentityURL, "identity-url", "IDENTITY_URL", "http://127.0.0.1:9001", "where Notification gets its own tokens; empty disables audit logging")
+	runner.StringFlag(fs, env, &s.LoggingURL, "logging-url", "LOGGING_URL", "http://127.0.0.1:9002", "logging service; empty disables audit logging")
+}
+
+// Open implements runner.Service.
+func (s *Setup) Open(_ context.Context, logger *slog.Logger) (http.Handler, io.Closer, error) {
+	v, err := s.Verifier(Audience, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := OpenDB(filepath.Join(s.DataDir, "notification.db"))
+	if err != nil {
+		return nil, nil, err
+	}
+	deps := Deps{Verifier: v, DB: db, Replay: replay.New(db, nil), Logger: logger}
+	if s.IdentityURL != "" && s.LoggingURL != "" {
+		key, signer, err := tokenclient.LoadOrCreateKey(filepath.Join(s.DataDir, "client-key.pem"), jwk.EdDSA)
+		if err != nil {
+			db.Close()
+			return nil, nil, err
+		}
+		httpClient := &http.Client{Timeout: 5 * time.Second}
+		tokens := &tokenclient.Client{TokenURL: s.IdentityURL + "/oauth2/token", ClientID: ClientID, Key: key, Signer: signer, HTTP: httpClient}
+		deps.Audit = &logclient.Client{LoggingURL: s.LoggingURL, Tokens: &tokenclient.Cache{Client: tokens}, HTTP: httpClient}
+		deps.PublicKey = &key
+	}
+	h, err := NewServer(deps)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return h, db, nil
+}
