@@ -141,4 +141,3 @@ func closeAll(lns []net.Listener) {
 		}
 	}
 }
-

@@ -6,8 +6,8 @@ import (
 	"context"
 	"io"
 
-	"github.com/s2sjwt/s2sjwt/logging"
 	"github.com/s2sjwt/s2sjwt/internal/runner"
+	"github.com/s2sjwt/s2sjwt/logging"
 )
 
 func main() { runner.Main(run) }

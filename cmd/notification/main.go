@@ -6,8 +6,8 @@ import (
 	"context"
 	"io"
 
-	"github.com/s2sjwt/s2sjwt/notification"
 	"github.com/s2sjwt/s2sjwt/internal/runner"
+	"github.com/s2sjwt/s2sjwt/notification"
 )
 
 func main() { runner.Main(run) }
