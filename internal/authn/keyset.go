@@ -109,18 +109,13 @@ func NewRemoteKeySet(cfg RemoteKeySetConfig) (*RemoteKeySet, error) {
 func (r *RemoteKeySet) Key(ctx context.Context, kid string) (jwk.Key, error) {
 	r.mu.Lock()
 	key, known := r.keys[kid]
-	now := r.cfg.Now()
-	fresh := now.Sub(r.fetchedAt) < r.cfg.MaxKeyAge
-	mayFetch := r.attemptedAt.IsZero() || now.Sub(r.attemptedAt) >= r.cfg.MinRefreshInterval
+	fresh := r.cfg.Now().Sub(r.fetchedAt) < r.cfg.MaxKeyAge
 	r.mu.Unlock()
-
 	if known && fresh {
 		return key, nil
 	}
-	if mayFetch {
-		if err := r.refresh(ctx); err != nil {
-			r.cfg.Logger.Warn("jwks refresh failed; keeping cached keys", "url", r.jwksURL, "err", err)
-		}
+	if err := r.refresh(ctx); err != nil {
+		r.cfg.Logger.Warn("jwks refresh failed; keeping cached keys", "issuer", r.cfg.Issuer, "jwks_url", r.cfg.JWKSURL, "err", err)
 	}
 	r.mu.Lock()
 	key, known = r.keys[kid]
@@ -136,7 +131,8 @@ func (r *RemoteKeySet) Key(ctx context.Context, kid string) (jwk.Key, error) {
 	return jwk.Key{}, fmt.Errorf("%w: %q", ErrUnknownKey, kid)
 }
 
-// refresh fetches the key set once, or waits for the fetch already under way.
+// refresh waits for the fetch under way, or starts one if the last attempt
+// is at least MinRefreshInterval old, or does nothing.
 func (r *RemoteKeySet) refresh(ctx context.Context) error {
 	r.mu.Lock()
 	if ch := r.inflight; ch != nil {
@@ -148,9 +144,14 @@ func (r *RemoteKeySet) refresh(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+	now := r.cfg.Now()
+	if !r.attemptedAt.IsZero() && now.Sub(r.attemptedAt) < r.cfg.MinRefreshInterval {
+		r.mu.Unlock()
+		return nil
+	}
 	ch := make(chan struct{})
 	r.inflight = ch
-	r.attemptedAt = r.cfg.Now()
+	r.attemptedAt = now
 	r.mu.Unlock()
 
 	// The fetch outlives the request that triggered it, so one cancelled

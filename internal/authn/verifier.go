@@ -284,11 +284,19 @@ func isJSONNumber(value json.RawMessage) bool {
 // validateClaims maps golang-jwt's findings onto this package's sentinels,
 // most fundamental first: whose token it is before when it is valid.
 func (v *Verifier) validateClaims(c *Claims) error {
+	// golang-jwt reports every missing required claim the same way; name them.
+	switch {
+	case c.Issuer == "":
+		return fmt.Errorf("%w: no iss", ErrIssuer)
+	case len(c.Audience) == 0:
+		return fmt.Errorf("%w: no aud", ErrAudience)
+	case c.ExpiresAt == nil:
+		return ErrNoExpiry
+	}
 	if err := v.validator.Validate(c); err != nil {
 		for _, m := range []struct{ lib, ours error }{
 			{jwt.ErrTokenInvalidIssuer, ErrIssuer},
 			{jwt.ErrTokenInvalidAudience, ErrAudience},
-			{jwt.ErrTokenRequiredClaimMissing, ErrNoExpiry},
 			{jwt.ErrTokenExpired, ErrExpired},
 			{jwt.ErrTokenNotValidYet, ErrNotYetValid},
 			{jwt.ErrTokenUsedBeforeIssued, ErrIssuedInFuture},
