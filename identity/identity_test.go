@@ -1,0 +1,340 @@
+package identity_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/s2sjwt/s2sjwt/identity"
+	"github.com/s2sjwt/s2sjwt/internal/authn"
+	"github.com/s2sjwt/s2sjwt/internal/jwk"
+	"github.com/s2sjwt/s2sjwt/internal/replay"
+	"github.com/s2sjwt/s2sjwt/internal/sqlitedb"
+	"github.com/s2sjwt/s2sjwt/internal/tokenclient"
+)
+
+const secret = "test-secret-0123456789abcdef0123456789abcdef"
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+type env struct {
+	srv    *httptest.Server
+	clock  *clock
+	keys   *identity.KeyStore
+	client *tokenclient.Client // private_key_jwt client "careergpt-backend"
+}
+
+func newEnv(tb testing.TB) *env {
+	tb.Helper()
+	clk := &clock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(tb, err)
+	clientKey := jwk.Key{ID: "cg-1", Algorithm: jwk.EdDSA, Public: pub}
+	reg := &identity.Registry{
+		Audiences: map[string]identity.Audience{
+			"logging-service":      {MaxTTL: identity.Duration(5 * time.Minute), Scopes: []string{"logs:write", "logs:read"}},
+			"notification-service": {MaxTTL: identity.Duration(2 * time.Minute), Scopes: []string{"notifications:send"}},
+		},
+		Clients: []identity.Client{
+			{ID: "careergpt-backend", AuthMethod: identity.PrivateKeyJWT, JWKS: &jwk.Set{Keys: []jwk.Key{clientKey}},
+				Allow: map[string][]string{"logging-service": {"logs:write"}, "notification-service": {"notifications:send"}}},
+			{ID: "suite", AuthMethod: identity.ClientSecretBasic, SecretSHA256: identity.HashSecret(secret),
+				Allow: map[string][]string{"logging-service": {"logs:write"}}},
+		},
+	}
+	dir := tb.TempDir()
+	keys, err := identity.OpenKeyStore(identity.KeyStoreConfig{
+		Path: filepath.Join(dir, "keys.json"), RotationInterval: 24 * time.Hour,
+		PublishLead: 20 * time.Second, Retain: 6 * time.Minute, Now: clk.Now,
+	})
+	require.NoError(tb, err)
+	db, err := sqlitedb.Open(filepath.Join(dir, "identity.db"), replay.Schema)
+	require.NoError(tb, err)
+	tb.Cleanup(func() { db.Close() })
+
+	e := &env{clock: clk, keys: keys}
+	// The issuer is the test server's own URL, known only once it starts.
+	var h http.Handler
+	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	tb.Cleanup(e.srv.Close)
+	h, err = identity.NewServer(identity.Config{Issuer: e.srv.URL, Registry: reg},
+		identity.Deps{Keys: keys, Replay: replay.New(db, clk.Now), Now: clk.Now})
+	require.NoError(tb, err)
+	e.client = &tokenclient.Client{TokenURL: e.srv.URL + "/oauth2/token", ClientID: "careergpt-backend",
+		Key: clientKey, Signer: priv, HTTP: e.srv.Client(), Now: clk.Now}
+	return e
+}
+
+// verifier trusts this identity service through its published JWKS.
+func (e *env) verifier(tb testing.TB, audience string) *authn.Verifier {
+	tb.Helper()
+	ks, err := authn.NewRemoteKeySet(authn.RemoteKeySetConfig{Issuer: e.srv.URL, Now: e.clock.Now})
+	require.NoError(tb, err)
+	v, err := authn.NewVerifier(authn.Config{Issuer: e.srv.URL, Audience: audience, KeySet: ks, Now: e.clock.Now})
+	require.NoError(tb, err)
+	return v
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   map[string]any
+}
+
+func (e *env) post(tb testing.TB, contentType, body string, basic ...string) response {
+	tb.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/oauth2/token", strings.NewReader(body))
+	require.NoError(tb, err)
+	req.Header.Set("Content-Type", contentType)
+	if len(basic) == 2 {
+		req.SetBasicAuth(basic[0], basic[1])
+	}
+	resp, err := e.srv.Client().Do(req)
+	require.NoError(tb, err)
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	r := response{status: resp.StatusCode, header: resp.Header}
+	require.NoError(tb, json.Unmarshal(data, &r.body), string(data))
+	return r
+}
+
+const form = "application/x-www-form-urlencoded"
+
+func TestIssueToken(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		name        string
+		contentType string
+		body        string
+		basic       []string
+		wantStatus  int
+		wantError   string
+	}{
+		{"OK/ClientSecretBasic", form, "grant_type=client_credentials&audience=logging-service", []string{"suite", secret}, 200, ""},
+		{"OK/ResourceParameter", form, "grant_type=client_credentials&resource=logging-service", []string{"suite", secret}, 200, ""},
+		{"OK/SeedJSONShape", "application/json", `{"sub":"suite","aud":"logging-service"}`, []string{"suite", secret}, 200, ""},
+		{"Forbidden/OtherSub", "application/json", `{"sub":"careergpt-backend","aud":"logging-service"}`, []string{"suite", secret}, 403, "unauthorized_client"},
+		{"InvalidClient/WrongSecret", form, "grant_type=client_credentials&audience=logging-service", []string{"suite", "wrong"}, 401, "invalid_client"},
+		{"InvalidClient/UnknownClient", form, "grant_type=client_credentials&audience=logging-service", []string{"nobody", secret}, 401, "invalid_client"},
+		{"InvalidClient/NoAuth", form, "grant_type=client_credentials&audience=logging-service", nil, 401, "invalid_client"},
+		{"InvalidRequest/TwoAuthMethods", form, "grant_type=client_credentials&audience=logging-service&client_assertion_type=x&client_assertion=y", []string{"suite", secret}, 400, "invalid_request"},
+		{"InvalidRequest/NoGrantType", form, "audience=logging-service", []string{"suite", secret}, 400, "invalid_request"},
+		{"UnsupportedGrantType", form, "grant_type=password&audience=logging-service", []string{"suite", secret}, 400, "unsupported_grant_type"},
+		{"InvalidTarget/Missing", form, "grant_type=client_credentials", []string{"suite", secret}, 400, "invalid_target"},
+		{"InvalidTarget/NotAllowed", form, "grant_type=client_credentials&audience=notification-service", []string{"suite", secret}, 400, "invalid_target"},
+		{"InvalidTarget/Identity", form, "grant_type=client_credentials&audience=identity", []string{"suite", secret}, 400, "invalid_target"},
+		{"InvalidTarget/Conflict", form, "grant_type=client_credentials&audience=logging-service&resource=notification-service", []string{"suite", secret}, 400, "invalid_target"},
+		{"InvalidScope", form, "grant_type=client_credentials&audience=logging-service&scope=logs:read", []string{"suite", secret}, 400, "invalid_scope"},
+		{"InvalidRequest/RepeatedParameter", form, "grant_type=client_credentials&audience=logging-service&audience=logging-service", []string{"suite", secret}, 400, "invalid_request"},
+		{"InvalidRequest/ContentType", "text/plain", "hello", []string{"suite", secret}, 400, "invalid_request"},
+		{"InvalidRequest/MalformedJSON", "application/json", `{"aud":`, []string{"suite", secret}, 400, "invalid_request"},
+		{"InvalidRequest/UnknownJSONField", "application/json", `{"aud":"logging-service","admin":true}`, []string{"suite", secret}, 400, "invalid_request"},
+		{"InvalidRequest/Oversized", form, "grant_type=client_credentials&audience=" + strings.Repeat("a", 20<<10), []string{"suite", secret}, 400, "invalid_request"},
+		{"InvalidRequest/BadExpiresIn", form, "grant_type=client_credentials&audience=logging-service&expires_in=-1", []string{"suite", secret}, 400, "invalid_request"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.post(t, tt.contentType, tt.body, tt.basic...)
+			require.Equal(t, tt.wantStatus, r.status, r.body)
+			if tt.wantError == "" {
+				require.Equal(t, "Bearer", r.body["token_type"])
+				require.Equal(t, "no-store", r.header.Get("Cache-Control"))
+				claims, err := e.verifier(t, "logging-service").Verify(context.Background(), r.body["access_token"].(string))
+				require.NoError(t, err)
+				require.Equal(t, "suite", claims.Subject)
+				return
+			}
+			require.Equal(t, tt.wantError, r.body["error"])
+			require.NotEmpty(t, r.body["error_description"])
+			require.Nil(t, r.body["access_token"])
+			if tt.wantStatus == http.StatusUnauthorized {
+				require.Contains(t, r.header.Get("WWW-Authenticate"), "Basic")
+			}
+		})
+	}
+}
+
+func TestIssueToken_RFC9068Claims(t *testing.T) {
+	e := newEnv(t)
+	tok, err := e.client.Token(context.Background(), tokenclient.Request{Audience: "notification-service"})
+	require.NoError(t, err)
+
+	parts := strings.Split(tok.AccessToken, ".")
+	var header, claims map[string]any
+	for i, dst := range []*map[string]any{&header, &claims} {
+		data, err := base64.RawURLEncoding.DecodeString(parts[i])
+		require.NoError(t, err)
+		require.NoError(t, json.Unmarshal(data, dst))
+	}
+	require.Equal(t, "at+jwt", header["typ"])
+	require.Equal(t, "EdDSA", header["alg"])
+	require.NotEmpty(t, header["kid"])
+	require.Equal(t, e.srv.URL, claims["iss"])
+	require.Equal(t, "careergpt-backend", claims["sub"])
+	require.Equal(t, "careergpt-backend", claims["client_id"])
+	require.Equal(t, "notification-service", claims["aud"])
+	require.Equal(t, "notifications:send", claims["scope"])
+	now := float64(e.clock.Now().Unix())
+	require.Equal(t, now, claims["iat"])
+	require.Equal(t, now, claims["nbf"])
+	require.Equal(t, now+120, claims["exp"], "capped by the audience's max_ttl")
+	jti, err := base64.RawURLEncoding.DecodeString(claims["jti"].(string))
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(jti)*8, 128)
+}
+
+func TestIssueToken_PrivateKeyJWT(t *testing.T) {
+	ctx := context.Background()
+
+	t.Run("OK", func(t *testing.T) {
+		e := newEnv(t)
+		tok, err := e.client.Token(ctx, tokenclient.Request{Audience: "logging-service", ExpiresIn: time.Second})
+		require.NoError(t, err)
+		require.Equal(t, e.clock.Now().Add(time.Second), tok.ExpiresAt)
+	})
+
+	t.Run("AssertionReplayRefused", func(t *testing.T) {
+		e := newEnv(t)
+		assertion := signAssertion(t, e, jwt.MapClaims{"aud": e.srv.URL + "/oauth2/token"})
+		body := url.Values{"grant_type": {"client_credentials"}, "audience": {"logging-service"},
+			"client_assertion_type": {identity.JWTBearerAssertion}, "client_assertion": {assertion}}.Encode()
+		require.Equal(t, 200, e.post(t, form, body).status)
+		r := e.post(t, form, body)
+		require.Equal(t, 401, r.status)
+		require.Equal(t, "invalid_client", r.body["error"])
+	})
+
+	t.Run("AssertionForAnotherAudienceRefused", func(t *testing.T) {
+		e := newEnv(t)
+		assertion := signAssertion(t, e, jwt.MapClaims{"aud": "https://elsewhere.test/token"})
+		body := url.Values{"grant_type": {"client_credentials"}, "audience": {"logging-service"},
+			"client_assertion_type": {identity.JWTBearerAssertion}, "client_assertion": {assertion}}.Encode()
+		require.Equal(t, 401, e.post(t, form, body).status)
+	})
+}
+
+func signAssertion(tb testing.TB, e *env, extra jwt.MapClaims) string {
+	tb.Helper()
+	now := e.clock.Now()
+	claims := jwt.MapClaims{"iss": "careergpt-backend", "sub": "careergpt-backend", "jti": "a-1",
+		"iat": now.Unix(), "exp": now.Add(time.Minute).Unix()}
+	for k, v := range extra {
+		claims[k] = v
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
+	t.Header["kid"] = e.client.Key.ID
+	s, err := t.SignedString(e.client.Signer)
+	require.NoError(tb, err)
+	return s
+}
+
+func TestIssueToken_FailedAuthenticationIsRateLimited(t *testing.T) {
+	e := newEnv(t)
+	body := "grant_type=client_credentials&audience=logging-service"
+	for range identity.MaxAuthFailures {
+		require.Equal(t, 401, e.post(t, form, body, "suite", "wrong").status)
+	}
+	r := e.post(t, form, body, "suite", secret)
+	require.Equal(t, http.StatusTooManyRequests, r.status, "locked out even with the right secret")
+	require.Equal(t, "invalid_client", r.body["error"])
+
+	e.clock.Advance(identity.AuthFailureWindow)
+	require.Equal(t, 200, e.post(t, form, body, "suite", secret).status)
+}
+
+func TestKeyRotation_NoValidTokenRejected(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	v := e.verifier(t, "logging-service")
+	issue := func() string {
+		tok, err := e.client.Token(ctx, tokenclient.Request{Audience: "logging-service"})
+		require.NoError(t, err)
+		return tok.AccessToken
+	}
+	kid := func(token string) string {
+		tok, _, err := jwt.NewParser().ParseUnverified(token, jwt.MapClaims{})
+		require.NoError(t, err)
+		return tok.Header["kid"].(string)
+	}
+
+	before := issue()
+	_, err := v.Verify(ctx, before)
+	require.NoError(t, err)
+
+	newKID, err := e.keys.Rotate()
+	require.NoError(t, err)
+	require.Len(t, e.keys.PublicKeys(), 2, "the new key is published before it signs")
+	require.Equal(t, kid(before), kid(issue()), "the old key signs until the publish lead has passed")
+
+	e.clock.Advance(authn.DefaultMinRefreshInterval * 2)
+	after := issue()
+	require.Equal(t, newKID, kid(after))
+	for _, tok := range []string{before, after} {
+		_, err := v.Verify(ctx, tok)
+		require.NoError(t, err, "a valid token must survive rotation")
+	}
+
+	e.clock.Advance(7 * time.Minute) // past Retain: every token of the old key has expired
+	require.Len(t, e.keys.PublicKeys(), 1)
+	require.Equal(t, newKID, e.keys.PublicKeys()[0].ID)
+}
+
+func TestKeyStore_PersistsWithPrivateMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keys", "signing-keys.json")
+	cfg := identity.KeyStoreConfig{Path: path, Algorithm: jwk.ES256, RotationInterval: time.Hour, Retain: time.Minute}
+	first, err := identity.OpenKeyStore(cfg)
+	require.NoError(t, err)
+	info, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+
+	again, err := identity.OpenKeyStore(cfg)
+	require.NoError(t, err)
+	require.Equal(t, first.PublicKeys()[0].ID, again.PublicKeys()[0].ID, "keys survive a restart")
+	require.Equal(t, jwk.ES256, again.PublicKeys()[0].Algorithm)
+}
+
+func TestJWKS_PublicParametersOnly(t *testing.T) {
+	e := newEnv(t)
+	resp, err := e.srv.Client().Get(e.srv.URL + "/.well-known/jwks.json")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var set struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&set))
+	require.NotEmpty(t, set.Keys)
+	for _, k := range set.Keys {
+		require.Equal(t, "sig", k["use"])
+		require.Equal(t, "EdDSA", k["alg"])
+		require.NotEmpty(t, k["kid"])
+		for _, private := range []string{"d", "p", "q", "dp", "dq", "qi", "k"} {
+			require.NotContains(t, k, private)
+		}
+	}
+}
