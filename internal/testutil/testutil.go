@@ -1,0 +1,166 @@
+// Package testutil helps tests run real service binaries' run functions and
+// mint tokens from a throwaway issuer.
+package testutil
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/s2sjwt/s2sjwt/internal/httpx"
+	"github.com/s2sjwt/s2sjwt/internal/jwk"
+	"github.com/s2sjwt/s2sjwt/internal/runner"
+)
+
+// Issuer is a test token issuer serving its JWKS over HTTP.
+type Issuer struct {
+	URL  string
+	key  ed25519.PrivateKey
+	kid  string
+	srv  *httptest.Server
+	jwks jwk.Set
+}
+
+// NewIssuer starts an issuer whose URL is also its "iss".
+func NewIssuer(tb testing.TB) *Issuer {
+	tb.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(tb, err)
+	iss := &Issuer{key: priv, kid: "test-key"}
+	iss.jwks = jwk.Set{Keys: []jwk.Key{{ID: iss.kid, Algorithm: jwk.EdDSA, Public: pub}}}
+	iss.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		httpx.Encode(w, http.StatusOK, iss.jwks)
+	}))
+	tb.Cleanup(iss.srv.Close)
+	iss.URL = iss.srv.URL
+	return iss
+}
+
+// JWKSURL is where the issuer's keys are.
+func (iss *Issuer) JWKSURL() string { return iss.URL + "/jwks" }
+
+// Token mints a valid access token for aud with scope; extra claims
+// override the defaults.
+func (iss *Issuer) Token(tb testing.TB, sub, aud, scope string, extra ...any) string {
+	tb.Helper()
+	now := time.Now()
+	var id [16]byte
+	_, _ = rand.Read(id[:])
+	claims := jwt.MapClaims{
+		"iss": iss.URL, "sub": sub, "aud": aud, "scope": scope, "client_id": sub,
+		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Minute).Unix(),
+		"jti": base64.RawURLEncoding.EncodeToString(id[:]),
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		claims[extra[i].(string)] = extra[i+1]
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
+	t.Header["typ"] = "at+jwt"
+	t.Header["kid"] = iss.kid
+	s, err := t.SignedString(iss.key)
+	require.NoError(tb, err)
+	return s
+}
+
+// syncBuffer is an io.Writer safe for the service and the test to share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+var listening = regexp.MustCompile(`msg=listening .*addr=(\S+)`)
+
+// Process is a running service started by Start.
+type Process struct {
+	URL    string
+	Output interface{ String() string }
+	stop   func()
+}
+
+// Stop ends the process and waits for it to shut down.
+func (p *Process) Stop() { p.stop() }
+
+// Start runs a binary's run function with args[0]=name, the given
+// environment, and "-addr 127.0.0.1:0"; it returns once /healthz answers.
+func Start(tb testing.TB, run runner.RunFunc, name string, env map[string]string, args ...string) *Process {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{name, "-addr", "127.0.0.1:0"}, args...), func(k string) string { return env[k] }, out)
+	}()
+	var stopOnce sync.Once
+	p := &Process{Output: out, stop: func() {
+		stopOnce.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				require.NoError(tb, err, out.String())
+			case <-time.After(15 * time.Second):
+				tb.Errorf("%s did not stop", name)
+			}
+		})
+	}}
+	tb.Cleanup(p.Stop)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			tb.Fatalf("%s exited early: %v\n%s", name, err, out.String())
+		default:
+		}
+		if m := listening.FindStringSubmatch(out.String()); m != nil {
+			p.URL = "http://" + m[1]
+			if httpx.Healthcheck(ctx, p.URL+"/healthz") == nil {
+				return p
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tb.Fatalf("%s not healthy in time:\n%s", name, out.String())
+	return nil
+}
+
+// Do sends a request with an optional bearer token and JSON body and
+// returns status and body.
+func Do(tb testing.TB, method, url, token, body string) (int, string) {
+	tb.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewBufferString(body))
+	require.NoError(tb, err)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(tb, err)
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(data)
+}
