@@ -1,0 +1,332 @@
+package conformance
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// identityClient talks to the implementation's token endpoint as the
+// client registered for the suite.
+type identityClient struct {
+	cfg    *Identity
+	client *http.Client
+	// tokenURL comes from the RFC 8414 metadata, or /oauth2/token.
+	tokenURL string
+	jwksURL  string
+	metadata map[string]any
+}
+
+func newIdentityClient(ctx context.Context, cfg *Identity, client *http.Client) *identityClient {
+	c := &identityClient{cfg: cfg, client: client, tokenURL: cfg.URL + "/oauth2/token", jwksURL: cfg.URL + "/.well-known/jwks.json"}
+	if status, body, err := c.do(ctx, http.MethodGet, cfg.URL+"/.well-known/oauth-authorization-server", "", ""); err == nil && status == 200 {
+		if json.Unmarshal(body, &c.metadata) == nil {
+			// Endpoints are named by issuer URL; reach them through cfg.URL,
+			// which may differ (a container's mapped port, say).
+			for key, dst := range map[string]*string{"token_endpoint": &c.tokenURL, "jwks_uri": &c.jwksURL} {
+				if s, ok := c.metadata[key].(string); ok && strings.HasPrefix(s, cfg.Issuer) {
+					*dst = cfg.URL + strings.TrimPrefix(s, cfg.Issuer)
+				}
+			}
+		}
+	}
+	return c
+}
+
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
+}
+
+// token gets a real access token for audience.
+func (c *identityClient) token(ctx context.Context, audience, scope string) (string, error) {
+	form := url.Values{"grant_type": {"client_credentials"}, "audience": {audience}}
+	if scope != "" {
+		form.Set("scope", scope)
+	}
+	status, body, err := c.do(ctx, http.MethodPost, c.tokenURL, "application/x-www-form-urlencoded", form.Encode(),
+		[2]string{c.cfg.ClientID, c.cfg.ClientSecret})
+	if err != nil {
+		return "", err
+	}
+	var tr tokenResponse
+	_ = json.Unmarshal(body, &tr)
+	if status != http.StatusOK || tr.AccessToken == "" {
+		return "", fmt.Errorf("token endpoint answered %d %s %s", status, tr.Error, tr.Description)
+	}
+	return tr.AccessToken, nil
+}
+
+func (c *identityClient) do(ctx context.Context, method, target, contentType, body string, basic ...[2]string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, target, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if len(basic) == 1 {
+		req.SetBasicAuth(url.QueryEscape(basic[0][0]), url.QueryEscape(basic[0][1]))
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, data, err
+}
+
+// identityCases check the issuer profile: who may get which token, and
+// what the token and the published keys look like.
+func identityCases() []Case {
+	form := "application/x-www-form-urlencoded"
+	refused := func(label string, status int, body []byte) verdict {
+		obs := Observation{Label: label, Status: status, Error: errorOf(body)}
+		if status >= 200 && status < 300 {
+			return verdict{Fail, label + ": token issued", []Observation{obs}}
+		}
+		if status >= 500 {
+			return verdict{Fail, fmt.Sprintf("%s: server error %d", label, status), []Observation{obs}}
+		}
+		return verdict{Pass, "", []Observation{obs}}
+	}
+	return []Case{
+		{ID: "IDP-01", Category: "issuer profile", Severity: Critical, Expect: Refuse, Source: "RFC 6749 §3.2.1",
+			Title:   "Token request without client authentication",
+			Explain: "Zero trust starts at the issuer: a token says who the caller is, so the issuer must make every caller prove it. An anonymous request must get no token.",
+			identity: func(ctx context.Context, e *env) verdict {
+				s, b, err := e.identity.do(ctx, http.MethodPost, e.identity.tokenURL, form, "grant_type=client_credentials&audience="+url.QueryEscape(e.targetAudience()))
+				return refusedOrErr(refused("anonymous", s, b), err)
+			}},
+		{ID: "IDP-02", Category: "issuer profile", Severity: Critical, Expect: Refuse, Source: "RFC 6749 §5.2",
+			Title:   "Token request with a wrong client secret",
+			Explain: "A client that cannot prove its identity is answered invalid_client, never with a token.",
+			identity: func(ctx context.Context, e *env) verdict {
+				s, b, err := e.identity.do(ctx, http.MethodPost, e.identity.tokenURL, form,
+					"grant_type=client_credentials&audience="+url.QueryEscape(e.targetAudience()), [2]string{e.identity.cfg.ClientID, "wrong-" + randomID()})
+				return refusedOrErr(refused("wrong secret", s, b), err)
+			}},
+		{ID: "IDP-03", Category: "issuer profile", Severity: Critical, Expect: Refuse, Source: "RFC 9068 §2.2; seed scenario",
+			Title:   "Caller chooses another service's sub",
+			Explain: "sub must be the authenticated client. If a caller could ask for sub=careergpt-backend, every audit trail downstream would record a lie.",
+			identity: func(ctx context.Context, e *env) verdict {
+				other := e.identity.cfg.OtherSubject
+				if other == "" {
+					other = "careergpt-backend"
+				}
+				body := fmt.Sprintf(`{"sub":%q,"aud":%q}`, other, e.targetAudience())
+				s, b, err := e.identity.do(ctx, http.MethodPost, e.identity.tokenURL, "application/json", body, e.identity.basic())
+				v := refusedOrErr(refused("JSON sub="+other, s, b), err)
+				if v.status == Fail && s == http.StatusOK {
+					// Issuing is acceptable only if the sub was ignored.
+					var tr tokenResponse
+					_ = json.Unmarshal(b, &tr)
+					if _, c, err := decode(tr.AccessToken); err == nil && c["sub"] == e.identity.cfg.ClientID {
+						return verdict{Pass, "", v.observations}
+					}
+				}
+				return v
+			}},
+		{ID: "IDP-04", Category: "issuer profile", Severity: High, Expect: Refuse, Source: "RFC 8707 §2; least privilege",
+			Title:   "Audience outside the client's policy",
+			Explain: "The registry says which services each client may call. A token for any other audience must not be issued, or least privilege is only a wish.",
+			identity: func(ctx context.Context, e *env) verdict {
+				aud := e.identity.cfg.ForbiddenAudience
+				if aud == "" {
+					return verdict{status: Skip, reason: "identity.forbidden_audience not set in the target"}
+				}
+				form2 := "grant_type=client_credentials&audience=" + url.QueryEscape(aud)
+				s, b, err := e.identity.do(ctx, http.MethodPost, e.identity.tokenURL, form, form2, e.identity.basic())
+				return refusedOrErr(refused("audience "+aud, s, b), err)
+			}},
+		{ID: "IDP-05", Category: "issuer profile", Severity: High, Expect: Accept, Source: "RFC 9068 §2",
+			Title:   "Issued tokens carry the RFC 9068 claims with a bounded lifetime",
+			Explain: "An access token names its issuer, subject, audience, lifetime and a unique id, and says it is an access token (typ at+jwt) so it cannot be mistaken for an ID token.",
+			identity: func(ctx context.Context, e *env) verdict {
+				tok, err := e.identity.token(ctx, e.targetAudience(), e.targetScope())
+				if err != nil {
+					return verdict{Fail, err.Error(), nil}
+				}
+				h, c, err := decode(tok)
+				if err != nil {
+					return verdict{Fail, "issued token is not a compact JWS: " + err.Error(), nil}
+				}
+				var problems []string
+				if typ, _ := h["typ"].(string); !strings.EqualFold(strings.TrimPrefix(strings.ToLower(typ), "application/"), "at+jwt") {
+					problems = append(problems, fmt.Sprintf("typ is %q, not at+jwt", typ))
+				}
+				for _, name := range []string{"alg", "kid"} {
+					if s, _ := h[name].(string); s == "" {
+						problems = append(problems, "header lacks "+name)
+					}
+				}
+				for _, name := range []string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id"} {
+					if _, ok := c[name]; !ok {
+						problems = append(problems, "no "+name)
+					}
+				}
+				if c["iss"] != e.identity.cfg.Issuer {
+					problems = append(problems, fmt.Sprintf("iss %v is not %s", c["iss"], e.identity.cfg.Issuer))
+				}
+				if c["sub"] != e.identity.cfg.ClientID {
+					problems = append(problems, fmt.Sprintf("sub %v is not the client %s", c["sub"], e.identity.cfg.ClientID))
+				}
+				exp, _ := c["exp"].(float64)
+				iat, _ := c["iat"].(float64)
+				if life := time.Duration(exp-iat) * time.Second; life <= 0 || life > time.Hour {
+					problems = append(problems, fmt.Sprintf("lifetime %s is not within (0, 1h]", life))
+				}
+				if h["alg"] == "none" || strings.HasPrefix(fmt.Sprint(h["alg"]), "HS") {
+					problems = append(problems, fmt.Sprintf("signed with %v: resource servers would need the secret", h["alg"]))
+				}
+				if len(problems) > 0 {
+					return verdict{Fail, strings.Join(problems, "; "), nil}
+				}
+				return verdict{status: Pass}
+			}},
+		{ID: "IDP-06", Category: "issuer profile", Severity: Medium, Expect: Accept, Source: "RFC 9068 §2.2; RFC 7519 §4.1.7",
+			Title:   "Every token gets a unique jti",
+			Explain: "The jti is how a single-use service spots a replay and how an audit trail names a token without storing it. Two tokens must never share one.",
+			identity: func(ctx context.Context, e *env) verdict {
+				seen := map[any]bool{}
+				for range 5 {
+					tok, err := e.identity.token(ctx, e.targetAudience(), e.targetScope())
+					if err != nil {
+						return verdict{Fail, err.Error(), nil}
+					}
+					_, c, err := decode(tok)
+					if err != nil || c["jti"] == nil || seen[c["jti"]] {
+						return verdict{Fail, fmt.Sprintf("jti %v missing or repeated", c["jti"]), nil}
+					}
+					seen[c["jti"]] = true
+				}
+				return verdict{status: Pass}
+			}},
+		{ID: "IDP-07", Category: "issuer profile", Severity: Critical, Expect: Accept, Source: "RFC 7517 §4, §9.3; RFC 7518 §6",
+			Title:   "The JWKS holds public keys only",
+			Explain: "The JWKS is public by design. A private parameter (d, p, q…) or a symmetric key (kty oct) in it hands every reader the power to sign tokens.",
+			identity: func(ctx context.Context, e *env) verdict {
+				s, b, err := e.identity.do(ctx, http.MethodGet, e.identity.jwksURL, "", "")
+				if err != nil || s != 200 {
+					return verdict{Fail, fmt.Sprintf("JWKS not served: %d %v", s, err), nil}
+				}
+				var set struct {
+					Keys []map[string]any `json:"keys"`
+				}
+				if err := json.Unmarshal(b, &set); err != nil || len(set.Keys) == 0 {
+					return verdict{Fail, "JWKS is not a non-empty key set", nil}
+				}
+				var problems []string
+				for _, k := range set.Keys {
+					for _, p := range []string{"d", "p", "q", "dp", "dq", "qi", "k", "oth"} {
+						if _, ok := k[p]; ok {
+							problems = append(problems, fmt.Sprintf("key %v has private parameter %q", k["kid"], p))
+						}
+					}
+					if k["kty"] == "oct" {
+						problems = append(problems, fmt.Sprintf("key %v is symmetric", k["kid"]))
+					}
+					if k["kid"] == nil {
+						problems = append(problems, "a key has no kid")
+					}
+					if use, ok := k["use"]; ok && use != "sig" {
+						problems = append(problems, fmt.Sprintf("key %v has use %v", k["kid"], use))
+					}
+				}
+				if len(problems) > 0 {
+					return verdict{Fail, strings.Join(problems, "; "), nil}
+				}
+				return verdict{status: Pass}
+			}},
+		{ID: "IDP-08", Category: "issuer profile", Severity: High, Expect: Accept, Source: "RFC 8414 §3.3",
+			Title:   "Metadata names the issuer it is for",
+			Explain: "Resource servers may discover the JWKS from the issuer's metadata; they must be able to check that the metadata's issuer is exactly the one they trust.",
+			identity: func(ctx context.Context, e *env) verdict {
+				if e.identity.metadata == nil {
+					return verdict{Fail, "no RFC 8414 metadata at /.well-known/oauth-authorization-server", nil}
+				}
+				if e.identity.metadata["issuer"] != e.identity.cfg.Issuer {
+					return verdict{Fail, fmt.Sprintf("metadata issuer %v, configured %s", e.identity.metadata["issuer"], e.identity.cfg.Issuer), nil}
+				}
+				if s, _ := e.identity.metadata["jwks_uri"].(string); s == "" {
+					return verdict{Fail, "metadata has no jwks_uri", nil}
+				}
+				return verdict{status: Pass}
+			}},
+		{ID: "IDP-09", Category: "issuer profile", Severity: Low, Expect: Refuse, Source: "RFC 6749 §5.2",
+			Title:   "Unsupported grant type",
+			Explain: "Service-to-service tokens come from the client credentials grant only; a password grant or anything else is answered unsupported_grant_type.",
+			identity: func(ctx context.Context, e *env) verdict {
+				s, b, err := e.identity.do(ctx, http.MethodPost, e.identity.tokenURL, form,
+					"grant_type=password&username=a&password=b&audience="+url.QueryEscape(e.targetAudience()), e.identity.basic())
+				v := refusedOrErr(refused("grant_type=password", s, b), err)
+				if v.status == Pass && errorCode(b) != "unsupported_grant_type" {
+					v.status, v.reason = Fail, fmt.Sprintf("error is %q, not unsupported_grant_type", errorCode(b))
+				}
+				return v
+			}},
+		{ID: "IDP-10", Category: "issuer profile", Severity: Medium, Expect: Refuse, Source: "RFC 6749 §10.10; OWASP ASVS V2.2",
+			Title:   "Failed client authentication is rate-limited",
+			Explain: "Without a limit, an attacker can guess client secrets as fast as the network allows. After repeated failures the issuer must slow the client down (429).",
+			identity: func(ctx context.Context, e *env) verdict {
+				client := "conformance-ratelimit-" + randomID()[:8]
+				var obs []Observation
+				for i := range 20 {
+					s, b, err := e.identity.do(ctx, http.MethodPost, e.identity.tokenURL, form,
+						"grant_type=client_credentials&audience="+url.QueryEscape(e.targetAudience()), [2]string{client, "guess-" + fmt.Sprint(i)})
+					if err != nil {
+						return verdict{Fail, err.Error(), obs}
+					}
+					obs = append(obs, Observation{Label: fmt.Sprintf("guess %d", i+1), Status: s, Error: errorOf(b)})
+					if s == http.StatusTooManyRequests {
+						return verdict{Pass, "", obs[len(obs)-1:]}
+					}
+				}
+				return verdict{Fail, "20 failed authentications in a row and never a 429", obs[len(obs)-1:]}
+			}},
+	}
+}
+
+func (c *identityClient) basic() [2]string { return [2]string{c.cfg.ClientID, c.cfg.ClientSecret} }
+
+func refusedOrErr(v verdict, err error) verdict {
+	if err != nil {
+		return verdict{Fail, "no answer: " + err.Error(), nil}
+	}
+	return v
+}
+
+func errorOf(body []byte) string {
+	var r tokenResponse
+	_ = json.Unmarshal(body, &r)
+	return strings.Trim(r.Error+": "+r.Description, ": ")
+}
+
+func errorCode(body []byte) string {
+	var r tokenResponse
+	_ = json.Unmarshal(body, &r)
+	return r.Error
+}
+
+// targetAudience is an audience the suite's client may get: the first
+// resource server's.
+func (e *env) targetAudience() string {
+	if len(e.target.ResourceServers) > 0 {
+		return e.target.ResourceServers[0].Audience
+	}
+	return "logging-service"
+}
+
+func (e *env) targetScope() string {
+	if len(e.target.ResourceServers) > 0 {
+		return e.target.ResourceServers[0].Scope
+	}
+	return ""
+}

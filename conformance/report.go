@@ -1,0 +1,251 @@
+package conformance
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// row is one case across the servers it ran against.
+type row struct {
+	first    Result
+	byServer map[string]Result
+}
+
+// grouped returns, per category in report order, the cases in catalogue
+// order, and the servers in run order.
+func (r *Report) grouped() (map[string][]*row, []string) {
+	var servers []string
+	rows := map[string]*row{}
+	var order []string
+	for _, res := range r.Results {
+		if !slices.Contains(servers, res.Server) {
+			servers = append(servers, res.Server)
+		}
+		rw, ok := rows[res.ID]
+		if !ok {
+			rw = &row{first: res, byServer: map[string]Result{}}
+			rows[res.ID] = rw
+			order = append(order, res.ID)
+		}
+		rw.byServer[res.Server] = res
+	}
+	byCategory := map[string][]*row{}
+	for _, id := range order {
+		rw := rows[id]
+		byCategory[rw.first.Category] = append(byCategory[rw.first.Category], rw)
+	}
+	return byCategory, servers
+}
+
+// Summary is the one-line verdict.
+func (r *Report) Summary() string {
+	return fmt.Sprintf("%d checks: %d passed, %d failed, %d skipped, %d expected failures, %d unexpected passes (%s)",
+		len(r.Results), r.Counts[Pass], r.Counts[Fail], r.Counts[Skip], r.Counts[XFail], r.Counts[XPass], r.Duration.Round(time.Millisecond))
+}
+
+// WriteText writes the report for a person at a terminal: a table per
+// category, then every failure with what was expected and why it matters.
+func (r *Report) WriteText(w io.Writer) error {
+	byCategory, servers := r.grouped()
+	fmt.Fprintf(w, "JWT conformance report — %s\n", r.Mode)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, cat := range Categories {
+		rows := byCategory[cat]
+		if len(rows) == 0 {
+			continue
+		}
+		fmt.Fprintf(tw, "\n%s\t\t", strings.ToUpper(cat))
+		for _, s := range servers {
+			if hasServer(rows, s) {
+				fmt.Fprintf(tw, "%s\t", s)
+			}
+		}
+		fmt.Fprintln(tw)
+		for _, rw := range rows {
+			fmt.Fprintf(tw, "  %s\t%s\t", rw.first.ID, rw.first.Title)
+			for _, s := range servers {
+				if !hasServer(rows, s) {
+					continue
+				}
+				if res, ok := rw.byServer[s]; ok {
+					fmt.Fprintf(tw, "%s\t", res.Status)
+				} else {
+					fmt.Fprint(tw, "-\t")
+				}
+			}
+			fmt.Fprintln(tw)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, section := range []struct {
+		status Status
+		title  string
+	}{{Fail, "FAILED — accepted what it should have refused, or broke"}, {XFail, "EXPECTED FAILURES (not counted)"}, {XPass, "UNEXPECTED PASSES"}} {
+		first := true
+		for _, res := range r.Results {
+			if res.Status != section.status {
+				continue
+			}
+			if first {
+				fmt.Fprintf(w, "\n%s\n", section.title)
+				first = false
+			}
+			fmt.Fprintf(w, "\n  ✗ %s at %s [%s] %s\n", res.ID, res.Server, res.Severity, res.Title)
+			fmt.Fprintf(w, "    expected: %s\n    got:      %s\n", res.Expected, res.Reason)
+			fmt.Fprintf(w, "    why:      %s\n    source:   %s\n", res.Explain, res.Source)
+		}
+	}
+	var skipped []string
+	for _, res := range r.Results {
+		if res.Status == Skip {
+			skipped = append(skipped, fmt.Sprintf("  %s at %s: %s", res.ID, res.Server, res.Reason))
+		}
+	}
+	if len(skipped) > 0 {
+		fmt.Fprintf(w, "\nSKIPPED\n%s\n", strings.Join(skipped, "\n"))
+	}
+	_, err := fmt.Fprintf(w, "\n%s\n", r.Summary())
+	return err
+}
+
+func hasServer(rows []*row, server string) bool {
+	for _, rw := range rows {
+		if _, ok := rw.byServer[server]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// WriteJSON writes the whole report as JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+type junitSuites struct {
+	XMLName  xml.Name     `xml:"testsuites"`
+	Name     string       `xml:"name,attr"`
+	Tests    int          `xml:"tests,attr"`
+	Failures int          `xml:"failures,attr"`
+	Skipped  int          `xml:"skipped,attr"`
+	Time     float64      `xml:"time,attr"`
+	Suites   []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name     string      `xml:"name,attr"`
+	Tests    int         `xml:"tests,attr"`
+	Failures int         `xml:"failures,attr"`
+	Skipped  int         `xml:"skipped,attr"`
+	Cases    []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Class   string        `xml:"classname,attr"`
+	Name    string        `xml:"name,attr"`
+	Failure *junitMessage `xml:"failure,omitempty"`
+	Skipped *junitMessage `xml:"skipped,omitempty"`
+}
+
+type junitMessage struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr,omitempty"`
+	Body    string `xml:",chardata"`
+}
+
+// WriteJUnit writes JUnit XML, one test suite per category.
+func (r *Report) WriteJUnit(w io.Writer) error {
+	out := junitSuites{Name: "jwt-conformance", Time: r.Duration.Seconds()}
+	for _, cat := range Categories {
+		suite := junitSuite{Name: cat}
+		for _, res := range r.Results {
+			if res.Category != cat {
+				continue
+			}
+			jc := junitCase{Class: "conformance." + strings.ReplaceAll(cat, " ", "_"), Name: fmt.Sprintf("%s %s: %s", res.ID, res.Server, res.Title)}
+			switch res.Status {
+			case Fail:
+				jc.Failure = &junitMessage{Message: res.Reason, Type: string(res.Severity),
+					Body: fmt.Sprintf("expected: %s\n%s\nsource: %s", res.Expected, res.Explain, res.Source)}
+				suite.Failures++
+			case Skip, XFail:
+				jc.Skipped = &junitMessage{Message: string(res.Status) + ": " + res.Reason}
+				suite.Skipped++
+			}
+			suite.Tests++
+			suite.Cases = append(suite.Cases, jc)
+		}
+		if suite.Tests > 0 {
+			out.Suites = append(out.Suites, suite)
+			out.Tests += suite.Tests
+			out.Failures += suite.Failures
+			out.Skipped += suite.Skipped
+		}
+	}
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return err
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
+}
+
+// WriteMarkdown writes the report as Markdown: a table per category and the
+// failures with their explanations.
+func (r *Report) WriteMarkdown(w io.Writer) error {
+	byCategory, servers := r.grouped()
+	fmt.Fprintf(w, "# JWT conformance report\n\n%s\n\n**%s**\n", r.Mode, r.Summary())
+	for _, cat := range Categories {
+		rows := byCategory[cat]
+		if len(rows) == 0 {
+			continue
+		}
+		var cols []string
+		for _, s := range servers {
+			if hasServer(rows, s) {
+				cols = append(cols, s)
+			}
+		}
+		fmt.Fprintf(w, "\n## %s\n\n| case | what | severity | %s |\n|---|---|---|%s\n", cat, strings.Join(cols, " | "), strings.Repeat("---|", len(cols)))
+		for _, rw := range rows {
+			fmt.Fprintf(w, "| %s | %s | %s |", rw.first.ID, mdEscape(rw.first.Title), rw.first.Severity)
+			for _, s := range cols {
+				status := "-"
+				if res, ok := rw.byServer[s]; ok {
+					status = string(res.Status)
+				}
+				fmt.Fprintf(w, " %s |", status)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	first := true
+	for _, res := range r.Results {
+		if res.Status != Fail {
+			continue
+		}
+		if first {
+			fmt.Fprint(w, "\n## Failures\n")
+			first = false
+		}
+		fmt.Fprintf(w, "\n### %s at %s — %s (%s)\n\n- expected: %s\n- got: %s\n- why it matters: %s\n- source: %s\n",
+			res.ID, res.Server, mdEscape(res.Title), res.Severity, res.Expected, mdEscape(res.Reason), mdEscape(res.Explain), res.Source)
+	}
+	return nil
+}
+
+func mdEscape(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
