@@ -57,8 +57,8 @@ func controlCases() []Case {
 				return []attempt{bearer("valid token", raw)}, err
 			}},
 		{ID: "CTRL-02", Category: "control", Severity: Medium, Expect: Accept, Source: "RFC 7519 §4.1.3",
-			Title:   "aud as an array that contains the service",
-			Explain: "aud may be a string or an array of strings; a token for several audiences that include this service is for this service.",
+			Title:    "aud as an array that contains the service",
+			Explain:  "aud may be a string or an array of strings; a token for several audiences that include this service is for this service.",
 			attempts: forged(func(_ *testIssuer, _, c map[string]any) { c["aud"] = []any{"some-other-service", c["aud"]} })},
 		{ID: "CTRL-03", Category: "control", Severity: Medium, Expect: Accept, Source: "RFC 7519 §4.1.5-6",
 			Title:   "iat and nbf 2 s in the future, within clock-skew leeway",
@@ -93,8 +93,8 @@ func controlCases() []Case {
 				return []attempt{bearer("fresh token", raw)}, err
 			}},
 		{ID: "CTRL-07", Category: "control", Severity: Low, Expect: Accept, Source: "RFC 9068 §2.1; RFC 7515 §4.1.9",
-			Title:   "typ application/at+jwt (the full media type)",
-			Explain: "typ may carry the full media type; application/at+jwt and at+jwt name the same thing.",
+			Title:    "typ application/at+jwt (the full media type)",
+			Explain:  "typ may carry the full media type; application/at+jwt and at+jwt name the same thing.",
 			attempts: forged(func(_ *testIssuer, h, _ map[string]any) { h["typ"] = "application/at+jwt" })},
 		{ID: "CTRL-08", Category: "control", Severity: Low, Expect: Accept, Source: "RFC 9110 §11.1",
 			Title:   "Authorization scheme in lower case (bearer)",
@@ -153,12 +153,12 @@ func missionCases() []Case {
 				c["iat"], c["nbf"], c["exp"] = now.Add(-15*time.Minute).Unix(), now.Add(-15*time.Minute).Unix(), now.Add(-10*time.Minute).Unix()
 			})},
 		{ID: "M-03", Category: "mission", Severity: High, Expect: Refuse, Source: "RFC 7519 §4.1.3",
-			Title:   "Wrong audience",
-			Explain: "aud names a service that does not exist here. Only tokens whose aud names this service may be accepted.",
+			Title:    "Wrong audience",
+			Explain:  "aud names a service that does not exist here. Only tokens whose aud names this service may be accepted.",
 			attempts: forged(func(_ *testIssuer, _, c map[string]any) { c["aud"] = "unrelated-service" })},
 		{ID: "M-04", Category: "mission", Severity: Critical, Expect: Refuse, Source: "RFC 7519 §4.1.1; RFC 8725 §3.8",
-			Title:   "Wrong issuer, signed with a trusted key",
-			Explain: "The issuer is the trust anchor. A token naming another issuer is refused even when its signature verifies, because keys can be shared or mixed up between issuers.",
+			Title:    "Wrong issuer, signed with a trusted key",
+			Explain:  "The issuer is the trust anchor. A token naming another issuer is refused even when its signature verifies, because keys can be shared or mixed up between issuers.",
 			attempts: forged(func(_ *testIssuer, _, c map[string]any) { c["iss"] = "https://evil-issuer.example" })},
 	}
 }
@@ -395,7 +395,7 @@ func signatureCases() []Case {
 				if err != nil {
 					return nil, err
 				}
-				attacker, err := newSigningKey("x", fmt.Sprint(h["alg"]))
+				attacker, err := e.attacker(fmt.Sprint(h["alg"]))
 				if err != nil {
 					return nil, err
 				}
@@ -414,7 +414,7 @@ func signatureCases() []Case {
 				if h["alg"] == "ES256" {
 					alg = "RS256"
 				}
-				other, err := newSigningKey("x", alg)
+				other, err := e.attacker(alg)
 				if err != nil {
 					return nil, err
 				}
@@ -464,7 +464,7 @@ func keyCases() []Case {
 		if err != nil {
 			return "", err
 		}
-		k, err := newSigningKey("attacker-key", fmt.Sprint(h["alg"]))
+		k, err := e.attacker(fmt.Sprint(h["alg"]))
 		if err != nil {
 			return "", err
 		}
@@ -545,8 +545,8 @@ func keyCases() []Case {
 				return []attempt{bearer("x5c self-signed", tok)}, err
 			}},
 		{ID: "KEY-06", Category: "key selection", Severity: Medium, Expect: Refuse, Source: "RFC 7515 §4.1.4; go-spiffe jwtsvid",
-			Title:   "No kid",
-			Explain: "Without kid a verifier must guess the key, and some try every key they know, or the first. Tokens here must name their key.",
+			Title:    "No kid",
+			Explain:  "Without kid a verifier must guess the key, and some try every key they know, or the first. Tokens here must name their key.",
 			attempts: forged(func(_ *testIssuer, h, _ map[string]any) { delete(h, "kid") })},
 		{ID: "KEY-07", Category: "key selection", Severity: Critical, Expect: Refuse, Source: "jwt_tool; OWASP WSTG-SESS-10",
 			Title:   "Injection-shaped kid values",
@@ -925,4 +925,3 @@ func skipOrFail(err error) verdict {
 	}
 	return verdict{Fail, "could not build the case: " + err.Error(), nil}
 }
-

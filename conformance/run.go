@@ -44,10 +44,10 @@ type Result struct {
 
 // Report is the outcome of a run.
 type Report struct {
-	Mode     string        `json:"mode"`
-	Started  time.Time     `json:"started"`
-	Duration time.Duration `json:"duration_ns"`
-	Results  []Result      `json:"results"`
+	Mode     string         `json:"mode"`
+	Started  time.Time      `json:"started"`
+	Duration time.Duration  `json:"duration_ns"`
+	Results  []Result       `json:"results"`
 	Counts   map[Status]int `json:"counts"`
 }
 
@@ -146,7 +146,9 @@ func (s *Suite) Run(ctx context.Context) (*Report, error) {
 	return report, nil
 }
 
-func (s *Suite) selected(id string) bool { return len(s.opts.Only) == 0 || slices.Contains(s.opts.Only, id) }
+func (s *Suite) selected(id string) bool {
+	return len(s.opts.Only) == 0 || slices.Contains(s.opts.Only, id)
+}
 
 func (s *Suite) runServer(ctx context.Context, e *env, rs *ResourceServer, catalogue []Case) []Result {
 	var results []Result

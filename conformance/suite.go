@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -72,7 +73,9 @@ type attempt struct {
 	query         string // appended to the URL, for tokens in the wrong place
 }
 
-func bearer(label, token string) attempt { return attempt{label: label, authorization: "Bearer " + token} }
+func bearer(label, token string) attempt {
+	return attempt{label: label, authorization: "Bearer " + token}
+}
 
 // Observation is what a server answered to one attempt.
 type Observation struct {
@@ -100,6 +103,27 @@ type env struct {
 	identity *identityClient
 	// attackerURL is the base of jku/x5u URLs, as servers under test reach it.
 	attackerURL string
+
+	mu        sync.Mutex
+	attackers map[string]signingKey // by alg: RSA keys are slow to make
+}
+
+// attacker returns the attacker's key for alg, made once per run.
+func (e *env) attacker(alg string) (signingKey, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if k, ok := e.attackers[alg]; ok {
+		return k, nil
+	}
+	k, err := newSigningKey("attacker-key", alg)
+	if err != nil {
+		return k, err
+	}
+	if e.attackers == nil {
+		e.attackers = map[string]signingKey{}
+	}
+	e.attackers[alg] = k
+	return k, nil
 }
 
 // base returns a token valid for rs and its decoded parts: minted by the
