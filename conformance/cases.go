@@ -335,7 +335,13 @@ func signatureCases() []Case {
 			Explain: "Half a signature is not a signature. Verifiers that compare only a prefix, or ignore length, accept it.",
 			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
 				hdr, payload, sig, _, _, err := realParts(ctx, e, rs)
-				return []attempt{bearer("truncated", hdr+"."+payload+"."+sig[:len(sig)/2])}, err
+				if err != nil {
+					return nil, err
+				}
+				// Cut bytes, not characters, so the encoding stays valid and
+				// only the signature is wrong.
+				raw, err := base64.RawURLEncoding.DecodeString(sig)
+				return []attempt{bearer("first half of the signature", hdr+"."+payload+"."+b64(raw[:len(raw)/2]))}, err
 			}},
 		{ID: "SIG-08", Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 8725 §3.1; CVE-2016-10555; CVE-2024-54150",
 			Title:   "Key confusion: HS256 keyed with the issuer's public key",

@@ -1,0 +1,127 @@
+package conformance_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sort"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/s2sjwt/s2sjwt/conformance"
+	"github.com/s2sjwt/s2sjwt/conformance/internal/vulnerable"
+)
+
+// runAgainst runs the whole catalogue against one vulnerable server with
+// flaw and returns the ids of the failed cases.
+func runAgainst(t *testing.T, flaw vulnerable.Flaw, alg string) (failed []string, report *conformance.Report) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	issuerURL := "http://" + ln.Addr().String()
+	srv := httptest.NewServer(vulnerable.New(vulnerable.Config{
+		Issuer: issuerURL, JWKSURL: issuerURL + "/jwks.json", Audience: "vulnerable-service",
+		Scope: "write", SingleUse: true, Flaw: flaw,
+	}))
+	t.Cleanup(srv.Close)
+	target := &conformance.Target{
+		TestIssuer: &conformance.TestIssuerConfig{URL: issuerURL, Algorithm: alg},
+		ResourceServers: []conformance.ResourceServer{{
+			Name: "vulnerable", URL: srv.URL, Method: http.MethodPost, Path: "/", Body: json.RawMessage(`{}`),
+			Audience: "vulnerable-service", Scope: "write", SingleUse: true,
+		}},
+	}
+	suite, err := conformance.New(target, conformance.Options{IssuerListener: ln})
+	require.NoError(t, err)
+	report, err = suite.Run(context.Background())
+	require.NoError(t, err)
+	for _, r := range report.Results {
+		if r.Status == conformance.Fail {
+			failed = append(failed, r.ID)
+		}
+	}
+	return failed, report
+}
+
+// TestSuite_PassesCorrectServer: no false alarm against a correct server,
+// with each signing algorithm.
+func TestSuite_PassesCorrectServer(t *testing.T) {
+	for _, alg := range []string{"EdDSA", "ES256", "RS256"} {
+		t.Run(alg, func(t *testing.T) {
+			t.Parallel()
+			failed, report := runAgainst(t, vulnerable.Correct, alg)
+			require.Empty(t, failed, "false alarms:\n%s", text(report))
+			require.Zero(t, report.Counts[conformance.Skip], text(report))
+		})
+	}
+}
+
+// TestSuite_CatchesEveryFlaw: each deliberately broken server fails at
+// least the cases built for its flaw.
+func TestSuite_CatchesEveryFlaw(t *testing.T) {
+	flaws := make([]string, 0, len(vulnerable.Catches))
+	for f := range vulnerable.Catches {
+		flaws = append(flaws, string(f))
+	}
+	sort.Strings(flaws)
+	for _, f := range flaws {
+		flaw := vulnerable.Flaw(f)
+		t.Run(f, func(t *testing.T) {
+			t.Parallel()
+			failed, report := runAgainst(t, flaw, "ES256")
+			for _, id := range vulnerable.Catches[flaw] {
+				require.True(t, slices.Contains(failed, id), "flaw %q: case %s passed; failed were %v\n%s", flaw, id, failed, text(report))
+			}
+		})
+	}
+}
+
+// TestSuite_EveryAttackIsProvenByAFlaw: no case exists that no broken
+// server can make fail (a case that cannot fail proves nothing).
+func TestSuite_EveryAttackCaseIsExercised(t *testing.T) {
+	caught := map[string]bool{}
+	for _, ids := range vulnerable.Catches {
+		for _, id := range ids {
+			caught[id] = true
+		}
+	}
+	var missing []string
+	for _, c := range conformance.Catalogue() {
+		if c.Expect == conformance.Refuse && c.Category != "issuer profile" && !caught[c.ID] {
+			missing = append(missing, c.ID)
+		}
+	}
+	require.Equal(t, unexercised, missing, "a new attack case needs a vulnerable.Flaw that it catches, or an entry here with a reason")
+}
+
+// unexercised are attack cases with no broken variant, each because the
+// flaw cannot be built on Go's stack without rewriting it (docs/conformance.md):
+// type-confused claims and alg/key mismatches that golang-jwt and encoding/json
+// refuse anyway, b64:false, and transport-level shapes (dots, bad base64,
+// polyglots, empty or absent credentials, JWE, non-JSON payloads) that any
+// parser refuses. They stay in the catalogue: other stacks do get them wrong.
+var unexercised = []string{"AUD-09", "ISS-04", "SIG-11", "HDR-04", "SUB-03",
+	"FMT-01", "FMT-03", "FMT-07", "FMT-08", "FMT-09", "FMT-11", "FMT-12"}
+
+func text(r *conformance.Report) string {
+	var b fmt.Stringer = &textReport{r}
+	return b.String()
+}
+
+type textReport struct{ r *conformance.Report }
+
+func (t *textReport) String() string {
+	var buf stringsBuilder
+	_ = t.r.WriteText(&buf)
+	return buf.String()
+}
+
+type stringsBuilder struct{ b []byte }
+
+func (s *stringsBuilder) Write(p []byte) (int, error) { s.b = append(s.b, p...); return len(p), nil }
+func (s *stringsBuilder) String() string              { return string(s.b) }
