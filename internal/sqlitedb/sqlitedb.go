@@ -17,13 +17,14 @@ import (
 // synchronous=FULL makes a commit durable before Exec returns: an entry the
 // service acknowledged survives a crash, and a jti it marked used stays used.
 // One connection serialises writers, which SQLite would do anyway, and
-// avoids SQLITE_BUSY under concurrent requests.
+// avoids SQLITE_BUSY under concurrent requests. Temporary tables live in
+// memory because containers run with a read-only root file system.
 func Open(path string, schema string) (*sql.DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlitedb: %w", err)
 	}
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(5000)"} {
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(5000)", "temp_store(MEMORY)"} {
 		q.Add("_pragma", p)
 	}
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
