@@ -3,7 +3,9 @@ package careergpt
 import (
 	"context"
 	"embed"
+	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"slices"
@@ -86,4 +88,34 @@ func (s *Server) notify(ctx context.Context) error {
 		err = fmt.Errorf("careergpt: notification-service answered %d", status)
 	}
 	return err
+}
+
+// handleAudit lists what Logging recorded, read with a logs:read token:
+// the sources show who wrote each entry, as the tokens said.
+func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
+	tok, err := s.cached.Token(r.Context(), tokenclient.Request{Audience: LoggingAudience, Scope: scopeLogsRead})
+	if err != nil {
+		httpx.Error(w, http.StatusBadGateway, "upstream_error", "no token for logging-service")
+		return
+	}
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, s.cfg.LoggingURL+"/v1/logs?limit=1000", nil)
+	if err != nil {
+		httpx.Error(w, http.StatusInternalServerError, "server_error", "bad logging URL")
+		return
+	}
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	resp, err := s.deps.HTTP.Do(req)
+	if err != nil {
+		httpx.Error(w, http.StatusBadGateway, "upstream_error", "logging-service unreachable")
+		return
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Entries []json.RawMessage `json:"entries"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&body) != nil {
+		httpx.Error(w, http.StatusBadGateway, "upstream_error", "logging-service answered "+resp.Status)
+		return
+	}
+	httpx.Encode(w, http.StatusOK, body)
 }

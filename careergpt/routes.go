@@ -18,6 +18,7 @@ func (s *Server) routes() http.Handler {
 	r.Get("/v1/scenario", s.handleLastScenario)
 	r.Post("/v1/scenario", s.handleRunScenario)
 	r.Post("/v1/steps/{action}", s.handleAction)
+	r.Get("/v1/audit", s.handleAudit)
 	r.Get("/*", s.handlePage)
 	return r
 }

@@ -79,7 +79,7 @@ type Check struct {
 }
 
 // Actions the API and the page can fire; "scenario" plays them all.
-var Actions = []string{"scenario", "stolen", "replay", "unknown-issuer", "expired"}
+var Actions = []string{"scenario", "stolen", "replay", "replay-earlier", "unknown-issuer", "expired"}
 
 // Play runs an action and remembers its outcome.
 func (s *Server) Play(ctx context.Context, action string) (*Outcome, error) {
@@ -97,6 +97,15 @@ func (s *Server) Play(ctx context.Context, action string) (*Outcome, error) {
 		if tok := s.issueStep(ctx, out, NotificationAudience, scopeNotify, 0); tok != nil {
 			s.notifyStep(ctx, out, tok)
 			s.replayStep(ctx, out, tok)
+		}
+	case "replay-earlier":
+		// The last Notification token already used, presented again: after a
+		// restart of Notification this shows its memory of jti is durable.
+		if tok := s.usedNotificationToken(); tok != nil {
+			s.replayStep(ctx, out, tok)
+		} else {
+			s.finish(out, Step{ID: "replay-refused", Title: "No Notification token used yet", From: LaneCareerGPT,
+				To: LaneNotification, Expect: Refused, Result: Failed, Reason: "play the scenario or the replay action first"})
 		}
 	case "unknown-issuer":
 		s.unknownIssuerStep(ctx, out)
@@ -201,6 +210,9 @@ func (s *Server) notifyStep(ctx context.Context, out *Outcome, tok *tokenclient.
 			"marks its jti as used, and logs to Logging with a token of its own (sub notification-backend).",
 	}
 	resp := s.present(ctx, &st, s.cfg.NotificationURL+"/v1/notifications", notificationBody(), tok.AccessToken, NotificationAudience)
+	s.mu.Lock()
+	s.lastUsed = tok // kept in memory only, never shown
+	s.mu.Unlock()
 	var r struct {
 		Logged bool `json:"logged"`
 	}
@@ -255,6 +267,12 @@ func (s *Server) expiredSteps(ctx context.Context, out *Outcome) {
 	}
 	s.present(ctx, &st, s.cfg.LoggingURL+"/v1/logs", map[string]any{"message": "too late"}, tok.AccessToken, LoggingAudience)
 	s.finish(out, st)
+}
+
+func (s *Server) usedNotificationToken() *tokenclient.Token {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastUsed
 }
 
 func (s *Server) finish(out *Outcome, st Step) {

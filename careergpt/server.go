@@ -24,6 +24,7 @@ const (
 	LoggingAudience      = "logging-service"
 	NotificationAudience = "notification-service"
 	scopeLogsWrite       = "logs:write"
+	scopeLogsRead        = "logs:read"
 	scopeNotify          = "notifications:send"
 )
 
@@ -69,9 +70,10 @@ type Server struct {
 	handler http.Handler
 	jwks    *authn.RemoteKeySet
 
-	mu   sync.Mutex
-	last *Outcome
-	runs sync.Mutex // one scenario at a time: steps share tokens
+	mu       sync.Mutex
+	last     *Outcome
+	lastUsed *tokenclient.Token // the last Notification token presented
+	runs     sync.Mutex         // one scenario at a time: steps share tokens
 }
 
 // NewServer returns CareerGPT.

@@ -1,0 +1,126 @@
+// Package deploy_test checks the container deployment: the images, the
+// compose file, and that the two Dockerfiles do not drift apart.
+package deploy_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/s2sjwt/s2sjwt/internal/httpx"
+	"github.com/s2sjwt/s2sjwt/internal/testutil"
+)
+
+type outcome struct {
+	Passed bool `json:"passed"`
+	Steps  []struct {
+		ID, Result, Reason string
+		Passed             bool
+	} `json:"steps"`
+}
+
+// TestCompose_ScenarioAndRestart brings the stack up with compose.yaml
+// itself, checks the scenario through CareerGPT's JSON, restarts
+// Notification and Logging, and checks that a token used before the
+// restart is still refused and no log entry was lost.
+func TestCompose_ScenarioAndRestart(t *testing.T) {
+	testutil.RequireDocker(t)
+	testutil.BuildImages(t)
+	root := testutil.RepoRoot(t)
+	ports := testutil.FreePorts(t, 4)
+	project := fmt.Sprintf("s2sjwt-test-%d", time.Now().UnixNano()%1_000_000)
+	env := append(os.Environ(),
+		fmt.Sprintf("CAREERGPT_PORT=%d", ports[0]), fmt.Sprintf("IDENTITY_PORT=%d", ports[1]),
+		fmt.Sprintf("LOGGING_PORT=%d", ports[2]), fmt.Sprintf("NOTIFICATION_PORT=%d", ports[3]))
+	compose := func(args ...string) string {
+		t.Helper()
+		bin, pre := "docker-compose", []string{}
+		if _, err := exec.LookPath(bin); err != nil {
+			bin, pre = "docker", []string{"compose"}
+		}
+		cmd := exec.Command(bin, append(append(pre, "-p", project, "-f", filepath.Join(root, "compose.yaml")), args...)...)
+		cmd.Env, cmd.Dir = env, root
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s: %s", strings.Join(args, " "), out)
+		return string(out)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(compose("logs", "--no-color", "--tail", "50"))
+		}
+		compose("down", "-v", "--remove-orphans")
+	})
+
+	start := time.Now()
+	compose("up", "-d")
+	base := func(i int) string { return fmt.Sprintf("http://127.0.0.1:%d", ports[i]) }
+	waitHealthy(t, base(0), base(1), base(2), base(3))
+	t.Logf("stack healthy %s after `up` began", time.Since(start).Round(10*time.Millisecond))
+
+	var played outcome
+	require.Eventually(t, func() bool {
+		return getJSON(base(0)+"/v1/scenario", &played) == nil && len(played.Steps) == 9
+	}, 60*time.Second, 250*time.Millisecond, "the scenario did not finish")
+	require.True(t, played.Passed, "%+v", played.Steps)
+	for _, st := range played.Steps {
+		require.True(t, st.Passed, "%s: %s %s", st.ID, st.Result, st.Reason)
+	}
+
+	var before struct{ Entries []json.RawMessage }
+	require.NoError(t, getJSON(base(0)+"/v1/audit", &before))
+	require.NotEmpty(t, before.Entries)
+
+	compose("restart", "notification", "logging")
+	waitHealthy(t, base(2), base(3))
+
+	var replay outcome
+	require.NoError(t, postJSON(base(0)+"/v1/steps/replay-earlier", &replay))
+	require.Len(t, replay.Steps, 1)
+	require.True(t, replay.Passed, "%+v", replay.Steps)
+	require.Equal(t, "token already used", replay.Steps[0].Reason, "Notification forgot a used jti across a restart")
+
+	var after struct{ Entries []json.RawMessage }
+	require.NoError(t, getJSON(base(0)+"/v1/audit", &after))
+	require.Equal(t, len(before.Entries), len(after.Entries), "Logging lost entries across a restart")
+}
+
+func waitHealthy(t *testing.T, urls ...string) {
+	t.Helper()
+	for _, u := range urls {
+		require.Eventually(t, func() bool { return httpx.Healthcheck(context.Background(), u+"/healthz") == nil },
+			60*time.Second, 100*time.Millisecond, "%s not healthy", u)
+	}
+}
+
+func getJSON(url string, v any) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+func postJSON(url string, v any) error {
+	resp, err := http.Post(url, "application/json", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
