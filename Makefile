@@ -15,7 +15,7 @@ demo: ## run all four services on loopback, play the scenario, keep serving
 	$(GO) run ./cmd/demo
 
 test: ## every test, with the race detector (set REQUIRE_DOCKER=1 to fail instead of skip without Docker)
-	TESTCONTAINERS_RYUK_DISABLED=true $(GO) test -race -timeout 20m ./...
+	TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=localhost $(GO) test -race -timeout 20m ./...
 
 build: ## build every binary into bin/
 	$(GO) build -o bin/ ./cmd/...
@@ -38,7 +38,7 @@ conformance: build ## run the conformance suite (TARGET=file for another impleme
 	./bin/conformance -target $(TARGET) $(ARGS)
 
 conformance-docker: build images ## run the suite against images started with testcontainers
-	TESTCONTAINERS_RYUK_DISABLED=true ./bin/conformance docker $(ARGS)
+	TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=localhost ./bin/conformance docker $(ARGS)
 
 bench: ## the benchmarks recorded in docs/benchmarks.md
 	$(GO) test -run '^$$' -bench 'Verify' -benchmem ./internal/authn/

@@ -80,6 +80,10 @@ func New(target *Target, opts Options) (*Suite, error) {
 	return s, nil
 }
 
+// SetIssuerHitsURL says where to read the fetch log of an issuer that runs
+// elsewhere, once that is known.
+func (s *Suite) SetIssuerHitsURL(url string) { s.opts.IssuerHitsURL = url }
+
 // IssuerDocuments returns the public key sets the test issuer serves, for
 // `conformance issuer` running in a container.
 func (s *Suite) IssuerDocuments() []byte {

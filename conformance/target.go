@@ -27,6 +27,23 @@ type Target struct {
 	ExpectedFailures []string `json:"expected_failures,omitempty"`
 	// Processes are started before the run and stopped after it.
 	Processes []Process `json:"processes,omitempty"`
+	// Containers are started by `conformance docker` on a network of their
+	// own; servers naming a container get its mapped URL.
+	Containers []Container `json:"containers,omitempty"`
+}
+
+// Container is an image the suite starts with testcontainers.
+type Container struct {
+	Name  string            `json:"name"`
+	Image string            `json:"image"`
+	Env   map[string]string `json:"env,omitempty"`
+	// Port the service listens on inside the container; "8080/tcp" if empty.
+	Port string `json:"port,omitempty"`
+	// Health is an HTTP path answering 200 when ready; "/healthz" if empty.
+	Health string `json:"health,omitempty"`
+	// Files copies host files (relative to the target file) into the
+	// container: container path → host path.
+	Files map[string]string `json:"files,omitempty"`
 }
 
 // ResourceServer is one endpoint that requires a bearer token.
@@ -41,6 +58,9 @@ type ResourceServer struct {
 	Scope string `json:"scope,omitempty"`
 	// SingleUse servers must refuse a token presented twice.
 	SingleUse bool `json:"single_use,omitempty"`
+	// Container, in docker mode, names the container serving it; URL is
+	// then filled in from its mapped port.
+	Container string `json:"container,omitempty"`
 }
 
 // Identity is the implementation's token service and a client registered
@@ -55,6 +75,8 @@ type Identity struct {
 	OtherSubject string `json:"other_subject,omitempty"`
 	// ForbiddenAudience is an audience the suite's client may not get.
 	ForbiddenAudience string `json:"forbidden_audience,omitempty"`
+	// Container, in docker mode, names the container serving it.
+	Container string `json:"container,omitempty"`
 }
 
 // TestIssuerConfig says where the suite's issuer listens and how the servers
@@ -109,7 +131,7 @@ func (t *Target) Validate() error {
 			return fail("resource_servers[%d]: missing or repeated name %q", i, rs.Name)
 		case rs.Audience == "":
 			return fail("resource server %q: audience is required", rs.Name)
-		case !validURL(rs.URL):
+		case !validURL(rs.URL) && rs.Container == "":
 			return fail("resource server %q: bad url %q", rs.Name, rs.URL)
 		case rs.Method == "" || !strings.HasPrefix(rs.Path, "/"):
 			return fail("resource server %q: method and an absolute path are required", rs.Name)
@@ -117,12 +139,12 @@ func (t *Target) Validate() error {
 		names[rs.Name] = true
 	}
 	if id := t.Identity; id != nil {
-		if !validURL(id.URL) || id.ClientID == "" || id.ClientSecret == "" || id.Issuer == "" {
+		if !validURL(id.URL) && id.Container == "" || id.ClientID == "" || id.ClientSecret == "" || id.Issuer == "" {
 			return fail("identity: url, issuer, client_id and client_secret are required")
 		}
 	}
 	if ti := t.TestIssuer; ti != nil {
-		if !validURL(ti.URL) {
+		if !validURL(ti.URL) && !ti.External && len(t.Containers) == 0 {
 			return fail("test_issuer: url is required")
 		}
 		if ti.Algorithm == "" {

@@ -1,0 +1,231 @@
+// Package containers runs the conformance suite against an implementation
+// packaged as images: it starts them with testcontainers-go on a network of
+// their own, with the suite's test issuer in a container beside them, so
+// the servers under test reach it by name and nothing needs host access.
+//
+// Ryuk is not used (set TESTCONTAINERS_RYUK_DISABLED=true): every container
+// and the network are removed when Run returns, failed or not.
+package containers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/network"
+
+	"github.com/s2sjwt/s2sjwt/conformance"
+)
+
+// IssuerAlias is the test issuer's host name on the container network.
+const IssuerAlias = "test-issuer"
+
+// Options configure a run.
+type Options struct {
+	// TargetDir resolves relative paths in the target's container files.
+	TargetDir string
+	// IssuerImage runs `issuer -listen :8080 -documents /issuer.json`.
+	IssuerImage string
+	// Images overrides container images by container name.
+	Images map[string]string
+	Suite  conformance.Options
+	// Logf reports progress; nil is silent.
+	Logf func(format string, args ...any)
+}
+
+// Run starts target's containers and the test issuer, runs the suite and
+// removes everything it started.
+func Run(ctx context.Context, target *conformance.Target, opts Options) (report *conformance.Report, err error) {
+	if len(target.Containers) == 0 {
+		return nil, fmt.Errorf("%w: the target names no containers", conformance.ErrConfig)
+	}
+	if target.TestIssuer == nil {
+		target.TestIssuer = &conformance.TestIssuerConfig{}
+	}
+	issuerURL := "http://" + IssuerAlias + ":8080"
+	target.TestIssuer.URL, target.TestIssuer.External = issuerURL, true
+	logf := opts.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+
+	// Placeholder URLs until the containers run; the suite reads them only in Run.
+	for i := range target.ResourceServers {
+		if target.ResourceServers[i].Container != "" {
+			target.ResourceServers[i].URL = "http://pending"
+		}
+	}
+	if id := target.Identity; id != nil && id.Container != "" {
+		id.URL = "http://pending"
+	}
+	suite, err := conformance.New(target, opts.Suite)
+	if err != nil {
+		return nil, err
+	}
+
+	nw, err := network.New(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("containers: network: %w", err)
+	}
+	var started []testcontainers.Container
+	defer func() {
+		for _, c := range started {
+			if terr := testcontainers.TerminateContainer(c); terr != nil {
+				err = errors.Join(err, terr)
+			}
+		}
+		err = errors.Join(err, nw.Remove(context.WithoutCancel(ctx)))
+	}()
+
+	vars := map[string]string{"TEST_ISSUER_URL": issuerURL, "TEST_ISSUER_JWKS_URL": issuerURL + "/jwks.json"}
+	issuer, err := testcontainers.Run(ctx, opts.IssuerImage,
+		testcontainers.WithCmd("issuer", "-listen", ":8080", "-documents", "/issuer.json"),
+		testcontainers.WithFiles(testcontainers.ContainerFile{
+			Reader: bytes.NewReader(suite.IssuerDocuments()), ContainerFilePath: "/issuer.json", FileMode: 0o644,
+		}),
+		testcontainers.WithExposedPorts("8080/tcp"),
+		network.WithNetwork([]string{IssuerAlias}, nw),
+	)
+	if issuer != nil {
+		started = append(started, issuer)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("containers: test issuer: %w", err)
+	}
+	hits, err := loopbackEndpoint(ctx, issuer, "8080/tcp", "/healthz")
+	if err != nil {
+		return nil, fmt.Errorf("containers: test issuer: %w", err)
+	}
+	suite.SetIssuerHitsURL(hits + "/hits")
+	logf("test issuer %s up", opts.IssuerImage)
+
+	urls := map[string]string{}
+	for _, spec := range target.Containers {
+		c, url, err := start(ctx, nw, spec, opts, vars)
+		if c != nil {
+			started = append(started, c)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("containers: %s: %w", spec.Name, err)
+		}
+		urls[spec.Name] = url
+		logf("%s (%s) up at %s", spec.Name, image(spec, opts), url)
+	}
+	for i := range target.ResourceServers {
+		rs := &target.ResourceServers[i]
+		if rs.Container != "" {
+			if rs.URL = urls[rs.Container]; rs.URL == "" {
+				return nil, fmt.Errorf("%w: resource server %s names unknown container %q", conformance.ErrConfig, rs.Name, rs.Container)
+			}
+		}
+	}
+	if id := target.Identity; id != nil && id.Container != "" {
+		if id.URL = urls[id.Container]; id.URL == "" {
+			return nil, fmt.Errorf("%w: identity names unknown container %q", conformance.ErrConfig, id.Container)
+		}
+	}
+	return suite.Run(ctx)
+}
+
+func image(spec conformance.Container, opts Options) string {
+	if img, ok := opts.Images[spec.Name]; ok {
+		return img
+	}
+	return spec.Image
+}
+
+func start(ctx context.Context, nw *testcontainers.DockerNetwork, spec conformance.Container, opts Options, vars map[string]string) (testcontainers.Container, string, error) {
+	port := spec.Port
+	if port == "" {
+		port = "8080/tcp"
+	}
+	health := spec.Health
+	if health == "" {
+		health = "/healthz"
+	}
+	env := map[string]string{}
+	for k, v := range spec.Env {
+		env[k] = os.Expand(v, func(name string) string {
+			if val, ok := vars[name]; ok {
+				return val
+			}
+			return "$" + name
+		})
+	}
+	var files []testcontainers.ContainerFile
+	for _, dst := range sortedKeys(spec.Files) {
+		src := spec.Files[dst]
+		if !filepath.IsAbs(src) {
+			src = filepath.Join(opts.TargetDir, src)
+		}
+		files = append(files, testcontainers.ContainerFile{HostFilePath: src, ContainerFilePath: dst, FileMode: 0o644})
+	}
+	c, err := testcontainers.Run(ctx, image(spec, opts),
+		testcontainers.WithEnv(env),
+		testcontainers.WithFiles(files...),
+		testcontainers.WithExposedPorts(port),
+		network.WithNetwork([]string{spec.Name}, nw),
+	)
+	if err != nil {
+		return c, "", err
+	}
+	url, err := loopbackEndpoint(ctx, c, port, health)
+	return c, url, err
+}
+
+// readyTimeout bounds how long a container may take to answer its health path.
+const readyTimeout = 30 * time.Second
+
+// loopbackEndpoint returns http://127.0.0.1:PORT for the container's
+// published port once health answers 200 there. testcontainers' own host
+// detection can pick a gateway address in sandboxes; the suite's traffic
+// stays on loopback, so it neither asks for the host nor uses its waits.
+func loopbackEndpoint(ctx context.Context, c testcontainers.Container, port, health string) (string, error) {
+	mapped, err := c.MappedPort(ctx, port)
+	if err != nil {
+		return "", err
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d", mapped.Num())
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		resp, err := client.Get(url + health)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return url, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			logs := ""
+			if r, lerr := c.Logs(ctx); lerr == nil {
+				b, _ := io.ReadAll(io.LimitReader(r, 8<<10))
+				logs = string(b)
+			}
+			return "", fmt.Errorf("%s not healthy within %s (%v)\n%s", url+health, readyTimeout, err, logs)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range maps.Keys(m) {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
