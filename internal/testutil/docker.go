@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,12 +46,27 @@ var (
 )
 
 // BuildImages runs `make images` once per test binary: static binaries
-// built here, FROM scratch images, nothing pulled.
+// built here, FROM scratch images, nothing pulled. A file lock keeps test
+// binaries that run in parallel from building over each other.
 func BuildImages(tb testing.TB) {
 	tb.Helper()
 	imagesOnce.Do(func() {
+		root := RepoRoot(tb)
+		if imagesErr = os.MkdirAll(filepath.Join(root, "build"), 0o755); imagesErr != nil {
+			return
+		}
+		lock, err := os.OpenFile(filepath.Join(root, "build", ".images.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			imagesErr = err
+			return
+		}
+		defer lock.Close()
+		if imagesErr = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); imagesErr != nil {
+			return
+		}
+		defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 		cmd := exec.Command("make", "images")
-		cmd.Dir = RepoRoot(tb)
+		cmd.Dir = root
 		imagesOut, imagesErr = cmd.CombinedOutput()
 	})
 	require.NoError(tb, imagesErr, string(imagesOut))
