@@ -84,3 +84,19 @@ func FreePorts(tb testing.TB, n int) []int {
 	}
 	return ports
 }
+
+// RequireCommand returns the path of a command, skipping tb when it is
+// missing unless REQUIRE_DOCKER=1 (CI), where that is a failure.
+func RequireCommand(tb testing.TB, names ...string) string {
+	tb.Helper()
+	for _, n := range names {
+		if p, err := exec.LookPath(n); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("REQUIRE_DOCKER") == "1" {
+		tb.Fatalf("REQUIRE_DOCKER=1 but none of %v is installed", names)
+	}
+	tb.Skipf("none of %v installed (set REQUIRE_DOCKER=1 to fail instead)", names)
+	return ""
+}

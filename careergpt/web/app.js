@@ -1,0 +1,124 @@
+// The page only reads CareerGPT's JSON API: GET /v1/scenario for the last
+// outcome, POST /v1/scenario or /v1/steps/{action} to play again.
+"use strict";
+
+const LANES = ["careergpt", "identity", "logging", "notification"];
+const NAMES = { careergpt: "CareerGPT", identity: "Identity", logging: "Logging", notification: "Notification" };
+const EXPLAIN = {
+  iss: "Issuer: who vouches for the token. Only Identity, the trust anchor, is trusted.",
+  sub: "Subject: who is calling. Logging records it as the source of every entry.",
+  aud: "Audience: the one service this token is for. Anywhere else it is refused.",
+  exp: "Expiry: after this moment (plus a few seconds of clock-skew leeway) the token is worthless.",
+  jti: "Token id: unique per token. Notification remembers it and refuses a second use.",
+  iat: "Issued at.",
+  nbf: "Not valid before.",
+  client_id: "The client that asked Identity for the token.",
+  scope: "What the token allows at that service.",
+  alg: "Signature algorithm. Verifiers pin it; the token never chooses.",
+  typ: "at+jwt marks an access token (RFC 9068), so an ID token cannot pass for one.",
+  kid: "Which of the issuer's published keys signed it.",
+};
+const WAITS = { expired: "Waiting for a 1-second token to expire, past the clock-skew leeway (about 7 s)…",
+  scenario: "Playing the scenario (the expiry step waits about 7 s)…" };
+
+let steps = [];
+let selected = -1;
+
+const $ = (sel) => document.querySelector(sel);
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.className = v; else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+}
+
+async function load() {
+  const resp = await fetch("/v1/scenario");
+  if (resp.status === 404) {
+    $("#status").textContent = "The scenario has not run yet. Press “Run the whole scenario”.";
+    return;
+  }
+  show(await resp.json());
+}
+
+async function play(action) {
+  const buttons = document.querySelectorAll(".actions button");
+  buttons.forEach((b) => (b.disabled = true));
+  $("#status").textContent = WAITS[action] || "Running…";
+  try {
+    const url = action === "scenario" ? "/v1/scenario" : "/v1/steps/" + action;
+    const resp = await fetch(url, { method: "POST" });
+    if (!resp.ok) throw new Error((await resp.json()).error_description || resp.statusText);
+    show(await resp.json());
+  } catch (err) {
+    $("#status").textContent = "Could not run it: " + err.message;
+  } finally {
+    buttons.forEach((b) => (b.disabled = false));
+  }
+}
+
+function show(outcome) {
+  steps = outcome.steps || [];
+  selected = -1;
+  const refused = steps.filter((s) => s.result === "refused").length;
+  $("#status").textContent = (outcome.passed ? "Every step ended as it should: " : "Some steps did not end as expected: ") +
+    `${steps.length} requests, ${refused} refused.`;
+  const list = $("#steps");
+  list.replaceChildren(...steps.map(renderStep));
+  $("#detail").replaceChildren(el("h2", { id: "detail-title" }, "Step details"),
+    el("p", { class: "hint" }, "Select a step to see its token decoded and the checks the receiving service made."));
+}
+
+function renderStep(step, i) {
+  const from = LANES.indexOf(step.from), to = LANES.indexOf(step.to);
+  const arrow = el("div", { class: "arrow" },
+    el("span", { class: "route" }, `${NAMES[step.from]} → ${NAMES[step.to]}`),
+    el("span", { class: "title" }, step.title),
+    el("span", { class: "badge " + step.result }, step.result),
+    step.passed ? "" : el("span", { class: "unexpected" }, ` (expected ${step.expect})`),
+    step.reason ? el("span", { class: "reason" }, step.reason) : "");
+  arrow.style.marginLeft = (12.5 + 25 * Math.min(from, to)) + "%";
+  arrow.style.marginRight = (100 - (12.5 + 25 * Math.max(from, to))) + "%";
+  const button = el("button", { type: "button", class: "step", "aria-pressed": "false",
+    "data-step": step.id, "aria-label": `${NAMES[step.from]} to ${NAMES[step.to]}: ${step.title}, ${step.result}${step.reason ? ": " + step.reason : ""}` }, arrow);
+  button.addEventListener("click", () => select(i));
+  return el("li", { "data-from": step.from, "data-to": step.to, "data-result": step.result }, button);
+}
+
+function select(i) {
+  selected = i;
+  document.querySelectorAll(".step").forEach((b, j) => b.setAttribute("aria-pressed", String(j === i)));
+  const s = steps[i];
+  const parts = [el("h2", { id: "detail-title" }, s.title),
+    el("p", {}, s.story),
+    el("p", {}, el("strong", {}, `${NAMES[s.from]} → ${NAMES[s.to]}: `), `${s.request} → ${s.status || "no answer"} `,
+      el("span", { class: "badge " + s.result }, s.result), s.reason ? ` — ${s.reason}` : "")];
+  if (s.detail) parts.push(el("p", {}, s.detail));
+  if (s.checks && s.checks.length) {
+    parts.push(el("h3", {}, `Checks at ${NAMES[s.to]}`),
+      el("ul", { class: "checks" }, ...s.checks.map((c) =>
+        el("li", { class: c.ok ? "pass" : "fail", "aria-label": (c.ok ? "passed: " : "failed: ") + c.name }, c.name))));
+  }
+  if (s.token) {
+    parts.push(el("h3", {}, "Token header"), table(s.token.header), el("h3", {}, "Token claims"), table(s.token.claims),
+      el("p", { class: "hint" }, `jti ${s.token.jti || "(none)"} — the signature is not shown.`));
+  }
+  $("#detail").replaceChildren(...parts);
+}
+
+function table(obj) {
+  const rows = Object.entries(obj || {}).map(([k, v]) => {
+    let value = typeof v === "string" ? v : JSON.stringify(v);
+    if ((k === "exp" || k === "iat" || k === "nbf") && typeof v === "number") {
+      value = `${v} (${new Date(v * 1000).toISOString().replace(".000", "")})`;
+    }
+    return el("tr", { "data-claim": k }, el("th", { scope: "row" }, k),
+      el("td", {}, value, EXPLAIN[k] ? el("span", { class: "explain" }, EXPLAIN[k]) : ""));
+  });
+  return el("table", {}, el("tbody", {}, ...rows));
+}
+
+document.querySelectorAll(".actions button").forEach((b) => b.addEventListener("click", () => play(b.dataset.action)));
+load().catch((err) => ($("#status").textContent = "Could not load the scenario: " + err.message));
