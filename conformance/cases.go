@@ -38,6 +38,7 @@ func Catalogue() []Case {
 	cases = append(cases, subjectCases()...)
 	cases = append(cases, replayCases()...)
 	cases = append(cases, formatCases()...)
+	cases = append(cases, rfc6750Case)
 	return append(cases, identityCases()...)
 }
 
@@ -725,7 +726,7 @@ func subjectCases() []Case {
 	}
 	return []Case{
 		sc("SUB-01", "sub missing", "sub says who is calling; Logging records it as the source of every entry. A token that names nobody cannot be audited.", nil),
-		sc("SUB-02", "sub is empty", "An empty caller is no caller.", ""),
+		sc("SUB-02", "sub is empty", "An empty sub names no caller: Logging would record an entry from nobody, and no audit could say who wrote it.", ""),
 		sc("SUB-03", "sub is a number", "sub is a string; a number is a malformed token, whatever it would stringify to.", 12345),
 	}
 }

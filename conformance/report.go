@@ -249,3 +249,18 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 }
 
 func mdEscape(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+
+// WriteCatalogue writes every case as a Markdown table, for the docs.
+func WriteCatalogue(w io.Writer) error {
+	var b strings.Builder
+	for _, cat := range Categories {
+		fmt.Fprintf(&b, "\n### %s\n\n| id | case | expected | severity | source |\n|---|---|---|---|---|\n", cat)
+		for _, c := range Catalogue() {
+			if c.Category == cat {
+				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", c.ID, mdEscape(c.Title), c.Expect, c.Severity, mdEscape(c.Source))
+			}
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

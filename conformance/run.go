@@ -160,7 +160,7 @@ func (s *Suite) runServer(ctx context.Context, e *env, rs *ResourceServer, catal
 	baseOK := true
 	for _, c := range catalogue {
 		switch {
-		case c.identity != nil, c.SingleUseOnly && !rs.SingleUse, !s.selected(c.ID) && c.ID != baseControlID:
+		case c.identity != nil, c.ID == rfc6750Case.ID, c.SingleUseOnly && !rs.SingleUse, !s.selected(c.ID) && c.ID != baseControlID:
 			continue
 		case c.ID == finalControlID:
 			final = &c

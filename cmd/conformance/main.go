@@ -5,7 +5,7 @@
 //	conformance -target FILE [-alg EdDSA|ES256|RS256] [-json F] [-junit F] [-markdown F] [-only IDS]
 //	conformance docker [flags]      start implementation images with testcontainers and test them
 //	conformance issuer -listen ADDR -documents FILE   serve the test issuer's keys (inside a container)
-//	conformance list                print the catalogue
+//	conformance list [-markdown]    print the catalogue
 //
 // Exit status: 0 every applicable case passed, 1 a case failed, 2 configuration error.
 package main
@@ -51,6 +51,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		case "docker":
 			return runDocker(ctx, args[2:], getenv, stdout)
 		case "list":
+			if len(args) > 2 && args[2] == "-markdown" {
+				return conformance.WriteCatalogue(stdout)
+			}
 			return list(stdout)
 		}
 	}
