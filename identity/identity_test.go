@@ -340,3 +340,32 @@ func TestJWKS_PublicParametersOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestRotateKeys_AdminOnly(t *testing.T) {
+	const adminSecret = "admin-secret-for-this-test-only-0123456789"
+	reg := &identity.Registry{Audiences: map[string]identity.Audience{"logging-service": {MaxTTL: identity.Duration(time.Minute)}}}
+	dir := t.TempDir()
+	keys, err := identity.OpenKeyStore(identity.KeyStoreConfig{Path: filepath.Join(dir, "k.json"), RotationInterval: time.Hour, Retain: time.Hour})
+	require.NoError(t, err)
+	db, err := sqlitedb.Open(filepath.Join(dir, "r.db"), replay.Schema)
+	require.NoError(t, err)
+	defer db.Close()
+	h, err := identity.NewServer(identity.Config{Issuer: "http://identity.test", Registry: reg, AdminSecretSHA256: identity.HashSecret(adminSecret)},
+		identity.Deps{Keys: keys, Replay: replay.New(db, nil)})
+	require.NoError(t, err)
+
+	rotate := func(user, pass string) int {
+		req := httptest.NewRequest(http.MethodPost, "/admin/rotate-keys", nil)
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	require.Equal(t, http.StatusUnauthorized, rotate("", ""))
+	require.Equal(t, http.StatusUnauthorized, rotate("admin", "wrong"))
+	require.Len(t, keys.PublicKeys(), 1)
+	require.Equal(t, http.StatusOK, rotate("admin", adminSecret))
+	require.Len(t, keys.PublicKeys(), 2, "the new key is published at once")
+}
