@@ -673,42 +673,45 @@ func headerCases() []Case {
 		{ID: "HDR-05", Category: "type and header", Severity: Medium, Expect: Refuse, Source: "RFC 7519 §5.2; RFC 8725 §2.8",
 			Title:   "Nested JWT (cty: JWT) whose payload is another token",
 			Explain: "A signed envelope around a token is not the token. A verifier that unwraps cty JWT and trusts the inner token skips the inner token's checks.",
-			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
-				if e.issuer == nil {
-					return nil, errNeedsTestIssuer
-				}
-				inner, h, _, err := e.base(ctx, rs)
-				if err != nil {
-					return nil, err
-				}
+			attempts: forgedPayload("cty JWT", func(inner string, h, _ map[string]any) string {
 				h["cty"] = "JWT"
-				hdr, _ := marshalSegment(h)
-				k := e.issuer.primary
-				tok, err := signSegments(k.signer, k.alg, hdr, b64([]byte(inner)))
-				return []attempt{bearer("cty JWT", tok)}, err
-			}},
+				return b64([]byte(inner))
+			})},
 		{ID: "HDR-06", Category: "type and header", Severity: Medium, Expect: Refuse, Source: "RFC 7516 §4.1.3; RFC 8725bis",
 			Title:   "zip on a JWS (compressed payload)",
 			Explain: "zip belongs to JWE only. A verifier that inflates a JWS payload invites decompression bombs and parses bytes the signature was not meant to cover as claims.",
-			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
-				if e.issuer == nil {
-					return nil, errNeedsTestIssuer
-				}
-				_, h, c, err := e.base(ctx, rs)
-				if err != nil {
-					return nil, err
-				}
+			attempts: forgedPayload("zip DEF", func(_ string, h, c map[string]any) string {
 				h["zip"] = "DEF"
 				plain, _ := json.Marshal(c)
 				var buf bytes.Buffer
 				w, _ := flate.NewWriter(&buf, flate.BestCompression)
 				_, _ = w.Write(plain)
 				_ = w.Close()
-				hdr, _ := marshalSegment(h)
-				k := e.issuer.primary
-				tok, err := signSegments(k.signer, k.alg, hdr, b64(buf.Bytes()))
-				return []attempt{bearer("zip DEF", tok)}, err
-			}},
+				return b64(buf.Bytes())
+			})},
+	}
+}
+
+// forgedPayload is forged for tokens whose payload segment is not the
+// claims as JSON: build returns the encoded payload from the base token
+// (and may change its header); the result is signed with the trusted key.
+func forgedPayload(label string, build func(inner string, header, claims map[string]any) string) func(context.Context, *env, *ResourceServer) ([]attempt, error) {
+	return func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+		if e.issuer == nil {
+			return nil, errNeedsTestIssuer
+		}
+		inner, h, c, err := e.base(ctx, rs)
+		if err != nil {
+			return nil, err
+		}
+		payload := build(inner, h, c)
+		hdr, err := marshalSegment(h)
+		if err != nil {
+			return nil, err
+		}
+		k := e.issuer.primary
+		tok, err := signSegments(k.signer, k.alg, hdr, payload)
+		return []attempt{bearer(label, tok)}, err
 	}
 }
 

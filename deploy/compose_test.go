@@ -101,20 +101,16 @@ func waitHealthy(t *testing.T, urls ...string) {
 	}
 }
 
-func getJSON(url string, v any) error {
-	resp, err := http.Get(url)
+func getJSON(url string, v any) error  { return doJSON(http.MethodGet, url, v) }
+func postJSON(url string, v any) error { return doJSON(http.MethodPost, url, v) }
+
+// doJSON sends an empty request and decodes a 200 answer into v.
+func doJSON(method, url string, v any) error {
+	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
-}
-
-func postJSON(url string, v any) error {
-	resp, err := http.Post(url, "application/json", nil)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
 	}

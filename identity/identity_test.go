@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,33 +24,22 @@ import (
 	"github.com/s2sjwt/s2sjwt/internal/jwk"
 	"github.com/s2sjwt/s2sjwt/internal/replay"
 	"github.com/s2sjwt/s2sjwt/internal/sqlitedb"
+	"github.com/s2sjwt/s2sjwt/internal/testutil"
 	"github.com/s2sjwt/s2sjwt/internal/tokenclient"
 )
 
 const secret = "test-secret-0123456789abcdef0123456789abcdef"
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 type env struct {
 	srv    *httptest.Server
-	clock  *clock
+	clock  *testutil.Clock
 	keys   *identity.KeyStore
 	client *tokenclient.Client // private_key_jwt client "careergpt-backend"
 }
 
 func newEnv(tb testing.TB) *env {
 	tb.Helper()
-	clk := &clock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	clk := testutil.NewClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	require.NoError(tb, err)
 	clientKey := jwk.Key{ID: "cg-1", Algorithm: jwk.EdDSA, Public: pub}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,11 +16,20 @@ import (
 	"github.com/s2sjwt/s2sjwt/internal/testutil"
 )
 
+// demoOutputs holds each test's demo output, for checks on what it printed.
+var demoOutputs sync.Map
+
+func demoOutput(t *testing.T) string {
+	out, _ := demoOutputs.Load(t.Name())
+	return out.(*testutil.SyncBuffer).String()
+}
+
 // startDemo runs the real demo on loopback ports and waits for the story.
 func startDemo(t *testing.T) (careergptURL string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
+	demoOutputs.Store(t.Name(), out)
 	done := make(chan error, 1)
 	args := []string{"demo", "-data", t.TempDir(), "-careergpt-addr", "127.0.0.1:0", "-identity-addr", "127.0.0.1:0",
 		"-logging-addr", "127.0.0.1:0", "-notification-addr", "127.0.0.1:0"}

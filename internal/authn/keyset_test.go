@@ -16,6 +16,7 @@ import (
 
 	"github.com/s2sjwt/s2sjwt/internal/authn"
 	"github.com/s2sjwt/s2sjwt/internal/jwk"
+	"github.com/s2sjwt/s2sjwt/internal/testutil"
 )
 
 // jwksServer serves a mutable key set and counts fetches.
@@ -62,25 +63,13 @@ func newKey(tb testing.TB, kid string) jwk.Key {
 	return jwk.Key{ID: kid, Algorithm: jwk.EdDSA, Public: pub}
 }
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 func TestRemoteKeySet(t *testing.T) {
 	ctx := context.Background()
 	k1, k2 := newKey(t, "k1"), newKey(t, "k2")
 
 	t.Run("UnknownKidRefreshesAtMostOncePerInterval", func(t *testing.T) {
 		srv := newJWKSServer(t, k1)
-		clk := &clock{now: testNow}
+		clk := testutil.NewClock(testNow)
 		ks, err := authn.NewRemoteKeySet(authn.RemoteKeySetConfig{JWKSURL: srv.URL, Now: clk.Now})
 		require.NoError(t, err)
 		_, err = ks.Key(ctx, "k1")
@@ -116,7 +105,7 @@ func TestRemoteKeySet(t *testing.T) {
 
 	t.Run("KeysSurviveIssuerOutage", func(t *testing.T) {
 		srv := newJWKSServer(t, k1)
-		clk := &clock{now: testNow}
+		clk := testutil.NewClock(testNow)
 		ks, err := authn.NewRemoteKeySet(authn.RemoteKeySetConfig{JWKSURL: srv.URL, Now: clk.Now})
 		require.NoError(t, err)
 		_, err = ks.Key(ctx, "k1")

@@ -74,22 +74,45 @@ func (iss *Issuer) Token(tb testing.TB, sub, aud, scope string, extra ...any) st
 	return s
 }
 
-// syncBuffer is an io.Writer safe for the service and the test to share.
-type syncBuffer struct {
+// SyncBuffer is an io.Writer safe for a service and its test to share.
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Clock is a settable clock for tests.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a clock stopped at t.
+func NewClock(t time.Time) *Clock { return &Clock{now: t} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }
 
 var listening = regexp.MustCompile(`msg=listening .*addr=(\S+)`)
@@ -109,7 +132,7 @@ func (p *Process) Stop() { p.stop() }
 func Start(tb testing.TB, run runner.RunFunc, name string, env map[string]string, args ...string) *Process {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := &SyncBuffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, append([]string{name, "-addr", "127.0.0.1:0"}, args...), func(k string) string { return env[k] }, out)
