@@ -18,8 +18,8 @@ import (
 // ShutdownTimeout bounds how long in-flight requests may run after a stop signal.
 const ShutdownTimeout = 10 * time.Second
 
-// NewServer returns an http.Server with the timeouts every service uses.
-func NewServer(h http.Handler, logger *slog.Logger) *http.Server {
+// newServer returns an http.Server with the timeouts every service uses.
+func newServer(h http.Handler, logger *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -35,7 +35,7 @@ func NewServer(h http.Handler, logger *slog.Logger) *http.Server {
 // listens first, so a bind error surfaces before anything runs and ":0"
 // works in tests.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Logger) error {
-	srv := NewServer(h, logger)
+	srv := newServer(h, logger)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

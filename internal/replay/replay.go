@@ -67,13 +67,6 @@ func (s *Store) Purge(ctx context.Context) (int64, error) {
 	return res.RowsAffected()
 }
 
-// Len returns the number of remembered ids.
-func (s *Store) Len(ctx context.Context) (int, error) {
-	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM used_jti`).Scan(&n)
-	return n, err
-}
-
 func (s *Store) purgeIfDue(ctx context.Context) {
 	s.mu.Lock()
 	due := s.now().Sub(s.lastPurge) >= purgeInterval
