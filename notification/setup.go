@@ -33,8 +33,10 @@ type Setup struct {
 func (s *Setup) Flags(fs *flag.FlagSet, env runner.Env) {
 	s.ResourceServer.Flags(fs, env)
 	runner.StringFlag(fs, env, &s.DataDir, "data", "DATA_DIR", "data/notification", "directory for notifications, used jti and the client key")
-	runner.StringFlag(fs, env, &s.IdentityURL, "identity-url", "IDENTITY_URL", "http://127.0.0.1:9001", "where Notification gets its own tokens; empty disables audit logging")
-	runner.StringFlag(fs, env, &s.LoggingURL, "logging-url", "LOGGING_URL", "http://127.0.0.1:9002", "logging service; empty disables audit logging")
+	// Off unless both are set: a resource server alone (as under the
+	// conformance suite) has no business calling anyone.
+	runner.StringFlag(fs, env, &s.IdentityURL, "identity-url", "IDENTITY_URL", "", "where Notification gets its own tokens for audit logging (off if empty)")
+	runner.StringFlag(fs, env, &s.LoggingURL, "logging-url", "LOGGING_URL", "", "logging service for audit entries (off if empty)")
 }
 
 // Open implements runner.Service.

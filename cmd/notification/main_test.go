@@ -19,12 +19,12 @@ func TestRun_ReplayMemorySurvivesRestart(t *testing.T) {
 	env := map[string]string{"TRUSTED_ISSUER": iss.URL, "JWKS_URL": iss.JWKSURL(), "DATA_DIR": t.TempDir()}
 	tok := iss.Token(t, "careergpt-backend", "notification-service", "notifications:send")
 
-	p := testutil.Start(t, run, "notification", env, "-identity-url", "", "-logging-url", "")
+	p := testutil.Start(t, run, "notification", env)
 	status, body := testutil.Do(t, http.MethodPost, p.URL+"/v1/notifications", tok, notificationBody)
 	require.Equal(t, http.StatusAccepted, status, body)
 	p.Stop()
 
-	p = testutil.Start(t, run, "notification", env, "-identity-url", "", "-logging-url", "")
+	p = testutil.Start(t, run, "notification", env)
 	status, body = testutil.Do(t, http.MethodPost, p.URL+"/v1/notifications", tok, notificationBody)
 	require.Equal(t, http.StatusUnauthorized, status)
 	require.Contains(t, body, "token already used")
@@ -33,7 +33,7 @@ func TestRun_ReplayMemorySurvivesRestart(t *testing.T) {
 func TestRun_ConcurrentReplays(t *testing.T) {
 	iss := testutil.NewIssuer(t)
 	env := map[string]string{"TRUSTED_ISSUER": iss.URL, "JWKS_URL": iss.JWKSURL(), "DATA_DIR": t.TempDir()}
-	p := testutil.Start(t, run, "notification", env, "-identity-url", "", "-logging-url", "")
+	p := testutil.Start(t, run, "notification", env)
 	tok := iss.Token(t, "careergpt-backend", "notification-service", "notifications:send")
 
 	const n = 32
@@ -53,7 +53,7 @@ func TestRun_ConcurrentReplays(t *testing.T) {
 func TestRun_BadInput(t *testing.T) {
 	iss := testutil.NewIssuer(t)
 	env := map[string]string{"TRUSTED_ISSUER": iss.URL, "JWKS_URL": iss.JWKSURL(), "DATA_DIR": t.TempDir()}
-	p := testutil.Start(t, run, "notification", env, "-identity-url", "", "-logging-url", "")
+	p := testutil.Start(t, run, "notification", env)
 	for name, tc := range map[string]struct {
 		body string
 		want int
