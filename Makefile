@@ -34,8 +34,12 @@ up: images ## build the images offline and start the stack (Ctrl+C stops it)
 down: ## stop the stack and delete its volumes
 	$(COMPOSE) down -v --remove-orphans
 
-conformance: build ## run the conformance suite (TARGET=file for another implementation)
+ifeq ($(DOCKER),1)
+conformance: conformance-docker ## run the conformance suite (TARGET=file for another implementation; DOCKER=1: images via testcontainers)
+else
+conformance: build ## run the conformance suite (TARGET=file for another implementation; DOCKER=1: images via testcontainers)
 	./bin/conformance -target $(TARGET) $(ARGS)
+endif
 
 conformance-docker: build images ## run the suite against images started with testcontainers
 	TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=localhost ./bin/conformance docker $(ARGS)
