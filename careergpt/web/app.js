@@ -99,7 +99,8 @@ function select(i) {
   if (s.checks && s.checks.length) {
     parts.push(el("h3", {}, `Checks at ${NAMES[s.to]}`),
       el("ul", { class: "checks" }, ...s.checks.map((c) =>
-        el("li", { class: c.ok ? "pass" : "fail", "aria-label": (c.ok ? "passed: " : "failed: ") + c.name }, c.name))));
+        el("li", { class: c.ok ? "pass" : "fail", "aria-label": (c.ok ? "passed: " : "failed: ") + c.name }, c.name))),
+      el("p", { class: "hint" }, `As CareerGPT can tell from the token, Identity's published keys and ${NAMES[s.to]}'s answer.`));
   }
   if (s.token) {
     parts.push(el("h3", {}, "Token header"), table(s.token.header), el("h3", {}, "Token claims"), table(s.token.claims),
