@@ -2,6 +2,7 @@ package identity
 
 import (
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -142,6 +143,14 @@ func (reg *Registry) client(id string) (*Client, bool) {
 		}
 	}
 	return nil, false
+}
+
+// secretMatches compares secret with a hex SHA-256 in constant time. The
+// hash is computed even for an unknown client, so timing tells nothing.
+func secretMatches(secret, hashHex string) bool {
+	sum := sha256.Sum256([]byte(secret))
+	want, _ := hex.DecodeString(hashHex) // checked by Registry.Validate or empty
+	return subtle.ConstantTimeCompare(sum[:], want) == 1
 }
 
 // HashSecret returns the registry form of a client secret.

@@ -1,9 +1,6 @@
 package identity
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
 	"net/http"
 	"slices"
 
@@ -44,9 +41,7 @@ func (s *server) handleRotateKeys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user, secret, ok := r.BasicAuth()
-	sum := sha256.Sum256([]byte(secret))
-	want, _ := hex.DecodeString(s.cfg.AdminSecretSHA256)
-	if !ok || user != "admin" || subtle.ConstantTimeCompare(sum[:], want) != 1 {
+	if !ok || user != "admin" || !secretMatches(secret, s.cfg.AdminSecretSHA256) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="identity-admin"`)
 		httpx.Error(w, http.StatusUnauthorized, "unauthorized", "admin credentials required")
 		return
