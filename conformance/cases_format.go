@@ -1,0 +1,144 @@
+package conformance
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+func formatCases() []Case {
+	fc := func(id, title, explain, source string, sev Severity, build func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error)) Case {
+		return Case{ID: id, Category: "format and cost", Severity: sev, Expect: Refuse, Source: source, Title: title, Explain: explain, attempts: build}
+	}
+	static := func(label, authorization string) func(context.Context, *env, *ResourceServer) ([]attempt, error) {
+		return func(context.Context, *env, *ResourceServer) ([]attempt, error) {
+			return []attempt{{label: label, authorization: authorization}}, nil
+		}
+	}
+	return []Case{
+		fc("FMT-01", "Header of many dots", "Splitting a token of tens of thousands of dots allocated memory per dot in golang-jwt; a token's shape must be checked before any work proportional to it.",
+			"CVE-2025-30204", Medium, static("20,000 dots", "Bearer e"+strings.Repeat(".", 20000))),
+		fc("FMT-02", "Oversized token (64 KiB)", "A token should be small. Without a size limit every request can make the server decode and hash megabytes before refusing.",
+			"RFC 8725 §3.1; availability", Medium, func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+				if e.issuer == nil {
+					return nil, errNeedsTestIssuer
+				}
+				_, h, c, err := e.base(ctx, rs)
+				if err != nil {
+					return nil, err
+				}
+				c["padding"] = strings.Repeat("A", 64<<10)
+				tok, err := e.forge(h, c)
+				return []attempt{bearer("64 KiB", tok)}, err
+			}),
+		fc("FMT-03", "Invalid base64url in the header", "Lenient decoders skip bad characters; two parsers reading the same bytes differently is how signature checks get bypassed.",
+			"RFC 7515 §2", Medium, func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+				hdr, payload, sig, _, _, err := realParts(ctx, e, rs)
+				return []attempt{bearer("'!' in header", "!"+hdr[1:]+"."+payload+"."+sig)}, err
+			}),
+		fc("FMT-04", "Padding in base64url segments", "JWS segments are base64url without padding; tolerating '=' is harmless alone but shows a lax decoder.",
+			"RFC 7515 §2", Low, func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+				hdr, payload, sig, _, _, err := realParts(ctx, e, rs)
+				return []attempt{bearer("padded signature", hdr+"."+payload+"."+sig+"==")}, err
+			}),
+		fc("FMT-05", "Duplicate JSON member names", "{\"aud\":\"this\",\"aud\":\"other\"}: parsers disagree on which wins. RFC 7519 allows refusing or taking the last; taking the first accepts a token its issuer meant for another service.",
+			"RFC 7519 §4; RFC 8725 §3.12", High, func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+				if e.issuer == nil {
+					return nil, errNeedsTestIssuer
+				}
+				_, h, c, err := e.base(ctx, rs)
+				if err != nil {
+					return nil, err
+				}
+				own := c["aud"]
+				delete(c, "aud")
+				body, _ := json.Marshal(c)
+				dupAud := fmt.Sprintf(`{"aud":%q,%s,"aud":"some-other-service"}`, own, body[1:len(body)-1])
+				hb, _ := json.Marshal(h)
+				dupAlg := fmt.Sprintf(`%s,"alg":"none"}`, hb[:len(hb)-1])
+				k := e.issuer.primary
+				claimsSeg, _ := marshalSegment(dupAud)
+				hdrSeg, _ := marshalSegment(h)
+				t1, err := signSegments(k.signer, k.alg, hdrSeg, claimsSeg)
+				if err != nil {
+					return nil, err
+				}
+				c["aud"] = own
+				okSeg, _ := marshalSegment(c)
+				dupHdrSeg, _ := marshalSegment(dupAlg)
+				t2, err := signSegments(k.signer, k.alg, dupHdrSeg, okSeg)
+				return []attempt{bearer("aud twice, own value first", t1), bearer("alg twice, none last", t2)}, err
+			}),
+		fc("FMT-06", "JWS JSON serialization instead of compact", "Access tokens in headers are compact JWS. Accepting JSON serialization opens parser-differential attacks between the two forms.",
+			"RFC 7515 §7.2; RFC 9068", Medium, func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+				hdr, payload, sig, _, _, err := realParts(ctx, e, rs)
+				flat := fmt.Sprintf(`{"protected":%q,"payload":%q,"signature":%q}`, hdr, payload, sig)
+				general := fmt.Sprintf(`{"payload":%q,"signatures":[{"protected":%q,"signature":%q}]}`, payload, hdr, sig)
+				return []attempt{bearer("flattened JSON", flat), bearer("general JSON", general),
+					bearer("flattened JSON, base64url", b64([]byte(flat)))}, err
+			}),
+		fc("FMT-07", "JSON/compact polyglot", "A JSON document whose member name looks like a compact token (with a forged payload) and whose members carry a genuine signature. python-jwt verified one form and read claims from the other.",
+			"CVE-2022-39227", Critical, func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+				hdr, payload, sig, _, c, err := realParts(ctx, e, rs)
+				if err != nil {
+					return nil, err
+				}
+				c = clone(c)
+				c["sub"] = "admin"
+				forgedPayload, _ := marshalSegment(c)
+				poly := fmt.Sprintf(`{"  %s.%s.":"","protected":%q,"payload":%q,"signature":%q}`, hdr, forgedPayload, hdr, payload, sig)
+				return []attempt{bearer("polyglot", poly)}, nil
+			}),
+		fc("FMT-08", "No token at all", "The baseline refusal: no credentials, 401 with a WWW-Authenticate: Bearer challenge (RFC 6750 §3).",
+			"RFC 6750 §3.1", High, static("no Authorization header", "")),
+		fc("FMT-09", "Empty bearer credentials", "'Bearer' followed by nothing, or by spaces.",
+			"RFC 6750 §2.1", Medium, func(context.Context, *env, *ResourceServer) ([]attempt, error) {
+				return []attempt{{label: "Bearer", authorization: "Bearer"}, {label: "Bearer + space", authorization: "Bearer "}, {label: "Bearer + spaces", authorization: "Bearer    "}}, nil
+			}),
+		fc("FMT-10", "Garbage instead of a token", "Anything that is not a JWS is refused with 401, not a 500 from a parser that panicked.",
+			"RFC 6750 §3.1", Medium, func(context.Context, *env, *ResourceServer) ([]attempt, error) {
+				return []attempt{bearer("word", "not-a-jwt"), bearer("three dots", "..."), bearer("bytes outside ASCII", "\xff\xfe\xfd"),
+					bearer("JSON", `{"sub":"admin"}`), bearer("header only", b64([]byte(`{"alg":"none"}`)))}, nil
+			}),
+		fc("FMT-11", "An encrypted token (JWE) where a signed one is expected", "Five segments and alg dir: a JWE is not signed. A library that also decrypts may accept a token the attacker encrypted with a key it chose.",
+			"RFC 8725bis; CVE-2023-51774", High, func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+				_, _, _, h, _, err := realParts(ctx, e, rs)
+				if err != nil {
+					return nil, err
+				}
+				jweHdr, _ := marshalSegment(map[string]any{"alg": "dir", "enc": "A256GCM", "kid": h["kid"], "typ": "at+jwt"})
+				return []attempt{bearer("JWE compact", jweHdr+".."+randomID()+"."+randomID()+randomID()+"."+randomID())}, nil
+			}),
+		fc("FMT-12", "Payload that is not JSON", "A correctly signed payload that is not a JSON object has no claims to check; it must be refused, not read as empty claims.",
+			"RFC 7519 §7.2", Medium, func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+				if e.issuer == nil {
+					return nil, errNeedsTestIssuer
+				}
+				h := e.issuer.header(e.issuer.primary)
+				var out []attempt
+				for label, payload := range map[string]string{"text": "hello", "array": `["sub","admin"]`, "null": "null"} {
+					tok, err := e.forge(h, payload)
+					if err != nil {
+						return nil, err
+					}
+					out = append(out, bearer(label, tok))
+				}
+				return out, nil
+			}),
+		fc("FMT-13", "Token in the URL query instead of the header", "access_token in a URL ends up in logs, proxies and browser history. OAuth 2.0 Security BCP: resource servers must not accept it.",
+			"RFC 9700 §4.3.2; RFC 6750 §2.3", Low, func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+				raw, _, _, err := e.base(ctx, rs)
+				return []attempt{{label: "access_token in query", query: "access_token=" + raw}}, err
+			}),
+	}
+}
+
+// noTokenCases send no usable credentials; RFC 6750 §3.1 says such a
+// refusal carries no error code.
+var noTokenCases = []string{"FMT-08", "FMT-09", "FMT-13"}
+
+// rfc6750Case is judged from every refusal the run saw.
+var rfc6750Case = Case{ID: "FMT-14", Category: "format and cost", Severity: Low, Expect: Refuse, Source: "RFC 6750 §3",
+	Title:   "Every 401 carries a WWW-Authenticate: Bearer challenge",
+	Explain: "RFC 6750 says how to refuse: 401 with WWW-Authenticate: Bearer, and error=\"invalid_token\" when a token was sent. Clients rely on it to tell 'get a new token' from 'you may not'."}

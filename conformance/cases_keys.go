@@ -1,0 +1,178 @@
+package conformance
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"fmt"
+	"math/big"
+	"time"
+)
+
+func keyCases() []Case {
+	attackerSigned := func(ctx context.Context, e *env, rs *ResourceServer, edit func(h map[string]any, k signingKey) error) (string, error) {
+		_, _, _, h, c, err := realParts(ctx, e, rs)
+		if err != nil {
+			return "", err
+		}
+		k, err := e.attacker(fmt.Sprint(h["alg"]))
+		if err != nil {
+			return "", err
+		}
+		h = clone(h)
+		h["kid"] = k.kid
+		if err := edit(h, k); err != nil {
+			return "", err
+		}
+		return sign(k.signer, k.alg, h, c)
+	}
+	fetchCase := func(id, param, source string) Case {
+		return Case{ID: id, Category: "key selection", Severity: Critical, Expect: Refuse, Source: source,
+			Title:   fmt.Sprintf("%s header pointing at the attacker's server", param),
+			Explain: fmt.Sprintf("%s tells a verifier where to download the key. If the verifier follows it, the attacker chooses the key (and the verifier makes requests wherever the attacker says: SSRF). Fetching it at all is the flaw, so the suite fails the case on the fetch, not only on acceptance.", param),
+			check: func(ctx context.Context, e *env, rs *ResourceServer) verdict {
+				if e.issuer == nil || e.hitsURL == "" {
+					return skipOrFail(errNeedsTestIssuer)
+				}
+				path := fmt.Sprintf("/attacker/%s-%s-%s", param, rs.Name, randomID()[:6])
+				tok, err := attackerSigned(ctx, e, rs, func(h map[string]any, _ signingKey) error {
+					h[param] = e.attackerURL + path
+					return nil
+				})
+				if err != nil {
+					return skipOrFail(err)
+				}
+				v := judge(Refuse, []Observation{e.send(ctx, rs, bearer(param+" → attacker", tok))})
+				h, err := e.readHits(ctx)
+				if err != nil {
+					return verdict{Fail, "cannot read the issuer's fetch log: " + err.Error(), v.observations}
+				}
+				for _, p := range h.Attacker {
+					if p == path {
+						v.status, v.reason = Fail, joinReason(v.reason, "the server FETCHED "+param+" "+e.attackerURL+path)
+					}
+				}
+				return v
+			}}
+	}
+	return []Case{
+		{ID: "KEY-01", Category: "key selection", Severity: Critical, Expect: Refuse, Source: "CVE-2018-0114; RFC 8725 §3.10",
+			Title:   "Embedded jwk header with the attacker's key",
+			Explain: "The token carries its own public key in the jwk header and is signed with the matching private key. A verifier that trusts a key because the token brought it trusts anyone.",
+			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+				tok, err := attackerSigned(ctx, e, rs, func(h map[string]any, k signingKey) error {
+					h["jwk"] = k.public()
+					return nil
+				})
+				return []attempt{bearer("embedded jwk", tok)}, err
+			}},
+		{ID: "KEY-02", Category: "key selection", Severity: Critical, Expect: Refuse, Source: "CVE-2018-0114",
+			Title:   "Embedded jwk header claiming a trusted kid",
+			Explain: "As KEY-01, but the embedded key wears the issuer's kid, for verifiers that look the kid up and then use the embedded key anyway.",
+			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+				_, _, _, h0, _, err := realParts(ctx, e, rs)
+				if err != nil {
+					return nil, err
+				}
+				tok, err := attackerSigned(ctx, e, rs, func(h map[string]any, k signingKey) error {
+					pub := k.public()
+					pub.ID = fmt.Sprint(h0["kid"])
+					h["kid"], h["jwk"] = pub.ID, pub
+					return nil
+				})
+				return []attempt{bearer("embedded jwk, trusted kid", tok)}, err
+			}},
+		fetchCase("KEY-03", "jku", "RFC 8725 §3.10; RFC 7515 §4.1.2"),
+		fetchCase("KEY-04", "x5u", "RFC 8725 §3.10; RFC 7515 §4.1.5"),
+		{ID: "KEY-05", Category: "key selection", Severity: Critical, Expect: Refuse, Source: "RFC 7515 §4.1.6",
+			Title:   "Embedded x5c certificate chain (self-signed)",
+			Explain: "x5c carries certificates. A self-signed certificate proves only that the attacker has a key; trusting it is trusting the token's own say-so.",
+			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+				tok, err := attackerSigned(ctx, e, rs, func(h map[string]any, k signingKey) error {
+					cert, err := selfSigned(k.signer)
+					h["x5c"] = []string{base64.StdEncoding.EncodeToString(cert)}
+					return err
+				})
+				return []attempt{bearer("x5c self-signed", tok)}, err
+			}},
+		{ID: "KEY-06", Category: "key selection", Severity: Medium, Expect: Refuse, Source: "RFC 7515 §4.1.4; go-spiffe jwtsvid",
+			Title:    "No kid",
+			Explain:  "Without kid a verifier must guess the key, and some try every key they know, or the first. Tokens here must name their key.",
+			attempts: forged(func(_ *testIssuer, h, _ map[string]any) { delete(h, "kid") })},
+		{ID: "KEY-07", Category: "key selection", Severity: Critical, Expect: Refuse, Source: "jwt_tool; OWASP WSTG-SESS-10",
+			Title:   "Injection-shaped kid values",
+			Explain: "kid reaches file paths, SQL and shell commands in careless verifiers: ../../dev/null makes the key empty, a SQL quote makes it attacker-chosen. kid must only ever be looked up in the trusted key set.",
+			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+				_, _, _, h, c, err := realParts(ctx, e, rs)
+				if err != nil {
+					return nil, err
+				}
+				var out []attempt
+				h1 := clone(h)
+				h1["alg"], h1["kid"] = "HS256", "../../../../../../../../dev/null"
+				tok, err := signWithHMAC(nil, h1, c)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, bearer("kid path traversal, HS256 empty key", tok))
+				for _, kid := range []string{"' OR '1'='1", "x' UNION SELECT 'secret", "|/bin/true", "$(true)", fmt.Sprint(h["kid"]) + "\x00evil", "http://127.0.0.1/jwks.json"} {
+					t2, err := attackerSigned(ctx, e, rs, func(hh map[string]any, _ signingKey) error {
+						hh["kid"] = kid
+						return nil
+					})
+					if err != nil {
+						return nil, err
+					}
+					out = append(out, bearer(fmt.Sprintf("kid %q", kid), t2))
+				}
+				return out, nil
+			}},
+		{ID: "KEY-08", Category: "key selection", Severity: Medium, Expect: Refuse, Source: "go-oidc RemoteKeySet; RFC 8725 §3.10",
+			Title:   "Unknown kids do not make the server refetch the JWKS every time",
+			Explain: "A verifier refetches the JWKS when it sees a new kid (that is how rotation works), but at most once in a while: otherwise every made-up kid turns one request into two, and the issuer is flooded through its clients.",
+			check: func(ctx context.Context, e *env, rs *ResourceServer) verdict {
+				if e.issuer == nil || e.hitsURL == "" {
+					return skipOrFail(errNeedsTestIssuer)
+				}
+				before, err := e.readHits(ctx)
+				if err != nil {
+					return verdict{Fail, "cannot read the issuer's fetch log: " + err.Error(), nil}
+				}
+				const n = 20
+				var obs []Observation
+				for i := range n {
+					tok, err := attackerSigned(ctx, e, rs, func(h map[string]any, _ signingKey) error {
+						h["kid"] = fmt.Sprintf("unknown-%d-%s", i, randomID()[:6])
+						return nil
+					})
+					if err != nil {
+						return skipOrFail(err)
+					}
+					obs = append(obs, e.send(ctx, rs, bearer(fmt.Sprintf("unknown kid %d", i+1), tok)))
+				}
+				v := judge(Refuse, obs)
+				after, err := e.readHits(ctx)
+				if err != nil {
+					return verdict{Fail, "cannot read the issuer's fetch log: " + err.Error(), nil}
+				}
+				if fetched := after.JWKS - before.JWKS; fetched > 2 {
+					v.status, v.reason = Fail, joinReason(v.reason, fmt.Sprintf("%d unknown kids caused %d JWKS fetches", n, fetched))
+				}
+				if v.status == Pass {
+					v.observations = obs[:1]
+				}
+				return v
+			}},
+	}
+}
+
+func selfSigned(signer crypto.Signer) ([]byte, error) {
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "conformance attacker"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+	}
+	return x509.CreateCertificate(rand.Reader, tmpl, tmpl, signer.Public(), signer)
+}

@@ -1,0 +1,54 @@
+package conformance
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+func missionCases() []Case {
+	return []Case{
+		{ID: "M-01", Category: "mission", Severity: High, Expect: Refuse, Source: "RFC 7519 §4.1.3; RFC 8725 §3.9",
+			Title:   "Stolen token: valid, but for another service",
+			Explain: "A token for Logging, stolen from Logging's traffic, is sent here. It is genuine in every way but aud. Checking aud is what makes a stolen token useless anywhere but where it was meant to go.",
+			check: func(ctx context.Context, e *env, rs *ResourceServer) verdict {
+				owner := e.otherServer(rs)
+				// The token is the owner's in every way, its scope included.
+				raw, _, _, err := e.baseFor(ctx, rs, "some-other-service")
+				aud := "some-other-service"
+				if owner != nil {
+					aud = owner.Audience
+					raw, _, _, err = e.base(ctx, owner)
+				}
+				if err != nil {
+					return skipOrFail(err)
+				}
+				v := judge(Refuse, []Observation{e.send(ctx, rs, bearer("token for "+aud, raw))})
+				if v.status == Pass && owner != nil {
+					// The same token must work where it belongs, or this
+					// refusal proves nothing.
+					ctrl := e.send(ctx, owner, bearer("same token at "+owner.Name, raw))
+					v.observations = append(v.observations, ctrl)
+					if ctrl.Status < 200 || ctrl.Status >= 300 {
+						return verdict{Fail, fmt.Sprintf("inconclusive: %s refused the token too (%d %s)", owner.Name, ctrl.Status, ctrl.Error), v.observations}
+					}
+				}
+				return v
+			}},
+		{ID: "M-02", Category: "mission", Severity: High, Expect: Refuse, Source: "RFC 7519 §4.1.4",
+			Title:   "Expired token (10 minutes ago)",
+			Explain: "exp bounds how long a token works. Past it (plus a small leeway for clock skew) the token is refused, so a leaked token has a short life.",
+			attempts: forged(func(_ *testIssuer, _, c map[string]any) {
+				now := time.Now()
+				c["iat"], c["nbf"], c["exp"] = now.Add(-15*time.Minute).Unix(), now.Add(-15*time.Minute).Unix(), now.Add(-10*time.Minute).Unix()
+			})},
+		{ID: "M-03", Category: "mission", Severity: High, Expect: Refuse, Source: "RFC 7519 §4.1.3",
+			Title:    "Wrong audience",
+			Explain:  "aud names a service that does not exist here. Only tokens whose aud names this service may be accepted.",
+			attempts: forged(func(_ *testIssuer, _, c map[string]any) { c["aud"] = "unrelated-service" })},
+		{ID: "M-04", Category: "mission", Severity: Critical, Expect: Refuse, Source: "RFC 7519 §4.1.1; RFC 8725 §3.8",
+			Title:    "Wrong issuer, signed with a trusted key",
+			Explain:  "The issuer is the trust anchor. A token naming another issuer is refused even when its signature verifies, because keys can be shared or mixed up between issuers.",
+			attempts: forged(func(_ *testIssuer, _, c map[string]any) { c["iss"] = "https://evil-issuer.example" })},
+	}
+}
