@@ -33,7 +33,7 @@ func controlCases() []Case {
 					return nil, errNeedsTestIssuer
 				}
 				k := e.issuer.rotated
-				tok, err := sign(k.signer, k.alg, e.issuer.header(k), e.issuer.claims(rs, time.Now()))
+				tok, err := sign(k.Signer, k.Algorithm, e.issuer.header(k), e.issuer.claims(rs, time.Now()))
 				return []attempt{bearer("rotated kid", tok)}, err
 			}},
 		{ID: "CTRL-05", Category: "control", Severity: Medium, Expect: Accept, Source: "RFC 7519 §4.3; RFC 7515 §4",

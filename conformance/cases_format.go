@@ -60,14 +60,14 @@ func formatCases() []Case {
 				k := e.issuer.primary
 				claimsSeg, _ := marshalSegment(dupAud)
 				hdrSeg, _ := marshalSegment(h)
-				t1, err := signSegments(k.signer, k.alg, hdrSeg, claimsSeg)
+				t1, err := signSegments(k.Signer, k.Algorithm, hdrSeg, claimsSeg)
 				if err != nil {
 					return nil, err
 				}
 				c["aud"] = own
 				okSeg, _ := marshalSegment(c)
 				dupHdrSeg, _ := marshalSegment(dupAlg)
-				t2, err := signSegments(k.signer, k.alg, dupHdrSeg, okSeg)
+				t2, err := signSegments(k.Signer, k.Algorithm, dupHdrSeg, okSeg)
 				return []attempt{bearer("aud twice, own value first", t1), bearer("alg twice, none last", t2)}, err
 			}),
 		fc("FMT-06", "JWS JSON serialization instead of compact", "Access tokens in headers are compact JWS. Accepting JSON serialization opens parser-differential attacks between the two forms.",

@@ -42,7 +42,7 @@ func headerCases() []Case {
 				hdr, _ := marshalSegment(h)
 				payload, _ := json.Marshal(c)
 				k := e.issuer.primary
-				full, err := signSegments(k.signer, k.alg, hdr, string(payload))
+				full, err := signSegments(k.Signer, k.Algorithm, hdr, string(payload))
 				if err != nil {
 					return nil, err
 				}
@@ -89,7 +89,7 @@ func forgedPayload(label string, build func(inner string, header, claims map[str
 			return nil, err
 		}
 		k := e.issuer.primary
-		tok, err := signSegments(k.signer, k.alg, hdr, payload)
+		tok, err := signSegments(k.Signer, k.Algorithm, hdr, payload)
 		return []attempt{bearer(label, tok)}, err
 	}
 }

@@ -31,7 +31,7 @@ func issuerCases() []Case {
 				k := e.issuer.other
 				c := e.issuer.claims(rs, time.Now())
 				c["iss"] = e.issuer.url + "/other"
-				tok, err := sign(k.signer, k.alg, e.issuer.header(k), c)
+				tok, err := sign(k.Signer, k.Algorithm, e.issuer.header(k), c)
 				return []attempt{bearer("other issuer", tok)}, err
 			}},
 	}

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"math/big"
 	"time"
+
+	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
 )
 
 func keyCases() []Case {
@@ -23,23 +25,23 @@ func keyCases() []Case {
 			return "", err
 		}
 		h = clone(h)
-		h["kid"] = k.kid
+		h["kid"] = k.ID
 		if err := edit(h, k); err != nil {
 			return "", err
 		}
-		return sign(k.signer, k.alg, h, c)
+		return sign(k.Signer, k.Algorithm, h, c)
 	}
 	fetchCase := func(id, param, source string) Case {
 		return Case{ID: id, Category: "key selection", Severity: Critical, Expect: Refuse, Source: source,
 			Title:   fmt.Sprintf("%s header pointing at the attacker's server", param),
 			Explain: fmt.Sprintf("%s tells a verifier where to download the key. If the verifier follows it, the attacker chooses the key (and the verifier makes requests wherever the attacker says: SSRF). Fetching it at all is the flaw, so the suite fails the case on the fetch, not only on acceptance.", param),
 			check: func(ctx context.Context, e *env, rs *ResourceServer) verdict {
-				if e.issuer == nil || e.hitsURL == "" {
+				if e.issuer == nil || e.hits == nil {
 					return skipOrFail(errNeedsTestIssuer)
 				}
-				path := fmt.Sprintf("/attacker/%s-%s-%s", param, rs.Name, randomID()[:6])
+				path := fmt.Sprintf(testissuer.AttackerPath+"%s-%s-%s", param, rs.Name, randomID()[:6])
 				tok, err := attackerSigned(ctx, e, rs, func(h map[string]any, _ signingKey) error {
-					h[param] = e.attackerURL + path
+					h[param] = e.issuerURL + path
 					return nil
 				})
 				if err != nil {
@@ -50,10 +52,8 @@ func keyCases() []Case {
 				if err != nil {
 					return verdict{Fail, "cannot read the issuer's fetch log: " + err.Error(), v.observations}
 				}
-				for _, p := range h.Attacker {
-					if p == path {
-						v.status, v.reason = Fail, joinReason(v.reason, "the server FETCHED "+param+" "+e.attackerURL+path)
-					}
+				if h.HasPath(path) {
+					v.status, v.reason = Fail, joinReason(v.reason, "the server FETCHED "+param+" "+e.issuerURL+path)
 				}
 				return v
 			}}
@@ -64,7 +64,7 @@ func keyCases() []Case {
 			Explain: "The token carries its own public key in the jwk header and is signed with the matching private key. A verifier that trusts a key because the token brought it trusts anyone.",
 			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
 				tok, err := attackerSigned(ctx, e, rs, func(h map[string]any, k signingKey) error {
-					h["jwk"] = k.public()
+					h["jwk"] = k.Public()
 					return nil
 				})
 				return []attempt{bearer("embedded jwk", tok)}, err
@@ -78,7 +78,7 @@ func keyCases() []Case {
 					return nil, err
 				}
 				tok, err := attackerSigned(ctx, e, rs, func(h map[string]any, k signingKey) error {
-					pub := k.public()
+					pub := k.Public()
 					pub.ID = fmt.Sprint(h0["kid"])
 					h["kid"], h["jwk"] = pub.ID, pub
 					return nil
@@ -92,7 +92,7 @@ func keyCases() []Case {
 			Explain: "x5c carries certificates. A self-signed certificate proves only that the attacker has a key; trusting it is trusting the token's own say-so.",
 			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
 				tok, err := attackerSigned(ctx, e, rs, func(h map[string]any, k signingKey) error {
-					cert, err := selfSigned(k.signer)
+					cert, err := selfSigned(k.Signer)
 					h["x5c"] = []string{base64.StdEncoding.EncodeToString(cert)}
 					return err
 				})
@@ -134,7 +134,7 @@ func keyCases() []Case {
 			Title:   "Unknown kids do not make the server refetch the JWKS every time",
 			Explain: "A verifier refetches the JWKS when it sees a new kid (that is how rotation works), but at most once in a while: otherwise every made-up kid turns one request into two, and the issuer is flooded through its clients.",
 			check: func(ctx context.Context, e *env, rs *ResourceServer) verdict {
-				if e.issuer == nil || e.hitsURL == "" {
+				if e.issuer == nil || e.hits == nil {
 					return skipOrFail(errNeedsTestIssuer)
 				}
 				before, err := e.readHits(ctx)

@@ -24,6 +24,9 @@ func missionCases() []Case {
 					return skipOrFail(err)
 				}
 				v := judge(Refuse, []Observation{e.send(ctx, rs, bearer("token for "+aud, raw))})
+				if v.status == Pass && owner == nil {
+					v.reason = "the token's acceptance at its own service was not checked: the target names one resource server"
+				}
 				if v.status == Pass && owner != nil {
 					// The same token must work where it belongs, or this
 					// refusal proves nothing.

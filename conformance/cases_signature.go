@@ -18,9 +18,9 @@ import (
 func (e *env) trustedKey(ctx context.Context, alg string) (jwk.Key, error) {
 	if e.issuer != nil {
 		if alg == "ES256" {
-			return e.issuer.ecdsa.public(), nil
+			return e.issuer.ecdsa.Public(), nil
 		}
-		return e.issuer.primary.public(), nil
+		return e.issuer.primary.Public(), nil
 	}
 	if e.identity == nil {
 		return jwk.Key{}, errNeedsTestIssuer
@@ -164,7 +164,7 @@ func signatureCases() []Case {
 				if err != nil {
 					return nil, err
 				}
-				tok, err := sign(attacker.signer, attacker.alg, h, c)
+				tok, err := sign(attacker.Signer, attacker.Algorithm, h, c)
 				return []attempt{bearer("attacker signature, trusted kid", tok)}, err
 			}},
 		{ID: "SIG-11", Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 8725 §3.1; RFC 7517 §4.4",
@@ -185,7 +185,7 @@ func signatureCases() []Case {
 				}
 				h = clone(h)
 				h["alg"] = alg
-				tok, err := sign(other.signer, alg, h, c)
+				tok, err := sign(other.Signer, alg, h, c)
 				return []attempt{bearer(alg+" header on a "+fmt.Sprint(h["kid"])+" key", tok)}, err
 			}},
 		{ID: "SIG-12", Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 8725 §3.5; jwt_tool",

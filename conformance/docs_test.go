@@ -2,6 +2,7 @@ package conformance_test
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -32,4 +33,20 @@ func TestCatalogue_WellFormed(t *testing.T) {
 		require.Contains(t, conformance.Categories, c.Category, c.ID)
 	}
 	require.GreaterOrEqual(t, len(seen), 80)
+}
+
+// TestTargets_Load: every target file shipped, examples included, is valid.
+func TestTargets_Load(t *testing.T) {
+	paths, err := filepath.Glob("targets/*.json")
+	require.NoError(t, err)
+	examples, err := filepath.Glob("targets/examples/*.json")
+	require.NoError(t, err)
+	for _, path := range append(paths, examples...) {
+		if strings.HasSuffix(path, "registry.json") {
+			continue
+		}
+		_, err := conformance.LoadTarget(path)
+		require.NoError(t, err, path)
+	}
+	require.GreaterOrEqual(t, len(examples), 2)
 }

@@ -2,54 +2,23 @@ package conformance
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/s2sjwt/s2sjwt/internal/jwk"
+	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
 )
 
 // signingKey is a private key with the kid and alg it signs under.
-type signingKey struct {
-	kid    string
-	alg    string
-	signer crypto.Signer
-}
+type signingKey = testissuer.Key
 
-func newSigningKey(kid, alg string) (signingKey, error) {
-	var s crypto.Signer
-	var err error
-	switch alg {
-	case "EdDSA":
-		_, s, err = ed25519.GenerateKey(rand.Reader)
-	case "ES256":
-		s, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case "RS256":
-		s, err = rsa.GenerateKey(rand.Reader, 2048)
-	default:
-		err = fmt.Errorf("%w: algorithm %q", ErrConfig, alg)
-	}
-	return signingKey{kid: kid, alg: alg, signer: s}, err
-}
-
-func (k signingKey) public() jwk.Key {
-	return jwk.Key{ID: k.kid, Algorithm: k.alg, Public: k.signer.Public()}
-}
-
-// testIssuer holds the suite's keys. Only primary and rotated (plus an
-// ES256 key, so ECDSA attacks always have a target) are in the JWKS the
-// servers trust; other and attacker never are.
+// testIssuer is the suite's issuer as one run against one server sees it:
+// the keys of one algorithm. Only primary and rotated (plus a P-256 key, so
+// ECDSA attacks always have a target) are in the JWKS the servers trust;
+// other and attacker never are.
 type testIssuer struct {
 	url      string
 	primary  signingKey // signs every valid token
@@ -59,102 +28,24 @@ type testIssuer struct {
 	attacker signingKey // the attacker's own key
 }
 
-func newTestIssuer(url, alg string) (*testIssuer, error) {
+func newTestIssuer(url string, keys *testissuer.Keys, alg string) (*testIssuer, error) {
 	ti := &testIssuer{url: url}
-	var err error
-	for _, k := range []struct {
-		dst      *signingKey
-		kid, alg string
+	for _, want := range []struct {
+		dst       *signingKey
+		role, alg string
 	}{
-		{&ti.primary, "suite-primary", alg},
-		{&ti.rotated, "suite-rotated", alg},
-		{&ti.ecdsa, "suite-p256", "ES256"},
-		{&ti.other, "other-issuer-key", alg},
-		{&ti.attacker, "attacker-key", alg},
+		{&ti.primary, testissuer.Primary, alg},
+		{&ti.rotated, testissuer.Rotated, alg},
+		{&ti.ecdsa, testissuer.Primary, "ES256"},
+		{&ti.other, testissuer.Other, alg},
+		{&ti.attacker, testissuer.Attacker, alg},
 	} {
-		if *k.dst, err = newSigningKey(k.kid, k.alg); err != nil {
-			return nil, err
+		var ok bool
+		if *want.dst, ok = keys.Get(want.role, want.alg); !ok {
+			return nil, fmt.Errorf("%w: the test issuer has no %s key", ErrConfig, want.alg)
 		}
 	}
-	if alg == "ES256" {
-		ti.ecdsa = ti.primary
-	}
 	return ti, nil
-}
-
-// documents returns the JSON the issuer's HTTP side serves.
-func (ti *testIssuer) documents() issuerDocuments {
-	trusted := []jwk.Key{ti.primary.public(), ti.rotated.public()}
-	if ti.ecdsa.kid != ti.primary.kid {
-		trusted = append(trusted, ti.ecdsa.public())
-	}
-	enc := func(keys ...jwk.Key) json.RawMessage {
-		b, _ := json.Marshal(jwk.Set{Keys: keys})
-		return b
-	}
-	return issuerDocuments{
-		Trusted:  enc(trusted...),
-		Other:    enc(ti.other.public()),
-		Attacker: enc(ti.attacker.public()),
-	}
-}
-
-// issuerDocuments are the public key sets; they are all the HTTP side needs,
-// so it can run in a container of its own.
-type issuerDocuments struct {
-	Trusted  json.RawMessage `json:"trusted"`
-	Other    json.RawMessage `json:"other"`
-	Attacker json.RawMessage `json:"attacker"`
-}
-
-// hits counts what servers under test fetched from the issuer.
-type hits struct {
-	JWKS     int      `json:"jwks"`
-	Attacker []string `json:"attacker"`
-}
-
-// IssuerServer is the test issuer's HTTP side: the trusted JWKS, another
-// issuer's JWKS, and attacker URLs (for jku and x5u) that record every
-// fetch, because fetching one is already the vulnerability.
-type IssuerServer struct {
-	docs issuerDocuments
-	mu   sync.Mutex
-	hits hits
-}
-
-// NewIssuerServer serves docs, the JSON written by `conformance keys`.
-func NewIssuerServer(docs []byte) (*IssuerServer, error) {
-	s := &IssuerServer{}
-	if err := json.Unmarshal(docs, &s.docs); err != nil {
-		return nil, fmt.Errorf("%w: issuer documents: %w", ErrConfig, err)
-	}
-	return s, nil
-}
-
-// ServeHTTP implements http.Handler.
-func (s *IssuerServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var body []byte
-	switch {
-	case r.URL.Path == "/healthz":
-		body = []byte(`"ok"`)
-	case r.URL.Path == "/jwks.json":
-		s.hits.JWKS++
-		body = s.docs.Trusted
-	case r.URL.Path == "/other/jwks.json":
-		body = s.docs.Other
-	case strings.HasPrefix(r.URL.Path, "/attacker/"):
-		s.hits.Attacker = append(s.hits.Attacker, r.URL.Path)
-		body = s.docs.Attacker
-	case r.URL.Path == "/hits":
-		body, _ = json.Marshal(s.hits)
-	default:
-		http.NotFound(w, r)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(body)
 }
 
 // claims builds the claims of a token valid for rs in every respect.
@@ -171,7 +62,7 @@ func (ti *testIssuer) claims(rs *ResourceServer, now time.Time) map[string]any {
 }
 
 func (ti *testIssuer) header(k signingKey) map[string]any {
-	return map[string]any{"alg": k.alg, "typ": "at+jwt", "kid": k.kid}
+	return map[string]any{"alg": k.Algorithm, "typ": "at+jwt", "kid": k.ID}
 }
 
 // sign serialises header and claims and signs them with k under alg.

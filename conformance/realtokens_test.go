@@ -56,7 +56,7 @@ func TestRun_RealTokensMode(t *testing.T) {
 
 	tgt, err := conformance.LoadTarget(path)
 	require.NoError(t, err)
-	suite, err := conformance.New(tgt, conformance.Options{})
+	suite, err := conformance.New(tgt, conformance.Options{KeysDir: keysDir})
 	require.NoError(t, err)
 	report, err := suite.Run(context.Background())
 	require.NoError(t, err)

@@ -45,8 +45,8 @@ func (r *Report) grouped() (map[string][]*row, []string) {
 
 // Summary is the one-line verdict.
 func (r *Report) Summary() string {
-	return fmt.Sprintf("%d checks: %d passed, %d failed, %d skipped, %d expected failures, %d unexpected passes (%s)",
-		len(r.Results), r.Counts[Pass], r.Counts[Fail], r.Counts[Skip], r.Counts[XFail], r.Counts[XPass], r.Duration.Round(time.Millisecond))
+	return fmt.Sprintf("%d checks: %d passed, %d failed, %d skipped, %d not applicable, %d expected failures, %d unexpected passes (%s)",
+		len(r.Results), r.Counts[Pass], r.Counts[Fail], r.Counts[Skip], r.Counts[NotApplicable], r.Counts[XFail], r.Counts[XPass], r.Duration.Round(time.Millisecond))
 }
 
 // WriteText writes the report for a person at a terminal: a table per
@@ -54,6 +54,12 @@ func (r *Report) Summary() string {
 func (r *Report) WriteText(w io.Writer) error {
 	byCategory, servers := r.grouped()
 	fmt.Fprintf(w, "JWT conformance report — %s\n", r.Mode)
+	if lines := r.algorithmLines(); len(lines) > 0 {
+		fmt.Fprintf(w, "\nALGORITHMS (information: a valid token of each, before any attack)\n")
+		for _, l := range lines {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, cat := range Categories {
 		rows := byCategory[cat]
@@ -103,17 +109,42 @@ func (r *Report) WriteText(w io.Writer) error {
 			fmt.Fprintf(w, "    why:      %s\n    source:   %s\n", res.Explain, res.Source)
 		}
 	}
-	var skipped []string
-	for _, res := range r.Results {
-		if res.Status == Skip {
-			skipped = append(skipped, fmt.Sprintf("  %s at %s: %s", res.ID, res.Server, res.Reason))
+	for _, section := range []struct {
+		title string
+		keep  func(Result) bool
+	}{
+		{"SKIPPED (could not run)", func(res Result) bool { return res.Status == Skip }},
+		{"NOT APPLICABLE", func(res Result) bool { return res.Status == NotApplicable }},
+		{"NOTES", func(res Result) bool { return res.Status == Pass && res.Reason != "" }},
+	} {
+		var lines []string
+		for _, res := range r.Results {
+			if section.keep(res) {
+				lines = append(lines, fmt.Sprintf("  %s at %s: %s", res.ID, res.Server, res.Reason))
+			}
 		}
-	}
-	if len(skipped) > 0 {
-		fmt.Fprintf(w, "\nSKIPPED\n%s\n", strings.Join(skipped, "\n"))
+		if len(lines) > 0 {
+			fmt.Fprintf(w, "\n%s\n%s\n", section.title, strings.Join(lines, "\n"))
+		}
 	}
 	_, err := fmt.Fprintf(w, "\n%s\n", r.Summary())
 	return err
+}
+
+// algorithmLines says, per server, which algorithms it accepted.
+func (r *Report) algorithmLines() []string {
+	var lines []string
+	for _, a := range r.Algorithms {
+		line := fmt.Sprintf("%s: accepts %s (the catalogue ran under %s)", a.Server, strings.Join(a.Accepted, ", "), strings.Join(a.Ran, ", "))
+		if len(a.Accepted) == 0 {
+			line = a.Server + ": accepts none"
+		}
+		if refused := a.refusals(); refused != "" {
+			line += "; refused " + refused
+		}
+		lines = append(lines, line)
+	}
+	return lines
 }
 
 func hasServer(rows []*row, server string) bool {
@@ -178,7 +209,7 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 				jc.Failure = &junitMessage{Message: res.Reason, Type: string(res.Severity),
 					Body: fmt.Sprintf("expected: %s\n%s\nsource: %s", res.Expected, res.Explain, res.Source)}
 				suite.Failures++
-			case Skip, XFail:
+			case Skip, XFail, NotApplicable:
 				jc.Skipped = &junitMessage{Message: string(res.Status) + ": " + res.Reason}
 				suite.Skipped++
 			}
@@ -209,6 +240,9 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 func (r *Report) WriteMarkdown(w io.Writer) error {
 	byCategory, servers := r.grouped()
 	fmt.Fprintf(w, "# JWT conformance report\n\n%s\n\n**%s**\n", r.Mode, r.Summary())
+	if lines := r.algorithmLines(); len(lines) > 0 {
+		fmt.Fprintf(w, "\n## Algorithms\n\n- %s\n", strings.Join(lines, "\n- "))
+	}
 	for _, cat := range Categories {
 		rows := byCategory[cat]
 		if len(rows) == 0 {
@@ -244,6 +278,17 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		}
 		fmt.Fprintf(w, "\n### %s at %s — %s (%s)\n\n- expected: %s\n- got: %s\n- why it matters: %s\n- source: %s\n",
 			res.ID, res.Server, mdEscape(res.Title), res.Severity, res.Expected, mdEscape(res.Reason), mdEscape(res.Explain), res.Source)
+	}
+	first = true
+	for _, res := range r.Results {
+		if res.Status != Skip && res.Status != NotApplicable {
+			continue
+		}
+		if first {
+			fmt.Fprint(w, "\n## Skipped or not applicable\n\n")
+			first = false
+		}
+		fmt.Fprintf(w, "- %s at %s (%s): %s\n", res.ID, res.Server, res.Status, mdEscape(res.Reason))
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"sort"
 	"testing"
@@ -16,6 +17,21 @@ import (
 	"github.com/s2sjwt/s2sjwt/conformance"
 	"github.com/s2sjwt/s2sjwt/conformance/internal/vulnerable"
 )
+
+// keysDir holds the test issuer's keys for every test in the package:
+// made once, as a user's keys directory is.
+var keysDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "conformance-keys-")
+	if err != nil {
+		panic(err)
+	}
+	keysDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
 
 // runAgainst runs the whole catalogue against one vulnerable server with
 // flaw and returns the ids of the failed cases.
@@ -36,7 +52,7 @@ func runAgainst(t *testing.T, flaw vulnerable.Flaw, alg string) (failed []string
 			Audience: "vulnerable-service", Scope: "write", SingleUse: true,
 		}},
 	}
-	suite, err := conformance.New(target, conformance.Options{IssuerListener: ln})
+	suite, err := conformance.New(target, conformance.Options{IssuerListener: ln, KeysDir: keysDir})
 	require.NoError(t, err)
 	report, err = suite.Run(context.Background())
 	require.NoError(t, err)

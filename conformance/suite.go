@@ -10,8 +10,9 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
 )
 
 // Severity ranks what an accepted attack would let an attacker do.
@@ -44,6 +45,8 @@ const (
 	Skip  Status = "SKIP"
 	XFail Status = "XFAIL"
 	XPass Status = "XPASS"
+	// NotApplicable cases did not apply to this server; the reason says why.
+	NotApplicable Status = "N/A"
 )
 
 // Case is one check of the catalogue.
@@ -94,35 +97,36 @@ type verdict struct {
 // errNeedsTestIssuer marks a case that must sign with a trusted key.
 var errNeedsTestIssuer = errors.New("needs the test issuer: the servers do not trust the suite's keys")
 
-// env is what cases work with during a run.
+// env is what cases work with during a run against one server, under
+// one algorithm.
 type env struct {
 	target   *Target
 	issuer   *testIssuer // nil when servers do not trust the suite's issuer
-	hitsURL  string      // where the suite reads the issuer's fetch counts
+	keys     *testissuer.Keys
+	hits     func(ctx context.Context) (testissuer.Hits, error) // the issuer's fetch log
 	client   *http.Client
 	identity *identityClient
-	// attackerURL is the base of jku/x5u URLs, as servers under test reach it.
-	attackerURL string
-
-	mu        sync.Mutex
-	attackers map[string]signingKey // by alg: RSA keys are slow to make
+	// issuerURL is the test issuer as servers under test reach it; jku and x5u attacks point below it.
+	issuerURL string
 }
 
-// attacker returns the attacker's key for alg, made once per run.
-func (e *env) attacker(alg string) (signingKey, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if k, ok := e.attackers[alg]; ok {
-		return k, nil
-	}
-	k, err := newSigningKey("attacker-key", alg)
+// withIssuer returns a copy of e whose tokens are signed under alg.
+func (e *env) withIssuer(alg string) (*env, error) {
+	ti, err := newTestIssuer(e.issuerURL, e.keys, alg)
 	if err != nil {
-		return k, err
+		return nil, err
 	}
-	if e.attackers == nil {
-		e.attackers = map[string]signingKey{}
+	cp := *e
+	cp.issuer = ti
+	return &cp, nil
+}
+
+// attacker returns the attacker's key for alg.
+func (e *env) attacker(alg string) (signingKey, error) {
+	k, ok := e.keys.Get(testissuer.Attacker, alg)
+	if !ok {
+		return k, fmt.Errorf("the suite has no attacker key for alg %q", alg)
 	}
-	e.attackers[alg] = k
 	return k, nil
 }
 
@@ -137,7 +141,7 @@ func (e *env) baseFor(ctx context.Context, rs *ResourceServer, audience string) 
 		header = e.issuer.header(e.issuer.primary)
 		claims = e.issuer.claims(rs, time.Now())
 		claims["aud"] = audience
-		raw, err = sign(e.issuer.primary.signer, e.issuer.primary.alg, header, claims)
+		raw, err = sign(e.issuer.primary.Signer, e.issuer.primary.Algorithm, header, claims)
 		return raw, header, claims, err
 	}
 	if e.identity == nil {
@@ -156,7 +160,7 @@ func (e *env) forge(header, claims any) (string, error) {
 	if e.issuer == nil {
 		return "", errNeedsTestIssuer
 	}
-	return sign(e.issuer.primary.signer, e.issuer.primary.alg, header, claims)
+	return sign(e.issuer.primary.Signer, e.issuer.primary.Algorithm, header, claims)
 }
 
 // forged is the common case shape: a valid minted token with one change.
@@ -192,6 +196,9 @@ func decode(raw string) (header, claims map[string]any, err error) {
 	return header, claims, nil
 }
 
+// maxChallengeBytes bounds the WWW-Authenticate value a report keeps.
+const maxChallengeBytes = 1 << 10
+
 // send makes one request to rs.
 func (e *env) send(ctx context.Context, rs *ResourceServer, a attempt) Observation {
 	obs := Observation{Label: a.label}
@@ -223,13 +230,11 @@ func (e *env) send(ctx context.Context, rs *ResourceServer, a attempt) Observati
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<10))
 	obs.Status = resp.StatusCode
 	obs.Challenge = resp.Header.Get("WWW-Authenticate")
-	var e2 struct {
-		Error       string `json:"error"`
-		Description string `json:"error_description"`
+	if len(obs.Challenge) > maxChallengeBytes {
+		obs.Challenge = obs.Challenge[:maxChallengeBytes]
 	}
-	if json.Unmarshal(data, &e2) == nil {
-		obs.Error = strings.TrimSpace(e2.Error + ": " + e2.Description)
-		obs.Error = strings.Trim(obs.Error, ": ")
+	if obs.Status >= 300 {
+		obs.Error = serverReason(obs.Challenge, data)
 	}
 	return obs
 }
@@ -264,16 +269,9 @@ func joinReason(a, b string) string {
 	return a + "; " + b
 }
 
-func (e *env) readHits(ctx context.Context) (hits, error) {
-	var h hits
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.hitsURL, nil)
-	if err != nil {
-		return h, err
+func (e *env) readHits(ctx context.Context) (testissuer.Hits, error) {
+	if e.hits == nil {
+		return testissuer.Hits{}, errNeedsTestIssuer
 	}
-	resp, err := e.client.Do(req)
-	if err != nil {
-		return h, err
-	}
-	defer resp.Body.Close()
-	return h, json.NewDecoder(resp.Body).Decode(&h)
+	return e.hits(ctx)
 }

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
 )
 
 // ErrConfig marks a target file or option the suite cannot run with (exit 2).
@@ -30,6 +33,18 @@ type Target struct {
 	// Containers are started by `conformance docker` on a network of their
 	// own; servers naming a container get its mapped URL.
 	Containers []Container `json:"containers,omitempty"`
+
+	// dir is the target file's directory: relative paths in it resolve there.
+	dir string
+}
+
+// Dir is the directory relative paths in the target resolve against: the
+// target file's, or the working directory for a target built in code.
+func (t *Target) Dir() string {
+	if t.dir == "" {
+		return "."
+	}
+	return t.dir
 }
 
 // Container is an image the suite starts with testcontainers.
@@ -80,39 +95,53 @@ type Identity struct {
 }
 
 // TestIssuerConfig says where the suite's issuer listens and how the servers
-// reach it. URL is also its "iss".
+// reach it. URL is also its "iss"; an https URL makes it serve TLS.
 type TestIssuerConfig struct {
-	Listen    string `json:"listen"`
-	URL       string `json:"url"`
-	Algorithm string `json:"algorithm,omitempty"` // EdDSA (default), ES256 or RS256
+	URL string `json:"url"`
+	// Listen is the address to bind; the URL's host and port if empty.
+	Listen string `json:"listen,omitempty"`
+	// Algorithm is auto (the default: the first of EdDSA, ES256, RS256,
+	// PS256 each server accepts), all (each one it accepts), or one of them.
+	Algorithm string `json:"algorithm,omitempty"`
+	// CAFile, for an https issuer, is where the suite writes the CA
+	// certificate the servers must trust (relative to the target file).
+	CAFile string `json:"ca_file,omitempty"`
 	// External means the issuer's HTTP side runs elsewhere (a container
 	// started by the suite); Listen is then unused.
 	External bool `json:"-"`
 }
 
-// JWKSURL is where servers under test must fetch the test issuer's keys.
-func (c *TestIssuerConfig) JWKSURL() string { return c.URL + "/jwks.json" }
+// Algorithm modes besides a single algorithm.
+const (
+	AlgAuto = "auto"
+	AlgAll  = "all"
+)
 
-// Process is a command the suite starts for the run.
+// JWKSURL is where servers under test must fetch the test issuer's keys.
+func (c *TestIssuerConfig) JWKSURL() string { return c.URL + testissuer.JWKSPath }
+
+// Process is a command the suite starts for the run. A relative command
+// path resolves against the target file's directory, where it also runs.
 type Process struct {
 	Name    string            `json:"name"`
 	Command []string          `json:"command"`
 	Env     map[string]string `json:"env,omitempty"`
-	Health  string            `json:"health"`
+	// Health is a URL that answers 200 once the process is ready.
+	Health string `json:"health"`
 }
 
-// LoadTarget reads and validates a target file.
+// LoadTarget reads and validates a target file. Errors name the JSON path
+// of what is wrong: resource_servers[1].audiance: unknown field.
 func LoadTarget(path string) (*Target, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	var t Target
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&t); err != nil {
+	if err := decodeStrict(data, &t); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrConfig, path, err)
 	}
+	t.dir = filepath.Dir(path)
 	return &t, t.Validate()
 }
 
@@ -128,13 +157,13 @@ func (t *Target) Validate() error {
 	for i, rs := range t.ResourceServers {
 		switch {
 		case rs.Name == "" || names[rs.Name]:
-			return fail("resource_servers[%d]: missing or repeated name %q", i, rs.Name)
+			return fail("resource_servers[%d].name: missing or repeated (%q)", i, rs.Name)
 		case rs.Audience == "":
-			return fail("resource server %q: audience is required", rs.Name)
+			return fail("resource_servers[%d].audience is required (server %q)", i, rs.Name)
 		case !validURL(rs.URL) && rs.Container == "":
-			return fail("resource server %q: bad url %q", rs.Name, rs.URL)
+			return fail("resource_servers[%d].url: %q is not an http(s) URL (server %q)", i, rs.URL, rs.Name)
 		case rs.Method == "" || !strings.HasPrefix(rs.Path, "/"):
-			return fail("resource server %q: method and an absolute path are required", rs.Name)
+			return fail("resource_servers[%d]: method and an absolute path are required (server %q)", i, rs.Name)
 		}
 		names[rs.Name] = true
 	}
@@ -145,13 +174,23 @@ func (t *Target) Validate() error {
 	}
 	if ti := t.TestIssuer; ti != nil {
 		if !validURL(ti.URL) && !ti.External && len(t.Containers) == 0 {
-			return fail("test_issuer: url is required")
+			return fail("test_issuer.url: an http or https URL is required")
 		}
 		if ti.Algorithm == "" {
-			ti.Algorithm = "EdDSA"
+			ti.Algorithm = AlgAuto
 		}
-		if !slices.Contains([]string{"EdDSA", "ES256", "RS256"}, ti.Algorithm) {
-			return fail("test_issuer: algorithm must be EdDSA, ES256 or RS256")
+		if ti.Algorithm != AlgAuto && ti.Algorithm != AlgAll && !slices.Contains(testissuer.Algorithms, ti.Algorithm) {
+			return fail("test_issuer.algorithm: %q is not auto, all, or one of %s", ti.Algorithm, strings.Join(testissuer.Algorithms, ", "))
+		}
+	}
+	for i, p := range t.Processes {
+		switch {
+		case p.Name == "":
+			return fail("processes[%d].name is required", i)
+		case len(p.Command) == 0 || p.Command[0] == "":
+			return fail("processes[%d].command is required (process %q)", i, p.Name)
+		case !validURL(p.Health) && !strings.Contains(p.Health, "${"):
+			return fail("processes[%d].health: %q is not an http(s) URL (process %q)", i, p.Health, p.Name)
 		}
 	}
 	if t.TestIssuer == nil && t.Identity == nil && len(t.ResourceServers) > 0 {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -18,11 +17,9 @@ func runDocker(ctx context.Context, args []string, getenv func(string) string, s
 		// Ryuk's image cannot be pulled here; cleanup is ours (see package containers).
 		return fmt.Errorf("%w: set TESTCONTAINERS_RYUK_DISABLED=true (make conformance-docker does)", conformance.ErrConfig)
 	}
-	fs := flag.NewFlagSet("conformance docker", flag.ContinueOnError)
-	fs.SetOutput(stdout)
+	fs := newFlagSet("conformance docker", stdout, "Usage: conformance docker [flags]\n\nStarts the target's containers and the test issuer with testcontainers, then runs the suite.\n\nFlags:\n")
 	target := fs.String("target", "conformance/targets/docker.json", "target file with a containers section")
 	issuerImage := fs.String("issuer-image", "s2sjwt/conformance:dev", "image that runs `conformance issuer`")
-	alg := fs.String("alg", "", "test issuer signing algorithm (EdDSA, ES256, RS256)")
 	images := map[string]string{}
 	fs.Func("image", "override a container's image: NAME=IMAGE (repeatable)", func(v string) error {
 		name, img, ok := strings.Cut(v, "=")
@@ -34,23 +31,28 @@ func runDocker(ctx context.Context, args []string, getenv func(string) string, s
 	})
 	var out reportFlags
 	out.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %w", conformance.ErrConfig, err)
+	if err := parse(fs, args); err != nil {
+		return err
 	}
 	t, err := conformance.LoadTarget(*target)
 	if err != nil {
 		return err
 	}
-	if *alg != "" && t.TestIssuer != nil {
-		t.TestIssuer.Algorithm = *alg
+	if err := out.apply(t); err != nil {
+		return err
 	}
+	files, err := out.open()
+	if err != nil {
+		return err
+	}
+	defer files.close()
 	report, err := containers.Run(ctx, t, containers.Options{
 		TargetDir: filepath.Dir(*target), IssuerImage: *issuerImage, Images: images,
-		Suite: conformance.Options{Only: out.only()},
+		Suite: out.options(),
 		Logf:  func(format string, a ...any) { fmt.Fprintf(stdout, "docker: "+format+"\n", a...) },
 	})
 	if err != nil {
 		return err
 	}
-	return out.write(report, stdout)
+	return files.write(report, stdout)
 }

@@ -1,13 +1,6 @@
 // Command conformance fires attack tokens at resource servers and checks an
 // identity service, then reports case by case what was accepted that should
-// have been refused. See docs/conformance.md.
-//
-//	conformance -target FILE [-alg EdDSA|ES256|RS256] [-json F] [-junit F] [-markdown F] [-only IDS]
-//	conformance docker [flags]      start implementation images with testcontainers and test them
-//	conformance issuer -listen ADDR -documents FILE   serve the test issuer's keys (inside a container)
-//	conformance list [-markdown]    print the catalogue
-//
-// Exit status: 0 every applicable case passed, 1 a case failed, 2 configuration error.
+// have been refused. See docs/conformance.md, or run it with -h.
 package main
 
 import (
@@ -23,6 +16,21 @@ import (
 	"github.com/s2sjwt/s2sjwt/internal/runner"
 )
 
+const usage = `conformance: attack tokens against service-to-service JWT resource servers.
+
+Usage:
+  conformance -target FILE [flags]           run the suite against the target
+  conformance issuer -target FILE [-keys D]  serve the target's test issuer until interrupted
+  conformance docker [flags]                 start the target's images (testcontainers), then run
+  conformance list [-markdown]               print the catalogue
+
+Exit status: 0 every applicable case passed; 1 a case failed; 2 a configuration
+error (target file, flags, output paths, a process that would not start, or a
+server that accepts no valid token under any algorithm).
+
+Flags of a run:
+`
+
 // exitError carries an exit status through run.
 type exitError int
 
@@ -33,9 +41,11 @@ func main() {
 		err := run(ctx, args, getenv, stdout)
 		var code exitError
 		switch {
+		case errors.Is(err, flag.ErrHelp):
+			os.Exit(0)
 		case errors.As(err, &code):
 			os.Exit(int(code))
-		case errors.Is(err, conformance.ErrConfig), errors.Is(err, flag.ErrHelp):
+		case errors.Is(err, conformance.ErrConfig):
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)
 		}
@@ -51,32 +61,32 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		case "docker":
 			return runDocker(ctx, args[2:], getenv, stdout)
 		case "list":
-			if len(args) > 2 && args[2] == "-markdown" {
-				return conformance.WriteCatalogue(stdout)
-			}
-			return list(stdout)
+			return runList(args[2:], stdout)
 		}
 	}
-	fs := flag.NewFlagSet("conformance", flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	target := fs.String("target", "", "target file (JSON) naming the implementation under test")
-	alg := fs.String("alg", "", "test issuer signing algorithm (EdDSA, ES256, RS256); overrides the target file")
+	fs := newFlagSet("conformance", stdout, usage)
+	target := fs.String("target", "", "target file (JSON) naming the implementation under test (required)")
 	var out reportFlags
 	out.register(fs)
-	if err := fs.Parse(args[1:]); err != nil {
-		return fmt.Errorf("%w: %w", conformance.ErrConfig, err)
+	if err := parse(fs, args[1:]); err != nil {
+		return err
 	}
 	if *target == "" {
-		return fmt.Errorf("%w: -target is required", conformance.ErrConfig)
+		return fmt.Errorf("%w: -target is required (-h for help)", conformance.ErrConfig)
 	}
 	t, err := conformance.LoadTarget(*target)
 	if err != nil {
 		return err
 	}
-	if *alg != "" && t.TestIssuer != nil {
-		t.TestIssuer.Algorithm = *alg
+	if err := out.apply(t); err != nil {
+		return err
 	}
-	suite, err := conformance.New(t, conformance.Options{Only: out.only()})
+	files, err := out.open()
+	if err != nil {
+		return err
+	}
+	defer files.close()
+	suite, err := conformance.New(t, out.options())
 	if err != nil {
 		return err
 	}
@@ -84,58 +94,132 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	return out.write(report, stdout)
+	return files.write(report, stdout)
 }
 
-// reportFlags are the output options every mode shares.
-type reportFlags struct{ json, junit, markdown, onlyIDs string }
+func runList(args []string, stdout io.Writer) error {
+	fs := newFlagSet("conformance list", stdout, "Usage: conformance list [-markdown]\n")
+	markdown := fs.Bool("markdown", false, "print the catalogue as the Markdown tables of docs/conformance.md")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *markdown {
+		return conformance.WriteCatalogue(stdout)
+	}
+	for _, c := range conformance.Catalogue() {
+		fmt.Fprintf(stdout, "%-8s %-16s %-9s %s\n", c.ID, c.Category, c.Severity, c.Title)
+	}
+	return nil
+}
+
+// newFlagSet returns a flag set whose -h prints head, then the flags.
+func newFlagSet(name string, stdout io.Writer, head string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	fs.Usage = func() {
+		fmt.Fprint(stdout, head)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses args and refuses leftovers: Go's flag package stops at the
+// first non-flag, so "-target t.json extra -alg RS256" would silently drop
+// -alg.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", conformance.ErrConfig, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q: every option is a -flag (-h for help)", conformance.ErrConfig, fs.Arg(0))
+	}
+	return nil
+}
+
+// reportFlags are the options every run mode shares.
+type reportFlags struct {
+	json, junit, markdown, onlyIDs, alg, keys, logs string
+}
 
 func (f *reportFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.alg, "alg", "", "test issuer algorithm: auto (default: the first of EdDSA, ES256, RS256, PS256 each server accepts), all (each one it accepts), or one of them; overrides the target file")
+	fs.StringVar(&f.keys, "keys", "", "directory of the test issuer's keys and CA, kept across runs (default "+defaultKeysDir()+")")
+	fs.StringVar(&f.logs, "logs", "", "keep each started process's output in this directory as NAME.log")
 	fs.StringVar(&f.json, "json", "", "also write the report as JSON to this file")
 	fs.StringVar(&f.junit, "junit", "", "also write JUnit XML to this file")
 	fs.StringVar(&f.markdown, "markdown", "", "also write Markdown to this file")
 	fs.StringVar(&f.onlyIDs, "only", "", "comma-separated case ids to run (controls always run)")
 }
 
-func (f *reportFlags) only() []string {
-	if f.onlyIDs == "" {
-		return nil
+// apply puts flags that override the target file into it.
+func (f *reportFlags) apply(t *conformance.Target) error {
+	if f.alg != "" && t.TestIssuer != nil {
+		t.TestIssuer.Algorithm = f.alg
+		return t.Validate()
 	}
-	return strings.Split(f.onlyIDs, ",")
+	return nil
 }
 
-func (f *reportFlags) write(report *conformance.Report, stdout io.Writer) error {
-	if err := report.WriteText(stdout); err != nil {
-		return err
+func (f *reportFlags) options() conformance.Options {
+	var only []string
+	if f.onlyIDs != "" {
+		only = strings.Split(f.onlyIDs, ",")
 	}
+	return conformance.Options{Only: only, KeysDir: f.keys, LogsDir: f.logs}
+}
+
+// reportFiles are the output files, opened before the run so that a bad
+// path is a configuration error before any request is sent.
+type reportFiles []struct {
+	file  *os.File
+	write func(*conformance.Report, io.Writer) error
+}
+
+func (f *reportFlags) open() (reportFiles, error) {
+	var files reportFiles
 	for _, o := range []struct {
 		path  string
-		write func(io.Writer) error
-	}{{f.json, report.WriteJSON}, {f.junit, report.WriteJUnit}, {f.markdown, report.WriteMarkdown}} {
+		write func(*conformance.Report, io.Writer) error
+	}{{f.json, (*conformance.Report).WriteJSON}, {f.junit, (*conformance.Report).WriteJUnit}, {f.markdown, (*conformance.Report).WriteMarkdown}} {
 		if o.path == "" {
 			continue
 		}
 		file, err := os.Create(o.path)
 		if err != nil {
-			return fmt.Errorf("%w: %w", conformance.ErrConfig, err)
+			files.close()
+			return nil, fmt.Errorf("%w: report file: %w", conformance.ErrConfig, err)
 		}
-		err = o.write(file)
-		if cerr := file.Close(); err == nil {
-			err = cerr
+		files = append(files, struct {
+			file  *os.File
+			write func(*conformance.Report, io.Writer) error
+		}{file, o.write})
+	}
+	return files, nil
+}
+
+func (files reportFiles) close() {
+	for _, f := range files {
+		f.file.Close()
+	}
+}
+
+func (files reportFiles) write(report *conformance.Report, stdout io.Writer) error {
+	if err := report.WriteText(stdout); err != nil {
+		return err
+	}
+	for _, f := range files {
+		if err := f.write(report, f.file); err != nil {
+			return err
 		}
-		if err != nil {
+		if err := f.file.Close(); err != nil {
 			return err
 		}
 	}
 	if report.Failed() {
 		return exitError(1)
-	}
-	return nil
-}
-
-func list(w io.Writer) error {
-	for _, c := range conformance.Catalogue() {
-		fmt.Fprintf(w, "%-8s %-16s %-9s %s\n", c.ID, c.Category, c.Severity, c.Title)
 	}
 	return nil
 }

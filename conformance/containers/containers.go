@@ -15,7 +15,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -86,7 +85,7 @@ func Run(ctx context.Context, target *conformance.Target, opts Options) (report 
 		err = errors.Join(err, nw.Remove(context.WithoutCancel(ctx)))
 	}()
 
-	vars := map[string]string{"TEST_ISSUER_URL": issuerURL, "TEST_ISSUER_JWKS_URL": issuerURL + "/jwks.json"}
+	vars := suite.Placeholders()
 	issuer, err := testcontainers.Run(ctx, opts.IssuerImage,
 		testcontainers.WithCmd("issuer", "-listen", ":8080", "-documents", "/issuer.json"),
 		testcontainers.WithFiles(testcontainers.ContainerFile{
@@ -154,12 +153,10 @@ func start(ctx context.Context, nw *testcontainers.DockerNetwork, spec conforman
 	}
 	env := map[string]string{}
 	for k, v := range spec.Env {
-		env[k] = os.Expand(v, func(name string) string {
-			if val, ok := vars[name]; ok {
-				return val
-			}
-			return "$" + name
-		})
+		var err error
+		if env[k], err = conformance.Expand(v, vars); err != nil {
+			return nil, "", fmt.Errorf("%w: containers: %s: env.%s: %w", conformance.ErrConfig, spec.Name, k, err)
+		}
 	}
 	var files []testcontainers.ContainerFile
 	for _, dst := range sortedKeys(spec.Files) {

@@ -140,6 +140,8 @@ type Config struct {
 	Issuer, JWKSURL, Audience, Scope string
 	SingleUse                        bool
 	Flaw                             Flaw
+	// Algorithms it accepts; EdDSA, ES256 and RS256 if empty.
+	Algorithms []string
 }
 
 type server struct {
@@ -154,6 +156,9 @@ type server struct {
 
 // New returns the server.
 func New(cfg Config) http.Handler {
+	if len(cfg.Algorithms) == 0 {
+		cfg.Algorithms = []string{"EdDSA", "ES256", "RS256"}
+	}
 	return &server{cfg: cfg, client: &http.Client{Timeout: 2 * time.Second}, used: map[string]bool{}}
 }
 
@@ -487,7 +492,7 @@ func (s *server) chooseKey(ctx context.Context, h map[string]any, alg, kid, iss 
 		}
 		return nil, errRefused
 	}
-	if !slices.Contains([]string{"EdDSA", "ES256", "RS256"}, alg) {
+	if !slices.Contains(s.cfg.Algorithms, alg) {
 		return nil, errRefused
 	}
 	if raw, ok := h["jwk"]; ok {

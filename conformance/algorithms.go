@@ -1,0 +1,92 @@
+package conformance
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
+)
+
+// AlgorithmSupport is what one server did with one valid token of each
+// algorithm the test issuer signs with, before any attack.
+type AlgorithmSupport struct {
+	Server   string            `json:"server"`
+	Accepted []string          `json:"accepted"`
+	Ran      []string          `json:"ran"`               // the algorithms the catalogue ran under
+	Refused  map[string]string `json:"refused,omitempty"` // algorithm → what the server answered
+}
+
+// probeAlgorithms sends rs a valid token under each algorithm.
+func (s *Suite) probeAlgorithms(ctx context.Context, e *env, rs *ResourceServer) AlgorithmSupport {
+	support := AlgorithmSupport{Server: rs.Name, Refused: map[string]string{}}
+	for _, alg := range testissuer.Algorithms {
+		run, err := e.withIssuer(alg)
+		var o Observation
+		if err == nil {
+			var raw string
+			if raw, _, _, err = run.base(ctx, rs); err == nil {
+				o = run.send(ctx, rs, bearer("valid "+alg+" token", raw))
+			}
+		}
+		switch {
+		case err != nil:
+			support.Refused[alg] = err.Error()
+		case o.Status >= 200 && o.Status < 300:
+			support.Accepted = append(support.Accepted, alg)
+		case o.Status == 0:
+			support.Refused[alg] = o.Error
+		default:
+			support.Refused[alg] = strings.TrimSpace(fmt.Sprintf("%d %s", o.Status, o.Error))
+		}
+	}
+	return support
+}
+
+// algorithmRuns returns one env per algorithm the catalogue runs under
+// against rs, or a configuration error when rs accepted none of them.
+func (s *Suite) algorithmRuns(e *env, rs *ResourceServer, support AlgorithmSupport) ([]*env, error) {
+	mode := s.target.TestIssuer.Algorithm
+	var algs []string
+	switch mode {
+	case AlgAll:
+		algs = support.Accepted
+	case AlgAuto:
+		algs = support.Accepted[:min(1, len(support.Accepted))]
+	default:
+		if slices.Contains(support.Accepted, mode) {
+			algs = []string{mode}
+		}
+	}
+	if len(algs) == 0 {
+		return nil, fmt.Errorf("%w: resource server %q accepted no valid token from the test issuer under %s (%s). Is it running at %s, and does it trust issuer %s with JWKS %s (or find it by discovery)?",
+			ErrConfig, rs.Name, modeWords(mode), support.refusals(), rs.URL, e.issuerURL, e.issuerURL+testissuer.JWKSPath)
+	}
+	runs := make([]*env, 0, len(algs))
+	for _, alg := range algs {
+		run, err := e.withIssuer(alg)
+		if err != nil {
+			return nil, err
+		}
+		runs = append(runs, run)
+	}
+	return runs, nil
+}
+
+func modeWords(mode string) string {
+	if mode == AlgAuto || mode == AlgAll {
+		return "any of " + strings.Join(testissuer.Algorithms, ", ")
+	}
+	return mode
+}
+
+func (a AlgorithmSupport) refusals() string {
+	var parts []string
+	for _, alg := range testissuer.Algorithms {
+		if why, ok := a.Refused[alg]; ok {
+			parts = append(parts, alg+": "+why)
+		}
+	}
+	return strings.Join(parts, "; ")
+}

@@ -1,0 +1,259 @@
+package conformance_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/s2sjwt/s2sjwt/conformance"
+	"github.com/s2sjwt/s2sjwt/conformance/internal/vulnerable"
+	"github.com/s2sjwt/s2sjwt/internal/testutil"
+)
+
+// buildBinaries builds cmd/NAME for each name into a temporary directory.
+func buildBinaries(t *testing.T, names ...string) string {
+	t.Helper()
+	bin := t.TempDir()
+	args := []string{"build", "-o", bin + "/"}
+	for _, n := range names {
+		args = append(args, "./cmd/"+n)
+	}
+	build := exec.Command("go", args...)
+	build.Dir = testutil.RepoRoot(t)
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, string(out))
+	return bin
+}
+
+// startProcess runs a command until the test ends, its output in the test log on failure.
+func startProcess(t *testing.T, env []string, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	log := &testutil.SyncBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s output:\n%s", filepath.Base(name), log.String())
+		}
+	})
+	return cmd
+}
+
+func waitOK(t *testing.T, client *http.Client, url string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		resp, err := client.Get(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 15*time.Second, 50*time.Millisecond, "%s never answered 200", url)
+}
+
+// TestRun_LongLivedIssuer is the way a team runs the suite against a
+// service that is already running: `conformance issuer` serves the test
+// issuer over https; this project's Logging, started once, trusts it by
+// issuer URL alone (RFC 8414 discovery) and its CA; the suite runs three
+// times, the issuer restarted between the second and third run. Every run
+// must pass with the same verdicts.
+func TestRun_LongLivedIssuer(t *testing.T) {
+	bin := buildBinaries(t, "conformance", "logging")
+	ports := testutil.FreePorts(t, 2)
+	issuerURL := fmt.Sprintf("https://127.0.0.1:%d", ports[0])
+	loggingURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	dir, keys := t.TempDir(), t.TempDir()
+	target := filepath.Join(dir, "target.json")
+	require.NoError(t, os.WriteFile(target, fmt.Appendf(nil, `{
+	  "test_issuer": {"url": %q, "ca_file": "issuer-ca.pem"},
+	  "resource_servers": [{"name": "logging", "url": %q, "method": "POST", "path": "/v1/logs",
+	    "body": {"message": "conformance"}, "audience": "logging-service", "scope": "logs:write"}]}`, issuerURL, loggingURL), 0o644))
+
+	startIssuer := func() *exec.Cmd {
+		return startProcess(t, nil, filepath.Join(bin, "conformance"), "issuer", "-target", target, "-keys", keys)
+	}
+	issuer := startIssuer()
+	caFile := filepath.Join(dir, "issuer-ca.pem")
+	require.Eventually(t, func() bool { _, err := os.Stat(caFile); return err == nil }, 10*time.Second, 20*time.Millisecond)
+	pem, err := os.ReadFile(caFile)
+	require.NoError(t, err)
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(pem))
+	httpsClient := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	waitOK(t, httpsClient, issuerURL+"/healthz")
+
+	startProcess(t, []string{"TRUSTED_ISSUER=" + issuerURL, "JWKS_URL=", "SSL_CERT_FILE=" + caFile, "DATA_DIR=" + t.TempDir()},
+		filepath.Join(bin, "logging"), "-addr", loggingURL[len("http://"):])
+	waitOK(t, http.DefaultClient, loggingURL+"/healthz")
+
+	var verdicts []map[string]conformance.Status
+	for run := 1; run <= 3; run++ {
+		if run == 3 {
+			require.NoError(t, issuer.Process.Signal(syscall.SIGTERM))
+			_ = issuer.Wait()
+			issuer = startIssuer()
+			waitOK(t, httpsClient, issuerURL+"/healthz")
+		}
+		out := filepath.Join(dir, fmt.Sprintf("run%d.json", run))
+		cmd := exec.Command(filepath.Join(bin, "conformance"), "-target", target, "-keys", keys, "-json", out)
+		text, err := cmd.CombinedOutput()
+		require.NoError(t, err, "run %d:\n%s", run, text)
+		var report conformance.Report
+		data, err := os.ReadFile(out)
+		require.NoError(t, err)
+		require.NoError(t, json.Unmarshal(data, &report))
+		require.Contains(t, report.Mode, "already running", "run %d must use the long-lived issuer", run)
+		got := map[string]conformance.Status{}
+		for _, r := range report.Results {
+			got[r.ID+"@"+r.Server] = r.Status
+		}
+		require.Zero(t, report.Counts[conformance.Fail], "run %d:\n%s", run, text)
+		verdicts = append(verdicts, got)
+	}
+	require.Equal(t, verdicts[0], verdicts[1])
+	require.Equal(t, verdicts[0], verdicts[2])
+}
+
+// vulnerableTarget is one vulnerable server accepting algs, and a target for it.
+func vulnerableTarget(t *testing.T, algs ...string) (*conformance.Target, net.Listener) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	issuerURL := "http://" + ln.Addr().String()
+	srv := httptest.NewServer(vulnerable.New(vulnerable.Config{
+		Issuer: issuerURL, JWKSURL: issuerURL + "/jwks.json", Audience: "vulnerable-service", Algorithms: algs,
+	}))
+	t.Cleanup(srv.Close)
+	return &conformance.Target{
+		TestIssuer: &conformance.TestIssuerConfig{URL: issuerURL},
+		ResourceServers: []conformance.ResourceServer{{
+			Name: "vulnerable", URL: srv.URL, Method: http.MethodGet, Path: "/", Audience: "vulnerable-service",
+		}},
+	}, ln
+}
+
+// TestRun_AutoPicksAnAcceptedAlgorithm: a server that accepts only ES256
+// passes under -alg auto, and the report says EdDSA was refused.
+func TestRun_AutoPicksAnAcceptedAlgorithm(t *testing.T) {
+	target, ln := vulnerableTarget(t, "ES256")
+	suite, err := conformance.New(target, conformance.Options{IssuerListener: ln, KeysDir: keysDir})
+	require.NoError(t, err)
+	report, err := suite.Run(context.Background())
+	require.NoError(t, err)
+	require.False(t, report.Failed(), text(report))
+	require.Len(t, report.Algorithms, 1)
+	require.Equal(t, []string{"ES256"}, report.Algorithms[0].Accepted)
+	require.Equal(t, []string{"ES256"}, report.Algorithms[0].Ran)
+	require.Contains(t, report.Algorithms[0].Refused, "EdDSA")
+	require.Contains(t, text(report), "vulnerable: accepts ES256")
+}
+
+// TestRun_AllRunsEveryAcceptedAlgorithm: -alg all runs the catalogue once
+// per accepted algorithm, each a column of its own.
+func TestRun_AllRunsEveryAcceptedAlgorithm(t *testing.T) {
+	target, ln := vulnerableTarget(t, "ES256", "RS256")
+	target.TestIssuer.Algorithm = conformance.AlgAll
+	suite, err := conformance.New(target, conformance.Options{IssuerListener: ln, KeysDir: keysDir, Only: []string{"M-03"}})
+	require.NoError(t, err)
+	report, err := suite.Run(context.Background())
+	require.NoError(t, err)
+	require.False(t, report.Failed(), text(report))
+	servers := map[string]bool{}
+	for _, r := range report.Results {
+		servers[r.Server] = true
+	}
+	require.Equal(t, map[string]bool{"vulnerable [ES256]": true, "vulnerable [RS256]": true}, servers)
+}
+
+// TestRun_NoAlgorithmAccepted: a server that refuses every valid token is
+// a configuration error with one message, not a failed catalogue.
+func TestRun_NoAlgorithmAccepted(t *testing.T) {
+	target, ln := vulnerableTarget(t, "HS256")
+	suite, err := conformance.New(target, conformance.Options{IssuerListener: ln, KeysDir: keysDir})
+	require.NoError(t, err)
+	report, err := suite.Run(context.Background())
+	require.ErrorIs(t, err, conformance.ErrConfig)
+	require.Nil(t, report)
+	require.Contains(t, err.Error(), `"vulnerable" accepted no valid token`)
+	require.Contains(t, err.Error(), "EdDSA: 401")
+}
+
+// TestRun_ProcessThatExitsAtOnce is reported with its exit status and the
+// end of its output as soon as it exits, not after the start timeout.
+func TestRun_ProcessThatExitsAtOnce(t *testing.T) {
+	logs := t.TempDir()
+	target := &conformance.Target{
+		TestIssuer: &conformance.TestIssuerConfig{URL: "http://127.0.0.1:1"},
+		ResourceServers: []conformance.ResourceServer{{
+			Name: "svc", URL: "http://127.0.0.1:1", Method: http.MethodGet, Path: "/", Audience: "svc",
+		}},
+		Processes: []conformance.Process{{Name: "svc", Command: []string{"/bin/sh", "-c", "echo cannot read config >&2; exit 3"},
+			Health: "http://127.0.0.1:1/healthz"}},
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	suite, err := conformance.New(target, conformance.Options{IssuerListener: ln, KeysDir: keysDir, LogsDir: logs})
+	require.NoError(t, err)
+	start := time.Now()
+	_, err = suite.Run(context.Background())
+	elapsed := time.Since(start)
+	require.ErrorIs(t, err, conformance.ErrConfig)
+	require.Contains(t, err.Error(), `process "svc" exited before it was healthy (exit status 3)`)
+	require.Contains(t, err.Error(), "cannot read config")
+	// Far below the 20 s start timeout, which is what it cost before.
+	require.Less(t, elapsed, 10*time.Second)
+	t.Logf("reported after %s", elapsed)
+	kept, err := os.ReadFile(filepath.Join(logs, "svc.log"))
+	require.NoError(t, err)
+	require.Contains(t, string(kept), "cannot read config", "-logs keeps the output")
+}
+
+// TestLoadTarget_ErrorsNameTheJSONPath: a typo is found by its path.
+func TestLoadTarget_ErrorsNameTheJSONPath(t *testing.T) {
+	for name, tc := range map[string]struct{ json, want string }{
+		"unknown field": {`{"resource_servers": [{"name": "a", "url": "http://x", "method": "GET", "path": "/", "audience": "a"},
+			{"name": "b", "audiance": "b"}]}`, "resource_servers[1].audiance: unknown field"},
+		"nested unknown field": {`{"test_issuer": {"url": "http://x", "algo": "ES256"}}`, "test_issuer.algo: unknown field"},
+		"wrong type":           {`{"resource_servers": [{"name": 7}]}`, "resource_servers.name: wants a string"},
+		"process health":       {`{"identity": {"url": "http://x", "issuer": "i", "client_id": "c", "client_secret": "s"}, "processes": [{"name": "p", "command": ["x"], "health": "localhost:1"}]}`, `processes[0].health: "localhost:1" is not an http(s) URL`},
+		"process name":         {`{"identity": {"url": "http://x", "issuer": "i", "client_id": "c", "client_secret": "s"}, "processes": [{"command": ["x"], "health": "http://x"}]}`, "processes[0].name is required"},
+		"algorithm":            {`{"test_issuer": {"url": "http://x", "algorithm": "HS256"}, "resource_servers": [{"name": "a", "url": "http://x", "method": "GET", "path": "/", "audience": "a"}]}`, `test_issuer.algorithm: "HS256"`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "t.json")
+			require.NoError(t, os.WriteFile(path, []byte(tc.json), 0o644))
+			_, err := conformance.LoadTarget(path)
+			require.ErrorIs(t, err, conformance.ErrConfig)
+			require.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+// TestExpand: placeholders are explicit; a typo is an error, not "".
+func TestExpand(t *testing.T) {
+	vars := map[string]string{"TEST_ISSUER_URL": "http://i"}
+	got, err := conformance.Expand("iss=${TEST_ISSUER_URL} cost=$$5", vars)
+	require.NoError(t, err)
+	require.Equal(t, "iss=http://i cost=$5", got)
+	for _, bad := range []string{"${TEST_ISUER_URL}", "$HOME", "${TEST_ISSUER_URL", "trailing $"} {
+		_, err := conformance.Expand(bad, vars)
+		require.Error(t, err, bad)
+	}
+}

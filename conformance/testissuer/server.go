@@ -1,0 +1,182 @@
+package testissuer
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/s2sjwt/s2sjwt/internal/jwk"
+)
+
+// Paths the issuer serves, relative to its URL.
+const (
+	JWKSPath      = "/jwks.json"
+	OtherPath     = "/other" // another issuer, with a key set of its own
+	AttackerPath  = "/attacker/"
+	HitsPath      = "/hits"
+	AboutPath     = "/.well-known/conformance-issuer"
+	oauthMetadata = "/.well-known/oauth-authorization-server"
+	oidcMetadata  = "/.well-known/openid-configuration"
+)
+
+// Bounds on what the fetch log keeps: anyone who reaches the issuer can
+// write to it.
+const (
+	maxAttackerHits = 1000
+	maxHitPathBytes = 256
+)
+
+// Documents are the public documents the issuer serves; they are all its
+// HTTP side needs, so it can run where the private keys are not (a
+// container started by the suite).
+type Documents struct {
+	Issuer   string          `json:"issuer"`
+	Trusted  json.RawMessage `json:"trusted"`
+	Other    json.RawMessage `json:"other"`
+	Attacker json.RawMessage `json:"attacker"`
+}
+
+// Documents returns what an issuer at issuerURL serves for these keys.
+func (k *Keys) Documents(issuerURL string) Documents {
+	set := func(keys ...jwk.Key) json.RawMessage {
+		b, _ := json.Marshal(jwk.Set{Keys: keys})
+		return b
+	}
+	var other, attacker []jwk.Key
+	for _, alg := range Algorithms {
+		other = append(other, k.byRole[Other][alg].Public())
+		attacker = append(attacker, k.byRole[Attacker][alg].Public())
+	}
+	return Documents{Issuer: issuerURL, Trusted: set(k.Trusted()...), Other: set(other...), Attacker: set(attacker...)}
+}
+
+// Hits counts what servers under test fetched. Fetching an attacker URL
+// at all is a finding, so each such fetch is recorded by path.
+type Hits struct {
+	JWKS     int      `json:"jwks"`
+	Attacker []string `json:"attacker"`
+}
+
+// About identifies a running issuer: a suite compares the kids with its own
+// keys before it relies on the issuer.
+type About struct {
+	Issuer string   `json:"issuer"`
+	Kids   []string `json:"kids"`
+}
+
+// Server is the issuer's HTTP side.
+type Server struct {
+	docs  Documents
+	about []byte
+	mux   *http.ServeMux
+
+	mu   sync.Mutex
+	hits Hits
+}
+
+// NewServer serves docs.
+func NewServer(docs Documents) (*Server, error) {
+	// Read kids generically: jwk.Set would skip the PS256 keys this project's
+	// own verifier does not use.
+	var trusted struct {
+		Keys []struct {
+			Kid string `json:"kid"`
+		} `json:"keys"`
+	}
+	if err := json.Unmarshal(docs.Trusted, &trusted); err != nil {
+		return nil, fmt.Errorf("testissuer: trusted key set: %w", err)
+	}
+	about := About{Issuer: docs.Issuer}
+	for _, k := range trusted.Keys {
+		about.Kids = append(about.Kids, k.Kid)
+	}
+	s := &Server{docs: docs, mux: http.NewServeMux()}
+	s.about, _ = json.Marshal(about)
+	other := docs.Issuer + OtherPath
+	s.mux.HandleFunc("GET /healthz", s.static([]byte(`"ok"`)))
+	s.mux.HandleFunc("GET "+AboutPath, s.static(s.about))
+	s.mux.HandleFunc("GET "+JWKSPath, s.handleJWKS)
+	s.mux.HandleFunc("GET "+oauthMetadata, s.static(metadata(docs.Issuer)))
+	s.mux.HandleFunc("GET "+oidcMetadata, s.static(metadata(docs.Issuer)))
+	s.mux.HandleFunc("GET "+OtherPath+JWKSPath, s.static(docs.Other))
+	// RFC 8414 §3 puts the well-known segment before an issuer's path;
+	// OpenID Connect Discovery appends it.
+	s.mux.HandleFunc("GET "+oauthMetadata+OtherPath, s.static(metadata(other)))
+	s.mux.HandleFunc("GET "+OtherPath+oidcMetadata, s.static(metadata(other)))
+	s.mux.HandleFunc("GET "+AttackerPath, s.handleAttacker)
+	s.mux.HandleFunc("GET "+HitsPath, s.handleHits)
+	return s, nil
+}
+
+// metadata is the smallest document both RFC 8414 and OpenID Connect
+// Discovery parsers accept: the issuer and where its keys are.
+func metadata(issuer string) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"issuer":                                issuer,
+		"jwks_uri":                              issuer + JWKSPath,
+		"subject_types_supported":               []string{"public"},
+		"response_types_supported":              []string{"code"},
+		"id_token_signing_alg_values_supported": Algorithms,
+		"token_endpoint_auth_methods_supported": []string{"none"},
+	})
+	return b
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+func (s *Server) static(body []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, body) }
+}
+
+func (s *Server) handleJWKS(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	s.hits.JWKS++
+	s.mu.Unlock()
+	writeJSON(w, s.docs.Trusted)
+}
+
+func (s *Server) handleAttacker(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	if len(path) > maxHitPathBytes {
+		path = path[:maxHitPathBytes]
+	}
+	s.mu.Lock()
+	if len(s.hits.Attacker) >= maxAttackerHits {
+		s.hits.Attacker = s.hits.Attacker[1:]
+	}
+	s.hits.Attacker = append(s.hits.Attacker, path)
+	s.mu.Unlock()
+	writeJSON(w, s.docs.Attacker)
+}
+
+func (s *Server) handleHits(w http.ResponseWriter, _ *http.Request) {
+	body, _ := json.Marshal(s.Hits())
+	writeJSON(w, body)
+}
+
+// Hits returns a copy of the fetch log.
+func (s *Server) Hits() Hits {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Hits{JWKS: s.hits.JWKS, Attacker: slices.Clone(s.hits.Attacker)}
+}
+
+func writeJSON(w http.ResponseWriter, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store") // keys may change between runs; never serve stale ones
+	_, _ = w.Write(body)
+}
+
+// HasPath reports whether the fetch log holds path.
+func (h Hits) HasPath(path string) bool {
+	for _, p := range h.Attacker {
+		if p == path || strings.HasPrefix(path, p) && len(p) == maxHitPathBytes {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,69 @@
+package testissuer_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
+	"github.com/s2sjwt/s2sjwt/internal/jwk"
+)
+
+func TestLoadKeys_SameKeysAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	first, err := testissuer.LoadKeys(dir)
+	require.NoError(t, err)
+	again, err := testissuer.LoadKeys(dir)
+	require.NoError(t, err)
+	require.Equal(t, first.Trusted(), again.Trusted())
+	require.Len(t, first.Trusted(), 2*len(testissuer.Algorithms))
+	for _, k := range first.Trusted() {
+		kid, err := jwk.Thumbprint(k.Public)
+		require.NoError(t, err)
+		require.Equal(t, kid, k.ID, "kid is the RFC 7638 thumbprint")
+	}
+	other, err := testissuer.LoadKeys(t.TempDir())
+	require.NoError(t, err)
+	require.NotEqual(t, first.Trusted()[0].ID, other.Trusted()[0].ID)
+}
+
+func TestServer_DiscoveryAndBoundedFetchLog(t *testing.T) {
+	keys, err := testissuer.NewKeys()
+	require.NoError(t, err)
+	srv, err := testissuer.NewServer(keys.Documents("https://issuer.test"))
+	require.NoError(t, err)
+	get := func(path string) map[string]any {
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		require.Equal(t, http.StatusOK, rec.Code, path)
+		var doc map[string]any
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &doc), path)
+		return doc
+	}
+	for path, issuer := range map[string]string{
+		"/.well-known/oauth-authorization-server":       "https://issuer.test",
+		"/.well-known/openid-configuration":             "https://issuer.test",
+		"/.well-known/oauth-authorization-server/other": "https://issuer.test/other",
+		"/other/.well-known/openid-configuration":       "https://issuer.test/other",
+	} {
+		doc := get(path)
+		require.Equal(t, issuer, doc["issuer"], path)
+		require.Equal(t, issuer+"/jwks.json", doc["jwks_uri"], path)
+	}
+	require.Len(t, get("/jwks.json")["keys"], 8)
+	require.Len(t, get(testissuer.AboutPath)["kids"], 8)
+
+	long := "/attacker/" + strings.Repeat("a", 10_000)
+	for range 1500 {
+		get(long)
+	}
+	hits := srv.Hits()
+	require.Len(t, hits.Attacker, 1000, "the fetch log keeps the last 1,000")
+	require.Len(t, hits.Attacker[0], 256, "each path cut to 256 bytes")
+	require.True(t, hits.HasPath(long))
+	require.Equal(t, 1, hits.JWKS)
+}
