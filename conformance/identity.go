@@ -291,6 +291,38 @@ func identityCases() []Case {
 				}
 				return verdict{Fail, "20 failed authentications in a row and never a 429", obs[len(obs)-1:]}
 			}},
+		{ID: "IDP-11", Category: "issuer profile", Severity: High, Expect: Accept, Source: "OWASP ASVS V2.2.1; OWASP device cookies; RFC 6749 §10.10",
+			Title:   "Others' failed attempts under a client's id do not lock that client out",
+			Explain: "A rate limit keyed on the client id a request merely claims lets anyone lock any client out: a few requests a minute with its id and a wrong secret and the real service gets no tokens. Failures must count against whoever makes them (their address), and a client that proves its credentials must get its token.",
+			identity: func(ctx context.Context, e *env) verdict {
+				valid := func(label string) (Observation, bool) {
+					s, b, err := e.identity.do(ctx, http.MethodPost, e.identity.tokenURL, form,
+						"grant_type=client_credentials&audience="+url.QueryEscape(e.targetAudience()), e.identity.basic())
+					if err != nil {
+						return Observation{Label: label, Error: "no answer: " + err.Error()}, false
+					}
+					return Observation{Label: label, Status: s, Error: errorOf(b)}, s == http.StatusOK
+				}
+				if o, ok := valid("valid request before"); !ok {
+					return verdict{Fail, fmt.Sprintf("inconclusive: the suite's client got no token to begin with (%d %s)", o.Status, o.Error), []Observation{o}}
+				}
+				const rounds, failuresPerRound = 4, 5
+				for round := range rounds {
+					for i := range failuresPerRound {
+						_, _, err := e.identity.do(ctx, http.MethodPost, e.identity.tokenURL, form,
+							"grant_type=client_credentials&audience="+url.QueryEscape(e.targetAudience()),
+							[2]string{e.identity.cfg.ClientID, fmt.Sprintf("attacker-guess-%d-%d", round, i)})
+						if err != nil {
+							return verdict{Fail, "no answer: " + err.Error(), nil}
+						}
+					}
+					label := fmt.Sprintf("valid request after %d failures under its id", (round+1)*failuresPerRound)
+					if o, ok := valid(label); !ok {
+						return verdict{Fail, fmt.Sprintf("%s: refused (%d %s); anyone who knows the client id can deny it tokens", label, o.Status, o.Error), []Observation{o}}
+					}
+				}
+				return verdict{status: Pass}
+			}},
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -32,6 +33,8 @@ const secret = "test-secret-0123456789abcdef0123456789abcdef"
 
 type env struct {
 	srv    *httptest.Server
+	h      http.Handler // the server itself, for requests without a network
+	logs   *testutil.SyncBuffer
 	clock  *testutil.Clock
 	keys   *identity.KeyStore
 	client *tokenclient.Client // private_key_jwt client "careergpt-backend"
@@ -70,9 +73,11 @@ func newEnv(tb testing.TB) *env {
 	var h http.Handler
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	tb.Cleanup(e.srv.Close)
+	e.logs = &testutil.SyncBuffer{}
 	h, err = identity.NewServer(identity.Config{Issuer: e.srv.URL, Registry: reg},
-		identity.Deps{Keys: keys, Replay: replay.New(db, clk.Now), Now: clk.Now})
+		identity.Deps{Keys: keys, Replay: replay.New(db, clk.Now), Now: clk.Now, Logger: slog.New(slog.NewTextHandler(e.logs, nil))})
 	require.NoError(tb, err)
+	e.h = h
 	e.client = &tokenclient.Client{TokenURL: e.srv.URL + "/oauth2/token", ClientID: "careergpt-backend",
 		Key: clientKey, Signer: priv, HTTP: e.srv.Client(), Now: clk.Now}
 	return e

@@ -56,7 +56,7 @@ type server struct {
 	cfg                Config
 	deps               Deps
 	assertionVerifiers map[string]*authn.Verifier
-	limiter            *failureLimiter
+	limiter            *authLimiter
 }
 
 func (s *server) now() time.Time { return s.deps.Now() }
@@ -85,6 +85,6 @@ func NewServer(cfg Config, deps Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
-	s := &server{cfg: cfg, deps: deps, assertionVerifiers: verifiers, limiter: newFailureLimiter(deps.Now)}
+	s := &server{cfg: cfg, deps: deps, assertionVerifiers: verifiers, limiter: newAuthLimiter(deps.Now)}
 	return s.routes(), nil
 }

@@ -48,7 +48,11 @@ func badRequest(code, description string) *oauthError {
 
 // writeOAuthError is the one place token-endpoint failures become responses.
 func (s *server) writeOAuthError(w http.ResponseWriter, r *http.Request, e *oauthError) {
-	s.deps.Logger.Info("token request refused", "error", e.code, "reason", e.description, "cause", e.cause, "remote", r.RemoteAddr)
+	cause := ""
+	if e.cause != nil {
+		cause = httpx.LogBounded(e.cause.Error())
+	}
+	s.deps.Logger.Info("token request refused", "error", e.code, "reason", e.description, "cause", cause, "remote", r.RemoteAddr)
 	if e.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="identity"`)
 	}
@@ -78,6 +82,42 @@ type tokenResponse struct {
 	Scope       string `json:"scope,omitempty"`
 }
 
+// authenticate proves the client. Only secret checks pass the failure
+// limiter, keyed by the request's source: guessing is slowed, and nobody
+// else's failures refuse a client that proves its secret.
+func (s *server) authenticate(r *http.Request, cred clientCredentials) (*Client, *oauthError) {
+	invalid := func(cause error) *oauthError {
+		return &oauthError{status: http.StatusUnauthorized, code: "invalid_client", description: "client authentication failed", cause: cause}
+	}
+	source := sourceOf(r)
+	if cred.hasBasic {
+		if len(cred.basicID) > MaxClientIDBytes {
+			s.limiter.fail(source, "")
+			return nil, invalid(fmt.Errorf("%w: client id of %d bytes", errBadClient, len(cred.basicID)))
+		}
+		if wait := s.limiter.retryAfter(source, cred.basicID); wait > 0 {
+			return nil, &oauthError{status: http.StatusTooManyRequests, code: "invalid_client", description: lockedOutMessage,
+				cause: fmt.Errorf("%s locked out for client %q for %s", source, cred.basicID, wait.Round(time.Second))}
+		}
+	}
+	client, err := s.authenticateClient(r.Context(), cred)
+	switch {
+	case errors.Is(err, errSeveralClientAuth):
+		return nil, badRequest("invalid_request", "use exactly one client authentication method")
+	case errors.Is(err, errNoClientAuth), errors.Is(err, errBadClient):
+		if cred.hasBasic {
+			s.limiter.fail(source, cred.basicID)
+		}
+		return nil, invalid(err)
+	case err != nil:
+		return nil, &oauthError{status: http.StatusInternalServerError, code: "server_error", description: "try again later", cause: err}
+	}
+	if cred.hasBasic {
+		s.limiter.succeed(source, client.ID)
+	}
+	return client, nil
+}
+
 func (s *server) issue(r *http.Request, req *tokenRequest) (*tokenResponse, *oauthError) {
 	switch req.grantType {
 	case "client_credentials":
@@ -87,20 +127,9 @@ func (s *server) issue(r *http.Request, req *tokenRequest) (*tokenResponse, *oau
 		return nil, badRequest("unsupported_grant_type", "only client_credentials is supported")
 	}
 
-	claimed := req.cred.claimedID()
-	if wait := s.limiter.retryAfter(claimed); wait > 0 {
-		return nil, &oauthError{status: http.StatusTooManyRequests, code: "invalid_client", description: lockedOutMessage,
-			cause: fmt.Errorf("client %q locked out for %s", claimed, wait.Round(time.Second))}
-	}
-	client, err := s.authenticateClient(r.Context(), req.cred)
-	switch {
-	case errors.Is(err, errSeveralClientAuth):
-		return nil, badRequest("invalid_request", "use exactly one client authentication method")
-	case errors.Is(err, errNoClientAuth), errors.Is(err, errBadClient):
-		s.limiter.fail(claimed)
-		return nil, &oauthError{status: http.StatusUnauthorized, code: "invalid_client", description: "client authentication failed", cause: err}
-	case err != nil:
-		return nil, &oauthError{status: http.StatusInternalServerError, code: "server_error", description: "try again later", cause: err}
+	client, oerr := s.authenticate(r, req.cred)
+	if oerr != nil {
+		return nil, oerr
 	}
 
 	if req.subject != "" && req.subject != client.ID {

@@ -60,7 +60,7 @@ func Authenticate(v *Verifier, opts ...Option) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			claims, err := m.authenticate(r)
 			if err != nil {
-				m.logger.Info("token rejected", "reason", err.Error(), "method", r.Method, "path", r.URL.Path)
+				m.logger.Info("token rejected", "reason", httpx.LogBounded(err.Error()), "method", r.Method, "path", httpx.LogBounded(r.URL.Path))
 				WriteError(w, v.Audience(), err)
 				return
 			}

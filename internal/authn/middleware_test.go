@@ -1,6 +1,7 @@
 package authn_test
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/s2sjwt/s2sjwt/internal/authn"
 	"github.com/s2sjwt/s2sjwt/internal/replay"
 	"github.com/s2sjwt/s2sjwt/internal/sqlitedb"
+	"github.com/s2sjwt/s2sjwt/internal/testutil"
 )
 
 func protected(f *fixture, opts ...authn.Option) http.Handler {
@@ -123,4 +125,20 @@ func TestAuthenticate_SingleUse(t *testing.T) {
 		reopened := newReplayStore(t, dir)
 		require.Equal(t, http.StatusUnauthorized, serve(protected(f, authn.WithSingleUse(reopened)), "Bearer "+tok).Code)
 	})
+}
+
+// TestAuthenticate_LogsABoundedReason: a refused token's attacker-chosen
+// parts (here a 5 KB crit, a 5 KB path) reach the log cut to a bound.
+func TestAuthenticate_LogsABoundedReason(t *testing.T) {
+	f := newFixture(t)
+	var logs testutil.SyncBuffer
+	h := protected(f, authn.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	tok := f.token(t, with(validHeader(), "crit", []string{strings.Repeat("c", 5<<10)}), validClaims())
+	req := httptest.NewRequest(http.MethodPost, "/v1/logs/"+strings.Repeat("p", 5<<10), nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusUnauthorized, rec.Code)
+	require.Contains(t, logs.String(), "token rejected")
+	require.Less(t, len(logs.String()), 1<<10, logs.String())
 }

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"time"
+	"unicode/utf8"
 )
 
 // ShutdownTimeout bounds how long in-flight requests may run after a stop signal.
@@ -131,4 +132,22 @@ func Encode(w http.ResponseWriter, status int, v any) {
 func Error(w http.ResponseWriter, status int, code, description string) {
 	w.Header().Set("Cache-Control", "no-store")
 	Encode(w, status, map[string]string{"error": code, "error_description": description})
+}
+
+// MaxLogValueBytes bounds text a caller chose (a claimed client id, a kid,
+// an error quoting either) as it reaches a log line.
+const MaxLogValueBytes = 256
+
+// LogBounded cuts s to MaxLogValueBytes on a rune boundary, marking the
+// cut, so that no request can write more than that to a log through it.
+// slog's handlers quote and escape what remains.
+func LogBounded(s string) string {
+	if len(s) <= MaxLogValueBytes {
+		return s
+	}
+	s = s[:MaxLogValueBytes]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + fmt.Sprintf("…(cut at %d bytes)", MaxLogValueBytes)
 }
