@@ -90,6 +90,9 @@ func (s *Server) notify(ctx context.Context) error {
 	return err
 }
 
+// maxAuditEntries bounds /v1/audit to the most recent entries.
+const maxAuditEntries = 100
+
 // handleAudit lists what Logging recorded, read with a logs:read token:
 // the sources show who wrote each entry, as the tokens said.
 func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
@@ -98,7 +101,7 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, http.StatusBadGateway, "upstream_error", "no token for logging-service")
 		return
 	}
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, s.cfg.LoggingURL+"/v1/logs?limit=1000", nil)
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, s.cfg.LoggingURL+"/v1/logs?limit="+strconv.Itoa(maxAuditEntries), nil)
 	if err != nil {
 		httpx.Error(w, http.StatusInternalServerError, "server_error", "bad logging URL")
 		return
@@ -113,7 +116,7 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Entries []json.RawMessage `json:"entries"`
 	}
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&body) != nil {
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body) != nil {
 		httpx.Error(w, http.StatusBadGateway, "upstream_error", "logging-service answered "+resp.Status)
 		return
 	}

@@ -1,7 +1,10 @@
 package careergpt
 
 import (
+	"net"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -9,9 +12,12 @@ import (
 	"github.com/s2sjwt/s2sjwt/internal/jwk"
 )
 
-// routes is CareerGPT's whole HTTP API.
+// routes is CareerGPT's whole HTTP API. It acts with CareerGPT's own
+// tokens, so it answers only requests addressed to it by a name it expects
+// (no DNS rebinding) and no cross-site browser request that changes state.
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
+	r.Use(s.expectedHost, http.NewCrossOriginProtection().Handler)
 	r.Get("/healthz", httpx.Healthz)
 	r.Get("/.well-known/jwks.json", s.handleJWKS) // its client key, for private_key_jwt
 	r.Post("/v1/advice", s.handleAdvice)
@@ -25,4 +31,22 @@ func (s *Server) routes() http.Handler {
 
 func (s *Server) handleJWKS(w http.ResponseWriter, _ *http.Request) {
 	httpx.Encode(w, http.StatusOK, jwk.Set{Keys: []jwk.Key{s.deps.Key}})
+}
+
+// expectedHost refuses requests whose Host is not loopback or one of
+// cfg.AllowedHosts: a page on attacker.example that resolves to this
+// machine still sends Host: attacker.example.
+func (s *Server) expectedHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.Trim(host, "[]")
+		if !slices.Contains([]string{"localhost", "127.0.0.1", "::1"}, host) && !slices.Contains(s.cfg.AllowedHosts, host) {
+			httpx.Error(w, http.StatusMisdirectedRequest, "invalid_request", "unexpected Host header; add it to CAREERGPT_ALLOWED_HOSTS")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

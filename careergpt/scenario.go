@@ -83,8 +83,12 @@ var Actions = []string{"scenario", "stolen", "replay", "replay-earlier", "unknow
 
 // Play runs an action and remembers its outcome.
 func (s *Server) Play(ctx context.Context, action string) (*Outcome, error) {
-	s.runs.Lock()
-	defer s.runs.Unlock()
+	select {
+	case s.runs <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-s.runs }()
 	out := &Outcome{Action: action, Started: s.deps.Now().UTC()}
 	switch action {
 	case "scenario":
@@ -258,7 +262,9 @@ func (s *Server) expiredSteps(ctx context.Context, out *Outcome) {
 		return
 	}
 	wait := tok.ExpiresAt.Sub(s.deps.Now()) + s.cfg.PeerLeeway + time.Second
-	s.deps.Sleep(wait)
+	if err := s.deps.Sleep(ctx, wait); err != nil {
+		return
+	}
 	st := Step{
 		ID: "expired-refused", From: LaneCareerGPT, To: LaneLogging, Expect: Refused,
 		Title: "An expired token",

@@ -1,6 +1,7 @@
 package careergpt
 
 import (
+	"context"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -37,6 +38,9 @@ type Config struct {
 	// PeerLeeway is the resource servers' clock leeway; the expiry step
 	// waits past it.
 	PeerLeeway time.Duration
+	// AllowedHosts are host names besides loopback that requests may be
+	// addressed to (the Host header, without port).
+	AllowedHosts []string
 }
 
 // Validate reports a missing URL.
@@ -55,8 +59,9 @@ type Deps struct {
 	HTTP   *http.Client
 	Logger *slog.Logger
 	Now    func() time.Time
-	// Sleep waits for the expiry step; tests replace it with a clock jump.
-	Sleep func(time.Duration)
+	// Sleep waits for the expiry step, or until ctx ends; tests replace it
+	// with a clock jump.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Server is CareerGPT: an HTTP API and the scenario player.
@@ -73,7 +78,7 @@ type Server struct {
 	mu       sync.Mutex
 	last     *Outcome
 	lastUsed *tokenclient.Token // the last Notification token presented
-	runs     sync.Mutex         // one scenario at a time: steps share tokens
+	runs     chan struct{}      // one scenario at a time (steps share tokens); a waiter can give up
 }
 
 // NewServer returns CareerGPT.
@@ -97,7 +102,7 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 		deps.Now = time.Now
 	}
 	if deps.Sleep == nil {
-		deps.Sleep = time.Sleep
+		deps.Sleep = sleep
 	}
 	tokens := &tokenclient.Client{
 		TokenURL: cfg.IdentityURL + "/oauth2/token", ClientID: ClientID,
@@ -118,6 +123,7 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 		cfg: cfg, deps: deps, tokens: tokens, cached: cached, jwks: jwks,
 		logs:  &logclient.Client{LoggingURL: cfg.LoggingURL, Tokens: cached, HTTP: deps.HTTP},
 		rogue: rogueIssuer{key: roguePriv},
+		runs:  make(chan struct{}, 1),
 	}
 	s.handler = s.routes()
 	return s, nil
@@ -131,4 +137,15 @@ func (s *Server) LastOutcome() (*Outcome, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.last, s.last != nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

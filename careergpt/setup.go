@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/s2sjwt/s2sjwt/internal/httpx"
@@ -37,6 +38,13 @@ func (s *Setup) Flags(fs *flag.FlagSet, env runner.Env) {
 	runner.StringFlag(fs, env, &s.DataDir, "data", "DATA_DIR", "data/careergpt", "directory for CareerGPT's client key")
 	runner.DurationFlag(fs, env, &s.PeerLeeway, "peer-leeway", "LEEWAY", 0, "the resource servers' clock-skew leeway (0: their default)")
 	runner.DurationFlag(fs, env, &s.PeersTimeout, "peers-timeout", "PEERS_TIMEOUT", time.Minute, "how long to wait for the other services on start")
+	fs.Func("allowed-hosts", "comma-separated host names besides loopback this API answers to (env CAREERGPT_ALLOWED_HOSTS)", func(v string) error {
+		s.AllowedHosts = strings.Split(v, ",")
+		return nil
+	})
+	if v := env("CAREERGPT_ALLOWED_HOSTS", ""); v != "" {
+		s.AllowedHosts = strings.Split(v, ",")
+	}
 	play := env("PLAY_ON_START", "true") == "true"
 	fs.BoolVar(&s.PlayOnStart, "play", play, "play the scenario once the other services are healthy (env PLAY_ON_START)")
 }
