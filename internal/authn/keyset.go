@@ -80,6 +80,7 @@ type RemoteKeySet struct {
 	fetchedAt   time.Time     // last successful fetch
 	attemptedAt time.Time     // last fetch, successful or not
 	inflight    chan struct{} // closed when the fetch under way ends
+	lastErr     error         // of the last fetch
 }
 
 // NewRemoteKeySet returns a RemoteKeySet; it fetches nothing until first used.
@@ -105,15 +106,21 @@ func NewRemoteKeySet(cfg RemoteKeySetConfig) (*RemoteKeySet, error) {
 	return &RemoteKeySet{cfg: cfg, jwksURL: cfg.JWKSURL}, nil
 }
 
-// Key implements KeySet.
+// Key implements KeySet. A known key is returned at once, even when the
+// set is due for a refresh: the refresh runs in the background, so a slow
+// or hung issuer never holds up a request whose key is cached. Only an
+// unknown kid waits for a fetch, bounded by ctx and the client's timeout.
 func (r *RemoteKeySet) Key(ctx context.Context, kid string) (jwk.Key, error) {
 	r.mu.Lock()
 	key, known := r.keys[kid]
-	fresh := r.cfg.Now().Sub(r.fetchedAt) < r.cfg.MaxKeyAge
-	r.mu.Unlock()
-	if known && fresh {
+	if known {
+		if r.cfg.Now().Sub(r.fetchedAt) >= r.cfg.MaxKeyAge {
+			r.startFetchLocked()
+		}
+		r.mu.Unlock()
 		return key, nil
 	}
+	r.mu.Unlock()
 	if err := r.refresh(ctx); err != nil {
 		r.cfg.Logger.Warn("jwks refresh failed; keeping cached keys", "issuer", r.cfg.Issuer, "jwks_url", r.cfg.JWKSURL, "err", err)
 	}
@@ -131,44 +138,53 @@ func (r *RemoteKeySet) Key(ctx context.Context, kid string) (jwk.Key, error) {
 	return jwk.Key{}, fmt.Errorf("%w: %q", ErrUnknownKey, kid)
 }
 
-// refresh waits for the fetch under way, or starts one if the last attempt
-// is at least MinRefreshInterval old, or does nothing.
+// refresh waits for the fetch under way, or for one it starts if the last
+// attempt is at least MinRefreshInterval old, or does nothing.
 func (r *RemoteKeySet) refresh(ctx context.Context) error {
 	r.mu.Lock()
-	if ch := r.inflight; ch != nil {
-		r.mu.Unlock()
-		select {
-		case <-ch:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	ch := r.startFetchLocked()
+	r.mu.Unlock()
+	if ch == nil {
+		return nil
+	}
+	select {
+	case <-ch:
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.lastErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// startFetchLocked returns the channel of the fetch under way, starting one
+// if none is and the last attempt is old enough; nil if neither.
+func (r *RemoteKeySet) startFetchLocked() chan struct{} {
+	if r.inflight != nil {
+		return r.inflight
 	}
 	now := r.cfg.Now()
 	if !r.attemptedAt.IsZero() && now.Sub(r.attemptedAt) < r.cfg.MinRefreshInterval {
-		r.mu.Unlock()
 		return nil
 	}
 	ch := make(chan struct{})
-	r.inflight = ch
-	r.attemptedAt = now
-	r.mu.Unlock()
-
-	// The fetch outlives the request that triggered it, so one cancelled
-	// caller does not fail the others waiting on it.
-	fetchCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Client.Timeout+time.Second)
-	defer cancel()
-	keys, err := r.fetch(fetchCtx)
-
-	r.mu.Lock()
-	if err == nil {
-		r.keys = keys
-		r.fetchedAt = r.cfg.Now()
-	}
-	r.inflight = nil
-	r.mu.Unlock()
-	close(ch)
-	return err
+	r.inflight, r.attemptedAt = ch, now
+	// The fetch belongs to no request: one caller leaving fails no other.
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Client.Timeout+time.Second)
+		defer cancel()
+		keys, err := r.fetch(ctx)
+		r.mu.Lock()
+		if err == nil {
+			r.keys = keys
+			r.fetchedAt = r.cfg.Now()
+		}
+		r.lastErr = err
+		r.inflight = nil
+		r.mu.Unlock()
+		close(ch)
+	}()
+	return ch
 }
 
 func (r *RemoteKeySet) fetch(ctx context.Context) (map[string]jwk.Key, error) {
@@ -212,6 +228,9 @@ func getJSON(ctx context.Context, client *http.Client, url string, v any) error 
 		return fmt.Errorf("authn: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
+	// Refetches happen because keys may have changed: an HTTP cache between
+	// here and the issuer must not answer with the set it already gave.
+	req.Header.Set("Cache-Control", "no-cache")
 	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("authn: %w", err)

@@ -141,3 +141,43 @@ func TestRemoteKeySet(t *testing.T) {
 		require.Error(t, err)
 	})
 }
+
+// TestRemoteKeySet_HungIssuerHoldsUpNoCachedKey: once keys are due for a
+// refresh and the issuer stops answering, a lookup of a cached key returns
+// while the refetch is still hanging; it does not wait for it.
+func TestRemoteKeySet_HungIssuerHoldsUpNoCachedKey(t *testing.T) {
+	key := newKey(t, "k1")
+	release := make(chan struct{})
+	var hung atomic.Bool
+	var fetches atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		if hung.Load() {
+			<-release // a frozen issuer: accepts, never answers
+		}
+		_ = json.NewEncoder(w).Encode(jwk.Set{Keys: []jwk.Key{key}})
+	}))
+	t.Cleanup(func() { close(release); srv.Close() })
+	clock := testutil.NewClock(time.Now())
+	ks, err := authn.NewRemoteKeySet(authn.RemoteKeySetConfig{JWKSURL: srv.URL, Now: clock.Now,
+		MinRefreshInterval: time.Second, MaxKeyAge: time.Minute, Client: &http.Client{Timeout: time.Hour}})
+	require.NoError(t, err)
+	_, err = ks.Key(context.Background(), "k1")
+	require.NoError(t, err)
+
+	hung.Store(true)
+	clock.Advance(2 * time.Minute)
+	for range 100 {
+		got, err := ks.Key(context.Background(), "k1")
+		require.NoError(t, err)
+		require.Equal(t, "k1", got.ID)
+	}
+	require.Eventually(t, func() bool { return fetches.Load() == 2 }, 5*time.Second, time.Millisecond,
+		"one background refetch, still hanging, while 100 lookups were answered")
+
+	// An unknown kid waits for that fetch, but no longer than its caller allows.
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err = ks.Key(ctx, "k2")
+	require.Error(t, err)
+}

@@ -149,33 +149,86 @@ func (c *Client) now() time.Time {
 	return time.Now()
 }
 
-// Cache reuses a token per audience until shortly before it expires.
+// Cache reuses a token per request shape until shortly before it expires.
+// Callers for the same shape share one token request in flight, made
+// outside the lock; after a failure, callers get that error at once until
+// failureBackoff has passed, so a hung or failing issuer queues nobody.
 type Cache struct {
-	Client *Client
-	mu     sync.Mutex
-	tokens map[Request]*Token
+	Client  *Client
+	mu      sync.Mutex
+	entries map[Request]*cacheEntry
 }
 
-// refreshMargin: a cached token is replaced this long before its exp, so it
-// never expires in flight.
-const refreshMargin = 30 * time.Second
+type cacheEntry struct {
+	token    *Token
+	inflight chan struct{} // closed when the request under way ends
+	err      error         // of the last request
+	failedAt time.Time
+}
+
+// Timing of a Cache.
+const (
+	// refreshMargin: a cached token is replaced this long before its exp,
+	// so it never expires in flight.
+	refreshMargin = 30 * time.Second
+	// failureBackoff is how long a failed token request is not retried.
+	failureBackoff = 2 * time.Second
+)
 
 // Token returns a cached token for r, or requests one.
 func (c *Cache) Token(ctx context.Context, r Request) (*Token, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if t, ok := c.tokens[r]; ok && c.Client.now().Add(refreshMargin).Before(t.ExpiresAt) {
+	if c.entries == nil {
+		c.entries = map[Request]*cacheEntry{}
+	}
+	e, ok := c.entries[r]
+	if !ok {
+		e = &cacheEntry{}
+		c.entries[r] = e
+	}
+	now := c.Client.now()
+	switch {
+	case e.token != nil && now.Add(refreshMargin).Before(e.token.ExpiresAt):
+		t := e.token
+		c.mu.Unlock()
 		return t, nil
-	}
-	t, err := c.Client.Token(ctx, r)
-	if err != nil {
+	case e.inflight == nil && e.err != nil && now.Sub(e.failedAt) < failureBackoff:
+		err := e.err
+		c.mu.Unlock()
 		return nil, err
+	case e.inflight == nil:
+		e.inflight = make(chan struct{})
+		go c.fetch(e, r)
 	}
-	if c.tokens == nil {
-		c.tokens = map[Request]*Token{}
+	ch := e.inflight
+	c.mu.Unlock()
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	c.tokens[r] = t
-	return t, nil
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e.err != nil {
+		return nil, e.err
+	}
+	return e.token, nil
+}
+
+// fetch requests a token for e. It belongs to no caller, so one caller
+// leaving fails none of the others; the HTTP client's timeout bounds it.
+func (c *Cache) fetch(e *cacheEntry, r Request) {
+	t, err := c.Client.Token(context.Background(), r)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e.err = err
+	if err != nil {
+		e.failedAt = c.Client.now()
+	} else {
+		e.token = t
+	}
+	close(e.inflight)
+	e.inflight = nil
 }
 
 // LoadOrCreateKey returns the client's private key from path (PKCS#8 PEM),
