@@ -65,7 +65,7 @@ func (s *Server) handleAdvice(w http.ResponseWriter, r *http.Request) {
 		Question string `json:"question"`
 	}
 	if err := httpx.Decode(w, r, 4<<10, &req); err != nil {
-		httpx.Error(w, httpx.DecodeStatus(err), "invalid_request", err.Error())
+		httpx.Error(w, httpx.DecodeStatus(err), "invalid_request", httpx.DecodeDescription(err))
 		return
 	}
 	logErr := s.logs.Log(r.Context(), "career advice served", map[string]string{"question_bytes": strconv.Itoa(len(req.Question))})

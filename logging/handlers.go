@@ -50,7 +50,7 @@ func (s *server) handleAppend(w http.ResponseWriter, r *http.Request) {
 	claims, _ := authn.ClaimsFromContext(r.Context())
 	var req appendRequest
 	if err := httpx.Decode(w, r, maxBodyBytes, &req); err != nil {
-		httpx.Error(w, httpx.DecodeStatus(err), "invalid_request", err.Error())
+		httpx.Error(w, httpx.DecodeStatus(err), "invalid_request", httpx.DecodeDescription(err))
 		return
 	}
 	if err := req.validate(); err != nil {

@@ -1,11 +1,12 @@
 package notification
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
+	"time"
 
 	"github.com/s2sjwt/s2sjwt/internal/authn"
 	"github.com/s2sjwt/s2sjwt/internal/httpx"
@@ -41,45 +42,95 @@ func (req *sendRequest) validate() error {
 type sendResponse struct {
 	ID     int64  `json:"id"`
 	Status string `json:"status"`
-	// Logged reports whether the audit entry reached the logging service.
+	// Logged reports whether the audit entry has reached the logging
+	// service yet; if not, it is queued and delivered later.
 	Logged bool `json:"logged"`
+	// Audit is "delivered", "queued" or "off".
+	Audit string `json:"audit"`
 }
 
-func (s *server) handleSend(w http.ResponseWriter, r *http.Request) {
+// auditWait bounds how long a 202 waits for its audit entry's delivery.
+const auditWait = 2 * time.Second
+
+func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	claims, _ := authn.ClaimsFromContext(r.Context())
 	var req sendRequest
 	if err := httpx.Decode(w, r, maxBodyBytes, &req); err != nil {
-		httpx.Error(w, httpx.DecodeStatus(err), "invalid_request", err.Error())
+		httpx.Error(w, httpx.DecodeStatus(err), "invalid_request", httpx.DecodeDescription(err))
 		return
 	}
 	if err := req.validate(); err != nil {
 		httpx.Error(w, http.StatusBadRequest, "invalid_request", err.Error())
 		return
 	}
-	res, err := s.deps.DB.ExecContext(r.Context(),
-		`INSERT INTO notifications (time, source, channel, target, message, jti) VALUES (?, ?, ?, ?, ?, ?)`,
-		s.deps.Now().UnixNano(), claims.Subject, req.Channel, req.To, req.Message, claims.ID)
-	var id int64
-	if err == nil {
-		id, err = res.LastInsertId()
-	}
-	if err != nil {
+	// From here the request is accepted: a caller that disconnects must not
+	// cancel half of what follows.
+	ctx := context.WithoutCancel(r.Context())
+	id, delivered, err := s.store(ctx, claims, req)
+	switch {
+	case errors.Is(err, authn.ErrReplayed):
+		s.deps.Logger.Info("token rejected", "reason", "token already used", "jti", claims.ID)
+		authn.WriteError(w, Audience, err)
+		return
+	case err != nil:
 		s.deps.Logger.Error("notification not stored", "err", err, "jti", claims.ID)
 		httpx.Error(w, http.StatusInternalServerError, "server_error", "notification not accepted")
 		return
 	}
-	resp := sendResponse{ID: id, Status: "accepted"}
-	if s.deps.Audit != nil {
-		// The audit entry is best effort: the notification is already
-		// accepted, and the response says whether logging worked.
-		err := s.deps.Audit.Log(r.Context(), "notification accepted", map[string]string{
-			"notification_id": strconv.FormatInt(id, 10), "requested_by": claims.Subject, "channel": req.Channel,
-		})
-		if err != nil && !errors.Is(err, r.Context().Err()) {
-			s.deps.Logger.Warn("audit log to logging-service failed", "err", err, "jti", claims.ID)
+	resp := sendResponse{ID: id, Status: "accepted", Audit: "off"}
+	if delivered != nil {
+		resp.Audit = "queued"
+		s.outbox.kick()
+		timer := time.NewTimer(auditWait)
+		select {
+		case <-delivered:
+			resp.Logged, resp.Audit = true, "delivered"
+		case <-timer.C:
+			s.outbox.forget(id)
 		}
-		resp.Logged = err == nil
+		timer.Stop()
 	}
-	s.deps.Logger.Info("notification accepted", "id", id, "source", claims.Subject, "jti", claims.ID, "logged", resp.Logged)
+	s.deps.Logger.Info("notification accepted", "id", id, "source", claims.Subject, "jti", claims.ID, "audit", resp.Audit)
 	httpx.Encode(w, http.StatusAccepted, resp)
+}
+
+// store uses the token, stores the notification and queues its audit entry
+// in one transaction: all of it is durable, or none.
+func (s *Server) store(ctx context.Context, claims *authn.Claims, req sendRequest) (id int64, delivered <-chan struct{}, err error) {
+	tx, err := s.deps.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	queued := int64(-1)
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+			if queued >= 0 {
+				s.outbox.forget(queued)
+			}
+		}
+	}()
+	first, err := s.deps.Replay.UseTx(ctx, tx, claims.ID, claims.ExpiresAt.Add(s.deps.Verifier.Leeway()))
+	if err != nil {
+		return 0, nil, err
+	}
+	if !first {
+		return 0, nil, fmt.Errorf("%w: jti %s", authn.ErrReplayed, claims.ID)
+	}
+	res, err := tx.ExecContext(ctx,
+		`INSERT INTO notifications (time, source, channel, target, message, jti) VALUES (?, ?, ?, ?, ?, ?)`,
+		s.deps.Now().UnixNano(), claims.Subject, req.Channel, req.To, req.Message, claims.ID)
+	if err != nil {
+		return 0, nil, err
+	}
+	if id, err = res.LastInsertId(); err != nil {
+		return 0, nil, err
+	}
+	if s.outbox != nil {
+		if delivered, err = s.outbox.add(ctx, tx, id, claims.Subject, req.Channel); err != nil {
+			return 0, nil, err
+		}
+		queued = id
+	}
+	return id, delivered, tx.Commit()
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // routes is the notification service's whole HTTP API.
-func (s *server) routes() http.Handler {
+func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Get("/healthz", httpx.Healthz)
 	if s.deps.PublicKey != nil {
@@ -20,8 +20,10 @@ func (s *server) routes() http.Handler {
 		})
 	}
 	r.Group(func(r chi.Router) {
-		r.Use(authn.Authenticate(s.deps.Verifier,
-			authn.WithSingleUse(s.deps.Replay), authn.WithLogger(s.deps.Logger)))
+		// Single use is enforced by handleSend, in the transaction that
+		// stores the notification: a token is used if and only if its
+		// notification is stored.
+		r.Use(authn.Authenticate(s.deps.Verifier, authn.WithLogger(s.deps.Logger)))
 		r.With(authn.RequireScope(ScopeSend)).Post("/v1/notifications", s.handleSend)
 	})
 	return r

@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS notifications (
 	target  TEXT NOT NULL,
 	message TEXT NOT NULL,
 	jti     TEXT NOT NULL
-);` + replay.Schema
+);` + outboxSchema + replay.Schema
 
 // OpenDB opens the database holding notifications and used token ids.
 func OpenDB(path string) (*sql.DB, error) { return sqlitedb.Open(path, schema) }
@@ -44,9 +44,12 @@ type AuditLogger interface {
 type Deps struct {
 	Verifier *authn.Verifier
 	DB       *sql.DB
-	// Replay makes every token single-use; required.
+	// Replay makes every token single-use; required. A token is used in
+	// the same transaction that stores its notification.
 	Replay *replay.Store
-	// Audit is optional: without it notifications are not forwarded to logging.
+	// Audit is optional: without it notifications are not forwarded to
+	// logging. With it, each notification's audit entry is queued in a
+	// durable outbox and delivered by DeliverAudit.
 	Audit AuditLogger
 	// PublicKey is Notification's client key, published for private_key_jwt.
 	PublicKey *jwk.Key
@@ -54,10 +57,16 @@ type Deps struct {
 	Now       func() time.Time
 }
 
-type server struct{ deps Deps }
+// Server is the notification service.
+type Server struct {
+	deps    Deps
+	outbox  *outbox // nil without Audit
+	handler http.Handler
+}
 
-// NewServer returns the notification service's HTTP handler.
-func NewServer(deps Deps) (http.Handler, error) {
+// NewServer returns the notification service. Run DeliverAudit beside it
+// when deps.Audit is set.
+func NewServer(deps Deps) (*Server, error) {
 	if deps.Verifier == nil || deps.DB == nil || deps.Replay == nil {
 		return nil, errors.New("notification: verifier, database and replay store are required")
 	}
@@ -67,6 +76,22 @@ func NewServer(deps Deps) (http.Handler, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	s := &server{deps: deps}
-	return s.routes(), nil
+	s := &Server{deps: deps}
+	if deps.Audit != nil {
+		s.outbox = newOutbox(deps.DB, deps.Audit, deps.Logger, deps.Now)
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// DeliverAudit delivers queued audit entries to Logging until ctx ends,
+// retrying with backoff while Identity or Logging is unavailable; entries
+// left by an earlier process are delivered first.
+func (s *Server) DeliverAudit(ctx context.Context) {
+	if s.outbox != nil {
+		s.outbox.run(ctx)
+	}
 }

@@ -27,6 +27,8 @@ type Setup struct {
 	// notification to Logging with its own token.
 	IdentityURL string
 	LoggingURL  string
+
+	server *Server
 }
 
 // Flags implements runner.Service.
@@ -61,10 +63,15 @@ func (s *Setup) Open(_ context.Context, logger *slog.Logger) (http.Handler, io.C
 		deps.Audit = &logclient.Client{LoggingURL: s.LoggingURL, Tokens: &tokenclient.Cache{Client: tokens}, HTTP: httpClient}
 		deps.PublicKey = &key
 	}
-	h, err := NewServer(deps)
+	srv, err := NewServer(deps)
 	if err != nil {
 		db.Close()
 		return nil, nil, err
 	}
-	return h, db, nil
+	s.server = srv
+	return srv, db, nil
 }
+
+// Start implements runner.Starter: it delivers queued audit entries while
+// the service runs.
+func (s *Setup) Start(ctx context.Context, _ io.Writer) { s.server.DeliverAudit(ctx) }

@@ -89,6 +89,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		defer closer.Close()
 		go func() { errc <- httpx.Serve(ctx, lns[i], h, logger) }()
+		// CareerGPT's start plays the scenario: it comes last, below.
+		if st, ok := s.svc.(runner.Starter); ok && s.svc != runner.Service(cg) {
+			go st.Start(ctx, stdout)
+		}
 	}
 
 	fmt.Fprintf(stdout, "Four services on loopback:\n  careergpt     %s   ← open this page to watch the flow\n  identity      %s\n  logging       %s\n  notification  %s\n",

@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -98,16 +99,43 @@ func Decode(w http.ResponseWriter, r *http.Request, maxBytes int64, v any) error
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return ErrTooLarge
-		}
-		return fmt.Errorf("%w: %w", ErrBadJSON, err)
+		return decodeError(err)
 	}
-	if dec.More() {
-		return fmt.Errorf("%w: more than one value", ErrBadJSON)
+	// Anything after the value, even a lone } or ], makes the body malformed.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return decodeError(err)
+		}
+		return fmt.Errorf("%w: data after the JSON value", ErrBadJSON)
 	}
 	return nil
+}
+
+// ErrUnreadable is a body that could not be read (the connection failed);
+// its cause stays in the log, it names socket addresses.
+var ErrUnreadable = errors.New("request body could not be read")
+
+func decodeError(err error) error {
+	var tooLarge *http.MaxBytesError
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &tooLarge):
+		return ErrTooLarge
+	case errors.As(err, &syntax), errors.As(err, &typ), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
+		strings.HasPrefix(err.Error(), "json: unknown field"):
+		return fmt.Errorf("%w: %w", ErrBadJSON, err)
+	}
+	return fmt.Errorf("%w: %w", ErrUnreadable, err)
+}
+
+// DecodeDescription is what a client is told about an error from Decode:
+// what was wrong with the JSON, never the transport's error text.
+func DecodeDescription(err error) string {
+	if errors.Is(err, ErrUnreadable) {
+		return ErrUnreadable.Error()
+	}
+	return err.Error()
 }
 
 // DecodeStatus is the HTTP status for an error from Decode.

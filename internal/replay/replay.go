@@ -44,8 +44,19 @@ func New(db *sql.DB, now func() time.Time) *Store {
 // check-and-insert one atomic statement: of N concurrent uses exactly one
 // inserts a row.
 func (s *Store) Use(ctx context.Context, jti string, forgetAfter time.Time) (bool, error) {
-	s.purgeIfDue(ctx)
-	res, err := s.db.ExecContext(ctx,
+	return s.UseTx(ctx, s.db, jti, forgetAfter)
+}
+
+// Execer is a database or a transaction.
+type Execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// UseTx is Use inside the caller's transaction, so that the token's use and
+// what it was used for commit together or not at all.
+func (s *Store) UseTx(ctx context.Context, tx Execer, jti string, forgetAfter time.Time) (bool, error) {
+	s.purgeIfDue(ctx, tx)
+	res, err := tx.ExecContext(ctx,
 		`INSERT INTO used_jti (jti, forget_after) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING`,
 		jti, forgetAfter.Unix()+1) // +1: Unix truncates; never forget early
 	if err != nil {
@@ -59,15 +70,19 @@ func (s *Store) Use(ctx context.Context, jti string, forgetAfter time.Time) (boo
 }
 
 // Purge deletes ids whose tokens can no longer be accepted anyway.
-func (s *Store) Purge(ctx context.Context) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM used_jti WHERE forget_after < ?`, s.now().Unix())
+func (s *Store) Purge(ctx context.Context) (int64, error) { return s.purge(ctx, s.db) }
+
+func (s *Store) purge(ctx context.Context, ex Execer) (int64, error) {
+	res, err := ex.ExecContext(ctx, `DELETE FROM used_jti WHERE forget_after < ?`, s.now().Unix())
 	if err != nil {
 		return 0, fmt.Errorf("replay: purge: %w", err)
 	}
 	return res.RowsAffected()
 }
 
-func (s *Store) purgeIfDue(ctx context.Context) {
+// purgeIfDue purges through ex: with one connection, a purge on the
+// database while the caller's transaction holds it would wait forever.
+func (s *Store) purgeIfDue(ctx context.Context, ex Execer) {
 	s.mu.Lock()
 	due := s.now().Sub(s.lastPurge) >= purgeInterval
 	if due {
@@ -75,6 +90,6 @@ func (s *Store) purgeIfDue(ctx context.Context) {
 	}
 	s.mu.Unlock()
 	if due {
-		_, _ = s.Purge(ctx) // best effort; retried next interval
+		_, _ = s.purge(ctx, ex) // best effort; retried next interval
 	}
 }

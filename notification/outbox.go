@@ -1,0 +1,158 @@
+package notification
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// outboxSchema holds audit entries not yet delivered to Logging. A row is
+// written in the same transaction as its notification, so no stored
+// notification lacks one, and deleted once Logging acknowledged it.
+const outboxSchema = `
+CREATE TABLE IF NOT EXISTS audit_outbox (
+	notification_id INTEGER PRIMARY KEY,
+	requested_by    TEXT NOT NULL,
+	channel         TEXT NOT NULL,
+	attempts        INTEGER NOT NULL DEFAULT 0,
+	next_attempt    INTEGER NOT NULL
+);`
+
+// Delivery of audit entries.
+const (
+	deliveryTimeout = 5 * time.Second
+	maxBackoff      = time.Minute
+	outboxBatch     = 100
+	outboxPoll      = time.Second // for entries whose retry falls due
+)
+
+// outbox delivers audit entries at least once, in order, across restarts
+// and outages of Identity or Logging. One goroutine delivers, so an entry
+// is never sent twice by one process; a crash after delivery and before
+// the delete sends it again (entries name their notification_id).
+type outbox struct {
+	db     *sql.DB
+	audit  AuditLogger
+	logger *slog.Logger
+	now    func() time.Time
+	wake   chan struct{}
+
+	mu      sync.Mutex
+	waiters map[int64]chan struct{} // closed when that entry is delivered
+}
+
+func newOutbox(db *sql.DB, audit AuditLogger, logger *slog.Logger, now func() time.Time) *outbox {
+	return &outbox{db: db, audit: audit, logger: logger, now: now, wake: make(chan struct{}, 1), waiters: map[int64]chan struct{}{}}
+}
+
+// add queues the entry inside tx and returns a channel closed once it is
+// delivered; call forget if tx does not commit.
+func (o *outbox) add(ctx context.Context, tx *sql.Tx, id int64, requestedBy, channel string) (<-chan struct{}, error) {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_outbox (notification_id, requested_by, channel, next_attempt) VALUES (?, ?, ?, ?)`,
+		id, requestedBy, channel, o.now().UnixNano()); err != nil {
+		return nil, fmt.Errorf("notification: outbox: %w", err)
+	}
+	ch := make(chan struct{})
+	o.mu.Lock()
+	o.waiters[id] = ch
+	o.mu.Unlock()
+	return ch, nil
+}
+
+func (o *outbox) forget(id int64) {
+	o.mu.Lock()
+	delete(o.waiters, id)
+	o.mu.Unlock()
+}
+
+// kick makes the deliverer look now.
+func (o *outbox) kick() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run delivers due entries until ctx ends.
+func (o *outbox) run(ctx context.Context) {
+	ticker := time.NewTicker(outboxPoll)
+	defer ticker.Stop()
+	for {
+		o.deliverDue(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-o.wake:
+		case <-ticker.C:
+		}
+	}
+}
+
+type outboxEntry struct {
+	id                   int64
+	requestedBy, channel string
+	attempts             int
+}
+
+// deliverDue sends due entries in order and stops at the first failure:
+// if Logging is down, the rest would fail too.
+func (o *outbox) deliverDue(ctx context.Context) {
+	entries, err := o.due(ctx)
+	if err != nil {
+		o.logger.Error("audit outbox unreadable", "err", err)
+		return
+	}
+	for _, e := range entries {
+		sendCtx, cancel := context.WithTimeout(ctx, deliveryTimeout)
+		err := o.audit.Log(sendCtx, "notification accepted", map[string]string{
+			"notification_id": strconv.FormatInt(e.id, 10), "requested_by": e.requestedBy, "channel": e.channel,
+		})
+		cancel()
+		if err != nil {
+			backoff := min(time.Second<<min(e.attempts, 6), maxBackoff)
+			o.logger.Warn("audit entry not delivered; will retry", "notification_id", e.id, "attempts", e.attempts+1, "retry_in", backoff, "err", err)
+			_, _ = o.db.ExecContext(ctx, `UPDATE audit_outbox SET attempts = attempts + 1, next_attempt = ? WHERE notification_id = ?`,
+				o.now().Add(backoff).UnixNano(), e.id)
+			return
+		}
+		if _, err := o.db.ExecContext(ctx, `DELETE FROM audit_outbox WHERE notification_id = ?`, e.id); err != nil {
+			o.logger.Error("audit outbox delete failed", "notification_id", e.id, "err", err)
+			return
+		}
+		o.mu.Lock()
+		if ch, ok := o.waiters[e.id]; ok {
+			close(ch)
+			delete(o.waiters, e.id)
+		}
+		o.mu.Unlock()
+	}
+}
+
+func (o *outbox) due(ctx context.Context) ([]outboxEntry, error) {
+	rows, err := o.db.QueryContext(ctx, `SELECT notification_id, requested_by, channel, attempts FROM audit_outbox
+		WHERE next_attempt <= ? ORDER BY notification_id LIMIT ?`, o.now().UnixNano(), outboxBatch)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []outboxEntry
+	for rows.Next() {
+		var e outboxEntry
+		if err := rows.Scan(&e.id, &e.requestedBy, &e.channel, &e.attempts); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// pending counts undelivered entries.
+func (o *outbox) pending(ctx context.Context) (int, error) {
+	var n int
+	err := o.db.QueryRowContext(ctx, `SELECT count(*) FROM audit_outbox`).Scan(&n)
+	return n, err
+}
