@@ -17,15 +17,18 @@ import (
 // (no DNS rebinding) and no cross-site browser request that changes state.
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.expectedHost, http.NewCrossOriginProtection().Handler)
+	// Public and read-only: Identity fetches the key as http://careergpt:8080.
 	r.Get("/healthz", httpx.Healthz)
 	r.Get("/.well-known/jwks.json", s.handleJWKS) // its client key, for private_key_jwt
-	r.Post("/v1/advice", s.handleAdvice)
-	r.Get("/v1/scenario", s.handleLastScenario)
-	r.Post("/v1/scenario", s.handleRunScenario)
-	r.Post("/v1/steps/{action}", s.handleAction)
-	r.Get("/v1/audit", s.handleAudit)
-	r.Get("/*", s.handlePage)
+	r.Group(func(r chi.Router) {
+		r.Use(s.expectedHost, http.NewCrossOriginProtection().Handler)
+		r.Post("/v1/advice", s.handleAdvice)
+		r.Get("/v1/scenario", s.handleLastScenario)
+		r.Post("/v1/scenario", s.handleRunScenario)
+		r.Post("/v1/steps/{action}", s.handleAction)
+		r.Get("/v1/audit", s.handleAudit)
+		r.Get("/*", s.handlePage)
+	})
 	return r
 }
 

@@ -19,7 +19,7 @@ func newServer(t *testing.T) *careergpt.Server {
 	require.NoError(t, err)
 	// Peers that do not exist: these tests stop at the door.
 	s, err := careergpt.NewServer(careergpt.Config{IdentityURL: "http://127.0.0.1:1", LoggingURL: "http://127.0.0.1:1",
-		NotificationURL: "http://127.0.0.1:1", AllowedHosts: []string{"careergpt"}},
+		NotificationURL: "http://127.0.0.1:1", AllowedHosts: []string{"careergpt-ui"}},
 		careergpt.Deps{Key: jwk.Key{ID: "k", Algorithm: jwk.EdDSA, Public: pub}, Signer: priv})
 	require.NoError(t, err)
 	return s
@@ -40,8 +40,9 @@ func TestServer_RefusesRequestsNotMeantForIt(t *testing.T) {
 		{"ReboundHostPlays", http.MethodPost, "/v1/scenario", "attacker.example", nil, http.StatusMisdirectedRequest},
 		{"SameOriginPageAllowed", http.MethodPost, "/v1/steps/no-such-step", "127.0.0.1:9000",
 			map[string]string{"Origin": "http://127.0.0.1:9000", "Sec-Fetch-Site": "same-origin"}, http.StatusNotFound},
-		{"ConfiguredHostAllowed", http.MethodGet, "/healthz", "careergpt:8080", nil, http.StatusOK},
-		{"LoopbackIPv6Allowed", http.MethodGet, "/healthz", "[::1]:9000", nil, http.StatusOK},
+		{"ConfiguredHostAllowed", http.MethodGet, "/app.js", "careergpt-ui:8080", nil, http.StatusOK},
+		{"LoopbackIPv6Allowed", http.MethodGet, "/style.css", "[::1]:9000", nil, http.StatusOK},
+		{"PublicKeyForAnyHost", http.MethodGet, "/.well-known/jwks.json", "careergpt:8080", nil, http.StatusOK},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

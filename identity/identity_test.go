@@ -361,4 +361,41 @@ func TestRotateKeys_AdminOnly(t *testing.T) {
 	require.Len(t, keys.PublicKeys(), 1)
 	require.Equal(t, http.StatusOK, rotate("admin", adminSecret))
 	require.Len(t, keys.PublicKeys(), 2, "the new key is published at once")
+
+	for range 30 {
+		rotate("admin", adminSecret)
+	}
+	require.Len(t, keys.PublicKeys(), identity.MaxPublishedKeys, "rotations are capped")
+	require.Equal(t, http.StatusTooManyRequests, rotate("admin", adminSecret))
+}
+
+// TestJWKS_CacheableForLessThanThePublishLead: an HTTP cache between
+// Identity and a verifier never hides a key that has started signing.
+func TestJWKS_CacheableForLessThanThePublishLead(t *testing.T) {
+	e := newEnv(t) // publish lead 20 s
+	resp, err := e.srv.Client().Get(e.srv.URL + "/.well-known/jwks.json")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, "public, max-age=10", resp.Header.Get("Cache-Control"))
+
+	meta, err := e.srv.Client().Get(e.srv.URL + "/.well-known/oauth-authorization-server")
+	require.NoError(t, err)
+	defer meta.Body.Close()
+	var doc map[string]any
+	require.NoError(t, json.NewDecoder(meta.Body).Decode(&doc))
+	require.NotContains(t, doc, "response_types_supported", "no flow here has a response type")
+}
+
+// TestIssueToken_HugeExpiresInIsCapped: a lifetime too large for a
+// time.Duration gets the cap, not an exp in the past.
+func TestIssueToken_HugeExpiresInIsCapped(t *testing.T) {
+	e := newEnv(t)
+	r := e.post(t, form, "grant_type=client_credentials&audience=logging-service&expires_in=9223372037", "suite", secret)
+	require.Equal(t, 200, r.status)
+	require.EqualValues(t, 300, r.body["expires_in"])
+	tok, _, err := jwt.NewParser().ParseUnverified(r.body["access_token"].(string), jwt.MapClaims{})
+	require.NoError(t, err)
+	exp, err := tok.Claims.GetExpirationTime()
+	require.NoError(t, err)
+	require.Equal(t, e.clock.Now().Add(5*time.Minute).Unix(), exp.Unix())
 }

@@ -132,15 +132,32 @@ func (ks *KeyStore) activeLocked(now time.Time) signingKey {
 	return ks.keys[0]
 }
 
+// MaxPublishedKeys bounds the keys in the JWKS: rotations beyond it are
+// refused until replaced keys expire, so the set stays far below what
+// verifiers accept (1 MiB).
+const MaxPublishedKeys = 8
+
+// ErrTooManyKeys refuses a rotation that would publish more than
+// MaxPublishedKeys keys.
+var ErrTooManyKeys = errors.New("identity: too many keys published; wait until replaced keys expire")
+
 // Rotate adds a key that starts signing after PublishLead.
 func (ks *KeyStore) Rotate() (kid string, err error) {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
+	ks.pruneLocked(ks.cfg.Now())
+	if len(ks.keys) >= MaxPublishedKeys {
+		return "", ErrTooManyKeys
+	}
 	if err := ks.addLocked(ks.cfg.Now().Add(ks.cfg.PublishLead)); err != nil {
 		return "", err
 	}
 	return ks.keys[len(ks.keys)-1].ID, nil
 }
+
+// MaxCacheAge is how long an HTTP cache may keep the JWKS: half the publish
+// lead, so no cache still serves a set without a key once that key signs.
+func (ks *KeyStore) MaxCacheAge() time.Duration { return ks.cfg.PublishLead / 2 }
 
 // PublicKeys returns every key a valid token may have been signed with,
 // plus keys about to sign.

@@ -104,8 +104,13 @@ func (reg *Registry) Validate() error {
 			if (c.JWKS == nil) == (c.JWKSURI == "") {
 				return fmt.Errorf("identity: registry: client %q needs exactly one of jwks and jwks_uri", c.ID)
 			}
+			// jwk.Set skips keys it cannot use; a set left empty could
+			// never authenticate the client, which is a configuration error.
+			if c.JWKS != nil && len(c.JWKS.Keys) == 0 {
+				return fmt.Errorf("identity: registry: client %q has no usable key in jwks (EdDSA, P-256 or RSA ≥ 2048 with a kid)", c.ID)
+			}
 		case ClientSecretBasic:
-			if b, err := hex.DecodeString(c.SecretSHA256); err != nil || len(b) != sha256.Size {
+			if !isSHA256Hex(c.SecretSHA256) {
 				return fmt.Errorf("identity: registry: client %q needs a hex secret_sha256", c.ID)
 			}
 		default:
@@ -157,4 +162,9 @@ func secretMatches(secret, hashHex string) bool {
 func HashSecret(secret string) string {
 	sum := sha256.Sum256([]byte(secret))
 	return hex.EncodeToString(sum[:])
+}
+
+func isSHA256Hex(s string) bool {
+	b, err := hex.DecodeString(s)
+	return err == nil && len(b) == sha256.Size
 }

@@ -37,6 +37,9 @@ func (c Config) Validate() error {
 	if c.Registry == nil {
 		return errors.New("identity: registry is required")
 	}
+	if c.AdminSecretSHA256 != "" && !isSHA256Hex(c.AdminSecretSHA256) {
+		return errors.New("identity: the admin secret hash must be 64 hex digits (SHA-256)")
+	}
 	return c.Registry.Validate()
 }
 

@@ -157,7 +157,10 @@ func (s *server) issue(r *http.Request, req *tokenRequest) (*tokenResponse, *oau
 		if err != nil || secs < 1 {
 			return nil, badRequest("invalid_request", "expires_in must be a positive number of seconds")
 		}
-		ttl = min(ttl, time.Duration(secs)*time.Second)
+		// Compare in seconds: secs*time.Second overflows past ~292 years.
+		if secs < int(ttl/time.Second) {
+			ttl = time.Duration(secs) * time.Second
+		}
 	}
 
 	token, jti, kid, err := s.sign(client.ID, req.audience, scope, ttl)

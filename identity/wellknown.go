@@ -1,6 +1,8 @@
 package identity
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 
@@ -9,8 +11,9 @@ import (
 )
 
 func (s *server) handleJWKS(w http.ResponseWriter, _ *http.Request) {
-	// Short caching: verifiers refetch on unknown kids anyway.
-	w.Header().Set("Cache-Control", "public, max-age=60")
+	// Cacheable for less than the publish lead: behind any HTTP cache a new
+	// key is visible before it signs.
+	w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(s.deps.Keys.MaxCacheAge().Seconds())))
 	httpx.Encode(w, http.StatusOK, jwk.Set{Keys: s.deps.Keys.PublicKeys()})
 }
 
@@ -26,7 +29,6 @@ func (s *server) handleMetadata(w http.ResponseWriter, _ *http.Request) {
 		"token_endpoint":                        s.cfg.tokenEndpoint(),
 		"jwks_uri":                              s.cfg.Issuer + "/.well-known/jwks.json",
 		"grant_types_supported":                 []string{"client_credentials"},
-		"response_types_supported":              []string{"token"},
 		"token_endpoint_auth_methods_supported": []string{PrivateKeyJWT, ClientSecretBasic},
 		"token_endpoint_auth_signing_alg_values_supported": []string{jwk.EdDSA, jwk.ES256, jwk.RS256},
 		"scopes_supported": slices.Compact(scopes),
@@ -47,6 +49,10 @@ func (s *server) handleRotateKeys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	kid, err := s.deps.Keys.Rotate()
+	if errors.Is(err, ErrTooManyKeys) {
+		httpx.Error(w, http.StatusTooManyRequests, "too_many_keys", err.Error())
+		return
+	}
 	if err != nil {
 		s.deps.Logger.Error("key rotation failed", "err", err)
 		httpx.Error(w, http.StatusInternalServerError, "server_error", "key rotation failed")

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -37,4 +40,29 @@ func TestRun_ServesMetadataAndKeepsKeysAcrossRestart(t *testing.T) {
 
 	status, _ := testutil.Do(t, http.MethodPost, p.URL+"/admin/rotate-keys", "", "")
 	require.Equal(t, http.StatusNotFound, status, "admin endpoint is off without an admin secret")
+}
+
+// TestRun_RefusesBadConfigurationAtStart: a typo in the environment or a
+// registry that could never work is a start-up error, not a silent default.
+func TestRun_RefusesBadConfigurationAtStart(t *testing.T) {
+	registry, err := filepath.Abs("../../deploy/registry.json")
+	require.NoError(t, err)
+	unusable := filepath.Join(t.TempDir(), "registry.json")
+	require.NoError(t, os.WriteFile(unusable, []byte(`{"audiences": {"a": {"max_ttl": "1m"}},
+	  "clients": [{"client_id": "c", "auth_method": "private_key_jwt", "jwks": {"keys": [{"kty": "oct", "kid": "k", "k": "c2VjcmV0"}]}}]}`), 0o600))
+	for name, tc := range map[string]struct {
+		env  map[string]string
+		want string
+	}{
+		"MalformedDuration": {map[string]string{"LEEWAY": "5 seconds"}, `LEEWAY="5 seconds"`},
+		"BadAdminHash":      {map[string]string{"IDENTITY_ADMIN_SECRET_SHA256": "not-a-hash"}, "admin secret hash"},
+		"NoUsableClientKey": {map[string]string{"IDENTITY_REGISTRY": unusable}, "no usable key"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			env := map[string]string{"IDENTITY_REGISTRY": registry, "DATA_DIR": t.TempDir(), "IDENTITY_ISSUER": "http://identity.test"}
+			maps.Copy(env, tc.env)
+			err := run(context.Background(), []string{"identity", "-addr", "127.0.0.1:0"}, func(k string) string { return env[k] }, io.Discard)
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
 }

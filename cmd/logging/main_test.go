@@ -3,8 +3,10 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -67,4 +69,37 @@ func TestRun_Healthcheck(t *testing.T) {
 	p := testutil.Start(t, run, "logging", map[string]string{"TRUSTED_ISSUER": iss.URL, "DATA_DIR": t.TempDir()})
 	require.NoError(t, run(t.Context(), []string{"logging", "healthcheck", "-url", p.URL + "/healthz"}, func(string) string { return "" }, nil))
 	require.Error(t, run(t.Context(), []string{"logging", "healthcheck", "-url", "http://127.0.0.1:1/healthz"}, func(string) string { return "" }, nil))
+}
+
+// TestRun_HungIssuerDoesNotStallRequests: with keys due for a refresh
+// every 200 ms and the issuer frozen, requests with cached keys keep being
+// served. The latency is measured and logged (docs/benchmarks.md), not
+// asserted: the deterministic check is authn's TestRemoteKeySet_HungIssuer….
+func TestRun_HungIssuerDoesNotStallRequests(t *testing.T) {
+	iss := testutil.NewIssuer(t)
+	env := map[string]string{"TRUSTED_ISSUER": iss.URL, "JWKS_URL": iss.JWKSURL(), "DATA_DIR": t.TempDir(),
+		"JWKS_MAX_AGE": "200ms", "JWKS_MIN_REFRESH": "100ms"}
+	p := testutil.Start(t, run, "logging", env)
+	post := func() (int, time.Duration) {
+		tok := iss.Token(t, "careergpt-backend", "logging-service", "logs:write")
+		start := time.Now()
+		status, _ := testutil.Do(t, http.MethodPost, p.URL+"/v1/logs", tok, `{"message":"x"}`)
+		return status, time.Since(start)
+	}
+	measure := func() []time.Duration {
+		var latencies []time.Duration
+		for end := time.Now().Add(time.Second); time.Now().Before(end); {
+			status, d := post()
+			require.Equal(t, http.StatusCreated, status)
+			latencies = append(latencies, d)
+		}
+		slices.Sort(latencies)
+		return latencies
+	}
+	p99 := func(l []time.Duration) time.Duration { return l[len(l)*99/100] }
+	healthy := measure() // the baseline: the same refreshes, answered
+	iss.Hang()
+	frozen := measure()
+	t.Logf("p99 with the issuer answering: %s (%d requests); frozen: %s (%d requests, max %s); ratio %.2f",
+		p99(healthy), len(healthy), p99(frozen), len(frozen), frozen[len(frozen)-1], float64(p99(frozen))/float64(p99(healthy)))
 }

@@ -49,13 +49,54 @@ func EnvFrom(getenv func(string) string) Env {
 	}
 }
 
-// DurationFlag registers a duration flag whose default comes from env.
+// DurationFlag registers a duration flag whose default comes from env. A
+// malformed environment value is a start-up error (see CheckFlags) unless
+// the flag overrides it: a typo must not silently become the default.
 func DurationFlag(fs *flag.FlagSet, env Env, p *time.Duration, name, key string, fallback time.Duration, usage string) {
-	d, err := time.ParseDuration(env(key, fallback.String()))
-	if err != nil {
-		d = fallback
+	*p = fallback
+	v := &durationValue{p: p}
+	if raw := env(key, ""); raw != "" {
+		d, err := time.ParseDuration(raw)
+		if err != nil {
+			v.err = fmt.Errorf("%s=%q: %w", key, raw, err)
+		} else {
+			*p = d
+		}
 	}
-	fs.DurationVar(p, name, d, usage+" (env "+key+")")
+	fs.Var(v, name, usage+" (env "+key+")")
+}
+
+// durationValue is a flag.Value that remembers a bad environment value.
+type durationValue struct {
+	p   *time.Duration
+	err error
+}
+
+func (d *durationValue) String() string {
+	if d.p == nil {
+		return ""
+	}
+	return d.p.String()
+}
+
+func (d *durationValue) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d.p, d.err = v, nil
+	return nil
+}
+
+// CheckFlags reports configuration the environment got wrong, after Parse.
+func CheckFlags(fs *flag.FlagSet) error {
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if d, ok := f.Value.(*durationValue); ok && d.err != nil {
+			errs = append(errs, d.err)
+		}
+	})
+	return errors.Join(errs...)
 }
 
 // StringFlag registers a string flag whose default comes from env.
@@ -86,6 +127,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	svc.Flags(fs, env)
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
+	}
+	if err := CheckFlags(fs); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	logger, err := NewLogger(stdout, level, name)
 	if err != nil {
@@ -144,6 +188,9 @@ type ResourceServer struct {
 	Issuer  string
 	JWKSURL string
 	Leeway  time.Duration
+	// JWKSMaxAge and JWKSMinRefresh tune the key cache (authn defaults).
+	JWKSMaxAge     time.Duration
+	JWKSMinRefresh time.Duration
 }
 
 // Flags registers TRUSTED_ISSUER, JWKS_URL and LEEWAY.
@@ -151,11 +198,14 @@ func (rs *ResourceServer) Flags(fs *flag.FlagSet, env Env) {
 	StringFlag(fs, env, &rs.Issuer, "issuer", "TRUSTED_ISSUER", "http://127.0.0.1:9001", "the one issuer whose tokens are accepted")
 	StringFlag(fs, env, &rs.JWKSURL, "jwks-url", "JWKS_URL", "", "issuer's JWKS; discovered from its RFC 8414 metadata when empty")
 	DurationFlag(fs, env, &rs.Leeway, "leeway", "LEEWAY", authn.DefaultLeeway, "clock-skew leeway for exp, nbf, iat")
+	DurationFlag(fs, env, &rs.JWKSMaxAge, "jwks-max-age", "JWKS_MAX_AGE", authn.DefaultMaxKeyAge, "age after which cached keys are refreshed in the background")
+	DurationFlag(fs, env, &rs.JWKSMinRefresh, "jwks-min-refresh", "JWKS_MIN_REFRESH", authn.DefaultMinRefreshInterval, "least time between two JWKS fetches")
 }
 
 // Verifier returns the verifier for audience, with a remote key set.
 func (rs ResourceServer) Verifier(audience string, logger *slog.Logger) (*authn.Verifier, error) {
-	keys, err := authn.NewRemoteKeySet(authn.RemoteKeySetConfig{JWKSURL: rs.JWKSURL, Issuer: rs.Issuer, Logger: logger})
+	keys, err := authn.NewRemoteKeySet(authn.RemoteKeySetConfig{JWKSURL: rs.JWKSURL, Issuer: rs.Issuer, Logger: logger,
+		MaxKeyAge: rs.JWKSMaxAge, MinRefreshInterval: rs.JWKSMinRefresh})
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,7 +32,14 @@ type Issuer struct {
 	kid  string
 	srv  *httptest.Server
 	jwks jwk.Set
+
+	hung    atomic.Bool
+	release chan struct{}
 }
+
+// Hang makes the issuer accept requests and never answer them, as a frozen
+// process would, until the test ends.
+func (iss *Issuer) Hang() { iss.hung.Store(true) }
 
 // NewIssuer starts an issuer whose URL is also its "iss".
 func NewIssuer(tb testing.TB) *Issuer {
@@ -40,10 +48,14 @@ func NewIssuer(tb testing.TB) *Issuer {
 	require.NoError(tb, err)
 	iss := &Issuer{key: priv, kid: "test-key"}
 	iss.jwks = jwk.Set{Keys: []jwk.Key{{ID: iss.kid, Algorithm: jwk.EdDSA, Public: pub}}}
+	iss.release = make(chan struct{})
 	iss.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if iss.hung.Load() {
+			<-iss.release
+		}
 		httpx.Encode(w, http.StatusOK, iss.jwks)
 	}))
-	tb.Cleanup(iss.srv.Close)
+	tb.Cleanup(func() { close(iss.release); iss.srv.Close() })
 	iss.URL = iss.srv.URL
 	return iss
 }
