@@ -161,6 +161,8 @@ func (s *Server) issueStep(ctx context.Context, out *Outcome, audience, scope st
 		st.Result, st.Status, st.Reason = Refused, terr.Status, terr.Description
 	case err != nil:
 		st.Result, st.Reason = Failed, err.Error()
+	case decodeToken(tok.AccessToken) == nil:
+		st.Result, st.Reason = Failed, "Identity answered with a token that is not a JWT"
 	default:
 		st.Result, st.Status = Accepted, http.StatusOK
 		st.Token = decodeToken(tok.AccessToken)

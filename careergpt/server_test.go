@@ -1,11 +1,13 @@
 package careergpt_test
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -56,4 +58,33 @@ func TestServer_RefusesRequestsNotMeantForIt(t *testing.T) {
 			require.Equal(t, tt.want, rec.Code, rec.Body.String())
 		})
 	}
+}
+
+// TestServer_QueuedActionLeavesWithItsCaller: while one action holds the
+// scenario (here asleep in the expiry step), a caller that gives up is not
+// kept waiting behind it.
+func TestServer_QueuedActionLeavesWithItsCaller(t *testing.T) {
+	identity := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		// {"alg":"EdDSA"}.{"sub":"careergpt-backend","aud":"logging-service"}.sig: shaped like a token.
+		_, _ = w.Write([]byte(`{"access_token":"eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJjYXJlZXJncHQtYmFja2VuZCIsImF1ZCI6ImxvZ2dpbmctc2VydmljZSJ9.c2ln","token_type":"Bearer","expires_in":1}`))
+	}))
+	t.Cleanup(identity.Close)
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	asleep, wake := make(chan struct{}), make(chan struct{})
+	s, err := careergpt.NewServer(careergpt.Config{IdentityURL: identity.URL, LoggingURL: "http://127.0.0.1:1", NotificationURL: "http://127.0.0.1:1"},
+		careergpt.Deps{Key: jwk.Key{ID: "k", Algorithm: jwk.EdDSA, Public: pub}, Signer: priv,
+			Sleep: func(context.Context, time.Duration) error { close(asleep); <-wake; return nil }})
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() { _, _ = s.Play(context.Background(), "expired"); close(done) }()
+	<-asleep
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = s.Play(ctx, "stolen")
+	require.ErrorIs(t, err, context.Canceled)
+	close(wake)
+	<-done
 }

@@ -2,9 +2,11 @@ package deploy_test
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/s2sjwt/s2sjwt/internal/testutil"
 	"github.com/stretchr/testify/require"
 )
 
@@ -40,4 +42,19 @@ func TestDockerfiles_SameFinalStage(t *testing.T) {
 		require.NotContains(t, string(data), "# syntax=", "the legacy builder must build it")
 		require.NotContains(t, string(data), "RUN --mount", "no BuildKit-only syntax")
 	}
+}
+
+// TestCompose_PublishesOnlyThePageAndBoundsEveryService: the services that
+// act on tokens are reachable only on the private network, and no
+// container can take the host's memory, processes or disk with it.
+func TestCompose_PublishesOnlyThePageAndBoundsEveryService(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), "compose.yaml"))
+	require.NoError(t, err)
+	compose := string(data)
+	require.Equal(t, 1, strings.Count(compose, "ports:"), "only CareerGPT publishes a port")
+	require.Contains(t, compose, `ports: ["127.0.0.1:${CAREERGPT_PORT:-9000}:8080"]`)
+	for _, bound := range []string{"mem_limit:", "pids_limit:", "max-size:", "max-file:"} {
+		require.Contains(t, compose, bound)
+	}
+	require.Equal(t, 4, strings.Count(compose, "<<: *hardening"), "every service takes the bounds")
 }
