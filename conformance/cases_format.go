@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 )
 
@@ -78,20 +79,26 @@ func formatCases() []Case {
 				return []attempt{bearer("flattened JSON", flat), bearer("general JSON", general),
 					bearer("flattened JSON, base64url", b64([]byte(flat)))}, err
 			}),
-		fc("FMT-07", "JSON/compact polyglot", "A JSON document whose member name looks like a compact token (with a forged payload) and whose members carry a genuine signature. python-jwt verified one form and read claims from the other.",
-			"CVE-2022-39227", Critical, func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
-				hdr, payload, sig, _, c, err := realParts(ctx, e, rs)
-				if err != nil {
-					return nil, err
+		{ID: "FMT-07", Category: "format and cost", Severity: Critical, Expect: Refuse, Source: "CVE-2022-39227",
+			Title:   "JSON/compact polyglot: verifies one payload, reads another",
+			Explain: "A JSON document carries a genuine signature over claims for another service, and a member name shaped like a compact token whose payload, unsigned, names this service. python-jwt verified the signed part and read the claims from the unsigned one: anyone holding any token could write any claims.",
+			check:   checkPolyglot},
+		{ID: "FMT-08", Category: "format and cost", Severity: Medium, Expect: Refuse, Source: "RFC 6750 §3.1",
+			Title:   "No token at all: 401 with a Bearer challenge",
+			Explain: "The baseline refusal. A request without credentials gets 401 and WWW-Authenticate: Bearer (RFC 6750 §3.1), so a client knows to get a token; a 400 or a bare 401 leaves it guessing.",
+			check: func(ctx context.Context, e *env, rs *ResourceServer) verdict {
+				o := e.send(ctx, rs, attempt{label: "no Authorization header"})
+				v := judge(Refuse, []Observation{o})
+				scheme, _, _ := strings.Cut(o.Challenge, " ")
+				switch {
+				case v.status != Pass:
+				case o.Status != http.StatusUnauthorized:
+					v.status, v.reason = Fail, fmt.Sprintf("answered %d, not 401 (%s)", o.Status, o.Error)
+				case !strings.EqualFold(scheme, "Bearer"):
+					v.status, v.reason = Fail, fmt.Sprintf("401 without a Bearer challenge (WWW-Authenticate %s)", quoteBounded(o.Challenge))
 				}
-				c = clone(c)
-				c["sub"] = "admin"
-				forgedPayload, _ := marshalSegment(c)
-				poly := fmt.Sprintf(`{"  %s.%s.":"","protected":%q,"payload":%q,"signature":%q}`, hdr, forgedPayload, hdr, payload, sig)
-				return []attempt{bearer("polyglot", poly)}, nil
-			}),
-		fc("FMT-08", "No token at all", "The baseline refusal: no credentials, 401 with a WWW-Authenticate: Bearer challenge (RFC 6750 §3).",
-			"RFC 6750 §3.1", High, static("no Authorization header", "")),
+				return v
+			}},
 		fc("FMT-09", "Empty bearer credentials", "'Bearer' followed by nothing, or by spaces.",
 			"RFC 6750 §2.1", Medium, func(context.Context, *env, *ResourceServer) ([]attempt, error) {
 				return []attempt{{label: "Bearer", authorization: "Bearer"}, {label: "Bearer + space", authorization: "Bearer "}, {label: "Bearer + spaces", authorization: "Bearer    "}}, nil
@@ -140,5 +147,47 @@ var noTokenCases = []string{"FMT-08", "FMT-09", "FMT-13"}
 
 // rfc6750Case is judged from every refusal the run saw.
 var rfc6750Case = Case{ID: "FMT-14", Category: "format and cost", Severity: Low, Expect: Refuse, Source: "RFC 6750 §3",
-	Title:   "Every 401 carries a WWW-Authenticate: Bearer challenge",
-	Explain: "RFC 6750 says how to refuse: 401 with WWW-Authenticate: Bearer, and error=\"invalid_token\" when a token was sent. Clients rely on it to tell 'get a new token' from 'you may not'."}
+	Title:   "Every refusal of a token carries a WWW-Authenticate: Bearer challenge",
+	Explain: "RFC 6750 says how to refuse: WWW-Authenticate: Bearer on every 400, 401 or 403 about the token, with error=\"invalid_token\" (or invalid_request, insufficient_scope) when a token was sent. Clients rely on it to tell 'get a new token' from 'you may not'."}
+
+// checkPolyglot is FMT-07. An acceptance counts only if it proves the
+// unsigned claims were used: the signed claims are for another audience,
+// and the same signed claims alone (flattened JSON) must be refused first.
+func checkPolyglot(ctx context.Context, e *env, rs *ResourceServer) verdict {
+	other, otherAud := "", "some-other-service"
+	var err error
+	if e.issuer != nil {
+		other, _, _, err = e.baseFor(ctx, rs, otherAud)
+	} else if owner := e.otherServer(rs); owner != nil {
+		otherAud = owner.Audience
+		other, _, _, err = e.base(ctx, owner)
+	} else {
+		err = errNeedsTestIssuer
+	}
+	if err != nil {
+		return skipOrFail(err)
+	}
+	_, _, _, _, mine, err := realParts(ctx, e, rs)
+	if err != nil {
+		return skipOrFail(err)
+	}
+	parts := strings.Split(other, ".")
+	hdr, payload, sig := parts[0], parts[1], parts[2]
+	signedAlone := e.send(ctx, rs, bearer("signed part alone (aud "+otherAud+")", fmt.Sprintf(`{"protected":%q,"payload":%q,"signature":%q}`, hdr, payload, sig)))
+	if signedAlone.Status >= 200 && signedAlone.Status < 300 {
+		return verdict{Pass, "inconclusive: the server accepts the signed JSON form for another audience (see FMT-06 and M-03), so a polyglot proves nothing more", []Observation{signedAlone}}
+	}
+	unsigned, _ := marshalSegment(mine)
+	poly := e.send(ctx, rs, bearer("polyglot (signed aud "+otherAud+", unsigned aud "+rs.Audience+")",
+		fmt.Sprintf(`{"  %s.%s.":"","protected":%q,"payload":%q,"signature":%q}`, hdr, unsigned, hdr, payload, sig)))
+	obs := []Observation{signedAlone, poly}
+	switch {
+	case poly.Status >= 200 && poly.Status < 300:
+		return verdict{Fail, fmt.Sprintf("ACCEPTED with %d: the signature covers claims for %s, so the server acted on the unsigned claims", poly.Status, otherAud), obs}
+	case poly.Status == 0:
+		return verdict{Fail, poly.Error, obs}
+	case poly.Status >= 500:
+		return verdict{Pass, fmt.Sprintf("refused, with a %d (not an acceptance; FMT-10 judges server errors)", poly.Status), obs}
+	}
+	return verdict{status: Pass, observations: obs}
+}

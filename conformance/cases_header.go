@@ -24,10 +24,10 @@ func headerCases() []Case {
 		hc("HDR-02", "typ missing", "Without typ, an access token cannot be told from any other signed JWT the issuer makes.",
 			"RFC 9068 §4", High, func(h, _ map[string]any) { delete(h, "typ") }),
 		hc("HDR-03", "Unknown critical header (crit)", "crit lists extensions the verifier MUST understand. If it does not, it must refuse, not ignore them.",
-			"RFC 7515 §4.1.11", High, func(h, _ map[string]any) {
+			"RFC 7515 §4.1.11", Medium, func(h, _ map[string]any) {
 				h["crit"], h["x-conformance-ext"] = []string{"x-conformance-ext"}, true
 			}),
-		{ID: "HDR-04", Category: "type and header", Severity: High, Expect: Refuse, Source: "RFC 7797; RFC 8725bis",
+		{ID: "HDR-04", Category: "type and header", Severity: Medium, Expect: Refuse, Source: "RFC 7797; RFC 8725bis",
 			Title:   "Unencoded payload (b64: false) with a detached signature",
 			Explain: "RFC 7797 lets a JWS sign the payload unencoded. Verifiers that do not support it must refuse such a token, or they check a signature over different bytes than they read.",
 			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {

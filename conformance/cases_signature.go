@@ -9,7 +9,9 @@ import (
 	"encoding/pem"
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
 	"github.com/s2sjwt/s2sjwt/internal/jwk"
 )
 
@@ -208,6 +210,29 @@ func signatureCases() []Case {
 				}
 				return out, nil
 			}},
+		{ID: "SIG-13", Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 8725 §3.1; RFC 7518 §3.1",
+			Title:   "A trusted key's own signature under another key type's alg",
+			Explain: "Signed by a trusted key and naming its kid, but alg names an algorithm of another key type (ES256 on an Ed25519 key). A verifier that takes the algorithm from the key, rather than refusing a header that does not match it, never checked alg at all; that is one step from key confusion.",
+			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+				if e.issuer == nil {
+					return nil, errNeedsTestIssuer
+				}
+				var out []attempt
+				for _, alg := range testissuer.Algorithms {
+					k, _ := e.keys.Get(testissuer.Primary, alg)
+					label := otherKeyTypeAlg(alg)
+					h := e.issuer.header(k)
+					h["alg"] = label
+					hdr, _ := marshalSegment(h)
+					payload, _ := marshalSegment(e.issuer.claims(rs, time.Now()))
+					tok, err := signSegments(k.Signer, k.Algorithm, hdr, payload)
+					if err != nil {
+						return nil, err
+					}
+					out = append(out, bearer(fmt.Sprintf("%s key's signature labelled %s", alg, label), tok))
+				}
+				return out, nil
+			}},
 	}
 }
 
@@ -221,4 +246,15 @@ func signWithHMAC(secret []byte, h, c map[string]any) (string, error) {
 		return "", err
 	}
 	return signSegments(secret, "HS256", hdr, payload)
+}
+
+// otherKeyTypeAlg names an algorithm whose key type differs from alg's.
+func otherKeyTypeAlg(alg string) string {
+	switch alg {
+	case "EdDSA":
+		return "ES256"
+	case "ES256":
+		return "EdDSA"
+	}
+	return "ES256" // RS256, PS256: RSA keys
 }

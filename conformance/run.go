@@ -387,15 +387,19 @@ func (s *Suite) runCase(ctx context.Context, e *env, rs *ResourceServer, c Case)
 	return judge(c.Expect, obs)
 }
 
-// judgeChallenges checks every 401 the server gave in this run, and reports
-// how many were wrong with one example rather than each.
+// judgeChallenges checks every refusal (400, 401, 403) of a token the run
+// saw: RFC 6750 §3 says each carries a Bearer challenge, with an error code
+// when a token was sent. It reports how many were wrong, with one example.
 func judgeChallenges(results []Result) verdict {
 	seen, wrong := 0, 0
 	var example string
 	var obs []Observation
 	for _, r := range results {
+		if r.Expected != Refuse {
+			continue
+		}
 		for _, o := range r.Observations {
-			if o.Status != http.StatusUnauthorized {
+			if o.Status != http.StatusBadRequest && o.Status != http.StatusUnauthorized && o.Status != http.StatusForbidden {
 				continue
 			}
 			seen++
@@ -403,9 +407,10 @@ func judgeChallenges(results []Result) verdict {
 			var problem string
 			switch {
 			case !strings.EqualFold(scheme, "Bearer"):
-				problem = fmt.Sprintf("no Bearer challenge (WWW-Authenticate %s)", quoteBounded(o.Challenge))
-			case !slices.Contains(noTokenCases, r.ID) && !strings.Contains(params, `error="invalid_token"`) && !strings.Contains(params, `error="invalid_request"`):
-				problem = fmt.Sprintf("challenge has no error code (%s)", quoteBounded(o.Challenge))
+				problem = fmt.Sprintf("%d without a Bearer challenge (WWW-Authenticate %s)", o.Status, quoteBounded(o.Challenge))
+			case !slices.Contains(noTokenCases, r.ID) && !slices.ContainsFunc([]string{"invalid_token", "invalid_request", "insufficient_scope"},
+				func(code string) bool { return strings.Contains(params, `error="`+code+`"`) }):
+				problem = fmt.Sprintf("%d challenge has no error code (%s)", o.Status, quoteBounded(o.Challenge))
 			}
 			if problem == "" {
 				continue
@@ -419,9 +424,9 @@ func judgeChallenges(results []Result) verdict {
 	}
 	switch {
 	case seen == 0:
-		return verdict{status: NotApplicable, reason: "the server gave no 401 answer to judge"}
+		return verdict{status: NotApplicable, reason: "the server refused no token with 400, 401 or 403"}
 	case wrong > 0:
-		return verdict{Fail, fmt.Sprintf("%d of %d 401 answers are not RFC 6750 challenges; for example %s", wrong, seen, example), obs}
+		return verdict{Fail, fmt.Sprintf("%d of %d refusals are not RFC 6750 challenges; for example %s", wrong, seen, example), obs}
 	}
 	return verdict{status: Pass}
 }

@@ -83,6 +83,10 @@ const (
 	HS256DevSecret           Flaw = "also accepts HS256 with a default secret"
 	UnwrapsNestedJWT         Flaw = "unwraps cty JWT and trusts the inner token"
 	InflatesZip              Flaw = "inflates a zip payload"
+	AlgorithmFromKey         Flaw = "verifies with the key's algorithm, whatever alg says"
+	PolyglotReadsUnsigned    Flaw = "verifies a JSON JWS but reads claims from a compact-shaped member"
+	NoTokenIs400             Flaw = "answers a missing token with 400"
+	ChallengeWithoutCode     Flaw = "sends a Bearer challenge without an error code for bad tokens"
 )
 
 // Catches maps each flaw to the suite cases that must fail because of it.
@@ -133,6 +137,10 @@ var Catches = map[Flaw][]string{
 	HS256DevSecret:           {"SIG-12"},
 	UnwrapsNestedJWT:         {"HDR-05"},
 	InflatesZip:              {"HDR-06"},
+	AlgorithmFromKey:         {"SIG-13"},
+	PolyglotReadsUnsigned:    {"FMT-07"},
+	NoTokenIs400:             {"FMT-08"},
+	ChallengeWithoutCode:     {"FMT-14"},
 }
 
 // Config configures a server.
@@ -175,6 +183,11 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		token = r.URL.Query().Get("access_token")
 	}
 	if token == "" {
+		if s.has(NoTokenIs400) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="vulnerable"`)
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
 		s.refuse(w, "", "no token")
 		return
 	}
@@ -198,7 +211,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *server) refuse(w http.ResponseWriter, code, why string) {
 	if !s.has(NoChallenge) {
 		challenge := `Bearer realm="vulnerable"`
-		if code != "" {
+		if code != "" && !s.has(ChallengeWithoutCode) {
 			challenge += fmt.Sprintf(`, error=%q, error_description=%q`, code, why)
 		}
 		w.Header().Set("WWW-Authenticate", challenge)
@@ -209,6 +222,9 @@ func (s *server) refuse(w http.ResponseWriter, code, why string) {
 func (s *server) verify(ctx context.Context, token string) (map[string]any, error) {
 	if len(token) > 8<<10 && !s.has(NoSizeLimit) {
 		return nil, errRefused
+	}
+	if strings.HasPrefix(token, "{") && s.has(PolyglotReadsUnsigned) {
+		return s.verifyPolyglot(ctx, token)
 	}
 	if strings.HasPrefix(token, "{") && s.has(AcceptsJSONSerialization) {
 		var flat struct{ Protected, Payload, Signature string }
@@ -467,6 +483,9 @@ func (s *server) checkSignature(ctx context.Context, h map[string]any, parts []s
 		}
 		return errRefused
 	}
+	if k, ok := key.(keyWithAlg); ok {
+		alg, key = k.Algorithm, k.Public
+	}
 	method := jwt.GetSigningMethod(alg)
 	if method == nil || method.Verify(input, sig, key) != nil {
 		return errRefused
@@ -540,7 +559,13 @@ func (s *server) chooseKey(ctx context.Context, h map[string]any, alg, kid, iss 
 	if s.has(DiscoversKeysFromIss) {
 		k, ok = fetchSet(ctx, s.client, iss+"/jwks.json")[kid]
 	}
-	if !ok || k.Algorithm != alg {
+	if !ok {
+		return nil, errRefused
+	}
+	if s.has(AlgorithmFromKey) {
+		return keyWithAlg{k}, nil
+	}
+	if k.Algorithm != alg {
 		return nil, errRefused
 	}
 	if _, isEC := k.Public.(*ecdsa.PublicKey); isEC != (alg == "ES256") {
@@ -548,6 +573,9 @@ func (s *server) chooseKey(ctx context.Context, h map[string]any, alg, kid, iss 
 	}
 	return k.Public, nil
 }
+
+// keyWithAlg marks a key whose own algorithm verifies, whatever the header says.
+type keyWithAlg struct{ jwk.Key }
 
 func (s *server) key(ctx context.Context, kid string) (jwk.Key, bool) {
 	s.mu.Lock()
@@ -622,4 +650,34 @@ func fetchSet(ctx context.Context, client *http.Client, url string) map[string]j
 		keys[k.ID] = k
 	}
 	return keys
+}
+
+// verifyPolyglot is CVE-2022-39227's bug: the signature is checked over the
+// JSON members, the claims are read from a member name shaped like a
+// compact token.
+func (s *server) verifyPolyglot(ctx context.Context, token string) (map[string]any, error) {
+	var doc map[string]any
+	if json.Unmarshal([]byte(token), &doc) != nil {
+		return nil, errRefused
+	}
+	protected, _ := doc["protected"].(string)
+	payload, _ := doc["payload"].(string)
+	signature, _ := doc["signature"].(string)
+	header, err := s.object(protected)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkSignature(ctx, header, []string{protected, payload, signature}, s.cfg.Issuer); err != nil {
+		return nil, err
+	}
+	for name := range doc {
+		if parts := strings.Split(strings.TrimSpace(name), "."); len(parts) == 3 {
+			claims, err := s.object(parts[1])
+			if err != nil {
+				return nil, err
+			}
+			return claims, s.checkClaims(claims)
+		}
+	}
+	return nil, errRefused
 }
