@@ -130,6 +130,14 @@ func keyCases() []Case {
 				}
 				return out, nil
 			}},
+		{ID: "KEY-09", Category: "key selection", Severity: Medium, Expect: Refuse, Source: "RFC 7517 §4.2; RFC 8725 §3.10",
+			Title:    "A key published with use: enc verifies nothing",
+			Explain:  "The issuer says this key is for encryption. A verifier that ignores use lets a key meant for another purpose (and perhaps held by another system) sign tokens.",
+			attempts: signedByRole(testissuer.EncOnly, "key with use: enc")},
+		{ID: "KEY-10", Category: "key selection", Severity: Medium, Expect: Refuse, Source: "RFC 7517 §4.3",
+			Title:    "A key whose key_ops lacks verify verifies nothing",
+			Explain:  "key_ops lists what a key may do; a key published for encrypt only must not verify a signature, whatever its type.",
+			attempts: signedByRole(testissuer.NoVerifyOps, "key with key_ops [encrypt]")},
 		{ID: "KEY-08", Category: "key selection", Severity: Medium, Expect: Refuse, Source: "go-oidc RemoteKeySet; RFC 8725 §3.10",
 			Title:   "Unknown kids do not make the server refetch the JWKS every time",
 			Explain: "A verifier refetches the JWKS when it sees a new kid (that is how rotation works), but at most once in a while: otherwise every made-up kid turns one request into two, and the issuer is flooded through its clients.",
@@ -175,4 +183,20 @@ func selfSigned(signer crypto.Signer) ([]byte, error) {
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 	}
 	return x509.CreateCertificate(rand.Reader, tmpl, tmpl, signer.Public(), signer)
+}
+
+// signedByRole signs a valid token with the run's key of role, which the
+// trusted JWKS publishes with that role's stated purpose.
+func signedByRole(role, label string) func(context.Context, *env, *ResourceServer) ([]attempt, error) {
+	return func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+		if e.issuer == nil {
+			return nil, errNeedsTestIssuer
+		}
+		k, ok := e.keys.Get(role, e.issuer.primary.Algorithm)
+		if !ok {
+			return nil, fmt.Errorf("the test issuer has no %s key", role)
+		}
+		tok, err := sign(k.Signer, k.Algorithm, e.issuer.header(k), e.issuer.claims(rs, time.Now()))
+		return []attempt{bearer(label, tok)}, err
+	}
 }

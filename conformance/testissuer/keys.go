@@ -32,16 +32,25 @@ import (
 // Algorithms the issuer has keys for, in the order `-alg auto` tries them.
 var Algorithms = []string{"EdDSA", "ES256", "RS256", "PS256"}
 
-// Roles a key can play. Only Primary and Rotated keys are in the JWKS the
-// servers trust; Other belongs to another issuer, Attacker to nobody.
+// Roles a key can play. Primary and Rotated keys are in the JWKS the
+// servers trust as signing keys; EncOnly (use: enc), NoVerifyOps (key_ops
+// without verify) and NoUse (no use member) are in it too, to see how a
+// server treats a key's stated purpose. Other belongs to another issuer,
+// Attacker to nobody.
 const (
-	Primary  = "primary"
-	Rotated  = "rotated"
-	Other    = "other"
-	Attacker = "attacker"
+	Primary     = "primary"
+	Rotated     = "rotated"
+	EncOnly     = "enc-only"
+	NoVerifyOps = "no-verify-ops"
+	NoUse       = "no-use"
+	Other       = "other"
+	Attacker    = "attacker"
 )
 
-var roles = []string{Primary, Rotated, Other, Attacker}
+var roles = []string{Primary, Rotated, EncOnly, NoVerifyOps, NoUse, Other, Attacker}
+
+// trustedRoles are the roles published in the trusted JWKS.
+var trustedRoles = []string{Primary, Rotated, EncOnly, NoVerifyOps, NoUse}
 
 // keysFile is the private key material inside the keys directory.
 const keysFile = "signing-keys.json"
@@ -69,15 +78,45 @@ func (k *Keys) Get(role, alg string) (Key, bool) {
 	return key, ok
 }
 
-// Trusted returns the public keys of the JWKS the servers trust.
-func (k *Keys) Trusted() []jwk.Key {
-	var out []jwk.Key
+// Trusted returns the public keys of the JWKS the servers trust, each with
+// its role.
+func (k *Keys) Trusted() []RoleKey {
+	var out []RoleKey
 	for _, alg := range Algorithms {
-		for _, role := range []string{Primary, Rotated} {
-			out = append(out, k.byRole[role][alg].Public())
+		for _, role := range trustedRoles {
+			out = append(out, RoleKey{Role: role, Key: k.byRole[role][alg].Public()})
 		}
 	}
 	return out
+}
+
+// RoleKey is a public key and the role it plays.
+type RoleKey struct {
+	Role string
+	jwk.Key
+}
+
+// MarshalJSON writes the key as the JWKS states its purpose: use: sig for
+// signing keys, use: enc, key_ops without verify, or no use at all.
+func (k RoleKey) MarshalJSON() ([]byte, error) {
+	data, err := json.Marshal(k.Key)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, err
+	}
+	switch k.Role {
+	case EncOnly:
+		m["use"] = "enc"
+	case NoVerifyOps:
+		delete(m, "use")
+		m["key_ops"] = []string{"encrypt"}
+	case NoUse:
+		delete(m, "use")
+	}
+	return json.Marshal(m)
 }
 
 // storedKey is one entry of keysFile.
@@ -89,85 +128,105 @@ type storedKey struct {
 
 // LoadKeys reads the keys in dir, making dir and any missing key first.
 // Two processes that start at once agree on one set: the file is created
-// with a link, which fails if the other process got there first.
+// with a link, which fails if the other process got there first. Keys a
+// newer suite needs are added to an existing file, and the keys already in
+// it stay, so servers that trust them go on doing so.
 func LoadKeys(dir string) (*Keys, error) {
 	path := filepath.Join(dir, keysFile)
-	keys, err := readKeys(path)
-	if err == nil {
-		return keys, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
+	stored, err := readStored(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("testissuer: %w", err)
+		}
+		if stored, err = complete(nil); err != nil {
+			return nil, err
+		}
+		if err := writeStored(dir, path, stored, true); errors.Is(err, os.ErrExist) {
+			return LoadKeys(dir) // another process made it first: use its keys
+		} else if err != nil {
+			return nil, err
+		}
+	case err != nil:
 		return nil, err
+	default:
+		if n := len(stored); n < len(roles)*len(Algorithms) {
+			if stored, err = complete(stored); err != nil {
+				return nil, err
+			}
+			if err := writeStored(dir, path, stored, false); err != nil {
+				return nil, err
+			}
+		}
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("testissuer: %w", err)
-	}
-	keys, data, err := generateKeys()
+	return fromStored(path, stored)
+}
+
+// NewKeys makes keys that live only in memory.
+func NewKeys() (*Keys, error) {
+	stored, err := complete(nil)
 	if err != nil {
 		return nil, err
+	}
+	return fromStored("memory", stored)
+}
+
+// complete adds a new key for every role and algorithm stored lacks.
+func complete(stored []storedKey) ([]storedKey, error) {
+	have := map[[2]string]bool{}
+	for _, s := range stored {
+		have[[2]string{s.Role, s.Algorithm}] = true
+	}
+	for _, role := range roles {
+		for _, alg := range Algorithms {
+			if have[[2]string{role, alg}] {
+				continue
+			}
+			signer, err := jwk.Generate(keyType(alg))
+			if err != nil {
+				return nil, err
+			}
+			der, err := x509.MarshalPKCS8PrivateKey(signer)
+			if err != nil {
+				return nil, fmt.Errorf("testissuer: %w", err)
+			}
+			stored = append(stored, storedKey{Role: role, Algorithm: alg, PKCS8: der})
+		}
+	}
+	return stored, nil
+}
+
+// writeStored writes the keys file through a temporary file: linked into
+// place when it must not exist yet (os.ErrExist if it does), renamed over
+// it otherwise.
+func writeStored(dir, path string, stored []storedKey, create bool) error {
+	data, err := json.MarshalIndent(stored, "", "  ")
+	if err != nil {
+		return err
 	}
 	tmp, err := os.CreateTemp(dir, keysFile+".*")
 	if err != nil {
-		return nil, fmt.Errorf("testissuer: %w", err)
+		return fmt.Errorf("testissuer: %w", err)
 	}
 	defer os.Remove(tmp.Name())
 	_, err = tmp.Write(data)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = os.Link(tmp.Name(), path)
-	}
 	switch {
-	case errors.Is(err, os.ErrExist):
-		return readKeys(path)
 	case err != nil:
-		return nil, fmt.Errorf("testissuer: %w", err)
+	case create:
+		err = os.Link(tmp.Name(), path)
+	default:
+		err = os.Rename(tmp.Name(), path)
 	}
-	return keys, nil
-}
-
-// DefaultKeysDir is where keys live unless -keys says otherwise: the user's
-// cache directory (~/.cache/s2sjwt-conformance on Linux), or the system's
-// temporary directory when there is no home.
-func DefaultKeysDir() string {
-	if dir, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(dir, "s2sjwt-conformance")
+	if err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("testissuer: %w", err)
 	}
-	return filepath.Join(os.TempDir(), fmt.Sprintf("s2sjwt-conformance-%d", os.Getuid()))
+	return err
 }
 
-// NewKeys makes keys that live only in memory.
-func NewKeys() (*Keys, error) {
-	keys, _, err := generateKeys()
-	return keys, err
-}
-
-func generateKeys() (*Keys, []byte, error) {
-	keys := &Keys{byRole: map[string]map[string]Key{}}
-	var stored []storedKey
-	for _, role := range roles {
-		keys.byRole[role] = map[string]Key{}
-		for _, alg := range Algorithms {
-			signer, err := jwk.Generate(keyType(alg))
-			if err != nil {
-				return nil, nil, err
-			}
-			der, err := x509.MarshalPKCS8PrivateKey(signer)
-			if err != nil {
-				return nil, nil, fmt.Errorf("testissuer: %w", err)
-			}
-			stored = append(stored, storedKey{Role: role, Algorithm: alg, PKCS8: der})
-			if keys.byRole[role][alg], err = newKey(alg, signer); err != nil {
-				return nil, nil, err
-			}
-		}
-	}
-	data, err := json.MarshalIndent(stored, "", "  ")
-	return keys, data, err
-}
-
-func readKeys(path string) (*Keys, error) {
+func readStored(path string) ([]storedKey, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -176,6 +235,10 @@ func readKeys(path string) (*Keys, error) {
 	if err := json.Unmarshal(data, &stored); err != nil {
 		return nil, fmt.Errorf("testissuer: %s: %w", path, err)
 	}
+	return stored, nil
+}
+
+func fromStored(path string, stored []storedKey) (*Keys, error) {
 	keys := &Keys{byRole: map[string]map[string]Key{}}
 	for _, s := range stored {
 		priv, err := x509.ParsePKCS8PrivateKey(s.PKCS8)
@@ -183,21 +246,14 @@ func readKeys(path string) (*Keys, error) {
 			return nil, fmt.Errorf("testissuer: %s: %w", path, err)
 		}
 		signer, ok := priv.(crypto.Signer)
-		if !ok || !slices.Contains(roles, s.Role) {
-			return nil, fmt.Errorf("testissuer: %s: bad %s key", path, s.Role)
+		if !ok || !slices.Contains(roles, s.Role) || !slices.Contains(Algorithms, s.Algorithm) {
+			return nil, fmt.Errorf("testissuer: %s: bad %s %s key: delete the directory to start afresh", path, s.Role, s.Algorithm)
 		}
 		if keys.byRole[s.Role] == nil {
 			keys.byRole[s.Role] = map[string]Key{}
 		}
 		if keys.byRole[s.Role][s.Algorithm], err = newKey(s.Algorithm, signer); err != nil {
 			return nil, err
-		}
-	}
-	for _, role := range roles {
-		for _, alg := range Algorithms {
-			if _, ok := keys.byRole[role][alg]; !ok {
-				return nil, fmt.Errorf("testissuer: %s lacks the %s %s key: delete the directory to start afresh", path, role, alg)
-			}
 		}
 	}
 	return keys, nil
@@ -218,4 +274,14 @@ func keyType(alg string) string {
 		return "RS256"
 	}
 	return alg
+}
+
+// DefaultKeysDir is where keys live unless -keys says otherwise: the user's
+// cache directory (~/.cache/s2sjwt-conformance on Linux), or the system's
+// temporary directory when there is no home.
+func DefaultKeysDir() string {
+	if dir, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(dir, "s2sjwt-conformance")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("s2sjwt-conformance-%d", os.Getuid()))
 }

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-
-	"github.com/s2sjwt/s2sjwt/internal/jwk"
 )
 
 // Paths the issuer serves, relative to its URL.
@@ -41,14 +39,14 @@ type Documents struct {
 
 // Documents returns what an issuer at issuerURL serves for these keys.
 func (k *Keys) Documents(issuerURL string) Documents {
-	set := func(keys ...jwk.Key) json.RawMessage {
-		b, _ := json.Marshal(jwk.Set{Keys: keys})
+	set := func(keys ...RoleKey) json.RawMessage {
+		b, _ := json.Marshal(map[string][]RoleKey{"keys": keys})
 		return b
 	}
-	var other, attacker []jwk.Key
+	var other, attacker []RoleKey
 	for _, alg := range Algorithms {
-		other = append(other, k.byRole[Other][alg].Public())
-		attacker = append(attacker, k.byRole[Attacker][alg].Public())
+		other = append(other, RoleKey{Role: Primary, Key: k.byRole[Other][alg].Public()})
+		attacker = append(attacker, RoleKey{Role: Primary, Key: k.byRole[Attacker][alg].Public()})
 	}
 	return Documents{Issuer: issuerURL, Trusted: set(k.Trusted()...), Other: set(other...), Attacker: set(attacker...)}
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -20,7 +22,7 @@ func TestLoadKeys_SameKeysAfterRestart(t *testing.T) {
 	again, err := testissuer.LoadKeys(dir)
 	require.NoError(t, err)
 	require.Equal(t, first.Trusted(), again.Trusted())
-	require.Len(t, first.Trusted(), 2*len(testissuer.Algorithms))
+	require.Len(t, first.Trusted(), 5*len(testissuer.Algorithms))
 	for _, k := range first.Trusted() {
 		kid, err := jwk.Thumbprint(k.Public)
 		require.NoError(t, err)
@@ -54,8 +56,8 @@ func TestServer_DiscoveryAndBoundedFetchLog(t *testing.T) {
 		require.Equal(t, issuer, doc["issuer"], path)
 		require.Equal(t, issuer+"/jwks.json", doc["jwks_uri"], path)
 	}
-	require.Len(t, get("/jwks.json")["keys"], 8)
-	require.Len(t, get(testissuer.AboutPath)["kids"], 8)
+	require.Len(t, get("/jwks.json")["keys"], 20)
+	require.Len(t, get(testissuer.AboutPath)["kids"], 20)
 
 	long := "/attacker/" + strings.Repeat("a", 10_000)
 	for range 1500 {
@@ -66,4 +68,32 @@ func TestServer_DiscoveryAndBoundedFetchLog(t *testing.T) {
 	require.Len(t, hits.Attacker[0], 256, "each path cut to 256 bytes")
 	require.True(t, hits.HasPath(long))
 	require.Equal(t, 1, hits.JWKS)
+}
+
+// TestLoadKeys_CompletesAnOlderDirectory: keys a newer suite needs are
+// added; the keys already there stay, so servers that trust them go on.
+func TestLoadKeys_CompletesAnOlderDirectory(t *testing.T) {
+	dir := t.TempDir()
+	keys, err := testissuer.LoadKeys(dir)
+	require.NoError(t, err)
+	path := filepath.Join(dir, "signing-keys.json")
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var stored []map[string]any
+	require.NoError(t, json.Unmarshal(data, &stored))
+	older, _ := json.Marshal(stored[:4]) // as if written before the other roles existed
+	require.NoError(t, os.WriteFile(path, older, 0o600))
+
+	again, err := testissuer.LoadKeys(dir)
+	require.NoError(t, err)
+	for _, role := range []string{testissuer.Primary} {
+		for _, alg := range testissuer.Algorithms {
+			before, _ := keys.Get(role, alg)
+			after, ok := again.Get(role, alg)
+			require.True(t, ok)
+			require.Equal(t, before.ID, after.ID, "%s %s kept", role, alg)
+		}
+	}
+	_, ok := again.Get(testissuer.NoUse, "ES256")
+	require.True(t, ok, "missing roles are made")
 }

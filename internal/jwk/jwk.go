@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 )
 
 // Algorithms this package pairs with key types. RS256 keys must be at least
@@ -50,13 +51,16 @@ type Set struct {
 type rawKey struct {
 	Kty string `json:"kty"`
 	Use string `json:"use,omitempty"`
-	Alg string `json:"alg,omitempty"`
-	Kid string `json:"kid,omitempty"`
-	Crv string `json:"crv,omitempty"`
-	X   string `json:"x,omitempty"`
-	Y   string `json:"y,omitempty"`
-	N   string `json:"n,omitempty"`
-	E   string `json:"e,omitempty"`
+	// KeyOps is read, never written: a key whose key_ops lacks "verify"
+	// must not verify (RFC 7517 §4.3).
+	KeyOps []string `json:"key_ops,omitempty"`
+	Alg    string   `json:"alg,omitempty"`
+	Kid    string   `json:"kid,omitempty"`
+	Crv    string   `json:"crv,omitempty"`
+	X      string   `json:"x,omitempty"`
+	Y      string   `json:"y,omitempty"`
+	N      string   `json:"n,omitempty"`
+	E      string   `json:"e,omitempty"`
 }
 
 // AlgorithmFor returns the JWS algorithm this project uses with pub.
@@ -109,6 +113,9 @@ func (k *Key) UnmarshalJSON(data []byte) error {
 	}
 	if raw.Use != "" && raw.Use != "sig" {
 		return fmt.Errorf("%w: use %q", ErrUnsupportedKey, raw.Use)
+	}
+	if raw.KeyOps != nil && !slices.Contains(raw.KeyOps, "verify") {
+		return fmt.Errorf("%w: key_ops %q lacks verify", ErrUnsupportedKey, raw.KeyOps)
 	}
 	pub, err := parsePublic(raw)
 	if err != nil {

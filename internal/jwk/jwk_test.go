@@ -44,6 +44,8 @@ func TestKey_UnmarshalRefuses(t *testing.T) {
 		"PointNotOnCurve": func(m map[string]any) { m["y"] = m["x"] },
 		"AlgForOtherKey":  func(m map[string]any) { m["alg"] = "RS256" },
 		"UseEnc":          func(m map[string]any) { m["use"] = "enc" },
+		"KeyOpsNoVerify":  func(m map[string]any) { m["key_ops"] = []string{"encrypt", "wrapKey"} },
+		"KeyOpsEmpty":     func(m map[string]any) { m["key_ops"] = []string{} },
 		"Symmetric":       func(m map[string]any) { m["kty"] = "oct" },
 		"OtherCurve":      func(m map[string]any) { m["crv"] = "P-384" },
 	} {
@@ -58,6 +60,17 @@ func TestKey_UnmarshalRefuses(t *testing.T) {
 			require.ErrorIs(t, json.Unmarshal(data, &k), jwk.ErrUnsupportedKey)
 		})
 	}
+	t.Run("OK/KeyOpsVerifyNoUse", func(t *testing.T) {
+		ok := map[string]any{"key_ops": []string{"verify"}}
+		for k, v := range m {
+			if k != "use" {
+				ok[k] = v
+			}
+		}
+		data, _ := json.Marshal(ok)
+		var k jwk.Key
+		require.NoError(t, json.Unmarshal(data, &k))
+	})
 }
 
 func TestSet_SkipsUnusableKeys(t *testing.T) {

@@ -87,6 +87,9 @@ const (
 	PolyglotReadsUnsigned    Flaw = "verifies a JSON JWS but reads claims from a compact-shaped member"
 	NoTokenIs400             Flaw = "answers a missing token with 400"
 	ChallengeWithoutCode     Flaw = "sends a Bearer challenge without an error code for bad tokens"
+	IgnoresKeyUse            Flaw = "verifies with keys marked use: enc"
+	IgnoresKeyOps            Flaw = "verifies with keys whose key_ops lack verify"
+	RequiresUse              Flaw = "refuses keys published without use"
 )
 
 // Catches maps each flaw to the suite cases that must fail because of it.
@@ -141,6 +144,9 @@ var Catches = map[Flaw][]string{
 	PolyglotReadsUnsigned:    {"FMT-07"},
 	NoTokenIs400:             {"FMT-08"},
 	ChallengeWithoutCode:     {"FMT-14"},
+	IgnoresKeyUse:            {"KEY-09"},
+	IgnoresKeyOps:            {"KEY-10"},
+	RequiresUse:              {"CTRL-09"},
 }
 
 // Config configures a server.
@@ -557,7 +563,7 @@ func (s *server) chooseKey(ctx context.Context, h map[string]any, alg, kid, iss 
 	}
 	k, ok := s.key(ctx, kid)
 	if s.has(DiscoversKeysFromIss) {
-		k, ok = fetchSet(ctx, s.client, iss+"/jwks.json")[kid]
+		k, ok = s.fetchSet(ctx, iss+"/jwks.json")[kid]
 	}
 	if !ok {
 		return nil, errRefused
@@ -606,7 +612,7 @@ func (s *server) allKeys(ctx context.Context) []jwk.Key {
 }
 
 func (s *server) fetch(ctx context.Context) {
-	keys := fetchSet(ctx, s.client, s.cfg.JWKSURL)
+	keys := s.fetchSet(ctx, s.cfg.JWKSURL)
 	if keys == nil {
 		return
 	}
@@ -631,18 +637,39 @@ func (s *server) useOnce(jti string) error {
 	return nil
 }
 
-func fetchSet(ctx context.Context, client *http.Client, url string) map[string]jwk.Key {
+func (s *server) fetchSet(ctx context.Context, url string) map[string]jwk.Key {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil
 	}
-	resp, err := client.Do(req)
+	resp, err := s.client.Do(req)
 	if err != nil {
 		return nil
 	}
 	defer resp.Body.Close()
+	var raw struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&raw) != nil {
+		return nil
+	}
+	// How this server reads a key's stated purpose, flaws included.
+	kept := raw.Keys[:0]
+	for _, k := range raw.Keys {
+		_, hasUse := k["use"]
+		switch {
+		case s.has(RequiresUse) && !hasUse:
+			continue
+		case s.has(IgnoresKeyUse):
+			delete(k, "use")
+		case s.has(IgnoresKeyOps):
+			delete(k, "key_ops")
+		}
+		kept = append(kept, k)
+	}
+	data, _ := json.Marshal(map[string]any{"keys": kept})
 	var set jwk.Set
-	if json.NewDecoder(resp.Body).Decode(&set) != nil {
+	if json.Unmarshal(data, &set) != nil {
 		return nil
 	}
 	keys := map[string]jwk.Key{}
