@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
 )
@@ -25,6 +26,9 @@ type Target struct {
 	Identity *Identity `json:"identity,omitempty"`
 	// TestIssuer, if set, is the suite's own issuer the servers trust.
 	TestIssuer *TestIssuerConfig `json:"test_issuer,omitempty"`
+	// MaxLeeway is the largest clock-skew leeway TIME-08 accepts, as a Go
+	// duration ("60s" if empty).
+	MaxLeeway string `json:"max_leeway,omitempty"`
 	// ExpectedFailures are case ids ("AUD-05", or "AUD-05@logging" for one
 	// server) reported but not counted, for adopting the suite step by step.
 	ExpectedFailures []string `json:"expected_failures,omitempty"`
@@ -183,6 +187,11 @@ func (t *Target) Validate() error {
 			return fail("test_issuer.algorithm: %q is not auto, all, or one of %s", ti.Algorithm, strings.Join(testissuer.Algorithms, ", "))
 		}
 	}
+	if t.MaxLeeway != "" {
+		if d, err := time.ParseDuration(t.MaxLeeway); err != nil || d < 0 {
+			return fail("max_leeway: %q is not a duration like \"60s\"", t.MaxLeeway)
+		}
+	}
 	for i, p := range t.Processes {
 		switch {
 		case p.Name == "":
@@ -202,4 +211,12 @@ func (t *Target) Validate() error {
 func validURL(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// maxLeeway is MaxLeeway parsed (Validate has checked it), or one minute.
+func (t *Target) maxLeeway() time.Duration {
+	if d, err := time.ParseDuration(t.MaxLeeway); err == nil {
+		return d
+	}
+	return defaultMaxLeeway
 }

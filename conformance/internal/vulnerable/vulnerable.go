@@ -90,6 +90,8 @@ const (
 	IgnoresKeyUse            Flaw = "verifies with keys marked use: enc"
 	IgnoresKeyOps            Flaw = "verifies with keys whose key_ops lack verify"
 	RequiresUse              Flaw = "refuses keys published without use"
+	NotBeforeFiveMinutes     Flaw = "allows nbf five minutes ahead"
+	ZeroExpMeansNoExp        Flaw = "reads an exp of 0 or less as no expiry"
 )
 
 // Catches maps each flaw to the suite cases that must fail because of it.
@@ -147,6 +149,8 @@ var Catches = map[Flaw][]string{
 	IgnoresKeyUse:            {"KEY-09"},
 	IgnoresKeyOps:            {"KEY-10"},
 	RequiresUse:              {"CTRL-09"},
+	NotBeforeFiveMinutes:     {"TIME-08"},
+	ZeroExpMeansNoExp:        {"TIME-09"},
 }
 
 // Config configures a server.
@@ -353,15 +357,21 @@ func (s *server) checkClaims(c map[string]any) error {
 		leeway = time.Hour
 	}
 	exp, hasExp, err := s.numericDate(c, "exp")
+	zeroExp := hasExp && exp.Unix() <= 0 && s.has(ZeroExpMeansNoExp)
 	switch {
 	case err != nil:
 		return err
+	case zeroExp:
 	case !hasExp && !s.has(ExpiryOptional) && !s.has(SkipsExpiry) && !s.has(TreatsBadExpAsAbsent):
 		return errRefused
 	case hasExp && !s.has(SkipsExpiry) && now.After(exp.Add(leeway)):
 		return errRefused
 	}
-	if nbf, ok, err := s.numericDate(c, "nbf"); err != nil || ok && !s.has(SkipsNotBefore) && nbf.After(now.Add(leeway)) {
+	nbfLeeway := leeway
+	if s.has(NotBeforeFiveMinutes) {
+		nbfLeeway = 5 * time.Minute
+	}
+	if nbf, ok, err := s.numericDate(c, "nbf"); err != nil || ok && !s.has(SkipsNotBefore) && nbf.After(now.Add(nbfLeeway)) {
 		return errRefused
 	}
 	if iat, ok, err := s.numericDate(c, "iat"); err != nil || ok && !s.has(SkipsIssuedAt) && iat.After(now.Add(leeway)) {
