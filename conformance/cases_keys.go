@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math/big"
+	"strings"
 	"time"
 
 	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
@@ -130,6 +131,10 @@ func keyCases() []Case {
 				}
 				return out, nil
 			}},
+		{ID: "KEY-11", Category: "key selection", Severity: High, Expect: Accept, Source: "RFC 7517 §4.5; OpenID Connect Core §10.1.1",
+			Title:   "A key published during the run is accepted in bounded time, also after a burst of unknown kids",
+			Explain: "Rotation: the issuer publishes a new key and starts signing with it. A verifier must fetch the JWKS again when it meets the new kid (rate-limited, as KEY-08 wants), not only when a cache of minutes expires, and a burst of made-up kids must not spend the refetch budget the real rotation needs. The suite publishes a key, measures how long the server takes to accept it, then sends 20 unknown kids and does it again.",
+			check:   checkPublishedKey},
 		{ID: "KEY-09", Category: "key selection", Severity: Medium, Expect: Refuse, Source: "RFC 7517 §4.2; RFC 8725 §3.10",
 			Title:    "A key published with use: enc verifies nothing",
 			Explain:  "The issuer says this key is for encryption. A verifier that ignores use lets a key meant for another purpose (and perhaps held by another system) sign tokens.",
@@ -199,4 +204,70 @@ func signedByRole(role, label string) func(context.Context, *env, *ResourceServe
 		tok, err := sign(k.Signer, k.Algorithm, e.issuer.header(k), e.issuer.claims(rs, time.Now()))
 		return []attempt{bearer(label, tok)}, err
 	}
+}
+
+// defaultMaxKeyDelay bounds how long a server may take to accept a newly
+// published key: a few of its refetch intervals, never a cache lifetime.
+const defaultMaxKeyDelay = 30 * time.Second
+
+// checkPublishedKey is KEY-11.
+func checkPublishedKey(ctx context.Context, e *env, rs *ResourceServer) verdict {
+	if e.issuer == nil || e.publish == nil {
+		return skipOrFail(errNeedsTestIssuer)
+	}
+	maxKeyDelay := e.target.maxKeyDelay()
+	var notes []string
+	var obs []Observation
+	for round, label := range []string{"a key published now", "a key published after 20 unknown kids"} {
+		if round == 1 {
+			for i := range 20 {
+				tok, err := signWithFreshKey(e, rs, fmt.Sprintf("unknown-%d-%s", i, randomID()[:6]))
+				if err != nil {
+					return skipOrFail(err)
+				}
+				e.send(ctx, rs, bearer("unknown kid", tok))
+			}
+		}
+		key, err := testissuer.NewKey(e.issuer.primary.Algorithm)
+		if err != nil {
+			return skipOrFail(err)
+		}
+		if err := e.publish(ctx, key.Public()); err != nil {
+			return verdict{Fail, "could not publish a key at the test issuer: " + err.Error(), nil}
+		}
+		start := time.Now()
+		for {
+			tok, err := sign(key.Signer, key.Algorithm, e.issuer.header(key), e.issuer.claims(rs, time.Now()))
+			if err != nil {
+				return skipOrFail(err)
+			}
+			o := e.send(ctx, rs, bearer(label, tok))
+			if o.Status >= 200 && o.Status < 300 {
+				notes = append(notes, fmt.Sprintf("%s: accepted after %s", label, time.Since(start).Round(100*time.Millisecond)))
+				break
+			}
+			if time.Since(start) > maxKeyDelay {
+				obs = append(obs, o)
+				return verdict{Fail, fmt.Sprintf("%s: still refused after %s (%d %s); %s", label, maxKeyDelay, o.Status, o.Error, strings.Join(notes, "; ")), obs}
+			}
+			select {
+			case <-ctx.Done():
+				return verdict{Fail, ctx.Err().Error(), obs}
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}
+	return verdict{Pass, strings.Join(notes, "; "), nil}
+}
+
+// signWithFreshKey signs a valid token with a key nobody published, under
+// kid; the attacker's kid flood of KEY-08 and KEY-11.
+func signWithFreshKey(e *env, rs *ResourceServer, kid string) (string, error) {
+	k, err := e.attacker(e.issuer.primary.Algorithm)
+	if err != nil {
+		return "", err
+	}
+	h := e.issuer.header(k)
+	h["kid"] = kid
+	return sign(k.Signer, k.Algorithm, h, e.issuer.claims(rs, time.Now()))
 }

@@ -99,7 +99,8 @@ func TestRun_LongLivedIssuer(t *testing.T) {
 	httpsClient := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	waitOK(t, httpsClient, issuerURL+"/healthz")
 
-	startProcess(t, []string{"TRUSTED_ISSUER=" + issuerURL, "JWKS_URL=", "SSL_CERT_FILE=" + caFile, "DATA_DIR=" + t.TempDir()},
+	startProcess(t, []string{"TRUSTED_ISSUER=" + issuerURL, "JWKS_URL=", "SSL_CERT_FILE=" + caFile, "DATA_DIR=" + t.TempDir(),
+		"JWKS_MIN_REFRESH=1s"}, // KEY-11 waits for refetches: keep three runs quick
 		filepath.Join(bin, "logging"), "-addr", loggingURL[len("http://"):])
 	waitOK(t, http.DefaultClient, loggingURL+"/healthz")
 
@@ -138,7 +139,7 @@ func vulnerableTarget(t *testing.T, algs ...string) (*conformance.Target, net.Li
 	require.NoError(t, err)
 	issuerURL := "http://" + ln.Addr().String()
 	srv := httptest.NewServer(vulnerable.New(vulnerable.Config{
-		Issuer: issuerURL, JWKSURL: issuerURL + "/jwks.json", Audience: "vulnerable-service", Algorithms: algs,
+		Issuer: issuerURL, JWKSURL: issuerURL + "/jwks.json", Audience: "vulnerable-service", Algorithms: algs, RefreshInterval: time.Second,
 	}))
 	t.Cleanup(srv.Close)
 	return &conformance.Target{

@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
+	"github.com/s2sjwt/s2sjwt/internal/jwk"
 )
 
 // Options tune a run.
@@ -22,9 +24,9 @@ type Options struct {
 	// Client makes every request; it must have a timeout. The default
 	// trusts the test issuer's CA besides the system roots.
 	Client *http.Client
-	// IssuerHitsURL reads the fetch log of an issuer that runs elsewhere
-	// (TestIssuer.External).
-	IssuerHitsURL string
+	// IssuerLocalURL is where the suite itself reaches an issuer that runs
+	// elsewhere (TestIssuer.External): its fetch log and control endpoint.
+	IssuerLocalURL string
 	// Only, if set, runs just these case ids.
 	Only []string
 	// IssuerListener, if set, is where the test issuer serves instead of
@@ -154,9 +156,9 @@ func (s *Suite) resolve(path string) string {
 	return filepath.Join(s.target.Dir(), path)
 }
 
-// SetIssuerHitsURL says where to read the fetch log of an issuer that runs
+// SetIssuerLocalURL says where the suite reaches an issuer that runs
 // elsewhere, once that is known.
-func (s *Suite) SetIssuerHitsURL(url string) { s.opts.IssuerHitsURL = url }
+func (s *Suite) SetIssuerLocalURL(url string) { s.opts.IssuerLocalURL = url }
 
 // IssuerDocuments returns the public documents the test issuer serves, for
 // `conformance issuer` running in a container.
@@ -241,7 +243,7 @@ func (s *Suite) ensureIssuer(ctx context.Context, e *env) (stop func(), how stri
 	ti := s.target.TestIssuer
 	e.issuerURL = ti.URL
 	if ti.External {
-		e.hits = s.httpHits(s.opts.IssuerHitsURL)
+		s.reachIssuerAt(e, s.opts.IssuerLocalURL)
 		return func() {}, "in a container", nil
 	}
 	if s.opts.IssuerListener == nil {
@@ -250,7 +252,7 @@ func (s *Suite) ensureIssuer(ctx context.Context, e *env) (stop func(), how stri
 			return nil, "", err
 		}
 		if running {
-			e.hits = s.httpHits(ti.URL + testissuer.HitsPath)
+			s.reachIssuerAt(e, ti.URL)
 			return func() {}, "long-lived, already running", nil
 		}
 	}
@@ -261,7 +263,31 @@ func (s *Suite) ensureIssuer(ctx context.Context, e *env) (stop func(), how stri
 		return nil, "", fmt.Errorf("%w: test issuer: %w", ErrConfig, err)
 	}
 	e.hits = func(context.Context) (testissuer.Hits, error) { return srv.Hits(), nil }
+	e.publish = func(_ context.Context, k jwk.Key) error { srv.Publish(k); return nil }
 	return stop, "started for this run", nil
+}
+
+// reachIssuerAt makes e read the fetch log of, and publish keys at, the
+// issuer running at base.
+func (s *Suite) reachIssuerAt(e *env, base string) {
+	e.hits = s.httpHits(base + testissuer.HitsPath)
+	e.publish = func(ctx context.Context, k jwk.Key) error {
+		body, _ := json.Marshal(jwk.Set{Keys: []jwk.Key{k}})
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+testissuer.PublishPath, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+s.keys.ControlToken)
+		resp, err := s.opts.Client.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			return fmt.Errorf("publishing a key at the test issuer: %s", resp.Status)
+		}
+		return nil
+	}
 }
 
 // runningIssuer reports whether the suite's issuer, with this suite's keys,

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -35,24 +36,25 @@ func TestMain(m *testing.M) {
 
 // runAgainst runs the whole catalogue against one vulnerable server with
 // flaw and returns the ids of the failed cases.
-func runAgainst(t *testing.T, flaw vulnerable.Flaw, alg string) (failed []string, report *conformance.Report) {
+func runAgainst(t *testing.T, flaw vulnerable.Flaw, alg string, only ...string) (failed []string, report *conformance.Report) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	issuerURL := "http://" + ln.Addr().String()
 	srv := httptest.NewServer(vulnerable.New(vulnerable.Config{
 		Issuer: issuerURL, JWKSURL: issuerURL + "/jwks.json", Audience: "vulnerable-service",
-		Scope: "write", SingleUse: true, Flaw: flaw,
+		Scope: "write", SingleUse: true, Flaw: flaw, RefreshInterval: time.Second,
 	}))
 	t.Cleanup(srv.Close)
 	target := &conformance.Target{
-		TestIssuer: &conformance.TestIssuerConfig{URL: issuerURL, Algorithm: alg},
+		MaxKeyDelay: "3s", // the server refetches every second
+		TestIssuer:  &conformance.TestIssuerConfig{URL: issuerURL, Algorithm: alg},
 		ResourceServers: []conformance.ResourceServer{{
 			Name: "vulnerable", URL: srv.URL, Method: http.MethodPost, Path: "/", Body: json.RawMessage(`{}`),
 			Audience: "vulnerable-service", Scope: "write", SingleUse: true,
 		}},
 	}
-	suite, err := conformance.New(target, conformance.Options{IssuerListener: ln, KeysDir: keysDir})
+	suite, err := conformance.New(target, conformance.Options{IssuerListener: ln, KeysDir: keysDir, Only: only})
 	require.NoError(t, err)
 	report, err = suite.Run(context.Background())
 	require.NoError(t, err)
@@ -89,7 +91,14 @@ func TestSuite_CatchesEveryFlaw(t *testing.T) {
 		flaw := vulnerable.Flaw(f)
 		t.Run(f, func(t *testing.T) {
 			t.Parallel()
-			failed, report := runAgainst(t, flaw, "ES256")
+			// Only the flaw's own cases (and the controls): the correct
+			// server runs the whole catalogue above, and the 2-core
+			// machine runs two variants at a time.
+			only := vulnerable.Catches[flaw]
+			if slices.Contains(only, "FMT-14") {
+				only = append(slices.Clone(only), "M-03", "FMT-08") // FMT-14 judges other cases' refusals
+			}
+			failed, report := runAgainst(t, flaw, "ES256", only...)
 			for _, id := range vulnerable.Catches[flaw] {
 				require.True(t, slices.Contains(failed, id), "flaw %q: case %s passed; failed were %v\n%s", flaw, id, failed, text(report))
 			}

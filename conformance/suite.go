@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
+	"github.com/s2sjwt/s2sjwt/internal/jwk"
 )
 
 // Severity ranks what an accepted attack would let an attacker do.
@@ -104,6 +105,7 @@ type env struct {
 	issuer   *testIssuer // nil when servers do not trust the suite's issuer
 	keys     *testissuer.Keys
 	hits     func(ctx context.Context) (testissuer.Hits, error) // the issuer's fetch log
+	publish  func(ctx context.Context, k jwk.Key) error         // adds a key to the trusted JWKS
 	client   *http.Client
 	identity *identityClient
 	// issuerURL is the test issuer as servers under test reach it; jku and x5u attacks point below it.

@@ -29,6 +29,9 @@ type Target struct {
 	// MaxLeeway is the largest clock-skew leeway TIME-08 accepts, as a Go
 	// duration ("60s" if empty).
 	MaxLeeway string `json:"max_leeway,omitempty"`
+	// MaxKeyDelay is how long KEY-11 waits for a newly published key to be
+	// accepted ("30s" if empty).
+	MaxKeyDelay string `json:"max_key_delay,omitempty"`
 	// ExpectedFailures are case ids ("AUD-05", or "AUD-05@logging" for one
 	// server) reported but not counted, for adopting the suite step by step.
 	ExpectedFailures []string `json:"expected_failures,omitempty"`
@@ -187,9 +190,9 @@ func (t *Target) Validate() error {
 			return fail("test_issuer.algorithm: %q is not auto, all, or one of %s", ti.Algorithm, strings.Join(testissuer.Algorithms, ", "))
 		}
 	}
-	if t.MaxLeeway != "" {
-		if d, err := time.ParseDuration(t.MaxLeeway); err != nil || d < 0 {
-			return fail("max_leeway: %q is not a duration like \"60s\"", t.MaxLeeway)
+	for name, v := range map[string]string{"max_leeway": t.MaxLeeway, "max_key_delay": t.MaxKeyDelay} {
+		if d, err := time.ParseDuration(v); v != "" && (err != nil || d < 0) {
+			return fail("%s: %q is not a duration like \"60s\"", name, v)
 		}
 	}
 	for i, p := range t.Processes {
@@ -214,9 +217,14 @@ func validURL(s string) bool {
 }
 
 // maxLeeway is MaxLeeway parsed (Validate has checked it), or one minute.
-func (t *Target) maxLeeway() time.Duration {
-	if d, err := time.ParseDuration(t.MaxLeeway); err == nil {
+func (t *Target) maxLeeway() time.Duration { return durationOr(t.MaxLeeway, defaultMaxLeeway) }
+
+// maxKeyDelay is MaxKeyDelay parsed, or 30 s.
+func (t *Target) maxKeyDelay() time.Duration { return durationOr(t.MaxKeyDelay, defaultMaxKeyDelay) }
+
+func durationOr(s string, fallback time.Duration) time.Duration {
+	if d, err := time.ParseDuration(s); err == nil {
 		return d
 	}
-	return defaultMaxLeeway
+	return fallback
 }

@@ -104,7 +104,7 @@ func Run(ctx context.Context, target *conformance.Target, opts Options) (report 
 	if err != nil {
 		return nil, fmt.Errorf("containers: test issuer: %w", err)
 	}
-	suite.SetIssuerHitsURL(hits + "/hits")
+	suite.SetIssuerLocalURL(hits)
 	logf("test issuer %s up", opts.IssuerImage)
 
 	urls := map[string]string{}

@@ -17,14 +17,17 @@ package testissuer
 
 import (
 	"crypto"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/s2sjwt/s2sjwt/internal/jwk"
 )
@@ -67,9 +70,13 @@ func (k Key) Public() jwk.Key {
 	return jwk.Key{ID: k.ID, Algorithm: k.Algorithm, Public: k.Signer.Public()}
 }
 
-// Keys holds one key per role and algorithm.
+// Keys holds one key per role and algorithm, and the token that lets a
+// suite publish keys at a running issuer.
 type Keys struct {
 	byRole map[string]map[string]Key
+	// ControlToken authorises POST /control/publish; it lives beside the
+	// private keys, so only who can read them can change the key set.
+	ControlToken string
 }
 
 // Get returns the key for role and alg; ok is false for an unknown pair.
@@ -159,7 +166,36 @@ func LoadKeys(dir string) (*Keys, error) {
 			}
 		}
 	}
-	return fromStored(path, stored)
+	keys, err := fromStored(path, stored)
+	if err != nil {
+		return nil, err
+	}
+	if keys.ControlToken, err = loadControlToken(dir); err != nil {
+		return nil, err
+	}
+	return keys, nil
+}
+
+// controlTokenFile holds Keys.ControlToken in the keys directory.
+const controlTokenFile = "control-token"
+
+func loadControlToken(dir string) (string, error) {
+	path := filepath.Join(dir, controlTokenFile)
+	err := createOnce(path, []byte(randomToken()), 0o600)
+	if err != nil && !errors.Is(err, os.ErrExist) {
+		return "", fmt.Errorf("testissuer: %w", err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil || len(data) == 0 {
+		return "", fmt.Errorf("testissuer: control token: %v", err)
+	}
+	return strings.TrimSpace(string(data)), nil
+}
+
+func randomToken() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // NewKeys makes keys that live only in memory.
@@ -168,7 +204,11 @@ func NewKeys() (*Keys, error) {
 	if err != nil {
 		return nil, err
 	}
-	return fromStored("memory", stored)
+	keys, err := fromStored("memory", stored)
+	if err == nil {
+		keys.ControlToken = randomToken()
+	}
+	return keys, err
 }
 
 // complete adds a new key for every role and algorithm stored lacks.
@@ -284,4 +324,14 @@ func DefaultKeysDir() string {
 		return filepath.Join(dir, "s2sjwt-conformance")
 	}
 	return filepath.Join(os.TempDir(), fmt.Sprintf("s2sjwt-conformance-%d", os.Getuid()))
+}
+
+// NewKey makes a key for alg that lives only in memory, with its
+// thumbprint as kid: a rotation's new key.
+func NewKey(alg string) (Key, error) {
+	signer, err := jwk.Generate(keyType(alg))
+	if err != nil {
+		return Key{}, err
+	}
+	return newKey(alg, signer)
 }

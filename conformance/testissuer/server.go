@@ -1,12 +1,15 @@
 package testissuer
 
 import (
+	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/s2sjwt/s2sjwt/internal/jwk"
 )
 
 // Paths the issuer serves, relative to its URL.
@@ -16,6 +19,7 @@ const (
 	AttackerPath  = "/attacker/"
 	HitsPath      = "/hits"
 	AboutPath     = "/.well-known/conformance-issuer"
+	PublishPath   = "/control/publish"
 	oauthMetadata = "/.well-known/oauth-authorization-server"
 	oidcMetadata  = "/.well-known/openid-configuration"
 )
@@ -25,6 +29,10 @@ const (
 const (
 	maxAttackerHits = 1000
 	maxHitPathBytes = 256
+	// maxPublished bounds keys published while the issuer runs; the
+	// oldest goes first.
+	maxPublished    = 16
+	maxPublishBytes = 64 << 10
 )
 
 // Documents are the public documents the issuer serves; they are all its
@@ -35,6 +43,8 @@ type Documents struct {
 	Trusted  json.RawMessage `json:"trusted"`
 	Other    json.RawMessage `json:"other"`
 	Attacker json.RawMessage `json:"attacker"`
+	// ControlToken authorises PublishPath.
+	ControlToken string `json:"control_token"`
 }
 
 // Documents returns what an issuer at issuerURL serves for these keys.
@@ -48,7 +58,8 @@ func (k *Keys) Documents(issuerURL string) Documents {
 		other = append(other, RoleKey{Role: Primary, Key: k.byRole[Other][alg].Public()})
 		attacker = append(attacker, RoleKey{Role: Primary, Key: k.byRole[Attacker][alg].Public()})
 	}
-	return Documents{Issuer: issuerURL, Trusted: set(k.Trusted()...), Other: set(other...), Attacker: set(attacker...)}
+	return Documents{Issuer: issuerURL, Trusted: set(k.Trusted()...), Other: set(other...), Attacker: set(attacker...),
+		ControlToken: k.ControlToken}
 }
 
 // Hits counts what servers under test fetched. Fetching an attacker URL
@@ -71,8 +82,11 @@ type Server struct {
 	about []byte
 	mux   *http.ServeMux
 
-	mu   sync.Mutex
-	hits Hits
+	trusted []json.RawMessage // the trusted keys the issuer started with
+
+	mu        sync.Mutex
+	hits      Hits
+	published []json.RawMessage // keys added while running
 }
 
 // NewServer serves docs.
@@ -80,18 +94,20 @@ func NewServer(docs Documents) (*Server, error) {
 	// Read kids generically: jwk.Set would skip the PS256 keys this project's
 	// own verifier does not use.
 	var trusted struct {
-		Keys []struct {
-			Kid string `json:"kid"`
-		} `json:"keys"`
+		Keys []json.RawMessage `json:"keys"`
 	}
 	if err := json.Unmarshal(docs.Trusted, &trusted); err != nil {
 		return nil, fmt.Errorf("testissuer: trusted key set: %w", err)
 	}
 	about := About{Issuer: docs.Issuer}
-	for _, k := range trusted.Keys {
+	for _, raw := range trusted.Keys {
+		var k struct {
+			Kid string `json:"kid"`
+		}
+		_ = json.Unmarshal(raw, &k)
 		about.Kids = append(about.Kids, k.Kid)
 	}
-	s := &Server{docs: docs, mux: http.NewServeMux()}
+	s := &Server{docs: docs, mux: http.NewServeMux(), trusted: trusted.Keys}
 	s.about, _ = json.Marshal(about)
 	other := docs.Issuer + OtherPath
 	s.mux.HandleFunc("GET /healthz", s.static([]byte(`"ok"`)))
@@ -106,6 +122,7 @@ func NewServer(docs Documents) (*Server, error) {
 	s.mux.HandleFunc("GET "+OtherPath+oidcMetadata, s.static(metadata(other)))
 	s.mux.HandleFunc("GET "+AttackerPath, s.handleAttacker)
 	s.mux.HandleFunc("GET "+HitsPath, s.handleHits)
+	s.mux.HandleFunc("POST "+PublishPath, s.handlePublish)
 	return s, nil
 }
 
@@ -133,8 +150,44 @@ func (s *Server) static(body []byte) http.HandlerFunc {
 func (s *Server) handleJWKS(w http.ResponseWriter, _ *http.Request) {
 	s.mu.Lock()
 	s.hits.JWKS++
+	keys := append(slices.Clone(s.trusted), s.published...)
 	s.mu.Unlock()
-	writeJSON(w, s.docs.Trusted)
+	body, _ := json.Marshal(map[string][]json.RawMessage{"keys": keys})
+	writeJSON(w, body)
+}
+
+// Publish adds public keys to the trusted JWKS, as an issuer rotating its
+// keys does; the oldest published key goes when more than 16 are.
+func (s *Server) Publish(keys ...jwk.Key) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range keys {
+		raw, err := json.Marshal(k) // public members only, whatever came in
+		if err != nil {
+			continue
+		}
+		if len(s.published) >= maxPublished {
+			s.published = s.published[1:]
+		}
+		s.published = append(s.published, raw)
+	}
+}
+
+// handlePublish is Publish over HTTP for a suite whose issuer runs in
+// another process; it needs the keys directory's control token.
+func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
+	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if s.docs.ControlToken == "" || subtle.ConstantTimeCompare([]byte(token), []byte(s.docs.ControlToken)) != 1 {
+		http.Error(w, "control token required", http.StatusUnauthorized)
+		return
+	}
+	var set jwk.Set
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxPublishBytes)).Decode(&set); err != nil || len(set.Keys) == 0 {
+		http.Error(w, "want a JWKS of public keys", http.StatusBadRequest)
+		return
+	}
+	s.Publish(set.Keys...)
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) handleAttacker(w http.ResponseWriter, r *http.Request) {

@@ -92,6 +92,7 @@ const (
 	RequiresUse              Flaw = "refuses keys published without use"
 	NotBeforeFiveMinutes     Flaw = "allows nbf five minutes ahead"
 	ZeroExpMeansNoExp        Flaw = "reads an exp of 0 or less as no expiry"
+	RefetchesEveryFiveMin    Flaw = "refetches the JWKS at most every five minutes, unknown kid or not"
 )
 
 // Catches maps each flaw to the suite cases that must fail because of it.
@@ -151,6 +152,7 @@ var Catches = map[Flaw][]string{
 	RequiresUse:              {"CTRL-09"},
 	NotBeforeFiveMinutes:     {"TIME-08"},
 	ZeroExpMeansNoExp:        {"TIME-09"},
+	RefetchesEveryFiveMin:    {"KEY-11"},
 }
 
 // Config configures a server.
@@ -160,6 +162,9 @@ type Config struct {
 	Flaw                             Flaw
 	// Algorithms it accepts; EdDSA, ES256 and RS256 if empty.
 	Algorithms []string
+	// RefreshInterval is the least time between two JWKS fetches for an
+	// unknown kid; 10 s if zero.
+	RefreshInterval time.Duration
 }
 
 type server struct {
@@ -176,6 +181,12 @@ type server struct {
 func New(cfg Config) http.Handler {
 	if len(cfg.Algorithms) == 0 {
 		cfg.Algorithms = []string{"EdDSA", "ES256", "RS256"}
+	}
+	if cfg.RefreshInterval == 0 {
+		cfg.RefreshInterval = 10 * time.Second
+	}
+	if cfg.Flaw == RefetchesEveryFiveMin {
+		cfg.RefreshInterval = 5 * time.Minute
 	}
 	return &server{cfg: cfg, client: &http.Client{Timeout: 2 * time.Second}, used: map[string]bool{}}
 }
@@ -596,7 +607,7 @@ type keyWithAlg struct{ jwk.Key }
 func (s *server) key(ctx context.Context, kid string) (jwk.Key, bool) {
 	s.mu.Lock()
 	k, ok := s.keys[kid]
-	stale := time.Since(s.fetchedAt) > 10*time.Second
+	stale := time.Since(s.fetchedAt) > s.cfg.RefreshInterval
 	s.mu.Unlock()
 	if ok {
 		return k, true
