@@ -115,9 +115,14 @@ func TestSuite_EveryAttackCaseIsExercised(t *testing.T) {
 			caught[id] = true
 		}
 	}
+	for _, ids := range vulnerable.IdentityCatches {
+		for _, id := range ids {
+			caught[id] = true
+		}
+	}
 	var missing []string
 	for _, c := range conformance.Catalogue() {
-		if c.Expect == conformance.Refuse && c.Category != "issuer profile" && !caught[c.ID] {
+		if (c.Expect == conformance.Refuse || c.Category == "issuer profile") && !caught[c.ID] {
 			missing = append(missing, c.ID)
 		}
 	}
@@ -150,3 +155,41 @@ type stringsBuilder struct{ b []byte }
 
 func (s *stringsBuilder) Write(p []byte) (int, error) { s.b = append(s.b, p...); return len(p), nil }
 func (s *stringsBuilder) String() string              { return string(s.b) }
+
+// runAgainstIdentity runs the issuer profile against one vulnerable
+// identity service with flaw and returns the ids of the failed cases.
+func runAgainstIdentity(t *testing.T, flaw vulnerable.IdentityFlaw) (failed []string, report *conformance.Report) {
+	t.Helper()
+	var h http.Handler
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	t.Cleanup(srv.Close)
+	h = vulnerable.NewIdentity(vulnerable.IdentityConfig{Issuer: srv.URL, Flaw: flaw, Audiences: []string{"logging-service"},
+		Clients: map[string]string{"suite": "suite-secret", "careergpt-backend": "other-secret"}})
+	target := &conformance.Target{Identity: &conformance.Identity{URL: srv.URL, Issuer: srv.URL, ClientID: "suite",
+		ClientSecret: "suite-secret", OtherSubject: "careergpt-backend", ForbiddenAudience: "billing-service"}}
+	suite, err := conformance.New(target, conformance.Options{KeysDir: keysDir})
+	require.NoError(t, err)
+	report, err = suite.Run(context.Background())
+	require.NoError(t, err)
+	for _, r := range report.Results {
+		if r.Status == conformance.Fail {
+			failed = append(failed, r.ID)
+		}
+	}
+	return failed, report
+}
+
+// TestSuite_IssuerProfile: the correct identity service raises no alarm,
+// and each broken one fails exactly the cases built for its flaw.
+func TestSuite_IssuerProfile(t *testing.T) {
+	t.Run("Correct", func(t *testing.T) {
+		failed, report := runAgainstIdentity(t, vulnerable.CorrectIdentity)
+		require.Empty(t, failed, text(report))
+	})
+	for flaw, want := range vulnerable.IdentityCatches {
+		t.Run(string(flaw), func(t *testing.T) {
+			failed, report := runAgainstIdentity(t, flaw)
+			require.ElementsMatch(t, want, failed, text(report))
+		})
+	}
+}

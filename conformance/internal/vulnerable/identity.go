@@ -1,0 +1,189 @@
+package vulnerable
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// IdentityFlaw is one check an identity service leaves out.
+type IdentityFlaw string
+
+// The identity flaws, each named after what the service wrongly does.
+const (
+	CorrectIdentity        IdentityFlaw = ""
+	SkipsClientAuth        IdentityFlaw = "issues tokens without client authentication"
+	AcceptsAnySecret       IdentityFlaw = "accepts any secret for a known client"
+	HonorsRequestedSub     IdentityFlaw = "puts the requested sub in the token"
+	IssuesAnyAudience      IdentityFlaw = "issues tokens for any audience"
+	TypJWT                 IdentityFlaw = "types access tokens JWT"
+	RepeatsJTI             IdentityFlaw = "gives every token the same jti"
+	ServesPrivateKey       IdentityFlaw = "publishes the private key in its JWKS"
+	MetadataForOtherIssuer IdentityFlaw = "serves metadata naming another issuer"
+	WrongErrorForGrant     IdentityFlaw = "answers an unsupported grant with invalid_request"
+	NoRateLimit            IdentityFlaw = "never slows down failed authentication"
+	LocksOutByClaimedID    IdentityFlaw = "locks a client out after anyone's failures under its id"
+)
+
+// IdentityCatches maps each identity flaw to the cases that must fail.
+var IdentityCatches = map[IdentityFlaw][]string{
+	SkipsClientAuth:        {"IDP-01"},
+	AcceptsAnySecret:       {"IDP-02"},
+	HonorsRequestedSub:     {"IDP-03"},
+	IssuesAnyAudience:      {"IDP-04"},
+	TypJWT:                 {"IDP-05"},
+	RepeatsJTI:             {"IDP-06"},
+	ServesPrivateKey:       {"IDP-07"},
+	MetadataForOtherIssuer: {"IDP-08"},
+	WrongErrorForGrant:     {"IDP-09"},
+	NoRateLimit:            {"IDP-10"},
+	LocksOutByClaimedID:    {"IDP-11"},
+}
+
+// IdentityConfig configures an identity service. Clients maps client ids
+// to secrets; each may get tokens for Audiences only.
+type IdentityConfig struct {
+	Issuer    string
+	Clients   map[string]string
+	Audiences []string
+	Flaw      IdentityFlaw
+}
+
+type identity struct {
+	cfg  IdentityConfig
+	key  ed25519.PrivateKey
+	kid  string
+	mu   sync.Mutex
+	fail map[string][]time.Time // limiter key → failure times in the last minute
+	good map[string]bool        // source+client that proved the secret
+}
+
+// NewIdentity returns an identity service with cfg.Flaw.
+func NewIdentity(cfg IdentityConfig) http.Handler {
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	id := &identity{cfg: cfg, key: key, kid: "vulnerable-identity-key", fail: map[string][]time.Time{}, good: map[string]bool{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", id.handleMetadata)
+	mux.HandleFunc("GET /.well-known/jwks.json", id.handleJWKS)
+	mux.HandleFunc("POST /oauth2/token", id.handleToken)
+	return mux
+}
+
+func (id *identity) has(f IdentityFlaw) bool { return id.cfg.Flaw == f }
+
+func (id *identity) handleMetadata(w http.ResponseWriter, _ *http.Request) {
+	issuer := id.cfg.Issuer
+	if id.has(MetadataForOtherIssuer) {
+		issuer += "/other"
+	}
+	writeJSONBody(w, http.StatusOK, map[string]any{"issuer": issuer,
+		"token_endpoint": id.cfg.Issuer + "/oauth2/token", "jwks_uri": id.cfg.Issuer + "/.well-known/jwks.json"})
+}
+
+func (id *identity) handleJWKS(w http.ResponseWriter, _ *http.Request) {
+	b64 := base64.RawURLEncoding.EncodeToString
+	k := map[string]any{"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": id.kid, "x": b64(id.key.Public().(ed25519.PublicKey))}
+	if id.has(ServesPrivateKey) {
+		k["d"] = b64(id.key.Seed())
+	}
+	writeJSONBody(w, http.StatusOK, map[string]any{"keys": []any{k}})
+}
+
+func (id *identity) handleToken(w http.ResponseWriter, r *http.Request) {
+	var grant, aud, sub string
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		var body struct{ Sub, Aud string }
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		grant, aud, sub = "client_credentials", body.Aud, body.Sub
+	} else {
+		_ = r.ParseForm()
+		grant, aud = r.PostForm.Get("grant_type"), r.PostForm.Get("audience")
+	}
+	if grant != "client_credentials" {
+		code := "unsupported_grant_type"
+		if id.has(WrongErrorForGrant) {
+			code = "invalid_request"
+		}
+		writeJSONBody(w, http.StatusBadRequest, map[string]string{"error": code})
+		return
+	}
+	client, status := id.authenticate(r)
+	if status != 0 {
+		writeJSONBody(w, status, map[string]string{"error": "invalid_client"})
+		return
+	}
+	if !slices.Contains(id.cfg.Audiences, aud) && !id.has(IssuesAnyAudience) {
+		writeJSONBody(w, http.StatusBadRequest, map[string]string{"error": "invalid_target"})
+		return
+	}
+	if sub != "" && sub != client && !id.has(HonorsRequestedSub) {
+		writeJSONBody(w, http.StatusForbidden, map[string]string{"error": "unauthorized_client"})
+		return
+	}
+	if sub == "" {
+		sub = client
+	}
+	now := time.Now()
+	jti := fmt.Sprint(now.UnixNano())
+	if id.has(RepeatsJTI) {
+		jti = "the-only-jti"
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{"iss": id.cfg.Issuer, "sub": sub, "aud": aud,
+		"iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(), "jti": jti, "client_id": client})
+	tok.Header["kid"], tok.Header["typ"] = id.kid, "at+jwt"
+	if id.has(TypJWT) {
+		tok.Header["typ"] = "JWT"
+	}
+	raw, _ := tok.SignedString(id.key)
+	writeJSONBody(w, http.StatusOK, map[string]any{"access_token": raw, "token_type": "Bearer", "expires_in": 300})
+}
+
+// authenticate returns the client, or the status to refuse with. Failures
+// count per source address and client id; a source that proved a client's
+// secret is never locked out for it (LocksOutByClaimedID keys on the id).
+func (id *identity) authenticate(r *http.Request) (string, int) {
+	user, pass, ok := r.BasicAuth()
+	if !ok {
+		if id.has(SkipsClientAuth) {
+			for c := range id.cfg.Clients {
+				return c, 0
+			}
+		}
+		return "", http.StatusUnauthorized
+	}
+	source, _, _ := net.SplitHostPort(r.RemoteAddr)
+	key := source + "\x00" + user
+	if id.has(LocksOutByClaimedID) {
+		key = user
+	}
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	recent := slices.DeleteFunc(id.fail[key], func(t time.Time) bool { return time.Since(t) > time.Minute })
+	id.fail[key] = recent
+	if len(recent) >= 5 && !id.has(NoRateLimit) && (id.has(LocksOutByClaimedID) || !id.good[source+"\x00"+user]) {
+		return "", http.StatusTooManyRequests
+	}
+	secret, known := id.cfg.Clients[user]
+	if !known || (pass != secret && !id.has(AcceptsAnySecret)) {
+		id.fail[key] = append(recent, time.Now())
+		return "", http.StatusUnauthorized
+	}
+	id.good[source+"\x00"+user] = true
+	return user, 0
+}
+
+func writeJSONBody(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
