@@ -32,35 +32,93 @@ func replayCases() []Case {
 				if err != nil {
 					return skipOrFail(err)
 				}
-				const n = 16
-				obs := make([]Observation, n)
-				var wg sync.WaitGroup
-				start := make(chan struct{})
-				for i := range n {
-					wg.Go(func() {
-						<-start
-						obs[i] = e.send(ctx, rs, bearer(fmt.Sprintf("parallel %d", i+1), raw))
-					})
+				return parallelUses(ctx, e, rs, raw, []string{rs.URL})
+			}},
+		{ID: "RPL-03", Category: "replay", Severity: High, Expect: Refuse, SingleUseOnly: true, Source: "RFC 7519 §4.1.7; RFC 9449 §11.1",
+			Title:   "A token used at one replica is refused at every other, also in parallel",
+			Explain: "Single use means single use for the service, not for one of its processes. Replicas that each remember only their own used jtis accept every token once per replica: the replay store must be shared.",
+			check: func(ctx context.Context, e *env, rs *ResourceServer) verdict {
+				if len(rs.Replicas) == 0 {
+					return verdict{status: NotApplicable, reason: "the target lists no replicas for this server"}
 				}
-				close(start)
-				wg.Wait()
-				accepted, refused := 0, 0
-				v := verdict{status: Pass}
-				for _, o := range obs {
-					switch {
-					case o.Status >= 200 && o.Status < 300:
-						accepted++
-					case o.Status >= 400 && o.Status < 500:
-						refused++
-					default:
-						v.status, v.reason = Fail, joinReason(v.reason, fmt.Sprintf("%s: %d %s", o.Label, o.Status, o.Error))
-					}
+				raw, _, _, err := e.base(ctx, rs)
+				if err != nil {
+					return skipOrFail(err)
 				}
-				if accepted != 1 {
-					v.status, v.reason = Fail, joinReason(v.reason, fmt.Sprintf("%d of %d parallel presentations accepted", accepted, n))
+				first := e.send(ctx, rs, bearer("first use at "+rs.URL, raw))
+				if first.Status < 200 || first.Status >= 300 {
+					return verdict{Fail, fmt.Sprintf("inconclusive: first use refused (%d %s)", first.Status, first.Error), []Observation{first}}
 				}
-				v.observations = obs[:2]
+				var obs []Observation
+				for _, u := range rs.Replicas {
+					obs = append(obs, e.sendTo(ctx, rs, u, bearer("replay at "+u, raw)))
+				}
+				v := judge(Refuse, obs)
+				v.observations = append([]Observation{first}, v.observations...)
+				if v.status != Pass {
+					return v
+				}
+				// And at once: a fresh token, 16 presentations spread over all of them.
+				fresh, _, _, err := e.base(ctx, rs)
+				if err != nil {
+					return skipOrFail(err)
+				}
+				return parallelUses(ctx, e, rs, fresh, rs.urls())
+			}},
+		{ID: "RPL-04", Category: "replay", Severity: High, Expect: Refuse, SingleUseOnly: true, Source: "RFC 7519 §4.1.7; seed scenario",
+			Title:   "A used token is still refused after the server restarts",
+			Explain: "A replay store in memory forgets every used jti when the process restarts, and every token still within its lifetime works again. The suite uses a token, restarts the process serving the server, and replays it.",
+			check: func(ctx context.Context, e *env, rs *ResourceServer) verdict {
+				if rs.Process == "" || e.restart == nil {
+					return verdict{status: NotApplicable, reason: "the suite does not start this server's process (resource_servers[].process)"}
+				}
+				raw, _, _, err := e.base(ctx, rs)
+				if err != nil {
+					return skipOrFail(err)
+				}
+				first := e.send(ctx, rs, bearer("first use", raw))
+				if first.Status < 200 || first.Status >= 300 {
+					return verdict{Fail, fmt.Sprintf("inconclusive: first use refused (%d %s)", first.Status, first.Error), []Observation{first}}
+				}
+				if err := e.restart(ctx, rs.Process); err != nil {
+					return verdict{Fail, "could not restart " + rs.Process + ": " + err.Error(), []Observation{first}}
+				}
+				v := judge(Refuse, []Observation{e.send(ctx, rs, bearer("replay after a restart", raw))})
+				v.observations = append([]Observation{first}, v.observations...)
 				return v
 			}},
 	}
+}
+
+// parallelUses presents raw 16 times at once, spread over urls: exactly one
+// presentation may be accepted.
+func parallelUses(ctx context.Context, e *env, rs *ResourceServer, raw string, urls []string) verdict {
+	const n = 16
+	obs := make([]Observation, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			obs[i] = e.sendTo(ctx, rs, urls[i%len(urls)], bearer(fmt.Sprintf("parallel %d at %s", i+1, urls[i%len(urls)]), raw))
+		})
+	}
+	close(start)
+	wg.Wait()
+	accepted := 0
+	v := verdict{status: Pass}
+	for _, o := range obs {
+		switch {
+		case o.Status >= 200 && o.Status < 300:
+			accepted++
+		case o.Status >= 400 && o.Status < 500:
+		default:
+			v.status, v.reason = Fail, joinReason(v.reason, fmt.Sprintf("%s: %d %s", o.Label, o.Status, o.Error))
+		}
+	}
+	if accepted != 1 {
+		v.status, v.reason = Fail, joinReason(v.reason, fmt.Sprintf("%d of %d parallel presentations accepted", accepted, n))
+	}
+	v.observations = obs[:2]
+	return v
 }

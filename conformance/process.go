@@ -66,12 +66,17 @@ func Expand(s string, vars map[string]string) (string, error) {
 
 // processes are the target's processes while a run lasts.
 type processes struct {
+	target  *Target
+	vars    map[string]string
+	logsDir string
 	running []*process
 	work    string // ${WORKDIR}, removed at stop
 }
 
 type process struct {
 	name   string
+	index  int // in target.Processes
+	health string
 	cmd    *exec.Cmd
 	log    string
 	exited chan struct{} // closed once the process has exited
@@ -82,7 +87,7 @@ type process struct {
 // with its exit status and the end of its output. Output goes to
 // logsDir/NAME.log when logsDir is set (kept), else to the work directory.
 func startProcesses(ctx context.Context, t *Target, vars map[string]string, logsDir string) (*processes, error) {
-	ps := &processes{}
+	ps := &processes{target: t, vars: vars}
 	if len(t.Processes) == 0 {
 		return ps, nil
 	}
@@ -97,10 +102,11 @@ func startProcesses(ctx context.Context, t *Target, vars map[string]string, logs
 		return nil, fmt.Errorf("%w: -logs: %w", ErrConfig, err)
 	}
 	vars[varWorkDir] = ps.work
-	for i, spec := range t.Processes {
-		p, health, err := ps.start(t, i, spec, vars, logsDir)
+	ps.logsDir = logsDir
+	for i := range t.Processes {
+		p, err := ps.start(i)
 		if err == nil {
-			err = p.waitHealthy(ctx, health)
+			err = p.waitHealthy(ctx, p.health)
 		}
 		if err != nil {
 			ps.stop()
@@ -110,9 +116,28 @@ func startProcesses(ctx context.Context, t *Target, vars map[string]string, logs
 	return ps, nil
 }
 
-func (ps *processes) start(t *Target, i int, spec Process, vars map[string]string, logsDir string) (*process, string, error) {
-	fail := func(what string, err error) (*process, string, error) {
-		return nil, "", fmt.Errorf("%w: processes[%d].%s (process %q): %w", ErrConfig, i, what, spec.Name, err)
+// restart stops the process named name and starts it again, as a crash
+// and a restart would leave it, and waits until it is healthy.
+func (ps *processes) restart(ctx context.Context, name string) error {
+	for i, p := range ps.running {
+		if p.name != name {
+			continue
+		}
+		p.terminate()
+		ps.running = slices.Delete(ps.running, i, i+1)
+		np, err := ps.start(p.index)
+		if err != nil {
+			return err
+		}
+		return np.waitHealthy(ctx, np.health)
+	}
+	return fmt.Errorf("no running process named %q", name)
+}
+
+func (ps *processes) start(i int) (*process, error) {
+	spec, vars := ps.target.Processes[i], ps.vars
+	fail := func(what string, err error) (*process, error) {
+		return nil, fmt.Errorf("%w: processes[%d].%s (process %q): %w", ErrConfig, i, what, spec.Name, err)
 	}
 	args := make([]string, len(spec.Command))
 	for j, a := range spec.Command {
@@ -138,10 +163,11 @@ func (ps *processes) start(t *Target, i int, spec Process, vars map[string]strin
 	if err != nil {
 		return fail("health", err)
 	}
-	p := &process{name: spec.Name, cmd: cmd, log: filepath.Join(logsDir, spec.Name+".log"), exited: make(chan struct{})}
-	logFile, err := os.Create(p.log)
+	p := &process{name: spec.Name, index: i, health: health, cmd: cmd, log: filepath.Join(ps.logsDir, spec.Name+".log"), exited: make(chan struct{})}
+	// Appended to, so a restarted process's log follows its first life's.
+	logFile, err := os.OpenFile(p.log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: log of %s: %w", ErrConfig, spec.Name, err)
+		return nil, fmt.Errorf("%w: log of %s: %w", ErrConfig, spec.Name, err)
 	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
@@ -154,7 +180,7 @@ func (ps *processes) start(t *Target, i int, spec Process, vars map[string]strin
 		logFile.Close()
 		close(p.exited)
 	}()
-	return p, health, nil
+	return p, nil
 }
 
 // waitHealthy polls url until it answers 200, the process exits, or the
@@ -205,16 +231,21 @@ func (p *process) tail() string {
 // and removes the work directory.
 func (ps *processes) stop() {
 	for _, p := range ps.running {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(processStopTimeout):
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-		}
+		p.terminate()
 	}
 	if ps.work != "" {
 		os.RemoveAll(ps.work)
+	}
+}
+
+// terminate sends SIGTERM, then SIGKILL after processStopTimeout.
+func (p *process) terminate() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(processStopTimeout):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
 	}
 }
 

@@ -195,6 +195,12 @@ func (s *Suite) Run(ctx context.Context) (*Report, error) {
 		s.opts.Client.CloseIdleConnections()
 		procs.stop()
 	}()
+	if len(s.target.Processes) > 0 {
+		e.restart = func(ctx context.Context, name string) error {
+			s.opts.Client.CloseIdleConnections()
+			return procs.restart(ctx, name)
+		}
+	}
 
 	if s.target.Identity != nil {
 		e.identity = newIdentityClient(ctx, s.target.Identity, s.opts.Client)

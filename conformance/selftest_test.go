@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/signal"
 	"slices"
 	"sort"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 
 	"github.com/s2sjwt/s2sjwt/conformance"
 	"github.com/s2sjwt/s2sjwt/conformance/internal/vulnerable"
+	"github.com/s2sjwt/s2sjwt/internal/testutil"
 )
 
 // keysDir holds the test issuer's keys for every test in the package:
@@ -24,6 +27,10 @@ import (
 var keysDir string
 
 func TestMain(m *testing.M) {
+	if addr := os.Getenv("VULNERABLE_SERVE_ADDR"); addr != "" {
+		serveVulnerable(addr) // this binary, re-run as a target's process
+		return
+	}
 	dir, err := os.MkdirTemp("", "conformance-keys-")
 	if err != nil {
 		panic(err)
@@ -41,17 +48,26 @@ func runAgainst(t *testing.T, flaw vulnerable.Flaw, alg string, only ...string) 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	issuerURL := "http://" + ln.Addr().String()
-	srv := httptest.NewServer(vulnerable.New(vulnerable.Config{
+	cfg := vulnerable.Config{
 		Issuer: issuerURL, JWKSURL: issuerURL + "/jwks.json", Audience: "vulnerable-service",
 		Scope: "write", SingleUse: true, Flaw: flaw, RefreshInterval: time.Second,
-	}))
+	}
+	handler := vulnerable.New(cfg)
+	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
+	// A replica: the same server (one memory), or for that flaw a second one.
+	replicaHandler := handler
+	if flaw == vulnerable.ReplicaMemoryNotShared {
+		replicaHandler = vulnerable.New(cfg)
+	}
+	replica := httptest.NewServer(replicaHandler)
+	t.Cleanup(replica.Close)
 	target := &conformance.Target{
 		MaxKeyDelay: "3s", // the server refetches every second
 		TestIssuer:  &conformance.TestIssuerConfig{URL: issuerURL, Algorithm: alg},
 		ResourceServers: []conformance.ResourceServer{{
 			Name: "vulnerable", URL: srv.URL, Method: http.MethodPost, Path: "/", Body: json.RawMessage(`{}`),
-			Audience: "vulnerable-service", Scope: "write", SingleUse: true,
+			Audience: "vulnerable-service", Scope: "write", SingleUse: true, Replicas: []string{replica.URL},
 		}},
 	}
 	suite, err := conformance.New(target, conformance.Options{IssuerListener: ln, KeysDir: keysDir, Only: only})
@@ -89,6 +105,9 @@ func TestSuite_CatchesEveryFlaw(t *testing.T) {
 	sort.Strings(flaws)
 	for _, f := range flaws {
 		flaw := vulnerable.Flaw(f)
+		if flaw == vulnerable.ForgetsOnRestart {
+			continue // needs a process to restart: TestSuite_ReplayMemoryAcrossRestart
+		}
 		t.Run(f, func(t *testing.T) {
 			t.Parallel()
 			// Only the flaw's own cases (and the controls): the correct
@@ -190,6 +209,62 @@ func TestSuite_IssuerProfile(t *testing.T) {
 		t.Run(string(flaw), func(t *testing.T) {
 			failed, report := runAgainstIdentity(t, flaw)
 			require.ElementsMatch(t, want, failed, text(report))
+		})
+	}
+}
+
+// serveVulnerable serves a vulnerable server configured from the
+// environment until SIGTERM.
+func serveVulnerable(addr string) {
+	h := vulnerable.New(vulnerable.Config{Issuer: os.Getenv("VULNERABLE_ISSUER"), JWKSURL: os.Getenv("VULNERABLE_ISSUER") + "/jwks.json",
+		Audience: "vulnerable-service", SingleUse: true, Flaw: vulnerable.Flaw(os.Getenv("VULNERABLE_FLAW")),
+		UsedFile: os.Getenv("VULNERABLE_USED_FILE"), RefreshInterval: time.Second})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		panic(err)
+	}
+	go func() {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM)
+		<-sig
+		ln.Close()
+	}()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(http.ResponseWriter, *http.Request) {})
+	mux.Handle("/", h)
+	_ = http.Serve(ln, mux)
+}
+
+// TestSuite_ReplayMemoryAcrossRestart: the suite restarts the process
+// serving a single-use server between a token's use and its replay; a
+// server that keeps used jtis only in memory fails RPL-04, one that keeps
+// them on disk passes.
+func TestSuite_ReplayMemoryAcrossRestart(t *testing.T) {
+	for flaw, want := range map[vulnerable.Flaw]conformance.Status{vulnerable.Correct: conformance.Pass, vulnerable.ForgetsOnRestart: conformance.Fail} {
+		t.Run(string(flaw)+"/"+string(want), func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			issuerURL := "http://" + ln.Addr().String()
+			addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePorts(t, 1)[0])
+			target := &conformance.Target{
+				TestIssuer: &conformance.TestIssuerConfig{URL: issuerURL},
+				ResourceServers: []conformance.ResourceServer{{Name: "vulnerable", URL: "http://" + addr, Method: http.MethodGet, Path: "/",
+					Audience: "vulnerable-service", SingleUse: true, Process: "vulnerable"}},
+				Processes: []conformance.Process{{Name: "vulnerable", Command: []string{os.Args[0]}, Health: "http://" + addr + "/healthz",
+					Env: map[string]string{"VULNERABLE_SERVE_ADDR": addr, "VULNERABLE_ISSUER": issuerURL, "VULNERABLE_FLAW": string(flaw),
+						"VULNERABLE_USED_FILE": "${WORKDIR}/used"}}},
+			}
+			suite, err := conformance.New(target, conformance.Options{IssuerListener: ln, KeysDir: keysDir, Only: []string{"RPL-04"}})
+			require.NoError(t, err)
+			report, err := suite.Run(context.Background())
+			require.NoError(t, err)
+			for _, r := range report.Results {
+				if r.ID == "RPL-04" {
+					require.Equal(t, want, r.Status, text(report))
+					return
+				}
+			}
+			t.Fatal("RPL-04 did not run")
 		})
 	}
 }

@@ -106,6 +106,7 @@ type env struct {
 	keys     *testissuer.Keys
 	hits     func(ctx context.Context) (testissuer.Hits, error) // the issuer's fetch log
 	publish  func(ctx context.Context, k jwk.Key) error         // adds a key to the trusted JWKS
+	restart  func(ctx context.Context, process string) error    // restarts a process the suite started
 	client   *http.Client
 	identity *identityClient
 	// issuerURL is the test issuer as servers under test reach it; jku and x5u attacks point below it.
@@ -203,12 +204,17 @@ const maxChallengeBytes = 1 << 10
 
 // send makes one request to rs.
 func (e *env) send(ctx context.Context, rs *ResourceServer, a attempt) Observation {
+	return e.sendTo(ctx, rs, rs.URL, a)
+}
+
+// sendTo makes rs's request at base, one of its URLs (replicas).
+func (e *env) sendTo(ctx context.Context, rs *ResourceServer, base string, a attempt) Observation {
 	obs := Observation{Label: a.label}
 	var body io.Reader
 	if len(rs.Body) > 0 {
 		body = bytes.NewReader(rs.Body)
 	}
-	target := strings.TrimSuffix(rs.URL, "/") + rs.Path
+	target := strings.TrimSuffix(base, "/") + rs.Path
 	if a.query != "" {
 		target += "?" + a.query
 	}

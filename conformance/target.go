@@ -80,6 +80,12 @@ type ResourceServer struct {
 	Scope string `json:"scope,omitempty"`
 	// SingleUse servers must refuse a token presented twice.
 	SingleUse bool `json:"single_use,omitempty"`
+	// Replicas are more URLs of the same service: a token used at one must
+	// be refused at every other.
+	Replicas []string `json:"replicas,omitempty"`
+	// Process names the process (of processes) that serves this server,
+	// so the suite can restart it between a token's use and its replay.
+	Process string `json:"process,omitempty"`
 	// Container, in docker mode, names the container serving it; URL is
 	// then filled in from its mapped port.
 	Container string `json:"container,omitempty"`
@@ -172,6 +178,14 @@ func (t *Target) Validate() error {
 		case rs.Method == "" || !strings.HasPrefix(rs.Path, "/"):
 			return fail("resource_servers[%d]: method and an absolute path are required (server %q)", i, rs.Name)
 		}
+		for j, u := range rs.Replicas {
+			if !validURL(u) {
+				return fail("resource_servers[%d].replicas[%d]: %q is not an http(s) URL", i, j, u)
+			}
+		}
+		if rs.Process != "" && !slices.ContainsFunc(t.Processes, func(p Process) bool { return p.Name == rs.Process }) {
+			return fail("resource_servers[%d].process: no process is named %q", i, rs.Process)
+		}
 		names[rs.Name] = true
 	}
 	if id := t.Identity; id != nil {
@@ -228,3 +242,6 @@ func durationOr(s string, fallback time.Duration) time.Duration {
 	}
 	return fallback
 }
+
+// urls are the server's URL and its replicas'.
+func (rs *ResourceServer) urls() []string { return append([]string{rs.URL}, rs.Replicas...) }

@@ -93,6 +93,8 @@ const (
 	NotBeforeFiveMinutes     Flaw = "allows nbf five minutes ahead"
 	ZeroExpMeansNoExp        Flaw = "reads an exp of 0 or less as no expiry"
 	RefetchesEveryFiveMin    Flaw = "refetches the JWKS at most every five minutes, unknown kid or not"
+	ReplicaMemoryNotShared   Flaw = "runs replicas that each remember only their own used jtis"
+	ForgetsOnRestart         Flaw = "keeps used jtis in memory only"
 )
 
 // Catches maps each flaw to the suite cases that must fail because of it.
@@ -153,6 +155,8 @@ var Catches = map[Flaw][]string{
 	NotBeforeFiveMinutes:     {"TIME-08"},
 	ZeroExpMeansNoExp:        {"TIME-09"},
 	RefetchesEveryFiveMin:    {"KEY-11"},
+	ReplicaMemoryNotShared:   {"RPL-03"},
+	ForgetsOnRestart:         {"RPL-04"},
 }
 
 // Config configures a server.
@@ -165,6 +169,10 @@ type Config struct {
 	// RefreshInterval is the least time between two JWKS fetches for an
 	// unknown kid; 10 s if zero.
 	RefreshInterval time.Duration
+	// UsedFile, if set, keeps used jtis across restarts (one per line).
+	// ReplicaMemoryNotShared is a deployment of two servers, each with its
+	// own memory; the server itself behaves correctly.
+	UsedFile string
 }
 
 type server struct {
@@ -188,7 +196,14 @@ func New(cfg Config) http.Handler {
 	if cfg.Flaw == RefetchesEveryFiveMin {
 		cfg.RefreshInterval = 5 * time.Minute
 	}
-	return &server{cfg: cfg, client: &http.Client{Timeout: 2 * time.Second}, used: map[string]bool{}}
+	s := &server{cfg: cfg, client: &http.Client{Timeout: 2 * time.Second}, used: map[string]bool{}}
+	if cfg.UsedFile != "" && !s.has(ForgetsOnRestart) {
+		data, _ := os.ReadFile(cfg.UsedFile)
+		for _, jti := range strings.Fields(string(data)) {
+			s.used[jti] = true
+		}
+	}
+	return s
 }
 
 var errRefused = errors.New("refused")
@@ -655,6 +670,17 @@ func (s *server) useOnce(jti string) error {
 		return errRefused
 	}
 	s.used[jti] = true
+	if s.cfg.UsedFile != "" && !s.has(ForgetsOnRestart) {
+		f, err := os.OpenFile(s.cfg.UsedFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(f, jti)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}
 	return nil
 }
 
