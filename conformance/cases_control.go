@@ -56,10 +56,6 @@ func controlCases() []Case {
 			Title:    "typ application/at+jwt (the full media type)",
 			Explain:  "typ may carry the full media type; application/at+jwt and at+jwt name the same thing.",
 			attempts: forged(func(_ *testIssuer, h, _ map[string]any) { h["typ"] = "application/at+jwt" })},
-		{ID: "CTRL-09", Category: "control", Severity: Low, Expect: Accept, Source: "RFC 7517 §4.2",
-			Title:    "A key published without use verifies",
-			Explain:  "use is optional in a JWKS; many issuers omit it. A verifier that refuses every key without use: sig cannot talk to them (an interoperability failure, not a security one).",
-			attempts: signedByRole(testissuer.NoUse, "key without use")},
 		{ID: "CTRL-08", Category: "control", Severity: Low, Expect: Accept, Source: "RFC 9110 §11.1",
 			Title:   "Authorization scheme in lower case (bearer)",
 			Explain: "HTTP authentication scheme names are case-insensitive; 'bearer' is 'Bearer'.",
@@ -67,6 +63,10 @@ func controlCases() []Case {
 				raw, _, _, err := e.base(ctx, rs)
 				return []attempt{{label: "bearer scheme", authorization: "bearer " + raw}}, err
 			}},
+		{ID: "CTRL-09", Category: "control", Severity: Low, Expect: Accept, Source: "RFC 7517 §4.2",
+			Title:    "A key published without use verifies",
+			Explain:  "use is optional in a JWKS; many issuers omit it. A verifier that refuses every key without use: sig cannot talk to them (an interoperability failure, not a security one).",
+			attempts: signedByRole(testissuer.NoUse, "key without use")},
 	}
 }
 

@@ -15,9 +15,9 @@ func issuerCases() []Case {
 	return []Case{
 		iss("ISS-01", "iss missing", "Without iss nobody vouches for the token; the trust anchor is absent.", High,
 			func(_ *testIssuer, c map[string]any) { delete(c, "iss") }),
-		iss("ISS-02", "iss differs in letter case", "Issuer identifiers compare exactly, as strings.", High,
+		iss("ISS-02", "iss differs in letter case", "Issuer identifiers compare exactly, as strings.", Medium,
 			func(ti *testIssuer, c map[string]any) { c["iss"] = strings.ToUpper(ti.url) }),
-		iss("ISS-03", "iss with a trailing slash", "https://id.example/ and https://id.example are different issuers (RFC 8414 §3.3).", High,
+		iss("ISS-03", "iss with a trailing slash", "https://id.example/ and https://id.example are different issuers (RFC 8414 §3.3).", Medium,
 			func(ti *testIssuer, c map[string]any) { c["iss"] = ti.url + "/" }),
 		iss("ISS-04", "iss is a number", "iss is a string; a verifier that converts types may compare garbage.", Medium,
 			func(_ *testIssuer, c map[string]any) { c["iss"] = 1 }),

@@ -131,18 +131,6 @@ func keyCases() []Case {
 				}
 				return out, nil
 			}},
-		{ID: "KEY-11", Category: "key selection", Severity: High, Expect: Accept, Source: "RFC 7517 §4.5; OpenID Connect Core §10.1.1",
-			Title:   "A key published during the run is accepted in bounded time, also after a burst of unknown kids",
-			Explain: "Rotation: the issuer publishes a new key and starts signing with it. A verifier must fetch the JWKS again when it meets the new kid (rate-limited, as KEY-08 wants), not only when a cache of minutes expires, and a burst of made-up kids must not spend the refetch budget the real rotation needs. The suite publishes a key, measures how long the server takes to accept it, then sends 20 unknown kids and does it again.",
-			check:   checkPublishedKey},
-		{ID: "KEY-09", Category: "key selection", Severity: Medium, Expect: Refuse, Source: "RFC 7517 §4.2; RFC 8725 §3.10",
-			Title:    "A key published with use: enc verifies nothing",
-			Explain:  "The issuer says this key is for encryption. A verifier that ignores use lets a key meant for another purpose (and perhaps held by another system) sign tokens.",
-			attempts: signedByRole(testissuer.EncOnly, "key with use: enc")},
-		{ID: "KEY-10", Category: "key selection", Severity: Medium, Expect: Refuse, Source: "RFC 7517 §4.3",
-			Title:    "A key whose key_ops lacks verify verifies nothing",
-			Explain:  "key_ops lists what a key may do; a key published for encrypt only must not verify a signature, whatever its type.",
-			attempts: signedByRole(testissuer.NoVerifyOps, "key with key_ops [encrypt]")},
 		{ID: "KEY-08", Category: "key selection", Severity: Medium, Expect: Refuse, Source: "go-oidc RemoteKeySet; RFC 8725 §3.10",
 			Title:   "Unknown kids do not make the server refetch the JWKS every time",
 			Explain: "A verifier refetches the JWKS when it sees a new kid (that is how rotation works), but at most once in a while: otherwise every made-up kid turns one request into two, and the issuer is flooded through its clients.",
@@ -179,6 +167,18 @@ func keyCases() []Case {
 				}
 				return v
 			}},
+		{ID: "KEY-09", Category: "key selection", Severity: Medium, Expect: Refuse, Source: "RFC 7517 §4.2; RFC 8725 §3.10",
+			Title:    "A key published with use: enc verifies nothing",
+			Explain:  "The issuer says this key is for encryption. A verifier that ignores use lets a key meant for another purpose (and perhaps held by another system) sign tokens.",
+			attempts: signedByRole(testissuer.EncOnly, "key with use: enc")},
+		{ID: "KEY-10", Category: "key selection", Severity: Medium, Expect: Refuse, Source: "RFC 7517 §4.3",
+			Title:    "A key whose key_ops lacks verify verifies nothing",
+			Explain:  "key_ops lists what a key may do; a key published for encrypt only must not verify a signature, whatever its type.",
+			attempts: signedByRole(testissuer.NoVerifyOps, "key with key_ops [encrypt]")},
+		{ID: "KEY-11", Category: "key selection", Severity: High, Expect: Accept, Source: "RFC 7517 §4.5; OpenID Connect Core §10.1.1",
+			Title:   "A key published during the run is accepted in bounded time, also after a burst of unknown kids",
+			Explain: "Rotation: the issuer publishes a new key and starts signing with it. A verifier must fetch the JWKS again when it meets the new kid (rate-limited, as KEY-08 wants), not only when a cache of minutes expires, and a burst of made-up kids must not spend the refetch budget the real rotation needs. The suite publishes a key, measures how long the server takes to accept it, then sends 20 unknown kids and does it again.",
+			check:   checkPublishedKey},
 	}
 }
 
