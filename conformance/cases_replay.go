@@ -12,17 +12,9 @@ func replayCases() []Case {
 			Title:   "The same token presented twice",
 			Explain: "A single-use service remembers each jti until the token expires. The second presentation of a token, however valid, is a replay: someone copied the request.",
 			check: func(ctx context.Context, e *env, rs *ResourceServer) verdict {
-				raw, _, _, err := e.base(ctx, rs)
-				if err != nil {
-					return skipOrFail(err)
-				}
-				first := e.send(ctx, rs, bearer("first use", raw))
-				if first.Status < 200 || first.Status >= 300 {
-					return verdict{Fail, fmt.Sprintf("inconclusive: first use refused (%d %s)", first.Status, first.Error), []Observation{first}}
-				}
-				v := judge(Refuse, []Observation{e.send(ctx, rs, bearer("second use", raw))})
-				v.observations = append([]Observation{first}, v.observations...)
-				return v
+				return replayAfterUse(ctx, e, rs, nil, func(raw string) []Observation {
+					return []Observation{e.send(ctx, rs, bearer("second use", raw))}
+				})
 			}},
 		{ID: "RPL-02", Category: "replay", Severity: High, Expect: Refuse, SingleUseOnly: true, Source: "TOCTOU; seed scenario",
 			Title:   "16 parallel presentations of one token: exactly one accepted",
@@ -41,20 +33,13 @@ func replayCases() []Case {
 				if len(rs.Replicas) == 0 {
 					return verdict{status: NotApplicable, reason: "the target lists no replicas for this server"}
 				}
-				raw, _, _, err := e.base(ctx, rs)
-				if err != nil {
-					return skipOrFail(err)
-				}
-				first := e.send(ctx, rs, bearer("first use at "+rs.URL, raw))
-				if first.Status < 200 || first.Status >= 300 {
-					return verdict{Fail, fmt.Sprintf("inconclusive: first use refused (%d %s)", first.Status, first.Error), []Observation{first}}
-				}
-				var obs []Observation
-				for _, u := range rs.Replicas {
-					obs = append(obs, e.sendTo(ctx, rs, u, bearer("replay at "+u, raw)))
-				}
-				v := judge(Refuse, obs)
-				v.observations = append([]Observation{first}, v.observations...)
+				v := replayAfterUse(ctx, e, rs, nil, func(raw string) []Observation {
+					var obs []Observation
+					for _, u := range rs.Replicas {
+						obs = append(obs, e.sendTo(ctx, rs, u, bearer("replay at "+u, raw)))
+					}
+					return obs
+				})
 				if v.status != Pass {
 					return v
 				}
@@ -72,20 +57,15 @@ func replayCases() []Case {
 				if rs.Process == "" || e.restart == nil {
 					return verdict{status: NotApplicable, reason: "the suite does not start this server's process (resource_servers[].process)"}
 				}
-				raw, _, _, err := e.base(ctx, rs)
-				if err != nil {
-					return skipOrFail(err)
+				restart := func(ctx context.Context) error {
+					if err := e.restart(ctx, rs.Process); err != nil {
+						return fmt.Errorf("could not restart %s: %w", rs.Process, err)
+					}
+					return nil
 				}
-				first := e.send(ctx, rs, bearer("first use", raw))
-				if first.Status < 200 || first.Status >= 300 {
-					return verdict{Fail, fmt.Sprintf("inconclusive: first use refused (%d %s)", first.Status, first.Error), []Observation{first}}
-				}
-				if err := e.restart(ctx, rs.Process); err != nil {
-					return verdict{Fail, "could not restart " + rs.Process + ": " + err.Error(), []Observation{first}}
-				}
-				v := judge(Refuse, []Observation{e.send(ctx, rs, bearer("replay after a restart", raw))})
-				v.observations = append([]Observation{first}, v.observations...)
-				return v
+				return replayAfterUse(ctx, e, rs, restart, func(raw string) []Observation {
+					return []Observation{e.send(ctx, rs, bearer("replay after a restart", raw))}
+				})
 			}},
 	}
 }
@@ -120,5 +100,27 @@ func parallelUses(ctx context.Context, e *env, rs *ResourceServer, raw string, u
 		v.status, v.reason = Fail, joinReason(v.reason, fmt.Sprintf("%d of %d parallel presentations accepted", accepted, n))
 	}
 	v.observations = obs[:2]
+	return v
+}
+
+// replayAfterUse presents a fresh token once, which must be accepted or the
+// case proves nothing, runs between (if any), and judges replay's
+// presentations of the same token, which must all be refused.
+func replayAfterUse(ctx context.Context, e *env, rs *ResourceServer, between func(context.Context) error, replay func(raw string) []Observation) verdict {
+	raw, _, _, err := e.base(ctx, rs)
+	if err != nil {
+		return skipOrFail(err)
+	}
+	first := e.send(ctx, rs, bearer("first use", raw))
+	if first.Status < 200 || first.Status >= 300 {
+		return verdict{Fail, fmt.Sprintf("inconclusive: first use refused (%d %s)", first.Status, first.Error), []Observation{first}}
+	}
+	if between != nil {
+		if err := between(ctx); err != nil {
+			return verdict{Fail, err.Error(), []Observation{first}}
+		}
+	}
+	v := judge(Refuse, replay(raw))
+	v.observations = append([]Observation{first}, v.observations...)
 	return v
 }

@@ -74,12 +74,7 @@ func runAgainst(t *testing.T, flaw vulnerable.Flaw, alg string, only ...string) 
 	require.NoError(t, err)
 	report, err = suite.Run(context.Background())
 	require.NoError(t, err)
-	for _, r := range report.Results {
-		if r.Status == conformance.Fail {
-			failed = append(failed, r.ID)
-		}
-	}
-	return failed, report
+	return failedIDs(report), report
 }
 
 // TestSuite_PassesCorrectServer: no false alarm against a correct server,
@@ -190,12 +185,7 @@ func runAgainstIdentity(t *testing.T, flaw vulnerable.IdentityFlaw) (failed []st
 	require.NoError(t, err)
 	report, err = suite.Run(context.Background())
 	require.NoError(t, err)
-	for _, r := range report.Results {
-		if r.Status == conformance.Fail {
-			failed = append(failed, r.ID)
-		}
-	}
-	return failed, report
+	return failedIDs(report), report
 }
 
 // TestSuite_IssuerProfile: the correct identity service raises no alarm,
@@ -267,4 +257,13 @@ func TestSuite_ReplayMemoryAcrossRestart(t *testing.T) {
 			t.Fatal("RPL-04 did not run")
 		})
 	}
+}
+
+func failedIDs(report *conformance.Report) (failed []string) {
+	for _, r := range report.Results {
+		if r.Status == conformance.Fail {
+			failed = append(failed, r.ID)
+		}
+	}
+	return failed
 }

@@ -34,14 +34,7 @@ func runDocker(ctx context.Context, args []string, getenv func(string) string, s
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	t, err := conformance.LoadTarget(*target)
-	if err != nil {
-		return err
-	}
-	if err := out.apply(t); err != nil {
-		return err
-	}
-	files, err := out.open()
+	t, files, err := out.load(*target)
 	if err != nil {
 		return err
 	}

@@ -74,14 +74,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if *target == "" {
 		return fmt.Errorf("%w: -target is required (-h for help)", conformance.ErrConfig)
 	}
-	t, err := conformance.LoadTarget(*target)
-	if err != nil {
-		return err
-	}
-	if err := out.apply(t); err != nil {
-		return err
-	}
-	files, err := out.open()
+	t, files, err := out.load(*target)
 	if err != nil {
 		return err
 	}
@@ -152,6 +145,20 @@ func (f *reportFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.junit, "junit", "", "also write JUnit XML to this file")
 	fs.StringVar(&f.markdown, "markdown", "", "also write Markdown to this file")
 	fs.StringVar(&f.onlyIDs, "only", "", "comma-separated case ids to run (controls always run)")
+}
+
+// load reads the target, applies the flags that override it and opens the
+// output files: everything that can be wrong before the first request.
+func (f *reportFlags) load(path string) (*conformance.Target, reportFiles, error) {
+	t, err := conformance.LoadTarget(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := f.apply(t); err != nil {
+		return nil, nil, err
+	}
+	files, err := f.open()
+	return t, files, err
 }
 
 // apply puts flags that override the target file into it.
