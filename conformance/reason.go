@@ -4,7 +4,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/s2sjwt/s2sjwt/internal/httpx"
 )
 
 // maxReasonBytes bounds a server's reason as the report quotes it.
@@ -106,12 +107,8 @@ func quoteBounded(s string) string {
 }
 
 func cut(s string) string {
-	if len(s) <= maxReasonBytes {
-		return s
+	if c, ok := httpx.Truncate(s, maxReasonBytes); ok {
+		return c + "…"
 	}
-	s = s[:maxReasonBytes]
-	for !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s + "…"
+	return s
 }

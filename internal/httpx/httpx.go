@@ -170,12 +170,22 @@ const MaxLogValueBytes = 256
 // cut, so that no request can write more than that to a log through it.
 // slog's handlers quote and escape what remains.
 func LogBounded(s string) string {
-	if len(s) <= MaxLogValueBytes {
-		return s
+	if cut, ok := Truncate(s, MaxLogValueBytes); ok {
+		return cut + fmt.Sprintf("…(cut at %d bytes)", MaxLogValueBytes)
 	}
-	s = s[:MaxLogValueBytes]
-	for !utf8.ValidString(s) {
-		s = s[:len(s)-1]
+	return s
+}
+
+// Truncate returns s cut to at most n bytes without splitting a UTF-8
+// sequence, and whether it cut anything. Invalid bytes are left to the
+// caller's escaping.
+func Truncate(s string, n int) (string, bool) {
+	if len(s) <= n {
+		return s, false
 	}
-	return s + fmt.Sprintf("…(cut at %d bytes)", MaxLogValueBytes)
+	end := n
+	for end > 0 && end > n-utf8.UTFMax && !utf8.RuneStart(s[end]) {
+		end--
+	}
+	return s[:end], true
 }

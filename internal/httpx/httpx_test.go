@@ -63,3 +63,13 @@ func TestDecode_TransportErrorsStayInternal(t *testing.T) {
 	require.NotContains(t, httpx.DecodeDescription(err), "127.0.0.1")
 	require.Equal(t, http.StatusBadRequest, httpx.DecodeStatus(err))
 }
+
+func TestTruncate(t *testing.T) {
+	got, cut := httpx.Truncate("aé", 2) // é is 2 bytes: never split
+	require.True(t, cut)
+	require.Equal(t, "a", got)
+	bad := "\xff" + strings.Repeat("x", 1000)
+	got, _ = httpx.Truncate(bad, 10)
+	require.Equal(t, bad[:10], got, "invalid bytes do not make it cut everything")
+	require.LessOrEqual(t, len(httpx.LogBounded(strings.Repeat("\xff", 1<<20))), httpx.MaxLogValueBytes+32)
+}
