@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/s2sjwt/s2sjwt/internal/replay"
@@ -38,6 +40,32 @@ func TestStore_Use(t *testing.T) {
 	n, err := s.Purge(ctx)
 	require.NoError(t, err)
 	require.Equal(t, int64(1), n, "ids past forget-after are purged")
+}
+
+// TestStore_UseConcurrently: of 1,000 concurrent uses of 100 ids, sharing
+// group commits, exactly one per id is first, and every id is stored.
+func TestStore_UseConcurrently(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, nil)
+	exp := time.Now().Add(time.Hour)
+	var firsts [100]atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 1000 {
+		wg.Go(func() {
+			first, err := s.Use(ctx, fmt.Sprint(i%100), exp)
+			assert.NoError(t, err)
+			if first {
+				firsts[i%100].Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	for id := range firsts {
+		require.Equal(t, int32(1), firsts[id].Load(), "id %d", id)
+		again, err := s.Use(ctx, fmt.Sprint(id), exp)
+		require.NoError(t, err)
+		require.False(t, again, "id %d is stored", id)
+	}
 }
 
 // BenchmarkStore_Use measures durable replay checks (one fsync'd SQLite
@@ -72,6 +100,7 @@ func BenchmarkStore_Use(b *testing.B) {
 		s := open(b, nil)
 		var mu sync.Mutex
 		i := 0
+		b.SetParallelism(32) // 64 callers on 2 cores
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				mu.Lock()
