@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/s2sjwt/s2sjwt/internal/groupcommit"
 	"github.com/s2sjwt/s2sjwt/internal/sqlitedb"
 )
 
@@ -46,8 +47,12 @@ type Filter struct {
 }
 
 // Store keeps entries in SQLite. Append returns only after the entry is
-// durable, so an acknowledged entry survives a crash or restart.
-type Store struct{ db *sql.DB }
+// durable, so an acknowledged entry survives a crash or restart; concurrent
+// appends share one commit (group commit).
+type Store struct {
+	db      *sql.DB
+	appends *groupcommit.Batcher[groupcommit.Work]
+}
 
 // OpenStore opens or creates the store at path.
 func OpenStore(path string) (*Store, error) {
@@ -55,7 +60,7 @@ func OpenStore(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("logging: %w", err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, appends: groupcommit.NewTx(db)}, nil
 }
 
 // Close closes the database.
@@ -67,14 +72,19 @@ func (s *Store) Append(ctx context.Context, e Entry) (Entry, error) {
 	if err != nil {
 		return Entry{}, fmt.Errorf("logging: %w", err)
 	}
-	res, err := s.db.ExecContext(ctx,
-		`INSERT INTO entries (time, source, level, message, attributes, jti, client_id) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		e.Time.UnixNano(), e.Source, e.Level, e.Message, string(attrs), e.TokenID, e.ClientID)
+	err = s.appends.Do(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			`INSERT INTO entries (time, source, level, message, attributes, jti, client_id) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			e.Time.UnixNano(), e.Source, e.Level, e.Message, string(attrs), e.TokenID, e.ClientID)
+		if err == nil {
+			e.ID, err = res.LastInsertId()
+		}
+		return err
+	})
 	if err != nil {
 		return Entry{}, fmt.Errorf("logging: append: %w", err)
 	}
-	e.ID, err = res.LastInsertId()
-	return e, err
+	return e, nil
 }
 
 // List returns matching entries, oldest first.

@@ -2,6 +2,7 @@ package notification
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
@@ -95,42 +96,40 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 }
 
 // store uses the token, stores the notification and queues its audit entry
-// in one transaction: all of it is durable, or none.
+// in one transaction: all of it is durable, or none. Concurrent requests
+// share the transaction's commit (group commit).
 func (s *Server) store(ctx context.Context, claims *authn.Claims, req sendRequest) (id int64, delivered <-chan struct{}, err error) {
-	tx, err := s.deps.DB.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, nil, err
-	}
 	queued := int64(-1)
-	defer func() {
+	err = s.commits.Do(ctx, func(tx *sql.Tx) error {
+		first, err := s.deps.Replay.UseTx(ctx, tx, claims.ID, claims.ExpiresAt.Add(s.deps.Verifier.Leeway()))
 		if err != nil {
-			_ = tx.Rollback()
-			if queued >= 0 {
-				s.outbox.forget(queued)
+			return err
+		}
+		if !first {
+			return fmt.Errorf("%w: jti %s", authn.ErrReplayed, claims.ID)
+		}
+		res, err := tx.ExecContext(ctx,
+			`INSERT INTO notifications (time, source, channel, target, message, jti) VALUES (?, ?, ?, ?, ?, ?)`,
+			s.deps.Now().UnixNano(), claims.Subject, req.Channel, req.To, req.Message, claims.ID)
+		if err != nil {
+			return err
+		}
+		if id, err = res.LastInsertId(); err != nil {
+			return err
+		}
+		if s.outbox != nil {
+			if delivered, err = s.outbox.add(ctx, tx, id, claims.Subject, req.Channel); err != nil {
+				return err
 			}
+			queued = id
 		}
-	}()
-	first, err := s.deps.Replay.UseTx(ctx, tx, claims.ID, claims.ExpiresAt.Add(s.deps.Verifier.Leeway()))
+		return nil
+	})
 	if err != nil {
-		return 0, nil, err
-	}
-	if !first {
-		return 0, nil, fmt.Errorf("%w: jti %s", authn.ErrReplayed, claims.ID)
-	}
-	res, err := tx.ExecContext(ctx,
-		`INSERT INTO notifications (time, source, channel, target, message, jti) VALUES (?, ?, ?, ?, ?, ?)`,
-		s.deps.Now().UnixNano(), claims.Subject, req.Channel, req.To, req.Message, claims.ID)
-	if err != nil {
-		return 0, nil, err
-	}
-	if id, err = res.LastInsertId(); err != nil {
-		return 0, nil, err
-	}
-	if s.outbox != nil {
-		if delivered, err = s.outbox.add(ctx, tx, id, claims.Subject, req.Channel); err != nil {
-			return 0, nil, err
+		if queued >= 0 {
+			s.outbox.forget(queued) // rolled back, or the commit failed
 		}
-		queued = id
+		return 0, nil, err
 	}
-	return id, delivered, tx.Commit()
+	return id, delivered, nil
 }

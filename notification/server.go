@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/s2sjwt/s2sjwt/internal/authn"
+	"github.com/s2sjwt/s2sjwt/internal/groupcommit"
 	"github.com/s2sjwt/s2sjwt/internal/jwk"
 	"github.com/s2sjwt/s2sjwt/internal/replay"
 	"github.com/s2sjwt/s2sjwt/internal/sqlitedb"
@@ -61,6 +62,7 @@ type Deps struct {
 type Server struct {
 	deps    Deps
 	outbox  *outbox // nil without Audit
+	commits *groupcommit.Batcher[groupcommit.Work]
 	handler http.Handler
 }
 
@@ -76,7 +78,7 @@ func NewServer(deps Deps) (*Server, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	s := &Server{deps: deps}
+	s := &Server{deps: deps, commits: groupcommit.NewTx(deps.DB)}
 	if deps.Audit != nil {
 		s.outbox = newOutbox(deps.DB, deps.Audit, deps.Logger, deps.Now)
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/s2sjwt/s2sjwt/internal/groupcommit"
 )
 
 // Schema creates the store's table; pass it to sqlitedb.Open, alone or
@@ -25,26 +27,15 @@ CREATE INDEX IF NOT EXISTS used_jti_forget_after ON used_jti(forget_after);`
 const purgeInterval = time.Minute
 
 // Store is a durable set of used token ids. It implements authn.ReplayGuard.
-//
-// Concurrent Use calls share one transaction and so one fsync (group
-// commit): while one batch commits, the next gathers, and one of its
-// callers commits it. A lone caller commits alone, as before.
+// Concurrent Use calls share one transaction, one statement and one fsync
+// (group commit).
 type Store struct {
-	db  *sql.DB
-	now func() time.Time
+	db   *sql.DB
+	now  func() time.Time
+	uses *groupcommit.Batcher[*use]
 
 	mu        sync.Mutex
 	lastPurge time.Time
-	pending   *batch // gathering while another batch commits
-	flushing  bool   // a batch is committing
-}
-
-// batch is one group commit's uses.
-type batch struct {
-	items []use
-	err   error
-	done  chan struct{} // closed when committed, or failed
-	lead  chan struct{} // one token: the caller that takes it commits the batch
 }
 
 type use struct {
@@ -58,71 +49,37 @@ func New(db *sql.DB, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{db: db, now: now, lastPurge: now()}
+	s := &Store{db: db, now: now, lastPurge: now()}
+	s.uses = groupcommit.New(s.write)
+	return s
 }
 
-// Use records jti and reports whether it was new. The primary key makes the
-// check-and-insert one atomic statement: of N concurrent uses exactly one
-// inserts a row.
+// Use records jti and reports whether it was new, once that is durable.
+// The primary key makes the check-and-insert atomic: of N concurrent uses
+// exactly one inserts a row.
 func (s *Store) Use(ctx context.Context, jti string, forgetAfter time.Time) (bool, error) {
-	s.mu.Lock()
-	b := s.pending
-	if b == nil {
-		b = &batch{done: make(chan struct{}), lead: make(chan struct{}, 1)}
-		s.pending = b
-	}
-	i := len(b.items)
-	b.items = append(b.items, use{jti: jti, forget: forgetAfter.Unix() + 1}) // +1: Unix truncates; never forget early
-	if !s.flushing {
-		s.flushing, s.pending = true, nil
-		s.mu.Unlock()
-		s.commit(ctx, b)
-	} else {
-		s.mu.Unlock()
-		// Not ctx: the batch commits whether or not this caller waits,
-		// and a leader token nobody takes would stall the store.
-		select {
-		case <-b.done:
-		case <-b.lead:
-			s.commit(ctx, b)
-		}
-	}
-	return b.items[i].first, b.err
+	u := &use{jti: jti, forget: forgetAfter.Unix() + 1} // +1: Unix truncates; never forget early
+	err := s.uses.Do(ctx, u)
+	return u.first, err
 }
 
-// commit writes b in one transaction, then hands the next batch, if one
-// gathered meanwhile, to one of its callers.
-func (s *Store) commit(ctx context.Context, b *batch) {
-	// The batch belongs to every caller in it: one leaving fails no other.
-	b.err = s.write(context.WithoutCancel(ctx), b.items)
-	close(b.done)
-	s.mu.Lock()
-	next := s.pending
-	if next == nil {
-		s.flushing = false
-	} else {
-		s.pending = nil
-		next.lead <- struct{}{}
-	}
-	s.mu.Unlock()
-}
-
-func (s *Store) write(ctx context.Context, items []use) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("replay: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }() // a no-op once committed
-	s.purgeIfDue(ctx, tx)
-	for start := 0; start < len(items); start += maxRowsPerInsert {
-		if err := insertMany(ctx, tx, items[start:min(start+maxRowsPerInsert, len(items))]); err != nil {
-			return err
+// write inserts a batch of uses in one transaction, 500 rows a statement;
+// the batch succeeds or fails as one.
+func (s *Store) write(ctx context.Context, uses []*use) []error {
+	err := groupcommit.InTx(ctx, s.db, 1, func(tx *sql.Tx, _ int) error {
+		s.purgeIfDue(ctx, tx)
+		for start := 0; start < len(uses); start += maxRowsPerInsert {
+			if err := insertMany(ctx, tx, uses[start:min(start+maxRowsPerInsert, len(uses))]); err != nil {
+				return err
+			}
 		}
+		return nil
+	})[0]
+	errs := make([]error, len(uses))
+	for i := range errs {
+		errs[i] = err
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("replay: %w", err)
-	}
-	return nil
+	return errs
 }
 
 // Execer is a database or a transaction.
@@ -142,7 +99,7 @@ const maxRowsPerInsert = 500
 
 // insertMany inserts items in one statement; RETURNING names the ids that
 // were new, and of an id listed twice only the first use is.
-func insertMany(ctx context.Context, tx *sql.Tx, items []use) error {
+func insertMany(ctx context.Context, tx *sql.Tx, items []*use) error {
 	var q strings.Builder
 	q.WriteString(`INSERT INTO used_jti (jti, forget_after) VALUES `)
 	args := make([]any, 0, 2*len(items))

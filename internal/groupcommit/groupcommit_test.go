@@ -1,0 +1,55 @@
+package groupcommit_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/s2sjwt/s2sjwt/internal/groupcommit"
+	"github.com/s2sjwt/s2sjwt/internal/sqlitedb"
+)
+
+var errRefused = errors.New("refused by the writer")
+
+// TestNewTx_WritersShareCommitsButNotFailures: 200 concurrent writers, every
+// tenth of which fails after writing: exactly the others' rows are stored,
+// and each writer gets its own result.
+func TestNewTx_WritersShareCommitsButNotFailures(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlitedb.Open(filepath.Join(t.TempDir(), "g.db"), "CREATE TABLE t (v INTEGER PRIMARY KEY);")
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	c := groupcommit.NewTx(db)
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Go(func() {
+			err := c.Do(ctx, func(tx *sql.Tx) error {
+				if _, err := tx.ExecContext(ctx, "INSERT INTO t (v) VALUES (?)", i); err != nil {
+					return err
+				}
+				if i%10 == 0 {
+					return fmt.Errorf("writer %d: %w", i, errRefused)
+				}
+				return nil
+			})
+			if i%10 == 0 {
+				assert.ErrorIs(t, err, errRefused)
+			} else {
+				assert.NoError(t, err)
+			}
+		})
+	}
+	wg.Wait()
+	var n, failedRows int
+	require.NoError(t, db.QueryRow("SELECT count(*) FROM t").Scan(&n))
+	require.NoError(t, db.QueryRow("SELECT count(*) FROM t WHERE v % 10 = 0").Scan(&failedRows))
+	require.Equal(t, 180, n)
+	require.Zero(t, failedRows, "a failing writer's own work is undone")
+}
