@@ -20,9 +20,9 @@ func controlCases() []Case {
 			Title:    "aud as an array that contains the service",
 			Explain:  "aud may be a string or an array of strings; a token for several audiences that include this service is for this service.",
 			attempts: forged(func(_ *testIssuer, _, c map[string]any) { c["aud"] = []any{"some-other-service", c["aud"]} })},
-		{ID: "CTRL-03", Category: "control", Severity: Medium, Expect: Accept, Source: "RFC 7519 §4.1.5-6",
+		{ID: "CTRL-03", Category: "control", Severity: Low, Expect: Accept, Source: "RFC 7519 §4.1.4-5 (\"some small leeway\")",
 			Title:   "iat and nbf 2 s in the future, within clock-skew leeway",
-			Explain: "Clocks drift. A token minted by an issuer whose clock runs 2 s ahead is still valid; leeway exists so that such a token is not refused.",
+			Explain: "Clocks drift. RFC 7519 allows a small leeway, and without any, a token from an issuer whose clock runs 2 s ahead is refused: an outage waiting for a clock to drift. An interoperability finding, not a security one (TIME-08 reports the leeway measured).",
 			attempts: forged(func(_ *testIssuer, _, c map[string]any) {
 				t := time.Now().Add(2 * time.Second).Unix()
 				c["iat"], c["nbf"] = t, t

@@ -56,20 +56,13 @@ func formatCases() []Case {
 				delete(c, "aud")
 				body, _ := json.Marshal(c)
 				dupAud := fmt.Sprintf(`{"aud":%q,%s,"aud":"some-other-service"}`, own, body[1:len(body)-1])
-				hb, _ := json.Marshal(h)
-				dupAlg := fmt.Sprintf(`%s,"alg":"none"}`, hb[:len(hb)-1])
+				// Only aud: a duplicate alg's acceptance could not be told
+				// from a verifier that takes the algorithm from the key (SIG-13).
 				k := e.issuer.primary
 				claimsSeg, _ := marshalSegment(dupAud)
 				hdrSeg, _ := marshalSegment(h)
 				t1, err := signSegments(k.Signer, k.Algorithm, hdrSeg, claimsSeg)
-				if err != nil {
-					return nil, err
-				}
-				c["aud"] = own
-				okSeg, _ := marshalSegment(c)
-				dupHdrSeg, _ := marshalSegment(dupAlg)
-				t2, err := signSegments(k.Signer, k.Algorithm, dupHdrSeg, okSeg)
-				return []attempt{bearer("aud twice, own value first", t1), bearer("alg twice, none last", t2)}, err
+				return []attempt{bearer("aud twice, own value first", t1)}, err
 			}),
 		fc("FMT-06", "JWS JSON serialization instead of compact", "Access tokens in headers are compact JWS. Accepting JSON serialization opens parser-differential attacks between the two forms.",
 			"RFC 7515 §7.2; RFC 9068", Medium, func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {

@@ -50,12 +50,23 @@ func headerCases() []Case {
 				return []attempt{bearer("b64=false, detached", hdr+".."+sig)}, nil
 			}},
 		{ID: "HDR-05", Category: "type and header", Severity: Medium, Expect: Refuse, Source: "RFC 7519 §5.2; RFC 8725 §2.8",
-			Title:   "Nested JWT (cty: JWT) whose payload is another token",
-			Explain: "A signed envelope around a token is not the token. A verifier that unwraps cty JWT and trusts the inner token skips the inner token's checks.",
-			attempts: forgedPayload("cty JWT", func(inner string, h, _ map[string]any) string {
+			Title:   "Nested JWT (cty: JWT) around a token for another service",
+			Explain: "A signed envelope (cty: JWT) whose payload is a genuine token, but one for another service. A verifier that unwraps nested JWTs and trusts the inner token without checking it (its aud here) accepts what its issuer meant for someone else; one that refuses nesting, or checks the inner token fully, refuses it.",
+			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+				if e.issuer == nil {
+					return nil, errNeedsTestIssuer
+				}
+				inner, _, _, err := e.baseFor(ctx, rs, "some-other-service")
+				if err != nil {
+					return nil, err
+				}
+				h := e.issuer.header(e.issuer.primary)
 				h["cty"] = "JWT"
-				return b64([]byte(inner))
-			})},
+				hdr, _ := marshalSegment(h)
+				k := e.issuer.primary
+				tok, err := signSegments(k.Signer, k.Algorithm, hdr, b64([]byte(inner)))
+				return []attempt{bearer("cty JWT around a token for some-other-service", tok)}, err
+			}},
 		{ID: "HDR-06", Category: "type and header", Severity: Medium, Expect: Refuse, Source: "RFC 7516 §4.1.3; RFC 8725bis",
 			Title:   "zip on a JWS (compressed payload)",
 			Explain: "zip belongs to JWE only. A verifier that inflates a JWS payload invites decompression bombs and parses bytes the signature was not meant to cover as claims.",

@@ -277,11 +277,24 @@ func (s *server) verify(ctx context.Context, token string) (map[string]any, erro
 		return nil, err
 	}
 	if header["cty"] == "JWT" && s.has(UnwrapsNestedJWT) {
+		// Checks the envelope's and the inner token's signatures, but none
+		// of the inner token's claims.
 		inner, err := base64.RawURLEncoding.DecodeString(parts[1])
-		if err != nil {
+		innerParts := strings.Split(string(inner), ".")
+		if err != nil || len(innerParts) != 3 {
 			return nil, errRefused
 		}
-		return s.verify(ctx, string(inner))
+		innerHeader, err := s.object(innerParts[0])
+		if err != nil {
+			return nil, err
+		}
+		if err := s.checkSignature(ctx, header, parts, s.cfg.Issuer); err != nil {
+			return nil, err
+		}
+		if err := s.checkSignature(ctx, innerHeader, innerParts, s.cfg.Issuer); err != nil {
+			return nil, err
+		}
+		return s.object(innerParts[1])
 	}
 	payload := parts[1]
 	if header["zip"] == "DEF" && s.has(InflatesZip) {
