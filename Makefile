@@ -47,7 +47,9 @@ conformance-docker: build images ## run the suite against images started with te
 bench: ## the benchmarks recorded in docs/benchmarks.md
 	$(GO) test -run '^$$' -bench 'Verify' -benchmem ./internal/authn/
 	$(GO) test -run '^$$' -bench 'IssueToken' -benchmem -cpu 1 ./identity/
-	$(GO) test -run '^$$' -bench 'Store_Use' -benchmem ./internal/replay/
+	$(GO) test -run '^$$' -bench 'Store_Use' -benchtime 2s -count 3 ./internal/replay/
+	$(GO) test -run '^$$' -bench 'IssueToken/.*Parallel' -benchtime 2s -count 3 ./identity/
+	$(GO) test -run '^$$' -bench HTTP -benchtime 3s -count 3 ./cmd/logging/ ./cmd/notification/
 
 vet: ## go vet and gofmt
 	$(GO) vet ./...

@@ -3,14 +3,18 @@ package identity_test
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/s2sjwt/s2sjwt/identity"
+	"github.com/s2sjwt/s2sjwt/internal/jwk"
 	"github.com/s2sjwt/s2sjwt/internal/replay"
 	"github.com/s2sjwt/s2sjwt/internal/sqlitedb"
 )
@@ -22,10 +26,14 @@ import (
 //
 //	go test -run '^$' -bench 'IssueToken' -benchmem -cpu 1 ./identity/
 func BenchmarkIssueToken(b *testing.B) {
+	clientPub, clientPriv, _ := ed25519.GenerateKey(rand.Reader)
+	clientKey := jwk.Key{ID: "bench-client", Algorithm: jwk.EdDSA, Public: clientPub}
 	reg := &identity.Registry{
 		Audiences: map[string]identity.Audience{"logging-service": {MaxTTL: identity.Duration(5 * time.Minute), Scopes: []string{"logs:write"}}},
 		Clients: []identity.Client{{ID: "suite", AuthMethod: identity.ClientSecretBasic, SecretSHA256: identity.HashSecret(secret),
-			Allow: map[string][]string{"logging-service": {"logs:write"}}}},
+			Allow: map[string][]string{"logging-service": {"logs:write"}}},
+			{ID: "careergpt-backend", AuthMethod: identity.PrivateKeyJWT, JWKS: &jwk.Set{Keys: []jwk.Key{clientKey}},
+				Allow: map[string][]string{"logging-service": {"logs:write"}}}},
 	}
 	dir := b.TempDir()
 	keys, err := identity.OpenKeyStore(identity.KeyStoreConfig{Path: filepath.Join(dir, "k.json"), RotationInterval: time.Hour, Retain: time.Hour})
@@ -50,6 +58,47 @@ func BenchmarkIssueToken(b *testing.B) {
 		for b.Loop() {
 			ed25519.Sign(priv, msg)
 		}
+	})
+	// Parallel: 64 concurrent requests on 2 cores, as a busy identity sees
+	// them. private_key_jwt verifies an assertion and stores its jti
+	// durably (group-committed); its client signs the assertion in the loop.
+	b.Run("ClientSecretBasicParallel", func(b *testing.B) {
+		b.SetParallelism(32)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				req := httptest.NewRequest(http.MethodPost, "/oauth2/token", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth("suite", secret)
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatal(rec.Code, rec.Body.String())
+				}
+			}
+		})
+	})
+	b.Run("PrivateKeyJWTParallel", func(b *testing.B) {
+		b.SetParallelism(32)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				var id [16]byte
+				_, _ = rand.Read(id[:])
+				now := time.Now()
+				a := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.RegisteredClaims{Issuer: "careergpt-backend", Subject: "careergpt-backend",
+					Audience: jwt.ClaimStrings{"http://identity.test/oauth2/token"}, ID: fmt.Sprintf("%x", id),
+					IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Minute))})
+				a.Header["kid"] = clientKey.ID
+				assertion, _ := a.SignedString(clientPriv)
+				form := body + "&client_assertion_type=" + url.QueryEscape(identity.JWTBearerAssertion) + "&client_assertion=" + assertion
+				req := httptest.NewRequest(http.MethodPost, "/oauth2/token", strings.NewReader(form))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatal(rec.Code, rec.Body.String())
+				}
+			}
+		})
 	})
 	b.Run("Handler", func(b *testing.B) {
 		b.ReportAllocs()

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"io"
 	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/s2sjwt/s2sjwt/internal/testutil"
@@ -20,27 +18,13 @@ func BenchmarkHTTP(b *testing.B) {
 	p := testutil.Start(b, run, "logging", map[string]string{"TRUSTED_ISSUER": iss.URL, "JWKS_URL": iss.JWKSURL(), "DATA_DIR": b.TempDir()})
 	tok := iss.Token(b, "careergpt-backend", "logging-service", "logs:write")
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	do := func(b *testing.B, method, path, body string, want int) {
-		b.SetParallelism(32) // 64 clients on 2 cores
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				req, _ := http.NewRequest(method, p.URL+path, strings.NewReader(body))
-				if body != "" {
-					req.Header.Set("Content-Type", "application/json")
-					req.Header.Set("Authorization", "Bearer "+tok)
-				}
-				resp, err := client.Do(req)
-				if err != nil {
-					b.Fatal(err)
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != want {
-					b.Fatalf("%s %s: %d", method, path, resp.StatusCode)
-				}
-			}
-		})
-	}
-	b.Run("HealthzBaseline", func(b *testing.B) { do(b, http.MethodGet, "/healthz", "", http.StatusOK) })
-	b.Run("AppendLog", func(b *testing.B) { do(b, http.MethodPost, "/v1/logs", `{"message":"load"}`, http.StatusCreated) })
+	b.Run("HealthzBaseline", func(b *testing.B) {
+		testutil.Load(b, client, http.MethodGet, p.URL+"/healthz", "", nil, http.StatusOK)
+	})
+	b.Run("AppendLog", func(b *testing.B) {
+		testutil.Load(b, client, http.MethodPost, p.URL+"/v1/logs", `{"message":"load"}`, func(h http.Header) {
+			h.Set("Content-Type", "application/json")
+			h.Set("Authorization", "Bearer "+tok)
+		}, http.StatusCreated)
+	})
 }
