@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -183,4 +184,48 @@ func checkPolyglot(ctx context.Context, e *env, rs *ResourceServer) verdict {
 		return verdict{Pass, fmt.Sprintf("refused, with a %d (not an acceptance; FMT-10 judges server errors)", poly.Status), obs}
 	}
 	return verdict{status: Pass, observations: obs}
+}
+
+// judgeChallenges checks every refusal (400, 401, 403) of a token the run
+// saw: RFC 6750 §3 says each carries a Bearer challenge, with an error code
+// when a token was sent. It reports how many were wrong, with one example.
+func judgeChallenges(results []Result) verdict {
+	seen, wrong := 0, 0
+	var example string
+	var obs []Observation
+	for _, r := range results {
+		if r.Expected != Refuse {
+			continue
+		}
+		for _, o := range r.Observations {
+			if o.Status != http.StatusBadRequest && o.Status != http.StatusUnauthorized && o.Status != http.StatusForbidden {
+				continue
+			}
+			seen++
+			scheme, params, _ := strings.Cut(o.Challenge, " ")
+			var problem string
+			switch {
+			case !strings.EqualFold(scheme, "Bearer"):
+				problem = fmt.Sprintf("%d without a Bearer challenge (WWW-Authenticate %s)", o.Status, quoteBounded(o.Challenge))
+			case !slices.Contains(noTokenCases, r.ID) && !slices.ContainsFunc([]string{"invalid_token", "invalid_request", "insufficient_scope"},
+				func(code string) bool { return strings.Contains(params, `error="`+code+`"`) }):
+				problem = fmt.Sprintf("%d challenge has no error code (%s)", o.Status, quoteBounded(o.Challenge))
+			}
+			if problem == "" {
+				continue
+			}
+			wrong++
+			if example == "" {
+				example = fmt.Sprintf("%s %s: %s", r.ID, o.Label, problem)
+				obs = append(obs, o)
+			}
+		}
+	}
+	switch {
+	case seen == 0:
+		return verdict{status: NotApplicable, reason: "the server refused no token with 400, 401 or 403"}
+	case wrong > 0:
+		return verdict{Fail, fmt.Sprintf("%d of %d refusals are not RFC 6750 challenges; for example %s", wrong, seen, example), obs}
+	}
+	return verdict{status: Pass}
 }

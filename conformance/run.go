@@ -1,22 +1,16 @@
 package conformance
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
-	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
-	"github.com/s2sjwt/s2sjwt/internal/jwk"
 )
 
 // Options tune a run.
@@ -102,74 +96,6 @@ func New(target *Target, opts Options) (*Suite, error) {
 	return s, nil
 }
 
-// defaultClient trusts the test issuer's CA when it speaks https.
-func (s *Suite) defaultClient() (*http.Client, error) {
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	if s.httpsIssuer() {
-		pool, err := testissuer.CAPool(s.keysDir)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-		}
-		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	}
-	return &http.Client{Timeout: 5 * time.Second, Transport: transport}, nil
-}
-
-func (s *Suite) httpsIssuer() bool {
-	ti := s.target.TestIssuer
-	return ti != nil && strings.HasPrefix(ti.URL, "https://")
-}
-
-// CAFile is the test issuer's CA certificate, for servers to trust; empty
-// unless the issuer speaks https.
-func (s *Suite) CAFile() string {
-	if !s.httpsIssuer() {
-		return ""
-	}
-	return filepath.Join(s.keysDir, testissuer.CAFile)
-}
-
-// writeCAFile copies the CA certificate to test_issuer.ca_file.
-func (s *Suite) writeCAFile() error {
-	ti := s.target.TestIssuer
-	if ti == nil || ti.CAFile == "" || !s.httpsIssuer() {
-		return nil
-	}
-	if _, err := testissuer.CAPool(s.keysDir); err != nil { // makes the CA on first use
-		return fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	data, err := os.ReadFile(s.CAFile())
-	if err == nil {
-		err = os.WriteFile(s.resolve(ti.CAFile), data, 0o644)
-	}
-	if err != nil {
-		return fmt.Errorf("%w: test_issuer.ca_file: %w", ErrConfig, err)
-	}
-	return nil
-}
-
-// resolve makes a path from the target file relative to its directory.
-func (s *Suite) resolve(path string) string {
-	if filepath.IsAbs(path) {
-		return path
-	}
-	return filepath.Join(s.target.Dir(), path)
-}
-
-// SetIssuerLocalURL says where the suite reaches an issuer that runs
-// elsewhere, once that is known.
-func (s *Suite) SetIssuerLocalURL(url string) { s.opts.IssuerLocalURL = url }
-
-// IssuerDocuments returns the public documents the test issuer serves, for
-// `conformance issuer` running in a container.
-func (s *Suite) IssuerDocuments() []byte {
-	if s.target.TestIssuer == nil {
-		return nil
-	}
-	b, _ := json.Marshal(s.keys.Documents(s.target.TestIssuer.URL))
-	return b
-}
-
 // Run makes sure the test issuer serves (the long-lived one when it is
 // already running, otherwise its own), starts the target's processes, finds
 // which algorithms each server accepts, runs the catalogue, and stops what
@@ -241,107 +167,6 @@ func (s *Suite) Run(ctx context.Context) (*Report, error) {
 		report.Counts[r.Status]++
 	}
 	return report, nil
-}
-
-// ensureIssuer uses the test issuer already serving at its URL, or starts
-// one for this run from the same keys.
-func (s *Suite) ensureIssuer(ctx context.Context, e *env) (stop func(), how string, err error) {
-	ti := s.target.TestIssuer
-	e.issuerURL = ti.URL
-	if ti.External {
-		s.reachIssuerAt(e, s.opts.IssuerLocalURL)
-		return func() {}, "in a container", nil
-	}
-	if s.opts.IssuerListener == nil {
-		running, err := s.runningIssuer(ctx)
-		if err != nil {
-			return nil, "", err
-		}
-		if running {
-			s.reachIssuerAt(e, ti.URL)
-			return func() {}, "long-lived, already running", nil
-		}
-	}
-	srv, stop, err := testissuer.Start(ctx, testissuer.Config{
-		URL: ti.URL, Listen: ti.Listen, KeysDir: s.keysDir, Listener: s.opts.IssuerListener,
-	}, s.keys.Documents(ti.URL))
-	if err != nil {
-		return nil, "", fmt.Errorf("%w: test issuer: %w", ErrConfig, err)
-	}
-	e.hits = func(context.Context) (testissuer.Hits, error) { return srv.Hits(), nil }
-	e.publish = func(_ context.Context, k jwk.Key) error { srv.Publish(k); return nil }
-	return stop, "started for this run", nil
-}
-
-// reachIssuerAt makes e read the fetch log of, and publish keys at, the
-// issuer running at base.
-func (s *Suite) reachIssuerAt(e *env, base string) {
-	e.hits = s.httpHits(base + testissuer.HitsPath)
-	e.publish = func(ctx context.Context, k jwk.Key) error {
-		body, _ := json.Marshal(jwk.Set{Keys: []jwk.Key{k}})
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+testissuer.PublishPath, bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Authorization", "Bearer "+s.keys.ControlToken)
-		resp, err := s.opts.Client.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNoContent {
-			return fmt.Errorf("publishing a key at the test issuer: %s", resp.Status)
-		}
-		return nil
-	}
-}
-
-// runningIssuer reports whether the suite's issuer, with this suite's keys,
-// already answers at the test issuer's URL.
-func (s *Suite) runningIssuer(ctx context.Context) (bool, error) {
-	ti := s.target.TestIssuer
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ti.URL+testissuer.AboutPath, nil)
-	if err != nil {
-		return false, fmt.Errorf("%w: test_issuer.url: %w", ErrConfig, err)
-	}
-	resp, err := s.opts.Client.Do(req)
-	if err != nil {
-		return false, nil // nothing there: the suite starts its own
-	}
-	defer resp.Body.Close()
-	var about testissuer.About
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&about) != nil {
-		return false, fmt.Errorf("%w: something that is not the suite's test issuer answers at %s (%s)", ErrConfig, ti.URL, resp.Status)
-	}
-	var want []string
-	for _, k := range s.keys.Trusted() {
-		want = append(want, k.ID)
-	}
-	slices.Sort(want)
-	slices.Sort(about.Kids)
-	if about.Issuer != ti.URL || !slices.Equal(want, about.Kids) {
-		return false, fmt.Errorf("%w: the test issuer running at %s serves other keys than those in %s (or another issuer URL, %q): start it with the same -keys directory and target, or stop it",
-			ErrConfig, ti.URL, s.keysDir, about.Issuer)
-	}
-	return true, nil
-}
-
-func (s *Suite) httpHits(url string) func(context.Context) (testissuer.Hits, error) {
-	return func(ctx context.Context) (testissuer.Hits, error) {
-		var h testissuer.Hits
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return h, err
-		}
-		resp, err := s.opts.Client.Do(req)
-		if err != nil {
-			return h, err
-		}
-		defer resp.Body.Close()
-		return h, json.NewDecoder(resp.Body).Decode(&h)
-	}
 }
 
 // Placeholders are the ${NAME} values a target's processes and containers
@@ -419,50 +244,6 @@ func (s *Suite) runCase(ctx context.Context, e *env, rs *ResourceServer, c Case)
 	return judge(c.Expect, obs)
 }
 
-// judgeChallenges checks every refusal (400, 401, 403) of a token the run
-// saw: RFC 6750 §3 says each carries a Bearer challenge, with an error code
-// when a token was sent. It reports how many were wrong, with one example.
-func judgeChallenges(results []Result) verdict {
-	seen, wrong := 0, 0
-	var example string
-	var obs []Observation
-	for _, r := range results {
-		if r.Expected != Refuse {
-			continue
-		}
-		for _, o := range r.Observations {
-			if o.Status != http.StatusBadRequest && o.Status != http.StatusUnauthorized && o.Status != http.StatusForbidden {
-				continue
-			}
-			seen++
-			scheme, params, _ := strings.Cut(o.Challenge, " ")
-			var problem string
-			switch {
-			case !strings.EqualFold(scheme, "Bearer"):
-				problem = fmt.Sprintf("%d without a Bearer challenge (WWW-Authenticate %s)", o.Status, quoteBounded(o.Challenge))
-			case !slices.Contains(noTokenCases, r.ID) && !slices.ContainsFunc([]string{"invalid_token", "invalid_request", "insufficient_scope"},
-				func(code string) bool { return strings.Contains(params, `error="`+code+`"`) }):
-				problem = fmt.Sprintf("%d challenge has no error code (%s)", o.Status, quoteBounded(o.Challenge))
-			}
-			if problem == "" {
-				continue
-			}
-			wrong++
-			if example == "" {
-				example = fmt.Sprintf("%s %s: %s", r.ID, o.Label, problem)
-				obs = append(obs, o)
-			}
-		}
-	}
-	switch {
-	case seen == 0:
-		return verdict{status: NotApplicable, reason: "the server refused no token with 400, 401 or 403"}
-	case wrong > 0:
-		return verdict{Fail, fmt.Sprintf("%d of %d refusals are not RFC 6750 challenges; for example %s", wrong, seen, example), obs}
-	}
-	return verdict{status: Pass}
-}
-
 func result(c Case, server string, v verdict) Result {
 	return Result{ID: c.ID, Title: c.Title, Category: c.Category, Source: c.Source, Explain: c.Explain,
 		Severity: c.Severity, Expected: c.Expect, Server: server, Status: v.status, Reason: v.reason, Observations: v.observations}
@@ -482,31 +263,4 @@ func (s *Suite) applyExpectedFailures(results []Result) {
 			r.Status, r.Reason = XPass, "listed as an expected failure but passed: remove it from expected_failures"
 		}
 	}
-}
-
-// ServeIssuer serves the target's test issuer until ctx ends: the
-// long-lived issuer of `conformance issuer`, which runs find and use.
-func (s *Suite) ServeIssuer(ctx context.Context, logger *slog.Logger) error {
-	ti := s.target.TestIssuer
-	if ti == nil {
-		return fmt.Errorf("%w: the target has no test_issuer", ErrConfig)
-	}
-	_, stop, err := testissuer.Start(ctx, testissuer.Config{URL: ti.URL, Listen: ti.Listen, KeysDir: s.keysDir, Logger: logger},
-		s.keys.Documents(ti.URL))
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	attrs := []any{"issuer", ti.URL, "jwks", ti.JWKSURL(), "keys", s.keysDir}
-	if ca := s.CAFile(); ca != "" {
-		attrs = append(attrs, "ca_file", ca)
-	}
-	logger.Info("test issuer serving", attrs...)
-	for _, alg := range testissuer.Algorithms {
-		p, _ := s.keys.Get(testissuer.Primary, alg)
-		r, _ := s.keys.Get(testissuer.Rotated, alg)
-		logger.Info("trusted keys", "alg", alg, "kid", p.ID, "rotated_kid", r.ID)
-	}
-	<-ctx.Done()
-	stop()
-	return nil
 }
