@@ -1,0 +1,129 @@
+package vulnerable
+
+// Flaw is one check left out.
+type Flaw string
+
+// The flaws, each named after what the server wrongly does.
+const (
+	Correct                  Flaw = ""
+	AcceptsAlgNone           Flaw = "accepts alg none"
+	AcceptsNoneAnyCase       Flaw = "accepts alg none in any letter case"
+	SkipsSignature           Flaw = "decodes without verifying the signature"
+	HMACWithPublicKey        Flaw = "verifies HS256 with the public key (key confusion)"
+	ECDSAZeroAccepted        Flaw = "accepts ECDSA r=s=0"
+	KidAsFilePath            Flaw = "reads the HMAC key from the file kid names"
+	TrustsEmbeddedJWK        Flaw = "trusts the jwk header"
+	FetchesJKU               Flaw = "fetches jku"
+	FetchesX5U               Flaw = "fetches x5u"
+	TrustsX5C                Flaw = "trusts the x5c header"
+	TriesAllKeysWithoutKid   Flaw = "tries every key when kid is missing"
+	RefetchesJWKSAlways      Flaw = "refetches the JWKS on every unknown kid"
+	SkipsAudience            Flaw = "does not check aud"
+	AudiencePrefix           Flaw = "matches aud by prefix"
+	AudienceContains         Flaw = "matches aud by substring"
+	AudienceCaseInsensitive  Flaw = "compares aud ignoring case"
+	AudienceTrimmed          Flaw = "trims aud before comparing"
+	AudienceStringified      Flaw = "stringifies aud members"
+	SkipsIssuer              Flaw = "does not check iss"
+	IssuerCaseInsensitive    Flaw = "compares iss ignoring case"
+	IssuerTrailingSlash      Flaw = "ignores a trailing slash in iss"
+	SkipsExpiry              Flaw = "does not check exp"
+	ExpiryOptional           Flaw = "accepts tokens without exp"
+	HugeLeeway               Flaw = "allows an hour of clock skew"
+	SkipsNotBefore           Flaw = "does not check nbf"
+	SkipsIssuedAt            Flaw = "does not check iat"
+	LenientNumbers           Flaw = "reads numeric strings as NumericDate"
+	SkipsType                Flaw = "accepts any typ"
+	TypeOptional             Flaw = "accepts a missing typ"
+	IgnoresCrit              Flaw = "ignores crit"
+	SkipsSubject             Flaw = "accepts tokens without sub"
+	FirstDuplicateWins       Flaw = "takes the first of duplicate members"
+	NoReplayCheck            Flaw = "does not remember jti"
+	RacyReplay               Flaw = "checks and stores jti in two steps"
+	NoChallenge              Flaw = "answers 401 without WWW-Authenticate"
+	ServerErrorOnGarbage     Flaw = "answers 500 to tokens it cannot split"
+	AcceptsJSONSerialization Flaw = "accepts JWS JSON serialization"
+	TokenInQuery             Flaw = "reads access_token from the query"
+	NoSizeLimit              Flaw = "has no token size limit"
+	LaxBase64                Flaw = "accepts padded base64"
+	DiscoversKeysFromIss     Flaw = "trusts any iss and fetches its JWKS"
+	AudienceIsPrefixOfOwn    Flaw = "accepts an aud its own name starts with"
+	TreatsBadExpAsAbsent     Flaw = "ignores an exp it cannot parse"
+	HS256DevSecret           Flaw = "also accepts HS256 with a default secret"
+	UnwrapsNestedJWT         Flaw = "unwraps cty JWT and trusts the inner token"
+	InflatesZip              Flaw = "inflates a zip payload"
+	AlgorithmFromKey         Flaw = "verifies with the key's algorithm, whatever alg says"
+	PolyglotReadsUnsigned    Flaw = "verifies a JSON JWS but reads claims from a compact-shaped member"
+	NoTokenIs400             Flaw = "answers a missing token with 400"
+	ChallengeWithoutCode     Flaw = "sends a Bearer challenge without an error code for bad tokens"
+	IgnoresKeyUse            Flaw = "verifies with keys marked use: enc"
+	IgnoresKeyOps            Flaw = "verifies with keys whose key_ops lack verify"
+	RequiresUse              Flaw = "refuses keys published without use"
+	NotBeforeFiveMinutes     Flaw = "allows nbf five minutes ahead"
+	ZeroExpMeansNoExp        Flaw = "reads an exp of 0 or less as no expiry"
+	RefetchesEveryFiveMin    Flaw = "refetches the JWKS at most every five minutes, unknown kid or not"
+	ReplicaMemoryNotShared   Flaw = "runs replicas that each remember only their own used jtis"
+	ForgetsOnRestart         Flaw = "keeps used jtis in memory only"
+)
+
+// Catches maps each flaw to the suite cases that must fail because of it.
+var Catches = map[Flaw][]string{
+	AcceptsAlgNone:           {"SIG-01"},
+	AcceptsNoneAnyCase:       {"SIG-01", "SIG-02", "SIG-03", "SIG-04"},
+	SkipsSignature:           {"SIG-05", "SIG-06", "SIG-07", "SIG-10"},
+	HMACWithPublicKey:        {"SIG-08"},
+	ECDSAZeroAccepted:        {"SIG-09"},
+	KidAsFilePath:            {"KEY-07"},
+	TrustsEmbeddedJWK:        {"KEY-01", "KEY-02"},
+	FetchesJKU:               {"KEY-03"},
+	FetchesX5U:               {"KEY-04"},
+	TrustsX5C:                {"KEY-05"},
+	TriesAllKeysWithoutKid:   {"KEY-06"},
+	RefetchesJWKSAlways:      {"KEY-08"},
+	SkipsAudience:            {"M-01", "M-03", "AUD-01", "AUD-02", "AUD-03", "AUD-04"},
+	AudiencePrefix:           {"AUD-06"},
+	AudienceContains:         {"AUD-06", "AUD-07"},
+	AudienceCaseInsensitive:  {"AUD-05"},
+	AudienceTrimmed:          {"AUD-11"},
+	AudienceStringified:      {"AUD-10"},
+	SkipsIssuer:              {"M-04", "ISS-01", "ISS-02", "ISS-03"},
+	IssuerCaseInsensitive:    {"ISS-02"},
+	IssuerTrailingSlash:      {"ISS-03"},
+	SkipsExpiry:              {"M-02", "TIME-02"},
+	ExpiryOptional:           {"TIME-01"},
+	HugeLeeway:               {"M-02", "TIME-02"},
+	SkipsNotBefore:           {"TIME-05"},
+	SkipsIssuedAt:            {"TIME-06"},
+	LenientNumbers:           {"TIME-04"},
+	SkipsType:                {"HDR-01"},
+	TypeOptional:             {"HDR-02"},
+	IgnoresCrit:              {"HDR-03"},
+	SkipsSubject:             {"SUB-01", "SUB-02"},
+	FirstDuplicateWins:       {"FMT-05"},
+	NoReplayCheck:            {"RPL-01", "RPL-02"},
+	RacyReplay:               {"RPL-02"},
+	NoChallenge:              {"FMT-14"},
+	ServerErrorOnGarbage:     {"FMT-10"},
+	AcceptsJSONSerialization: {"FMT-06"},
+	TokenInQuery:             {"FMT-13"},
+	NoSizeLimit:              {"FMT-02"},
+	LaxBase64:                {"FMT-04"},
+	DiscoversKeysFromIss:     {"ISS-05"},
+	AudienceIsPrefixOfOwn:    {"AUD-08"},
+	TreatsBadExpAsAbsent:     {"TIME-03", "TIME-07"},
+	HS256DevSecret:           {"SIG-12"},
+	UnwrapsNestedJWT:         {"HDR-05"},
+	InflatesZip:              {"HDR-06"},
+	AlgorithmFromKey:         {"SIG-13"},
+	PolyglotReadsUnsigned:    {"FMT-07"},
+	NoTokenIs400:             {"FMT-08"},
+	ChallengeWithoutCode:     {"FMT-14"},
+	IgnoresKeyUse:            {"KEY-09"},
+	IgnoresKeyOps:            {"KEY-10"},
+	RequiresUse:              {"CTRL-09"},
+	NotBeforeFiveMinutes:     {"TIME-08"},
+	ZeroExpMeansNoExp:        {"TIME-09"},
+	RefetchesEveryFiveMin:    {"KEY-11"},
+	ReplicaMemoryNotShared:   {"RPL-03"},
+	ForgetsOnRestart:         {"RPL-04"},
+}
