@@ -63,7 +63,7 @@ func runAgainst(t *testing.T, flaw vulnerable.Flaw, alg string, only ...string) 
 	replica := httptest.NewServer(replicaHandler)
 	t.Cleanup(replica.Close)
 	target := &conformance.Target{
-		MaxKeyDelay: "3s", // the server refetches every second
+		MaxKeyDelay: "10s", // the server refetches every second; room for a loaded CI machine
 		TestIssuer:  &conformance.TestIssuerConfig{URL: issuerURL, Algorithm: alg},
 		ResourceServers: []conformance.ResourceServer{{
 			Name: "vulnerable", URL: srv.URL, Method: http.MethodPost, Path: "/", Body: json.RawMessage(`{}`),
