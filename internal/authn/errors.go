@@ -28,4 +28,10 @@ var (
 	ErrReplayed          = errors.New("authn: token already used")
 	ErrInsufficientScope = errors.New("authn: insufficient scope")
 	ErrKeySetUnavailable = errors.New("authn: key set unavailable")
+
+	// DPoP (RFC 9449).
+	ErrDPoPProof    = errors.New("authn: invalid DPoP proof")
+	ErrDPoPBinding  = errors.New("authn: DPoP proof key is not the key the token is bound to")
+	ErrDPoPReplayed = errors.New("authn: DPoP proof already used")
+	ErrDPoPRequired = errors.New("authn: DPoP-bound token presented without a DPoP proof")
 )

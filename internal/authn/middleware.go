@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -43,9 +44,27 @@ func WithSingleUse(g ReplayGuard) Option { return func(m *middleware) { m.replay
 // WithLogger logs each rejection with its reason, never the token.
 func WithLogger(l *slog.Logger) Option { return func(m *middleware) { m.logger = l } }
 
+// DPoPConfig configures WithDPoP.
+type DPoPConfig struct {
+	// Replay makes each proof single-use; required.
+	Replay ReplayGuard
+	// Required refuses bearer tokens too: every request needs a bound
+	// token and its proof.
+	Required bool
+	// BaseURL is this service as its clients address it (scheme and host),
+	// for the proof's htu; when nil it is taken from the request (Host, TLS).
+	BaseURL *url.URL
+}
+
+// WithDPoP accepts "Authorization: DPoP" with a DPoP proof (RFC 9449).
+// Without it, a request with the DPoP scheme has no usable credentials. A
+// DPoP-bound token presented as a bearer token is refused either way.
+func WithDPoP(cfg DPoPConfig) Option { return func(m *middleware) { m.dpop = &cfg } }
+
 type middleware struct {
 	verifier *Verifier
 	replay   ReplayGuard
+	dpop     *DPoPConfig
 	logger   *slog.Logger
 }
 
@@ -71,13 +90,27 @@ func Authenticate(v *Verifier, opts ...Option) func(http.Handler) http.Handler {
 }
 
 func (m *middleware) authenticate(r *http.Request) (*Claims, error) {
-	raw, err := BearerToken(r)
+	scheme, raw, err := credentials(r, m.dpop != nil)
 	if err != nil {
 		return nil, err
 	}
 	claims, err := m.verifier.Verify(r.Context(), raw)
 	if err != nil {
 		return nil, err
+	}
+	switch {
+	case scheme == schemeDPoP:
+		if proofs := r.Header.Values("DPoP"); len(proofs) != 1 {
+			return nil, fmt.Errorf("%w: %d DPoP headers, want one", ErrDPoPProof, len(proofs))
+		}
+		req := DPoPRequest{Proof: r.Header.Get("DPoP"), Method: r.Method, URL: requestURL(r, m.dpop.BaseURL), AccessToken: raw}
+		if err := m.verifier.VerifyDPoP(r.Context(), claims, req, m.dpop.Replay); err != nil {
+			return nil, err
+		}
+	case claims.Confirmation.JKT != "":
+		return nil, fmt.Errorf("%w: bound to %s, presented as a bearer token", ErrDPoPRequired, claims.Confirmation.JKT)
+	case m.dpop != nil && m.dpop.Required:
+		return nil, fmt.Errorf("%w: this service requires DPoP", ErrDPoPRequired)
 	}
 	if m.replay != nil {
 		forgetAfter := claims.ExpiresAt.Add(m.verifier.Leeway())
@@ -95,21 +128,56 @@ func (m *middleware) authenticate(r *http.Request) (*Claims, error) {
 // BearerToken returns the RFC 6750 §2.1 bearer token of r. Tokens in query
 // strings or form bodies are not looked for: they end up in logs.
 func BearerToken(r *http.Request) (string, error) {
+	_, token, err := credentials(r, false)
+	return token, err
+}
+
+// Authorization schemes, as credentials reports them.
+const (
+	schemeBearer = "Bearer"
+	schemeDPoP   = "DPoP"
+)
+
+// credentials returns r's token and its scheme: Bearer, or DPoP (RFC 9449
+// §7.1) when allowDPoP.
+func credentials(r *http.Request, allowDPoP bool) (scheme, token string, err error) {
 	values := r.Header.Values("Authorization")
 	if len(values) == 0 {
-		return "", ErrNoToken
+		return "", "", ErrNoToken
 	}
 	if len(values) > 1 {
-		return "", fmt.Errorf("%w: several Authorization headers", ErrMalformed)
+		return "", "", fmt.Errorf("%w: several Authorization headers", ErrMalformed)
 	}
 	scheme, token, ok := strings.Cut(values[0], " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", ErrNoToken
+	switch {
+	case !ok:
+		return "", "", ErrNoToken
+	case strings.EqualFold(scheme, schemeBearer):
+		scheme = schemeBearer
+	case allowDPoP && strings.EqualFold(scheme, schemeDPoP):
+		scheme = schemeDPoP
+	default:
+		return "", "", ErrNoToken
 	}
 	if token == "" || strings.ContainsAny(token, " \t") {
-		return "", fmt.Errorf("%w: bearer credentials", ErrMalformed)
+		return "", "", fmt.Errorf("%w: %s credentials", ErrMalformed, scheme)
 	}
-	return token, nil
+	return scheme, token, nil
+}
+
+// requestURL is r's absolute URL as its client addressed it: base (scheme
+// and host) when set, else the request's own Host and TLS state.
+func requestURL(r *http.Request, base *url.URL) *url.URL {
+	u := *r.URL
+	if base != nil {
+		u.Scheme, u.Host = base.Scheme, base.Host
+		return &u
+	}
+	u.Scheme, u.Host = "http", r.Host
+	if r.TLS != nil {
+		u.Scheme = "https"
+	}
+	return &u
 }
 
 // RequireScope returns middleware that admits only tokens whose scope claim
@@ -140,6 +208,10 @@ var descriptions = []struct {
 	text string
 }{
 	{ErrReplayed, "token already used"},
+	{ErrDPoPRequired, "DPoP-bound token presented as a bearer token, or DPoP required"},
+	{ErrDPoPBinding, "DPoP proof is not signed by the token's key"},
+	{ErrDPoPReplayed, "DPoP proof already used"},
+	{ErrDPoPProof, "invalid DPoP proof"},
 	{ErrTokenTooLarge, "token too large"},
 	{ErrDuplicateMember, "malformed token"},
 	{ErrMalformed, "malformed token"},
@@ -178,6 +250,13 @@ func WriteError(w http.ResponseWriter, realm string, err error) {
 	case errors.Is(err, ErrNoToken):
 		// §3.1: a request without credentials gets a challenge, no error code.
 		writeBearer(w, http.StatusUnauthorized, bearerError{Realm: realm, Description: "bearer token required"})
+	case errors.Is(err, ErrDPoPProof), errors.Is(err, ErrDPoPBinding), errors.Is(err, ErrDPoPReplayed):
+		// RFC 9449 §7.1.
+		writeChallenges(w, http.StatusUnauthorized, "invalid_dpop_proof", Describe(err),
+			dpopChallenge(realm, "invalid_dpop_proof", Describe(err)))
+	case errors.Is(err, ErrDPoPRequired):
+		writeChallenges(w, http.StatusUnauthorized, "invalid_token", Describe(err),
+			bearerChallenge(bearerError{Realm: realm, Code: "invalid_token", Description: Describe(err)}), dpopChallenge(realm, "", ""))
 	case errors.Is(err, errUnavailable), errors.Is(err, ErrKeySetUnavailable):
 		w.Header().Set("Retry-After", "5")
 		httpx.Error(w, http.StatusServiceUnavailable, "temporarily_unavailable", "token verification is unavailable")
@@ -191,16 +270,37 @@ type bearerError struct {
 }
 
 func writeBearer(w http.ResponseWriter, status int, e bearerError) {
-	var params []string
-	for _, p := range [][2]string{{"realm", e.Realm}, {"error", e.Code}, {"error_description", e.Description}, {"scope", e.Scope}} {
-		if p[1] != "" {
-			params = append(params, fmt.Sprintf("%s=%q", p[0], p[1]))
-		}
-	}
-	w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(params, ", "))
 	code := e.Code
 	if code == "" {
 		code = "unauthorized"
 	}
-	httpx.Error(w, status, code, e.Description)
+	writeChallenges(w, status, code, e.Description, bearerChallenge(e))
+}
+
+func bearerChallenge(e bearerError) string {
+	return "Bearer " + authParams([2]string{"realm", e.Realm}, [2]string{"error", e.Code},
+		[2]string{"error_description", e.Description}, [2]string{"scope", e.Scope})
+}
+
+// dpopChallenge names the proof algorithms this verifier accepts.
+func dpopChallenge(realm, code, description string) string {
+	return "DPoP " + authParams([2]string{"realm", realm}, [2]string{"error", code},
+		[2]string{"error_description", description}, [2]string{"algs", strings.Join(DefaultAlgorithms, " ")})
+}
+
+func authParams(params ...[2]string) string {
+	var out []string
+	for _, p := range params {
+		if p[1] != "" {
+			out = append(out, fmt.Sprintf("%s=%q", p[0], p[1]))
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+func writeChallenges(w http.ResponseWriter, status int, code, description string, challenges ...string) {
+	for _, c := range challenges {
+		w.Header().Add("WWW-Authenticate", c)
+	}
+	httpx.Error(w, status, code, description)
 }

@@ -87,6 +87,15 @@ type Claims struct {
 	jwt.RegisteredClaims
 	ClientID string `json:"client_id,omitempty"`
 	Scope    string `json:"scope,omitempty"`
+	// Confirmation binds the token to a key (RFC 9449 §6): a token with a
+	// jkt works only with a DPoP proof signed by that key.
+	Confirmation Confirmation `json:"cnf,omitzero"`
+}
+
+// Confirmation is the cnf claim: the SHA-256 thumbprint of the key a
+// DPoP-bound token is bound to.
+type Confirmation struct {
+	JKT string `json:"jkt,omitempty"`
 }
 
 // HasScope reports whether the space-separated scope claim holds scope.
@@ -256,7 +265,7 @@ func isAccessTokenType(typ string) bool {
 	return typ == AccessTokenType || typ == "application/"+AccessTokenType
 }
 
-var claimNames = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope"}
+var claimNames = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope", "cnf"}
 
 // parseClaims reads the claims this verifier checks, straight from the
 // member scan: encoding/json would be three times slower here, and would
@@ -287,6 +296,8 @@ func (v *Verifier) parseClaims(segment string) (*Claims, error) {
 			c.NotBefore, err = numericDate(name, value)
 		case "iat":
 			c.IssuedAt, err = numericDate(name, value)
+		case "cnf":
+			c.Confirmation, err = confirmation(value)
 		}
 		return err
 	})
@@ -294,6 +305,21 @@ func (v *Verifier) parseClaims(segment string) (*Claims, error) {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// confirmation reads cnf, refusing duplicate members inside it too.
+func confirmation(value []byte) (Confirmation, error) {
+	var c Confirmation
+	if value[0] != '{' {
+		return c, fmt.Errorf("%w: cnf is not an object", ErrMalformed)
+	}
+	err := scanObject(value, []string{"jkt"}, func(name string, v []byte) (err error) {
+		if name == "jkt" {
+			c.JKT, err = jsonString(name, v)
+		}
+		return err
+	})
+	return c, err
 }
 
 func jsonString(name string, value []byte) (string, error) {
