@@ -35,7 +35,21 @@ type Audience struct {
 	MaxTTL Duration `json:"max_ttl"`
 	// Scopes this audience understands.
 	Scopes []string `json:"scopes"`
+	// DPoP "required" issues tokens for this audience only to requests
+	// with a DPoP proof (RFC 9449), bound to its key.
+	DPoP DPoPMode `json:"dpop,omitempty"`
 }
+
+// DPoPMode says whether token requests must prove possession of a key.
+// Empty is optional: a request with a proof gets a bound token, one
+// without gets a bearer token.
+type DPoPMode string
+
+// DPoP modes.
+const (
+	DPoPOptional DPoPMode = ""
+	DPoPRequired DPoPMode = "required"
+)
 
 // Client is one registered service. Its client_id is also the "sub" of
 // every token it gets.
@@ -51,6 +65,8 @@ type Client struct {
 	SecretSHA256 string `json:"secret_sha256,omitempty"`
 	// Allow maps each audience this client may call to the scopes it may get.
 	Allow map[string][]string `json:"allow"`
+	// DPoP "required" makes every token of this client DPoP-bound.
+	DPoP DPoPMode `json:"dpop,omitempty"`
 }
 
 // Duration is a time.Duration written as "5m" in JSON.
@@ -92,6 +108,9 @@ func (reg *Registry) Validate() error {
 		if a.MaxTTL <= 0 {
 			return fmt.Errorf("identity: registry: audience %q needs a positive max_ttl", name)
 		}
+		if a.DPoP != DPoPOptional && a.DPoP != DPoPRequired {
+			return fmt.Errorf("identity: registry: audience %q: dpop must be \"required\" or absent", name)
+		}
 	}
 	seen := map[string]bool{}
 	for _, c := range reg.Clients {
@@ -99,6 +118,9 @@ func (reg *Registry) Validate() error {
 			return fmt.Errorf("identity: registry: missing or repeated client_id %q", c.ID)
 		}
 		seen[c.ID] = true
+		if c.DPoP != DPoPOptional && c.DPoP != DPoPRequired {
+			return fmt.Errorf("identity: registry: client %q: dpop must be \"required\" or absent", c.ID)
+		}
 		switch c.AuthMethod {
 		case PrivateKeyJWT:
 			if (c.JWKS == nil) == (c.JWKSURI == "") {

@@ -60,6 +60,7 @@ type server struct {
 	deps               Deps
 	assertionVerifiers map[string]*authn.Verifier
 	limiter            *authLimiter
+	proofs             authn.ProofChecker // DPoP proofs at the token endpoint
 }
 
 func (s *server) now() time.Time { return s.deps.Now() }
@@ -88,6 +89,7 @@ func NewServer(cfg Config, deps Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
-	s := &server{cfg: cfg, deps: deps, assertionVerifiers: verifiers, limiter: newAuthLimiter(deps.Now)}
+	s := &server{cfg: cfg, deps: deps, assertionVerifiers: verifiers, limiter: newAuthLimiter(deps.Now),
+		proofs: authn.ProofChecker{Replay: deps.Replay, Leeway: cfg.Leeway, Now: deps.Now}}
 	return s.routes(), nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -163,12 +164,49 @@ func (s *server) issue(r *http.Request, req *tokenRequest) (*tokenResponse, *oau
 		}
 	}
 
-	token, jti, kid, err := s.sign(client.ID, req.audience, scope, ttl)
+	jkt, oerr := s.proofOfPossession(r, client, req.audience)
+	if oerr != nil {
+		return nil, oerr
+	}
+	token, jti, kid, err := s.sign(client.ID, req.audience, scope, jkt, ttl)
 	if err != nil {
 		return nil, &oauthError{status: http.StatusInternalServerError, code: "server_error", description: "try again later", cause: err}
 	}
-	s.deps.Logger.Info("token issued", "jti", jti, "sub", client.ID, "aud", req.audience, "scope", scope, "kid", kid, "ttl", ttl)
-	return &tokenResponse{AccessToken: token, TokenType: "Bearer", ExpiresIn: int(ttl / time.Second), Scope: scope}, nil
+	s.deps.Logger.Info("token issued", "jti", jti, "sub", client.ID, "aud", req.audience, "scope", scope, "kid", kid, "ttl", ttl, "dpop_jkt", jkt)
+	tokenType := "Bearer"
+	if jkt != "" {
+		tokenType = "DPoP"
+	}
+	return &tokenResponse{AccessToken: token, TokenType: tokenType, ExpiresIn: int(ttl / time.Second), Scope: scope}, nil
+}
+
+// proofOfPossession checks the request's DPoP proof (RFC 9449 §5), if any,
+// and returns the thumbprint to bind the token to; a client or audience
+// that requires DPoP gets no token without one. Proofs are single-use.
+func (s *server) proofOfPossession(r *http.Request, client *Client, audience string) (jkt string, oerr *oauthError) {
+	invalid := func(description string, cause error) *oauthError {
+		return &oauthError{status: http.StatusBadRequest, code: "invalid_dpop_proof", description: description, cause: cause}
+	}
+	proofs := r.Header.Values("DPoP")
+	switch {
+	case len(proofs) > 1:
+		return "", invalid("send one DPoP proof", nil)
+	case len(proofs) == 0 && (client.DPoP == DPoPRequired || s.cfg.Registry.Audiences[audience].DPoP == DPoPRequired):
+		return "", invalid("a DPoP proof is required for this client or audience", nil)
+	case len(proofs) == 0:
+		return "", nil
+	}
+	endpoint, _ := url.Parse(s.cfg.tokenEndpoint())
+	jkt, err := s.proofs.Check(r.Context(), authn.DPoPRequest{Proof: proofs[0], Method: r.Method, URL: endpoint})
+	switch {
+	case errors.Is(err, authn.ErrDPoPReplayed):
+		return "", invalid("DPoP proof already used", err)
+	case errors.Is(err, authn.ErrDPoPProof):
+		return "", invalid("invalid DPoP proof", err)
+	case err != nil:
+		return "", &oauthError{status: http.StatusInternalServerError, code: "server_error", description: "try again later", cause: err}
+	}
+	return jkt, nil
 }
 
 // grantScope returns the scope to grant: the requested one if every scope in
@@ -197,6 +235,8 @@ type accessTokenClaims struct {
 	ID        string `json:"jti"`
 	ClientID  string `json:"client_id"`
 	Scope     string `json:"scope,omitempty"`
+	// Confirmation binds a DPoP token to its key's thumbprint.
+	Confirmation *authn.Confirmation `json:"cnf,omitempty"`
 }
 
 func (c accessTokenClaims) GetExpirationTime() (*jwt.NumericDate, error) {
@@ -212,7 +252,7 @@ func (c accessTokenClaims) GetAudience() (jwt.ClaimStrings, error) {
 
 func unixDate(sec int64) (*jwt.NumericDate, error) { return jwt.NewNumericDate(time.Unix(sec, 0)), nil }
 
-func (s *server) sign(sub, aud, scope string, ttl time.Duration) (token, jti, kid string, err error) {
+func (s *server) sign(sub, aud, scope, jkt string, ttl time.Duration) (token, jti, kid string, err error) {
 	key, err := s.deps.Keys.Signer()
 	if err != nil {
 		return "", "", "", err
@@ -222,7 +262,7 @@ func (s *server) sign(sub, aud, scope string, ttl time.Duration) (token, jti, ki
 	t := jwt.NewWithClaims(jwt.GetSigningMethod(key.Algorithm), accessTokenClaims{
 		Issuer: s.cfg.Issuer, Subject: sub, Audience: aud,
 		ExpiresAt: now.Add(ttl).Unix(), IssuedAt: now.Unix(), NotBefore: now.Unix(),
-		ID: jti, ClientID: sub, Scope: scope,
+		ID: jti, ClientID: sub, Scope: scope, Confirmation: confirmation(jkt),
 	})
 	t.Header["typ"] = authn.AccessTokenType
 	t.Header["kid"] = key.ID
@@ -292,4 +332,11 @@ func parseTokenRequest(w http.ResponseWriter, r *http.Request) (*tokenRequest, *
 		return nil, badRequest("invalid_request", "content type must be application/x-www-form-urlencoded or application/json")
 	}
 	return req, nil
+}
+
+func confirmation(jkt string) *authn.Confirmation {
+	if jkt == "" {
+		return nil
+	}
+	return &authn.Confirmation{JKT: jkt}
 }

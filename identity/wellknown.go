@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/s2sjwt/s2sjwt/internal/authn"
 	"github.com/s2sjwt/s2sjwt/internal/httpx"
 	"github.com/s2sjwt/s2sjwt/internal/jwk"
 )
@@ -31,7 +32,8 @@ func (s *server) handleMetadata(w http.ResponseWriter, _ *http.Request) {
 		"grant_types_supported":                 []string{"client_credentials"},
 		"token_endpoint_auth_methods_supported": []string{PrivateKeyJWT, ClientSecretBasic},
 		"token_endpoint_auth_signing_alg_values_supported": []string{jwk.EdDSA, jwk.ES256, jwk.RS256},
-		"scopes_supported": slices.Compact(scopes),
+		"scopes_supported":                  slices.Compact(scopes),
+		"dpop_signing_alg_values_supported": authn.DefaultAlgorithms,
 	})
 }
 

@@ -39,67 +39,121 @@ type DPoPRequest struct {
 // privateMembers are JWK members that only a private or symmetric key has.
 var privateMembers = []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 
-// VerifyDPoP checks a proof for claims' token per RFC 9449 §4.3: typ
-// dpop+jwt; an allowed asymmetric alg; a public jwk of that algorithm; a
-// valid signature by it; htm and htu matching the request (query and
-// fragment ignored, scheme and host compared normalised); iat within
-// DPoPMaxAge in the past and the leeway in the future; ath the token's
-// SHA-256; and the key's thumbprint equal to the token's cnf.jkt. replay
-// makes each proof single-use.
+// VerifyDPoP checks a proof for claims' token: every check of
+// ProofChecker.Check, with ath required, and the proof key's thumbprint
+// equal to the token's cnf.jkt. replay makes each proof single-use.
 func (v *Verifier) VerifyDPoP(ctx context.Context, claims *Claims, r DPoPRequest, replay ReplayGuard) error {
 	if claims.Confirmation.JKT == "" {
 		return fmt.Errorf("%w: the token is not bound to a key (no cnf.jkt)", ErrDPoPProof)
 	}
-	if len(r.Proof) > v.cfg.MaxTokenSize || strings.Count(r.Proof, ".") != 2 {
-		return fmt.Errorf("%w: not a compact JWS of at most %d bytes", ErrDPoPProof, v.cfg.MaxTokenSize)
+	if r.AccessToken == "" {
+		return fmt.Errorf("%w: no access token to bind the proof to", ErrDPoPProof)
+	}
+	checker := ProofChecker{Replay: replay, Algorithms: v.algorithms, Leeway: v.cfg.Leeway, Now: v.cfg.Now, MaxSize: v.cfg.MaxTokenSize}
+	_, err := checker.check(ctx, r, func(jkt string) error {
+		if jkt != claims.Confirmation.JKT {
+			return fmt.Errorf("%w: proof key %s, token bound to %s", ErrDPoPBinding, jkt, claims.Confirmation.JKT)
+		}
+		return nil
+	})
+	return err
+}
+
+// ProofChecker checks DPoP proofs where no token is bound yet (a token
+// endpoint) and for Verifier.VerifyDPoP. Zero fields take the verifier's
+// defaults; Replay is required.
+type ProofChecker struct {
+	Replay     ReplayGuard
+	Algorithms []string
+	Leeway     time.Duration
+	Now        func() time.Time
+	MaxSize    int
+}
+
+// Check verifies proof per RFC 9449 §4.3 and returns its key's RFC 7638
+// thumbprint (the jkt to bind a token to): typ dpop+jwt; an allowed
+// asymmetric alg; a public jwk of that algorithm; a valid signature by it;
+// htm and htu matching the request (query and fragment ignored, scheme and
+// host compared normalised); iat within DPoPMaxAge in the past and the
+// leeway in the future; a single-use jti; and, when r.AccessToken is set,
+// ath its SHA-256.
+func (p ProofChecker) Check(ctx context.Context, r DPoPRequest) (jkt string, err error) {
+	return p.check(ctx, r, nil)
+}
+
+// check is Check with bind, run on the key's thumbprint before the jti is
+// spent, so a proof for another key does not use up its jti.
+func (p ProofChecker) check(ctx context.Context, r DPoPRequest, bind func(jkt string) error) (string, error) {
+	if p.Replay == nil {
+		return "", fmt.Errorf("%w: no replay store", errUnavailable)
+	}
+	if len(p.Algorithms) == 0 {
+		p.Algorithms = DefaultAlgorithms
+	}
+	if p.Leeway == 0 {
+		p.Leeway = DefaultLeeway
+	}
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	if p.MaxSize == 0 {
+		p.MaxSize = DefaultMaxTokenSize
+	}
+	if len(r.Proof) > p.MaxSize || strings.Count(r.Proof, ".") != 2 {
+		return "", fmt.Errorf("%w: not a compact JWS of at most %d bytes", ErrDPoPProof, p.MaxSize)
 	}
 	headerB64, rest, _ := strings.Cut(r.Proof, ".")
 	payloadB64, sigB64, _ := strings.Cut(rest, ".")
 
-	alg, key, err := v.proofHeader(headerB64)
+	alg, key, err := proofHeader(headerB64, p.Algorithms)
 	if err != nil {
-		return err
+		return "", err
 	}
-	p, err := proofClaims(payloadB64)
+	pc, err := proofClaims(payloadB64)
 	if err != nil {
-		return err
+		return "", err
 	}
-	now := v.cfg.Now()
+	now := p.Now()
 	switch {
-	case p.htm != r.Method:
-		return fmt.Errorf("%w: htm %q, request %s", ErrDPoPProof, p.htm, r.Method)
-	case !sameResource(p.htu, r.URL):
-		return fmt.Errorf("%w: htu %q is not this request's URL", ErrDPoPProof, p.htu)
-	case p.iat == nil || p.iat.After(now.Add(v.cfg.Leeway)) || p.iat.Before(now.Add(-DPoPMaxAge-v.cfg.Leeway)):
-		return fmt.Errorf("%w: iat outside [now-%s, now+%s]", ErrDPoPProof, DPoPMaxAge, v.cfg.Leeway)
-	case p.jti == "" || len(p.jti) > maxProofJTI:
-		return fmt.Errorf("%w: jti missing or longer than %d bytes", ErrDPoPProof, maxProofJTI)
-	case p.ath != accessTokenHash(r.AccessToken):
-		return fmt.Errorf("%w: ath is not the hash of the presented token", ErrDPoPProof)
+	case pc.htm != r.Method:
+		return "", fmt.Errorf("%w: htm %q, request %s", ErrDPoPProof, pc.htm, r.Method)
+	case !sameResource(pc.htu, r.URL):
+		return "", fmt.Errorf("%w: htu %q is not this request's URL", ErrDPoPProof, pc.htu)
+	case pc.iat == nil || pc.iat.After(now.Add(p.Leeway)) || pc.iat.Before(now.Add(-DPoPMaxAge-p.Leeway)):
+		return "", fmt.Errorf("%w: iat outside [now-%s, now+%s]", ErrDPoPProof, DPoPMaxAge, p.Leeway)
+	case pc.jti == "" || len(pc.jti) > maxProofJTI:
+		return "", fmt.Errorf("%w: jti missing or longer than %d bytes", ErrDPoPProof, maxProofJTI)
+	case r.AccessToken != "" && pc.ath != accessTokenHash(r.AccessToken):
+		return "", fmt.Errorf("%w: ath is not the hash of the presented token", ErrDPoPProof)
 	}
 	sig, err := b64.DecodeString(sigB64)
 	if err != nil {
-		return fmt.Errorf("%w: signature encoding", ErrDPoPProof)
+		return "", fmt.Errorf("%w: signature encoding", ErrDPoPProof)
 	}
 	if err := jwt.GetSigningMethod(alg).Verify(r.Proof[:len(headerB64)+1+len(payloadB64)], sig, key.Public); err != nil {
-		return fmt.Errorf("%w: signature: %w", ErrDPoPProof, err)
+		return "", fmt.Errorf("%w: signature: %w", ErrDPoPProof, err)
 	}
 	jkt, err := jwk.Thumbprint(key.Public)
-	if err != nil || jkt != claims.Confirmation.JKT {
-		return fmt.Errorf("%w: proof key %s, token bound to %s", ErrDPoPBinding, jkt, claims.Confirmation.JKT)
-	}
-	first, err := replay.Use(ctx, "dpop:"+jkt+":"+p.jti, p.iat.Add(DPoPMaxAge+2*v.cfg.Leeway))
 	if err != nil {
-		return fmt.Errorf("%w: %w", errUnavailable, err)
+		return "", fmt.Errorf("%w: %w", ErrDPoPProof, err)
+	}
+	if bind != nil {
+		if err := bind(jkt); err != nil {
+			return "", err
+		}
+	}
+	first, err := p.Replay.Use(ctx, "dpop:"+jkt+":"+pc.jti, pc.iat.Add(DPoPMaxAge+2*p.Leeway))
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", errUnavailable, err)
 	}
 	if !first {
-		return fmt.Errorf("%w: jti %s", ErrDPoPReplayed, p.jti)
+		return "", fmt.Errorf("%w: jti %s", ErrDPoPReplayed, pc.jti)
 	}
-	return nil
+	return jkt, nil
 }
 
 // proofHeader reads a proof's header: its alg and the public key it carries.
-func (v *Verifier) proofHeader(segment string) (alg string, key jwk.Key, err error) {
+func proofHeader(segment string, algorithms []string) (alg string, key jwk.Key, err error) {
 	data, err := decodeSegment(segment)
 	if err != nil {
 		return "", key, fmt.Errorf("%w: %w", ErrDPoPProof, err)
@@ -124,7 +178,7 @@ func (v *Verifier) proofHeader(segment string) (alg string, key jwk.Key, err err
 		return "", key, fmt.Errorf("%w: %w", ErrDPoPProof, err)
 	case !strings.EqualFold(typ, DPoPProofType):
 		return "", key, fmt.Errorf("%w: typ %q", ErrDPoPProof, typ)
-	case !slices.Contains(v.algorithms, alg):
+	case !slices.Contains(algorithms, alg):
 		return "", key, fmt.Errorf("%w: alg %q", ErrDPoPProof, alg)
 	case rawKey == nil:
 		return "", key, fmt.Errorf("%w: no jwk", ErrDPoPProof)

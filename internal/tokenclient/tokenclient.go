@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -45,6 +46,10 @@ type Client struct {
 	Signer   crypto.Signer
 	HTTP     *http.Client
 	Now      func() time.Time
+	// DPoPKey, if set, is a key of its own (never Signer) that every token
+	// request proves possession of (RFC 9449 §5): the tokens are bound to it
+	// and useless without a proof from it (see Proof).
+	DPoPKey crypto.Signer
 }
 
 // Token is an issued access token.
@@ -52,6 +57,8 @@ type Token struct {
 	AccessToken string
 	ExpiresAt   time.Time
 	Scope       string
+	// Type is "Bearer", or "DPoP" for a token bound to Client.DPoPKey.
+	Type string
 }
 
 // Error is an RFC 6749 §5.2 error from the token endpoint.
@@ -97,6 +104,13 @@ func (c *Client) Token(ctx context.Context, r Request) (*Token, error) {
 		return nil, fmt.Errorf("tokenclient: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if c.DPoPKey != nil {
+		proof, err := Proof(c.DPoPKey, http.MethodPost, c.TokenURL, "", now)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("DPoP", proof)
+	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("tokenclient: %w", err)
@@ -117,22 +131,56 @@ func (c *Client) Token(ctx context.Context, r Request) (*Token, error) {
 		ExpiresIn   int    `json:"expires_in"`
 		Scope       string `json:"scope"`
 	}
-	if err := json.Unmarshal(body, &tr); err != nil || tr.AccessToken == "" || !strings.EqualFold(tr.TokenType, "Bearer") {
-		return nil, errors.New("tokenclient: malformed token response")
+	wantType := "Bearer"
+	if c.DPoPKey != nil {
+		wantType = "DPoP"
 	}
-	return &Token{AccessToken: tr.AccessToken, ExpiresAt: now.Add(time.Duration(tr.ExpiresIn) * time.Second), Scope: tr.Scope}, nil
+	if err := json.Unmarshal(body, &tr); err != nil || tr.AccessToken == "" || !strings.EqualFold(tr.TokenType, wantType) {
+		return nil, fmt.Errorf("tokenclient: malformed token response (want a %s token)", wantType)
+	}
+	return &Token{AccessToken: tr.AccessToken, ExpiresAt: now.Add(time.Duration(tr.ExpiresIn) * time.Second), Scope: tr.Scope, Type: wantType}, nil
+}
+
+// Proof returns a DPoP proof (RFC 9449 §4.2) by key for one request: method
+// and target URL, and, when presenting a token, its hash (ath).
+func Proof(key crypto.Signer, method, target, accessToken string, now time.Time) (string, error) {
+	alg, err := jwk.AlgorithmFor(key.Public())
+	if err != nil {
+		return "", err
+	}
+	public, err := json.Marshal(jwk.Key{Algorithm: alg, Public: key.Public()})
+	if err != nil {
+		return "", err
+	}
+	claims := jwt.MapClaims{"jti": randomID(), "htm": method, "htu": target, "iat": now.Unix()}
+	if accessToken != "" {
+		sum := sha256.Sum256([]byte(accessToken))
+		claims["ath"] = base64.RawURLEncoding.EncodeToString(sum[:])
+	}
+	t := jwt.NewWithClaims(jwt.GetSigningMethod(alg), claims)
+	t.Header["typ"] = "dpop+jwt"
+	t.Header["jwk"] = json.RawMessage(public)
+	proof, err := t.SignedString(key)
+	if err != nil {
+		return "", fmt.Errorf("tokenclient: sign DPoP proof: %w", err)
+	}
+	return proof, nil
+}
+
+func randomID() string {
+	var id [16]byte
+	_, _ = rand.Read(id[:])
+	return base64.RawURLEncoding.EncodeToString(id[:])
 }
 
 func (c *Client) assertion(now time.Time) (string, error) {
-	var id [16]byte
-	_, _ = rand.Read(id[:])
 	t := jwt.NewWithClaims(jwt.GetSigningMethod(c.Key.Algorithm), jwt.RegisteredClaims{
 		Issuer:    c.ClientID,
 		Subject:   c.ClientID,
 		Audience:  jwt.ClaimStrings{c.TokenURL},
 		IssuedAt:  jwt.NewNumericDate(now),
 		ExpiresAt: jwt.NewNumericDate(now.Add(assertionLifetime)),
-		ID:        base64.RawURLEncoding.EncodeToString(id[:]),
+		ID:        randomID(),
 	})
 	t.Header["kid"] = c.Key.ID
 	s, err := t.SignedString(c.Signer)
