@@ -7,7 +7,7 @@ import (
 // Categories, in report order.
 var Categories = []string{
 	"control", "mission", "audience", "issuer", "time", "signature", "key selection",
-	"type and header", "subject", "replay", "format and cost", "issuer profile",
+	"type and header", "subject", "replay", "dpop", "format and cost", "issuer profile",
 }
 
 // Catalogue returns every case, controls first.
@@ -21,6 +21,7 @@ func Catalogue() []Case {
 	cases = append(cases, headerCases()...)
 	cases = append(cases, subjectCases()...)
 	cases = append(cases, replayCases()...)
+	cases = append(cases, dpopCases()...)
 	cases = append(cases, formatCases()...)
 	cases = append(cases, rfc6750Case)
 	return append(cases, identityCases()...)

@@ -194,7 +194,7 @@ func judgeChallenges(results []Result) verdict {
 	var example string
 	var obs []Observation
 	for _, r := range results {
-		if r.Expected != Refuse {
+		if r.Expected != Refuse || r.Category == "dpop" { // DPoP refusals carry DPoP challenges (RFC 9449 §7.1)
 			continue
 		}
 		for _, o := range r.Observations {

@@ -192,7 +192,7 @@ func (s *Suite) selected(id string) bool {
 func (s *Suite) runServer(ctx context.Context, e *env, rs *ResourceServer, label string, catalogue []Case) []Result {
 	var results []Result
 	var final *Case
-	baseOK := true
+	baseOK, dpopOK := true, true
 	add := func(c Case, v verdict) {
 		r := result(c, label, v)
 		if e.issuer != nil {
@@ -207,16 +207,26 @@ func (s *Suite) runServer(ctx context.Context, e *env, rs *ResourceServer, label
 		case c.SingleUseOnly && !rs.SingleUse:
 			add(c, verdict{status: NotApplicable, reason: "the target does not declare this server single_use"})
 			continue
+		case c.Category == "dpop" && !rs.DPoP:
+			add(c, verdict{status: NotApplicable, reason: "the target does not declare this server dpop"})
+			continue
 		case c.ID == finalControlID:
 			final = &c
 			continue
 		}
 		v := s.runCase(ctx, e, rs, c)
-		if c.ID == baseControlID {
+		switch {
+		case c.ID == baseControlID:
 			baseOK = v.status == Pass
-		} else if !baseOK && c.Expect == Refuse && v.status == Pass {
+		case c.ID == dpopControlID:
+			dpopOK = v.status == Pass
+		case c.Expect == Refuse && v.status == Pass && (!baseOK || c.Category == "dpop" && !dpopOK):
 			// A refusal proves nothing from a server that refuses valid tokens.
-			v.status, v.reason = Fail, "inconclusive: "+baseControlID+" failed, so this refusal may not be for the reason under test"
+			control := baseControlID
+			if baseOK {
+				control = dpopControlID
+			}
+			v.status, v.reason = Fail, "inconclusive: "+control+" failed, so this refusal may not be for the reason under test"
 		}
 		add(c, v)
 	}

@@ -48,9 +48,12 @@ func runAgainst(t *testing.T, flaw vulnerable.Flaw, alg string, only ...string) 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	issuerURL := "http://" + ln.Addr().String()
+	// Single-use, except where the flaw is in proof replay: a token's own
+	// replay would hide it (DPOP-09 is not applicable on single-use servers).
+	singleUse := flaw != vulnerable.DPoPNoProofReplayCheck
 	cfg := vulnerable.Config{
 		Issuer: issuerURL, JWKSURL: issuerURL + "/jwks.json", Audience: "vulnerable-service",
-		Scope: "write", SingleUse: true, Flaw: flaw, RefreshInterval: time.Second,
+		Scope: "write", SingleUse: singleUse, Flaw: flaw, RefreshInterval: time.Second, DPoP: true,
 	}
 	handler := vulnerable.New(cfg)
 	srv := httptest.NewServer(handler)
@@ -67,7 +70,7 @@ func runAgainst(t *testing.T, flaw vulnerable.Flaw, alg string, only ...string) 
 		TestIssuer:  &conformance.TestIssuerConfig{URL: issuerURL, Algorithm: alg},
 		ResourceServers: []conformance.ResourceServer{{
 			Name: "vulnerable", URL: srv.URL, Method: http.MethodPost, Path: "/", Body: json.RawMessage(`{}`),
-			Audience: "vulnerable-service", Scope: "write", SingleUse: true, Replicas: []string{replica.URL},
+			Audience: "vulnerable-service", Scope: "write", SingleUse: singleUse, Replicas: []string{replica.URL}, DPoP: true,
 		}},
 	}
 	suite, err := conformance.New(target, conformance.Options{IssuerListener: ln, KeysDir: keysDir, Only: only})

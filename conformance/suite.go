@@ -75,6 +75,7 @@ type attempt struct {
 	label         string
 	authorization string
 	query         string // appended to the URL, for tokens in the wrong place
+	dpop          string // a DPoP proof header, if any
 }
 
 func bearer(label, token string) attempt {
@@ -228,6 +229,9 @@ func (e *env) sendTo(ctx context.Context, rs *ResourceServer, base string, a att
 	}
 	if a.authorization != "" {
 		req.Header.Set("Authorization", a.authorization)
+	}
+	if a.dpop != "" {
+		req.Header.Set("DPoP", a.dpop)
 	}
 	resp, err := e.client.Do(req)
 	if err != nil {

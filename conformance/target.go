@@ -83,6 +83,9 @@ type ResourceServer struct {
 	// Replicas are more URLs of the same service: a token used at one must
 	// be refused at every other.
 	Replicas []string `json:"replicas,omitempty"`
+	// DPoP servers accept DPoP-bound tokens with proofs (RFC 9449): the
+	// dpop cases run against them.
+	DPoP bool `json:"dpop,omitempty"`
 	// Process names the process (of processes) that serves this server,
 	// so the suite can restart it between a token's use and its replay.
 	Process string `json:"process,omitempty"`

@@ -14,9 +14,17 @@ func (s *server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Get("/healthz", httpx.Healthz)
 	r.Group(func(r chi.Router) {
-		r.Use(authn.Authenticate(s.deps.Verifier, authn.WithLogger(s.deps.Logger)))
+		r.Use(authn.Authenticate(s.deps.Verifier, s.authnOptions()...))
 		r.With(authn.RequireScope(ScopeWrite)).Post("/v1/logs", s.handleAppend)
 		r.With(authn.RequireScope(ScopeRead)).Get("/v1/logs", s.handleList)
 	})
 	return r
+}
+
+func (s *server) authnOptions() []authn.Option {
+	opts := []authn.Option{authn.WithLogger(s.deps.Logger)}
+	if s.deps.DPoP != nil {
+		opts = append(opts, authn.WithDPoP(*s.deps.DPoP))
+	}
+	return opts
 }

@@ -22,8 +22,10 @@ const Audience = "logging-service"
 type Deps struct {
 	Verifier *authn.Verifier
 	Store    *Store
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// DPoP, if set, accepts DPoP-bound tokens with their proofs.
+	DPoP   *authn.DPoPConfig
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 type server struct{ deps Deps }

@@ -33,7 +33,12 @@ func (s *Setup) Open(_ context.Context, logger *slog.Logger) (http.Handler, io.C
 	if err != nil {
 		return nil, nil, err
 	}
-	h, err := NewServer(Deps{Verifier: v, Store: store, Logger: logger})
+	dpop, err := s.DPoPConfig(store.Proofs)
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	h, err := NewServer(Deps{Verifier: v, Store: store, DPoP: dpop, Logger: logger})
 	if err != nil {
 		store.Close()
 		return nil, nil, err

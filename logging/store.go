@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/s2sjwt/s2sjwt/internal/groupcommit"
+	"github.com/s2sjwt/s2sjwt/internal/replay"
 	"github.com/s2sjwt/s2sjwt/internal/sqlitedb"
 )
 
@@ -23,7 +24,7 @@ CREATE TABLE IF NOT EXISTS entries (
 	jti        TEXT NOT NULL,
 	client_id  TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS entries_source ON entries(source, id);`
+CREATE INDEX IF NOT EXISTS entries_source ON entries(source, id);` + replay.Schema
 
 // Entry is one stored log entry.
 type Entry struct {
@@ -52,6 +53,8 @@ type Filter struct {
 type Store struct {
 	db      *sql.DB
 	appends *groupcommit.Batcher[groupcommit.Work]
+	// Proofs remembers DPoP proof ids, so each proof works once.
+	Proofs *replay.Store
 }
 
 // OpenStore opens or creates the store at path.
@@ -60,7 +63,7 @@ func OpenStore(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("logging: %w", err)
 	}
-	return &Store{db: db, appends: groupcommit.NewTx(db)}, nil
+	return &Store{db: db, appends: groupcommit.NewTx(db), Proofs: replay.New(db, nil)}, nil
 }
 
 // Close closes the database.

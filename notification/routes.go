@@ -23,7 +23,11 @@ func (s *Server) routes() http.Handler {
 		// Single use is enforced by handleSend, in the transaction that
 		// stores the notification: a token is used if and only if its
 		// notification is stored.
-		r.Use(authn.Authenticate(s.deps.Verifier, authn.WithLogger(s.deps.Logger)))
+		opts := []authn.Option{authn.WithLogger(s.deps.Logger)}
+		if s.deps.DPoP != nil {
+			opts = append(opts, authn.WithDPoP(*s.deps.DPoP))
+		}
+		r.Use(authn.Authenticate(s.deps.Verifier, opts...))
 		r.With(authn.RequireScope(ScopeSend)).Post("/v1/notifications", s.handleSend)
 	})
 	return r

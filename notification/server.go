@@ -52,6 +52,8 @@ type Deps struct {
 	// logging. With it, each notification's audit entry is queued in a
 	// durable outbox and delivered by DeliverAudit.
 	Audit AuditLogger
+	// DPoP, if set, accepts DPoP-bound tokens with their proofs.
+	DPoP *authn.DPoPConfig
 	// PublicKey is Notification's client key, published for private_key_jwt.
 	PublicKey *jwk.Key
 	Logger    *slog.Logger

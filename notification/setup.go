@@ -52,6 +52,10 @@ func (s *Setup) Open(_ context.Context, logger *slog.Logger) (http.Handler, io.C
 		return nil, nil, err
 	}
 	deps := Deps{Verifier: v, DB: db, Replay: replay.New(db, nil), Logger: logger}
+	if deps.DPoP, err = s.DPoPConfig(deps.Replay); err != nil {
+		db.Close()
+		return nil, nil, err
+	}
 	if s.IdentityURL != "" && s.LoggingURL != "" {
 		key, signer, err := tokenclient.LoadOrCreateKey(filepath.Join(s.DataDir, "client-key.pem"), jwk.EdDSA)
 		if err != nil {

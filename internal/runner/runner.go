@@ -191,6 +191,21 @@ type ResourceServer struct {
 	// JWKSMaxAge and JWKSMinRefresh tune the key cache (authn defaults).
 	JWKSMaxAge     time.Duration
 	JWKSMinRefresh time.Duration
+	// DPoP is "" (bearer tokens only), "optional" (DPoP-bound tokens with
+	// proofs too) or "required" (DPoP only).
+	DPoP string
+}
+
+// DPoPConfig is the middleware's DPoP configuration for rs.DPoP, or nil
+// when DPoP is off; proofs are remembered in replay.
+func (rs ResourceServer) DPoPConfig(replay authn.ReplayGuard) (*authn.DPoPConfig, error) {
+	switch rs.DPoP {
+	case "":
+		return nil, nil
+	case "optional", "required":
+		return &authn.DPoPConfig{Replay: replay, Required: rs.DPoP == "required"}, nil
+	}
+	return nil, fmt.Errorf("DPOP=%q: want optional, required or nothing", rs.DPoP)
 }
 
 // Flags registers TRUSTED_ISSUER, JWKS_URL and LEEWAY.
@@ -200,6 +215,7 @@ func (rs *ResourceServer) Flags(fs *flag.FlagSet, env Env) {
 	DurationFlag(fs, env, &rs.Leeway, "leeway", "LEEWAY", authn.DefaultLeeway, "clock-skew leeway for exp, nbf, iat")
 	DurationFlag(fs, env, &rs.JWKSMaxAge, "jwks-max-age", "JWKS_MAX_AGE", authn.DefaultMaxKeyAge, "age after which cached keys are refreshed in the background")
 	DurationFlag(fs, env, &rs.JWKSMinRefresh, "jwks-min-refresh", "JWKS_MIN_REFRESH", authn.DefaultMinRefreshInterval, "least time between two JWKS fetches")
+	StringFlag(fs, env, &rs.DPoP, "dpop", "DPOP", "", "DPoP-bound tokens (RFC 9449): empty (off), optional or required")
 }
 
 // Verifier returns the verifier for audience, with a remote key set.

@@ -64,6 +64,20 @@ const (
 	RefetchesEveryFiveMin    Flaw = "refetches the JWKS at most every five minutes, unknown kid or not"
 	ReplicaMemoryNotShared   Flaw = "runs replicas that each remember only their own used jtis"
 	ForgetsOnRestart         Flaw = "keeps used jtis in memory only"
+	DPoPProofOptional        Flaw = "accepts the DPoP scheme without a proof"
+	DPoPBearerAllowed        Flaw = "accepts a DPoP-bound token as a bearer token"
+	DPoPIgnoresBinding       Flaw = "does not compare the proof key with cnf.jkt"
+	DPoPIgnoresHTM           Flaw = "does not check a proof's htm"
+	DPoPIgnoresHTU           Flaw = "does not check a proof's htu"
+	DPoPNoMaxAge             Flaw = "accepts proofs of any age"
+	DPoPAcceptsFutureIAT     Flaw = "accepts proofs issued in the future"
+	DPoPNoProofReplayCheck   Flaw = "does not remember proof jtis"
+	DPoPATHOptional          Flaw = "accepts proofs without ath"
+	DPoPIgnoresATH           Flaw = "does not compare ath with the token"
+	DPoPAcceptsNone          Flaw = "accepts unsigned proofs"
+	DPoPAcceptsHS256         Flaw = "accepts HS256 proofs unchecked"
+	DPoPAcceptsPrivateJWK    Flaw = "accepts a proof jwk with private members"
+	DPoPIgnoresTyp           Flaw = "accepts proofs of any typ"
 )
 
 // Catches maps each flaw to the suite cases that must fail because of it.
@@ -126,4 +140,18 @@ var Catches = map[Flaw][]string{
 	RefetchesEveryFiveMin:    {"KEY-11"},
 	ReplicaMemoryNotShared:   {"RPL-03"},
 	ForgetsOnRestart:         {"RPL-04"},
+	DPoPProofOptional:        {"DPOP-02"},
+	DPoPBearerAllowed:        {"DPOP-03"},
+	DPoPIgnoresBinding:       {"DPOP-04"},
+	DPoPIgnoresHTM:           {"DPOP-05"},
+	DPoPIgnoresHTU:           {"DPOP-06"},
+	DPoPNoMaxAge:             {"DPOP-07"},
+	DPoPAcceptsFutureIAT:     {"DPOP-08"},
+	DPoPNoProofReplayCheck:   {"DPOP-09"},
+	DPoPATHOptional:          {"DPOP-10"},
+	DPoPIgnoresATH:           {"DPOP-11"},
+	DPoPAcceptsNone:          {"DPOP-12"},
+	DPoPAcceptsHS256:         {"DPOP-13"},
+	DPoPAcceptsPrivateJWK:    {"DPOP-14"},
+	DPoPIgnoresTyp:           {"DPOP-15"},
 }

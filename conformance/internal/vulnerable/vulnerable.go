@@ -38,6 +38,8 @@ type Config struct {
 	// RefreshInterval is the least time between two JWKS fetches for an
 	// unknown kid; 10 s if zero.
 	RefreshInterval time.Duration
+	// DPoP accepts DPoP-bound tokens with proofs (RFC 9449).
+	DPoP bool
 	// UsedFile, if set, keeps used jtis across restarts (one per line).
 	// ReplicaMemoryNotShared is a deployment of two servers, each with its
 	// own memory; the server itself behaves correctly.
@@ -52,6 +54,7 @@ type server struct {
 	keys      map[string]jwk.Key
 	fetchedAt time.Time
 	used      map[string]bool
+	proofs    map[string]bool // used DPoP proof jtis
 }
 
 // New returns the server.
@@ -65,7 +68,7 @@ func New(cfg Config) http.Handler {
 	if cfg.Flaw == RefetchesEveryFiveMin {
 		cfg.RefreshInterval = 5 * time.Minute
 	}
-	s := &server{cfg: cfg, client: &http.Client{Timeout: 2 * time.Second}, used: map[string]bool{}}
+	s := &server{cfg: cfg, client: &http.Client{Timeout: 2 * time.Second}, used: map[string]bool{}, proofs: map[string]bool{}}
 	if cfg.UsedFile != "" && !s.has(ForgetsOnRestart) {
 		data, _ := os.ReadFile(cfg.UsedFile)
 		for _, jti := range strings.Fields(string(data)) {
@@ -80,9 +83,11 @@ var errRefused = errors.New("refused")
 func (s *server) has(f Flaw) bool { return s.cfg.Flaw == f }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	token := ""
+	token, dpop := "", false
 	if scheme, rest, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
 		token = strings.TrimSpace(rest)
+	} else if ok && s.cfg.DPoP && strings.EqualFold(scheme, "DPoP") {
+		token, dpop = strings.TrimSpace(rest), true
 	}
 	if token == "" && s.has(TokenInQuery) {
 		token = r.URL.Query().Get("access_token")
@@ -101,6 +106,9 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	claims, err := s.verify(r.Context(), token)
+	if err == nil {
+		err = s.checkDPoP(r, dpop, token, claims)
+	}
 	if err != nil {
 		s.refuse(w, "invalid_token", err.Error())
 		return
