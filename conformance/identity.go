@@ -3,12 +3,16 @@ package conformance
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
+	"github.com/s2sjwt/s2sjwt/internal/jwk"
 )
 
 // identityClient talks to the implementation's token endpoint as the
@@ -291,6 +295,54 @@ func identityCases() []Case {
 				}
 				return verdict{Fail, "20 failed authentications in a row and never a 429", obs[len(obs)-1:]}
 			}},
+		{ID: "IDP-12", Category: "issuer profile", Severity: High, Expect: Accept, Source: "RFC 9449 §5, §6",
+			Title:   "A token requested with a DPoP proof is bound to the proof's key",
+			Explain: "An issuer that advertises DPoP must bind the token it issues to the key that signed the proof (cnf.jkt) and say so (token_type DPoP). Issuing a plain bearer token instead silently drops the protection the caller asked for.",
+			identity: func(ctx context.Context, e *env) verdict {
+				proof, jkt, err := e.tokenEndpointProof()
+				if errors.Is(err, errNoDPoP) {
+					return verdict{status: NotApplicable, reason: err.Error()}
+				} else if err != nil {
+					return verdict{Fail, "could not build a proof: " + err.Error(), nil}
+				}
+				s, b, err := e.identity.tokenWithProof(ctx, e.targetAudience(), proof)
+				if err != nil || s != http.StatusOK {
+					return verdict{Fail, fmt.Sprintf("token request with a proof: %d %s %v", s, errorOf(b), err), nil}
+				}
+				var tr struct {
+					AccessToken string `json:"access_token"`
+					TokenType   string `json:"token_type"`
+				}
+				_ = json.Unmarshal(b, &tr)
+				_, c, err := decode(tr.AccessToken)
+				cnf, _ := c["cnf"].(map[string]any)
+				switch {
+				case err != nil:
+					return verdict{Fail, "issued token is not a compact JWS: " + err.Error(), nil}
+				case cnf["jkt"] != jkt:
+					return verdict{Fail, fmt.Sprintf("cnf.jkt is %v, not the proof key's thumbprint %s", cnf["jkt"], jkt), nil}
+				case !strings.EqualFold(tr.TokenType, "DPoP"):
+					return verdict{Fail, fmt.Sprintf("token_type %q, not DPoP", tr.TokenType), nil}
+				}
+				return verdict{status: Pass}
+			}},
+		{ID: "IDP-13", Category: "issuer profile", Severity: Medium, Expect: Refuse, Source: "RFC 9449 §11.1",
+			Title:   "A DPoP proof replayed at the token endpoint is refused",
+			Explain: "A proof works once: one copied from a token request must not get its copier a second token bound to the victim's key (and the victim's key proves nothing if it can be replayed).",
+			identity: func(ctx context.Context, e *env) verdict {
+				proof, _, err := e.tokenEndpointProof()
+				if errors.Is(err, errNoDPoP) {
+					return verdict{status: NotApplicable, reason: err.Error()}
+				} else if err != nil {
+					return verdict{Fail, "could not build a proof: " + err.Error(), nil}
+				}
+				s, b, err := e.identity.tokenWithProof(ctx, e.targetAudience(), proof)
+				if err != nil || s != http.StatusOK {
+					return verdict{Fail, fmt.Sprintf("inconclusive: the first request with the proof was refused (%d %s %v)", s, errorOf(b), err), nil}
+				}
+				s, b, err = e.identity.tokenWithProof(ctx, e.targetAudience(), proof)
+				return refusedOrErr(refused("the same proof again", s, b), err)
+			}},
 		{ID: "IDP-11", Category: "issuer profile", Severity: High, Expect: Accept, Source: "OWASP ASVS V2.2.1; OWASP device cookies; RFC 6749 §10.10",
 			Title:   "Others' failed attempts under a client's id do not lock that client out",
 			Explain: "A rate limit keyed on the client id a request merely claims lets anyone lock any client out: a few requests a minute with its id and a wrong secret and the real service gets no tokens. Failures must count against whoever makes them (their address), and a client that proves its credentials must get its token.",
@@ -327,6 +379,51 @@ func identityCases() []Case {
 }
 
 func (c *identityClient) basic() [2]string { return [2]string{c.cfg.ClientID, c.cfg.ClientSecret} }
+
+// tokenWithProof asks for a token as the suite's client with a DPoP proof.
+func (c *identityClient) tokenWithProof(ctx context.Context, audience, proof string) (int, []byte, error) {
+	form := url.Values{"grant_type": {"client_credentials"}, "audience": {audience}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.tokenURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("DPoP", proof)
+	req.SetBasicAuth(url.QueryEscape(c.cfg.ClientID), url.QueryEscape(c.cfg.ClientSecret))
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, data, err
+}
+
+// tokenEndpointProof is a DPoP proof for the identity's token endpoint, by
+// the suite's proof key, and that key's thumbprint.
+func (e *env) tokenEndpointProof() (proof, jkt string, err error) {
+	if _, ok := e.identity.metadata["dpop_signing_alg_values_supported"]; !ok {
+		return "", "", errNoDPoP
+	}
+	endpoint, _ := e.identity.metadata["token_endpoint"].(string)
+	key, ok := e.keys.Get(testissuer.Attacker, "ES256")
+	if !ok {
+		return "", "", fmt.Errorf("no ES256 proof key")
+	}
+	pub, err := json.Marshal(jwk.Key{Algorithm: key.Algorithm, Public: key.Signer.Public()})
+	if err != nil {
+		return "", "", err
+	}
+	proof, err = sign(key.Signer, key.Algorithm, map[string]any{"typ": "dpop+jwt", "alg": key.Algorithm, "jwk": json.RawMessage(pub)},
+		map[string]any{"jti": randomID(), "htm": http.MethodPost, "htu": endpoint, "iat": time.Now().Unix()})
+	if err != nil {
+		return "", "", err
+	}
+	jkt, err = jwk.Thumbprint(key.Signer.Public())
+	return proof, jkt, err
+}
+
+var errNoDPoP = errors.New("the identity does not advertise DPoP (dpop_signing_alg_values_supported)")
 
 func refusedOrErr(v verdict, err error) verdict {
 	if err != nil {

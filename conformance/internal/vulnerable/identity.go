@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/s2sjwt/s2sjwt/internal/jwk"
 )
 
 // IdentityFlaw is one check an identity service leaves out.
@@ -33,6 +34,8 @@ const (
 	WrongErrorForGrant     IdentityFlaw = "answers an unsupported grant with invalid_request"
 	NoRateLimit            IdentityFlaw = "never slows down failed authentication"
 	LocksOutByClaimedID    IdentityFlaw = "locks a client out after anyone's failures under its id"
+	IgnoresDPoPProof       IdentityFlaw = "advertises DPoP but issues bearer tokens"
+	NoDPoPReplayCheck      IdentityFlaw = "accepts a DPoP proof twice"
 )
 
 // IdentityCatches maps each identity flaw to the cases that must fail.
@@ -48,6 +51,8 @@ var IdentityCatches = map[IdentityFlaw][]string{
 	WrongErrorForGrant:     {"IDP-09"},
 	NoRateLimit:            {"IDP-10"},
 	LocksOutByClaimedID:    {"IDP-11"},
+	IgnoresDPoPProof:       {"IDP-12", "IDP-13"}, // ignoring proofs, it cannot refuse a replayed one
+	NoDPoPReplayCheck:      {"IDP-13"},
 }
 
 // IdentityConfig configures an identity service. Clients maps client ids
@@ -60,18 +65,19 @@ type IdentityConfig struct {
 }
 
 type identity struct {
-	cfg  IdentityConfig
-	key  ed25519.PrivateKey
-	kid  string
-	mu   sync.Mutex
-	fail map[string][]time.Time // limiter key → failure times in the last minute
-	good map[string]bool        // source+client that proved the secret
+	cfg    IdentityConfig
+	key    ed25519.PrivateKey
+	kid    string
+	mu     sync.Mutex
+	fail   map[string][]time.Time // limiter key → failure times in the last minute
+	good   map[string]bool        // source+client that proved the secret
+	proofs map[string]bool        // DPoP proof jtis seen
 }
 
 // NewIdentity returns an identity service with cfg.Flaw.
 func NewIdentity(cfg IdentityConfig) http.Handler {
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	id := &identity{cfg: cfg, key: key, kid: "vulnerable-identity-key", fail: map[string][]time.Time{}, good: map[string]bool{}}
+	id := &identity{cfg: cfg, key: key, kid: "vulnerable-identity-key", fail: map[string][]time.Time{}, good: map[string]bool{}, proofs: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", id.handleMetadata)
 	mux.HandleFunc("GET /.well-known/jwks.json", id.handleJWKS)
@@ -87,7 +93,8 @@ func (id *identity) handleMetadata(w http.ResponseWriter, _ *http.Request) {
 		issuer += "/other"
 	}
 	writeJSONBody(w, http.StatusOK, map[string]any{"issuer": issuer,
-		"token_endpoint": id.cfg.Issuer + "/oauth2/token", "jwks_uri": id.cfg.Issuer + "/.well-known/jwks.json"})
+		"token_endpoint": id.cfg.Issuer + "/oauth2/token", "jwks_uri": id.cfg.Issuer + "/.well-known/jwks.json",
+		"dpop_signing_alg_values_supported": []string{"EdDSA", "ES256"}})
 }
 
 func (id *identity) handleJWKS(w http.ResponseWriter, _ *http.Request) {
@@ -133,19 +140,29 @@ func (id *identity) handleToken(w http.ResponseWriter, r *http.Request) {
 	if sub == "" {
 		sub = client
 	}
+	jkt, ok := id.proofKey(r)
+	if !ok {
+		writeJSONBody(w, http.StatusBadRequest, map[string]string{"error": "invalid_dpop_proof"})
+		return
+	}
 	now := time.Now()
 	jti := fmt.Sprint(now.UnixNano())
 	if id.has(RepeatsJTI) {
 		jti = "the-only-jti"
 	}
-	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{"iss": id.cfg.Issuer, "sub": sub, "aud": aud,
-		"iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(), "jti": jti, "client_id": client})
+	claims := jwt.MapClaims{"iss": id.cfg.Issuer, "sub": sub, "aud": aud,
+		"iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(), "jti": jti, "client_id": client}
+	tokenType := "Bearer"
+	if jkt != "" {
+		claims["cnf"], tokenType = map[string]string{"jkt": jkt}, "DPoP"
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
 	tok.Header["kid"], tok.Header["typ"] = id.kid, "at+jwt"
 	if id.has(TypJWT) {
 		tok.Header["typ"] = "JWT"
 	}
 	raw, _ := tok.SignedString(id.key)
-	writeJSONBody(w, http.StatusOK, map[string]any{"access_token": raw, "token_type": "Bearer", "expires_in": 300})
+	writeJSONBody(w, http.StatusOK, map[string]any{"access_token": raw, "token_type": tokenType, "expires_in": 300})
 }
 
 // authenticate returns the client, or the status to refuse with. Failures
@@ -186,4 +203,38 @@ func writeJSONBody(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// proofKey returns the thumbprint of a DPoP proof's key, "" without a
+// proof, and false for a bad or replayed proof. It checks only what the
+// issuer profile needs: the signature by the jwk, and the jti once.
+func (id *identity) proofKey(r *http.Request) (string, bool) {
+	proof := r.Header.Get("DPoP")
+	if proof == "" || id.has(IgnoresDPoPProof) {
+		return "", true
+	}
+	var claims struct {
+		ID string `json:"jti"`
+		jwt.RegisteredClaims
+	}
+	var key jwk.Key
+	_, err := jwt.ParseWithClaims(proof, &claims, func(t *jwt.Token) (any, error) {
+		raw, _ := json.Marshal(t.Header["jwk"])
+		if err := json.Unmarshal(raw, &key); err != nil {
+			return nil, err
+		}
+		return key.Public, nil
+	}, jwt.WithValidMethods([]string{"EdDSA", "ES256"}))
+	if err != nil {
+		return "", false
+	}
+	id.mu.Lock()
+	seen := id.proofs[claims.ID]
+	id.proofs[claims.ID] = true
+	id.mu.Unlock()
+	if seen && !id.has(NoDPoPReplayCheck) {
+		return "", false
+	}
+	jkt, err := jwk.Thumbprint(key.Public)
+	return jkt, err == nil
 }
