@@ -16,22 +16,6 @@ import (
 )
 
 func keyCases() []Case {
-	attackerSigned := func(ctx context.Context, e *env, rs *ResourceServer, edit func(h map[string]any, k signingKey) error) (string, error) {
-		_, _, _, h, c, err := realParts(ctx, e, rs)
-		if err != nil {
-			return "", err
-		}
-		k, err := e.attacker(fmt.Sprint(h["alg"]))
-		if err != nil {
-			return "", err
-		}
-		h = clone(h)
-		h["kid"] = k.ID
-		if err := edit(h, k); err != nil {
-			return "", err
-		}
-		return sign(k.Signer, k.Algorithm, h, c)
-	}
 	fetchCase := func(id, param, source string) Case {
 		return Case{ID: id, Category: "key selection", Severity: Critical, Expect: Refuse, Source: source,
 			Title:   fmt.Sprintf("%s header pointing at the attacker's server", param),
@@ -134,39 +118,7 @@ func keyCases() []Case {
 		{ID: "KEY-08", Category: "key selection", Severity: Medium, Expect: Refuse, Source: "go-oidc RemoteKeySet; RFC 8725 §3.10",
 			Title:   "Unknown kids do not make the server refetch the JWKS every time",
 			Explain: "A verifier refetches the JWKS when it sees a new kid (that is how rotation works), but at most once in a while: otherwise every made-up kid turns one request into two, and the issuer is flooded through its clients.",
-			check: func(ctx context.Context, e *env, rs *ResourceServer) verdict {
-				if e.issuer == nil || e.hits == nil {
-					return skipOrFail(errNeedsTestIssuer)
-				}
-				before, err := e.readHits(ctx)
-				if err != nil {
-					return verdict{Fail, "cannot read the issuer's fetch log: " + err.Error(), nil}
-				}
-				const n = 20
-				var obs []Observation
-				for i := range n {
-					tok, err := attackerSigned(ctx, e, rs, func(h map[string]any, _ signingKey) error {
-						h["kid"] = fmt.Sprintf("unknown-%d-%s", i, randomID()[:6])
-						return nil
-					})
-					if err != nil {
-						return skipOrFail(err)
-					}
-					obs = append(obs, e.send(ctx, rs, bearer(fmt.Sprintf("unknown kid %d", i+1), tok)))
-				}
-				v := judge(Refuse, obs)
-				after, err := e.readHits(ctx)
-				if err != nil {
-					return verdict{Fail, "cannot read the issuer's fetch log: " + err.Error(), nil}
-				}
-				if fetched := after.JWKS - before.JWKS; fetched > 2 {
-					v.status, v.reason = Fail, joinReason(v.reason, fmt.Sprintf("%d unknown kids caused %d JWKS fetches", n, fetched))
-				}
-				if v.status == Pass {
-					v.observations = obs[:1]
-				}
-				return v
-			}},
+			check:   checkRefetchFlood},
 		{ID: "KEY-09", Category: "key selection", Severity: Medium, Expect: Refuse, Source: "RFC 7517 §4.2; RFC 8725 §3.10",
 			Title:    "A key published with use: enc verifies nothing",
 			Explain:  "The issuer says this key is for encryption. A verifier that ignores use lets a key meant for another purpose (and perhaps held by another system) sign tokens.",
@@ -270,4 +222,58 @@ func signWithFreshKey(e *env, rs *ResourceServer, kid string) (string, error) {
 	h := e.issuer.header(k)
 	h["kid"] = kid
 	return sign(k.Signer, k.Algorithm, h, e.issuer.claims(rs, time.Now()))
+}
+
+// attackerSigned signs a valid token with the attacker's key, its header
+// edited by edit.
+func attackerSigned(ctx context.Context, e *env, rs *ResourceServer, edit func(h map[string]any, k signingKey) error) (string, error) {
+	_, _, _, h, c, err := realParts(ctx, e, rs)
+	if err != nil {
+		return "", err
+	}
+	k, err := e.attacker(fmt.Sprint(h["alg"]))
+	if err != nil {
+		return "", err
+	}
+	h = clone(h)
+	h["kid"] = k.ID
+	if err := edit(h, k); err != nil {
+		return "", err
+	}
+	return sign(k.Signer, k.Algorithm, h, c)
+}
+
+// checkRefetchFlood is KEY-08.
+func checkRefetchFlood(ctx context.Context, e *env, rs *ResourceServer) verdict {
+	if e.issuer == nil || e.hits == nil {
+		return skipOrFail(errNeedsTestIssuer)
+	}
+	before, err := e.readHits(ctx)
+	if err != nil {
+		return verdict{Fail, "cannot read the issuer's fetch log: " + err.Error(), nil}
+	}
+	const n = 20
+	var obs []Observation
+	for i := range n {
+		tok, err := attackerSigned(ctx, e, rs, func(h map[string]any, _ signingKey) error {
+			h["kid"] = fmt.Sprintf("unknown-%d-%s", i, randomID()[:6])
+			return nil
+		})
+		if err != nil {
+			return skipOrFail(err)
+		}
+		obs = append(obs, e.send(ctx, rs, bearer(fmt.Sprintf("unknown kid %d", i+1), tok)))
+	}
+	v := judge(Refuse, obs)
+	after, err := e.readHits(ctx)
+	if err != nil {
+		return verdict{Fail, "cannot read the issuer's fetch log: " + err.Error(), nil}
+	}
+	if fetched := after.JWKS - before.JWKS; fetched > 2 {
+		v.status, v.reason = Fail, joinReason(v.reason, fmt.Sprintf("%d unknown kids caused %d JWKS fetches", n, fetched))
+	}
+	if v.status == Pass {
+		v.observations = obs[:1]
+	}
+	return v
 }

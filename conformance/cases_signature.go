@@ -105,35 +105,9 @@ func signatureCases() []Case {
 				return []attempt{bearer("first half of the signature", hdr+"."+payload+"."+b64(raw[:len(raw)/2]))}, err
 			}},
 		{ID: "SIG-08", Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 8725 §3.1; CVE-2016-10555; CVE-2024-54150",
-			Title:   "Key confusion: HS256 keyed with the issuer's public key",
-			Explain: "The attacker switches alg to HS256 and uses the issuer's PUBLIC key as the HMAC secret. A verifier that lets the header choose the algorithm then verifies with the same public key, and the forgery passes.",
-			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
-				_, _, _, h, c, err := realParts(ctx, e, rs)
-				if err != nil {
-					return nil, err
-				}
-				k, err := e.trustedKey(ctx, fmt.Sprint(h["alg"]))
-				if err != nil {
-					return nil, err
-				}
-				der, err := x509.MarshalPKIXPublicKey(k.Public)
-				if err != nil {
-					return nil, err
-				}
-				pemKey := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-				jwkJSON, _ := json.Marshal(k)
-				h = clone(h)
-				h["alg"], h["kid"] = "HS256", k.ID
-				var out []attempt
-				for label, secret := range map[string][]byte{"PEM": pemKey, "PEM without newline": bytes.TrimSpace(pemKey), "DER": der, "JWK JSON": jwkJSON} {
-					tok, err := signWithHMAC(secret, h, c)
-					if err != nil {
-						return nil, err
-					}
-					out = append(out, bearer("HS256 with public key as "+label, tok))
-				}
-				return out, nil
-			}},
+			Title:    "Key confusion: HS256 keyed with the issuer's public key",
+			Explain:  "The attacker switches alg to HS256 and uses the issuer's PUBLIC key as the HMAC secret. A verifier that lets the header choose the algorithm then verifies with the same public key, and the forgery passes.",
+			attempts: keyConfusionAttempts},
 		{ID: "SIG-09", Category: "signature", Severity: Critical, Expect: Refuse, Source: "CVE-2022-21449",
 			Title:   "ECDSA signature with r = s = 0 (psychic signature)",
 			Explain: "An ECDSA signature of zeros satisfies the verification equation in implementations that forget to check r and s are in [1, n-1]. It verifies for every message and every key.",
@@ -211,28 +185,9 @@ func signatureCases() []Case {
 				return out, nil
 			}},
 		{ID: "SIG-13", Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 8725 §3.1; RFC 7518 §3.1",
-			Title:   "A trusted key's own signature under another key type's alg",
-			Explain: "Signed by a trusted key and naming its kid, but alg names an algorithm of another key type (ES256 on an Ed25519 key). A verifier that takes the algorithm from the key, rather than refusing a header that does not match it, never checked alg at all; that is one step from key confusion.",
-			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
-				if e.issuer == nil {
-					return nil, errNeedsTestIssuer
-				}
-				var out []attempt
-				for _, alg := range testissuer.Algorithms {
-					k, _ := e.keys.Get(testissuer.Primary, alg)
-					label := otherKeyTypeAlg(alg)
-					h := e.issuer.header(k)
-					h["alg"] = label
-					hdr, _ := marshalSegment(h)
-					payload, _ := marshalSegment(e.issuer.claims(rs, time.Now()))
-					tok, err := signSegments(k.Signer, k.Algorithm, hdr, payload)
-					if err != nil {
-						return nil, err
-					}
-					out = append(out, bearer(fmt.Sprintf("%s key's signature labelled %s", alg, label), tok))
-				}
-				return out, nil
-			}},
+			Title:    "A trusted key's own signature under another key type's alg",
+			Explain:  "Signed by a trusted key and naming its kid, but alg names an algorithm of another key type (ES256 on an Ed25519 key). A verifier that takes the algorithm from the key, rather than refusing a header that does not match it, never checked alg at all; that is one step from key confusion.",
+			attempts: mislabelledKeyAttempts},
 	}
 }
 
@@ -257,4 +212,55 @@ func otherKeyTypeAlg(alg string) string {
 		return "EdDSA"
 	}
 	return "ES256" // RS256, PS256: RSA keys
+}
+
+// keyConfusionAttempts builds SIG-08.
+func keyConfusionAttempts(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+	_, _, _, h, c, err := realParts(ctx, e, rs)
+	if err != nil {
+		return nil, err
+	}
+	k, err := e.trustedKey(ctx, fmt.Sprint(h["alg"]))
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKIXPublicKey(k.Public)
+	if err != nil {
+		return nil, err
+	}
+	pemKey := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	jwkJSON, _ := json.Marshal(k)
+	h = clone(h)
+	h["alg"], h["kid"] = "HS256", k.ID
+	var out []attempt
+	for label, secret := range map[string][]byte{"PEM": pemKey, "PEM without newline": bytes.TrimSpace(pemKey), "DER": der, "JWK JSON": jwkJSON} {
+		tok, err := signWithHMAC(secret, h, c)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, bearer("HS256 with public key as "+label, tok))
+	}
+	return out, nil
+}
+
+// mislabelledKeyAttempts builds SIG-13.
+func mislabelledKeyAttempts(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+	if e.issuer == nil {
+		return nil, errNeedsTestIssuer
+	}
+	var out []attempt
+	for _, alg := range testissuer.Algorithms {
+		k, _ := e.keys.Get(testissuer.Primary, alg)
+		label := otherKeyTypeAlg(alg)
+		h := e.issuer.header(k)
+		h["alg"] = label
+		hdr, _ := marshalSegment(h)
+		payload, _ := marshalSegment(e.issuer.claims(rs, time.Now()))
+		tok, err := signSegments(k.Signer, k.Algorithm, hdr, payload)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, bearer(fmt.Sprintf("%s key's signature labelled %s", alg, label), tok))
+	}
+	return out, nil
 }
