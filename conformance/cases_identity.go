@@ -308,15 +308,9 @@ func checkNoLockoutByClaimedID(ctx context.Context, e *env) verdict {
 
 // checkDPoPBinding is IDP-12.
 func checkDPoPBinding(ctx context.Context, e *env) verdict {
-	proof, jkt, err := e.tokenEndpointProof()
-	if errors.Is(err, errNoDPoP) {
-		return verdict{status: NotApplicable, reason: err.Error()}
-	} else if err != nil {
-		return verdict{Fail, "could not build a proof: " + err.Error(), nil}
-	}
-	s, b, err := e.identity.tokenWithProof(ctx, e.targetAudience(), proof)
-	if err != nil || s != http.StatusOK {
-		return verdict{Fail, fmt.Sprintf("token request with a proof: %d %s %v", s, errorOf(b), err), nil}
+	_, jkt, b, v := firstProofUse(ctx, e)
+	if v != nil {
+		return *v
 	}
 	var tr struct {
 		AccessToken string `json:"access_token"`
@@ -376,16 +370,27 @@ func checkRateLimit(ctx context.Context, e *env) verdict {
 
 // checkProofReplayAtTokenEndpoint is IDP-13.
 func checkProofReplayAtTokenEndpoint(ctx context.Context, e *env) verdict {
-	proof, _, err := e.tokenEndpointProof()
+	proof, _, _, v := firstProofUse(ctx, e)
+	if v != nil {
+		return *v
+	}
+	s, b, err := e.identity.tokenWithProof(ctx, e.targetAudience(), proof)
+	return refusedOrErr(refused("the same proof again", s, b), err)
+}
+
+// firstProofUse asks for a token with a fresh DPoP proof and returns the
+// proof, its key's thumbprint and the answer, or the verdict that ends the
+// case: not applicable without DPoP, failed when the request is refused.
+func firstProofUse(ctx context.Context, e *env) (proof, jkt string, body []byte, v *verdict) {
+	proof, jkt, err := e.tokenEndpointProof()
 	if errors.Is(err, errNoDPoP) {
-		return verdict{status: NotApplicable, reason: err.Error()}
+		return "", "", nil, &verdict{status: NotApplicable, reason: err.Error()}
 	} else if err != nil {
-		return verdict{Fail, "could not build a proof: " + err.Error(), nil}
+		return "", "", nil, &verdict{Fail, "could not build a proof: " + err.Error(), nil}
 	}
 	s, b, err := e.identity.tokenWithProof(ctx, e.targetAudience(), proof)
 	if err != nil || s != http.StatusOK {
-		return verdict{Fail, fmt.Sprintf("inconclusive: the first request with the proof was refused (%d %s %v)", s, errorOf(b), err), nil}
+		return "", "", nil, &verdict{Fail, fmt.Sprintf("the token request with a proof was refused (%d %s %v)", s, errorOf(b), err), nil}
 	}
-	s, b, err = e.identity.tokenWithProof(ctx, e.targetAudience(), proof)
-	return refusedOrErr(refused("the same proof again", s, b), err)
+	return proof, jkt, b, nil
 }
