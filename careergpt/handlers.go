@@ -83,7 +83,7 @@ func (s *Server) notify(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	status, _, err := s.post(ctx, s.cfg.NotificationURL+"/v1/notifications", notificationBody(), tok.AccessToken)
+	status, _, err := s.post(ctx, s.cfg.NotificationURL+"/v1/notifications", notificationBody(), bearer(tok.AccessToken))
 	if err == nil && status != http.StatusAccepted {
 		err = fmt.Errorf("careergpt: notification-service answered %d", status)
 	}
@@ -96,7 +96,7 @@ const maxAuditEntries = 100
 // handleAudit lists what Logging recorded, read with a logs:read token:
 // the sources show who wrote each entry, as the tokens said.
 func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
-	tok, err := s.cached.Token(r.Context(), tokenclient.Request{Audience: LoggingAudience, Scope: scopeLogsRead})
+	tok, err := s.cached.Token(r.Context(), tokenclient.Request{Audience: LoggingAudience, Scope: scopeLogsRead, DPoP: s.deps.DPoPKey != nil})
 	if err != nil {
 		httpx.Error(w, http.StatusBadGateway, "upstream_error", "no token for logging-service")
 		return
@@ -106,7 +106,10 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, http.StatusInternalServerError, "server_error", "bad logging URL")
 		return
 	}
-	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	if err := tokenclient.Authorize(req, tok, s.deps.DPoPKey); err != nil {
+		httpx.Error(w, http.StatusInternalServerError, "server_error", "cannot present the token")
+		return
+	}
 	resp, err := s.deps.HTTP.Do(req)
 	if err != nil {
 		httpx.Error(w, http.StatusBadGateway, "upstream_error", "logging-service unreachable")

@@ -3,7 +3,9 @@ package careergpt
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -133,6 +135,7 @@ func (s *Server) playScenario(ctx context.Context, out *Outcome) {
 	if tok := s.issueStep(ctx, out, LoggingAudience, scopeLogsWrite, 0); tok != nil {
 		s.logStep(ctx, out, tok)
 		s.stolenStep(ctx, out, tok)
+		s.thiefAtLoggingSteps(ctx, out, tok)
 	}
 	if tok := s.issueStep(ctx, out, NotificationAudience, scopeNotify, 0); tok != nil {
 		s.notifyStep(ctx, out, tok)
@@ -154,7 +157,11 @@ func (s *Server) issueStep(ctx context.Context, out *Outcome, audience, scope st
 		st.ID += "-short-lived"
 		st.Title = fmt.Sprintf("A %s token for %s", ttl, audience)
 	}
-	tok, err := s.tokens.Token(ctx, tokenclient.Request{Audience: audience, Scope: scope, ExpiresIn: ttl})
+	bind := audience == LoggingAudience && s.deps.DPoPKey != nil
+	if bind {
+		st.Story += " It also sends a DPoP proof signed by a second key of its own, so the token is bound to that key (cnf.jkt)."
+	}
+	tok, err := s.tokens.Token(ctx, tokenclient.Request{Audience: audience, Scope: scope, ExpiresIn: ttl, DPoP: bind})
 	var terr *tokenclient.Error
 	switch {
 	case errors.As(err, &terr):
@@ -184,7 +191,7 @@ func (s *Server) logStep(ctx context.Context, out *Outcome, tok *tokenclient.Tok
 			"signature, then records the caller's sub as the entry's source.",
 	}
 	body := map[string]any{"level": "info", "message": "career advice served", "attributes": map[string]string{"step": st.ID}}
-	resp := s.present(ctx, &st, s.cfg.LoggingURL+"/v1/logs", body, tok.AccessToken, LoggingAudience)
+	resp := s.present(ctx, &st, s.cfg.LoggingURL+"/v1/logs", body, s.own(tok), LoggingAudience)
 	var entry struct {
 		Source string `json:"source"`
 	}
@@ -204,7 +211,47 @@ func (s *Server) stolenStep(ctx context.Context, out *Outcome, tok *tokenclient.
 		Story: "The same Logging token is sent to Notification, as a thief who stole it would. Its aud says " +
 			"logging-service, so Notification refuses it: a token only works where it was meant to.",
 	}
-	s.present(ctx, &st, s.cfg.NotificationURL+"/v1/notifications", notificationBody(), tok.AccessToken, NotificationAudience)
+	s.present(ctx, &st, s.cfg.NotificationURL+"/v1/notifications", notificationBody(), bearer(tok.AccessToken), NotificationAudience)
+	s.finish(out, st)
+}
+
+// own presents tok as CareerGPT does: with a proof from its DPoP key when
+// the token is bound to it.
+func (s *Server) own(tok *tokenclient.Token) credential {
+	if tok.Type == "DPoP" {
+		return credential{token: tok.AccessToken, dpop: s.deps.DPoPKey}
+	}
+	return bearer(tok.AccessToken)
+}
+
+// thiefAtLoggingSteps show what DPoP adds to aud: the stolen Logging token
+// is refused at Logging itself, with the thief's own proof and as a bearer
+// token. They run only when the token is bound.
+func (s *Server) thiefAtLoggingSteps(ctx context.Context, out *Outcome, tok *tokenclient.Token) {
+	if tok.Type != "DPoP" {
+		return
+	}
+	_, thief, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return
+	}
+	body := map[string]any{"message": "written by a thief"}
+	st := Step{
+		ID: "stolen-token-at-logging-refused", From: LaneCareerGPT, To: LaneLogging, Expect: Refused,
+		Title: "A stolen Logging token is useless even at Logging",
+		Story: "The thief now takes the stolen Logging token to Logging itself, where its aud is right, and signs a " +
+			"DPoP proof with a key of its own. The token is bound to CareerGPT's DPoP key (cnf.jkt), so Logging " +
+			"refuses it: aud keeps a token to its service, DPoP keeps it to its holder.",
+	}
+	s.present(ctx, &st, s.cfg.LoggingURL+"/v1/logs", body, credential{token: tok.AccessToken, dpop: thief}, LoggingAudience)
+	s.finish(out, st)
+	st = Step{
+		ID: "bearer-downgrade-refused", From: LaneCareerGPT, To: LaneLogging, Expect: Refused,
+		Title: "The stolen token as a plain bearer token",
+		Story: "The thief drops DPoP and presents the token as a bearer token, with no proof at all. A bound token " +
+			"never works as a bearer token, so Logging refuses it too.",
+	}
+	s.present(ctx, &st, s.cfg.LoggingURL+"/v1/logs", body, bearer(tok.AccessToken), LoggingAudience)
 	s.finish(out, st)
 }
 
@@ -215,7 +262,7 @@ func (s *Server) notifyStep(ctx context.Context, out *Outcome, tok *tokenclient.
 		Story: "CareerGPT sends a notification with a token for notification-service. Notification accepts it, " +
 			"marks its jti as used, and logs to Logging with a token of its own (sub notification-backend).",
 	}
-	resp := s.present(ctx, &st, s.cfg.NotificationURL+"/v1/notifications", notificationBody(), tok.AccessToken, NotificationAudience)
+	resp := s.present(ctx, &st, s.cfg.NotificationURL+"/v1/notifications", notificationBody(), bearer(tok.AccessToken), NotificationAudience)
 	s.mu.Lock()
 	s.lastUsed = tok // kept in memory only, never shown
 	s.mu.Unlock()
@@ -238,7 +285,7 @@ func (s *Server) replayStep(ctx context.Context, out *Outcome, tok *tokenclient.
 		Story: "The Notification token is presented a second time. Notification remembers every jti until the " +
 			"token expires, so a copied request cannot be replayed.",
 	}
-	s.present(ctx, &st, s.cfg.NotificationURL+"/v1/notifications", notificationBody(), tok.AccessToken, NotificationAudience)
+	s.present(ctx, &st, s.cfg.NotificationURL+"/v1/notifications", notificationBody(), bearer(tok.AccessToken), NotificationAudience)
 	s.finish(out, st)
 }
 
@@ -253,7 +300,7 @@ func (s *Server) unknownIssuerStep(ctx context.Context, out *Outcome) {
 	if err != nil {
 		st.Result, st.Reason = Failed, err.Error()
 	} else {
-		s.present(ctx, &st, s.cfg.LoggingURL+"/v1/logs", map[string]any{"message": "forged"}, raw, LoggingAudience)
+		s.present(ctx, &st, s.cfg.LoggingURL+"/v1/logs", map[string]any{"message": "forged"}, bearer(raw), LoggingAudience)
 	}
 	s.finish(out, st)
 }
@@ -273,7 +320,7 @@ func (s *Server) expiredSteps(ctx context.Context, out *Outcome) {
 		Story: fmt.Sprintf("CareerGPT asked for a 1-second token and waited %s, past its exp and the %s clock-skew "+
 			"leeway. Logging refuses it: a token's power ends at exp.", wait.Round(time.Second), s.cfg.PeerLeeway),
 	}
-	s.present(ctx, &st, s.cfg.LoggingURL+"/v1/logs", map[string]any{"message": "too late"}, tok.AccessToken, LoggingAudience)
+	s.present(ctx, &st, s.cfg.LoggingURL+"/v1/logs", map[string]any{"message": "too late"}, s.own(tok), LoggingAudience)
 	s.finish(out, st)
 }
 
@@ -295,12 +342,12 @@ func notificationBody() map[string]any {
 
 // present POSTs body with token to target, records the answer in st, and
 // returns the response body.
-func (s *Server) present(ctx context.Context, st *Step, target string, body any, token, receiver string) []byte {
+func (s *Server) present(ctx context.Context, st *Step, target string, body any, cred credential, receiver string) []byte {
 	if u, err := url.Parse(target); err == nil {
 		st.Request = "POST " + u.Path
 	}
-	st.Token = decodeToken(token)
-	status, respBody, err := s.post(ctx, target, body, token)
+	st.Token = decodeToken(cred.token)
+	status, respBody, err := s.post(ctx, target, body, cred)
 	if err != nil {
 		st.Result, st.Reason = Failed, err.Error()
 		return nil
@@ -323,15 +370,32 @@ func (s *Server) present(ctx context.Context, st *Step, target string, body any,
 	return respBody
 }
 
-// post sends body as JSON with a bearer token.
-func (s *Server) post(ctx context.Context, target string, body any, token string) (int, []byte, error) {
+// credential is how a request presents its token: as a bearer token, or
+// with the DPoP scheme and a proof signed by dpop (RFC 9449).
+type credential struct {
+	token string
+	dpop  crypto.Signer
+}
+
+func bearer(token string) credential { return credential{token: token} }
+
+// post sends body as JSON with cred.
+func (s *Server) post(ctx context.Context, target string, body any, cred credential) (int, []byte, error) {
 	data, _ := json.Marshal(body)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(data))
 	if err != nil {
 		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Authorization", "Bearer "+cred.token)
+	if cred.dpop != nil {
+		proof, err := tokenclient.Proof(cred.dpop, req.Method, target, cred.token, s.deps.Now())
+		if err != nil {
+			return 0, nil, err
+		}
+		req.Header.Set("Authorization", "DPoP "+cred.token)
+		req.Header.Set("DPoP", proof)
+	}
 	resp, err := s.deps.HTTP.Do(req)
 	if err != nil {
 		return 0, nil, err

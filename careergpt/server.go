@@ -56,9 +56,12 @@ type Deps struct {
 	// Key and Signer are CareerGPT's own client key (private_key_jwt).
 	Key    jwk.Key
 	Signer crypto.Signer
-	HTTP   *http.Client
-	Logger *slog.Logger
-	Now    func() time.Time
+	// DPoPKey, if set, is a second key its Logging tokens are bound to
+	// (RFC 9449); every Logging call carries a proof from it.
+	DPoPKey crypto.Signer
+	HTTP    *http.Client
+	Logger  *slog.Logger
+	Now     func() time.Time
 	// Sleep waits for the expiry step, or until ctx ends; tests replace it
 	// with a clock jump.
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -106,7 +109,7 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 	}
 	tokens := &tokenclient.Client{
 		TokenURL: cfg.IdentityURL + "/oauth2/token", ClientID: ClientID,
-		Key: deps.Key, Signer: deps.Signer, HTTP: deps.HTTP, Now: deps.Now,
+		Key: deps.Key, Signer: deps.Signer, HTTP: deps.HTTP, Now: deps.Now, DPoPKey: deps.DPoPKey,
 	}
 	cached := &tokenclient.Cache{Client: tokens}
 	jwks, err := authn.NewRemoteKeySet(authn.RemoteKeySetConfig{
@@ -121,7 +124,7 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, deps: deps, tokens: tokens, cached: cached, jwks: jwks,
-		logs:  &logclient.Client{LoggingURL: cfg.LoggingURL, Tokens: cached, HTTP: deps.HTTP},
+		logs:  &logclient.Client{LoggingURL: cfg.LoggingURL, Tokens: cached, HTTP: deps.HTTP, DPoPKey: deps.DPoPKey},
 		rogue: rogueIssuer{key: roguePriv},
 		runs:  make(chan struct{}, 1),
 	}

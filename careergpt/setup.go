@@ -55,8 +55,14 @@ func (s *Setup) Open(_ context.Context, logger *slog.Logger) (http.Handler, io.C
 	if err != nil {
 		return nil, nil, err
 	}
+	// A second key, for DPoP: proving possession of a token is not
+	// proving who the client is, and the two keys never mix.
+	_, dpopKey, err := tokenclient.LoadOrCreateKey(filepath.Join(s.DataDir, "dpop-key.pem"), jwk.EdDSA)
+	if err != nil {
+		return nil, nil, err
+	}
 	s.logger = logger
-	s.server, err = NewServer(s.Config, Deps{Key: key, Signer: signer, Logger: logger})
+	s.server, err = NewServer(s.Config, Deps{Key: key, Signer: signer, DPoPKey: dpopKey, Logger: logger})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -40,7 +40,7 @@ func TestIssueToken_DPoP(t *testing.T) {
 
 	t.Run("OK/BoundToTheProofKey", func(t *testing.T) {
 		c, key := e.dpopClient(t)
-		tok, err := c.Token(ctx, tokenclient.Request{Audience: "logging-service"})
+		tok, err := c.Token(ctx, tokenclient.Request{Audience: "logging-service", DPoP: true})
 		require.NoError(t, err)
 		require.Equal(t, "DPoP", tok.Type)
 		var claims struct {
@@ -102,7 +102,7 @@ func TestDPoP_EndToEnd(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	c, key := e.dpopClient(t)
-	tok, err := c.Token(ctx, tokenclient.Request{Audience: "logging-service"})
+	tok, err := c.Token(ctx, tokenclient.Request{Audience: "logging-service", DPoP: true})
 	require.NoError(t, err)
 
 	v := e.verifier(t, "logging-service")

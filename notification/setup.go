@@ -62,9 +62,15 @@ func (s *Setup) Open(_ context.Context, logger *slog.Logger) (http.Handler, io.C
 			db.Close()
 			return nil, nil, err
 		}
+		// Its audit entries' tokens are bound to a key of their own (DPoP).
+		_, dpopKey, err := tokenclient.LoadOrCreateKey(filepath.Join(s.DataDir, "dpop-key.pem"), jwk.EdDSA)
+		if err != nil {
+			db.Close()
+			return nil, nil, err
+		}
 		httpClient := &http.Client{Timeout: 5 * time.Second}
-		tokens := &tokenclient.Client{TokenURL: s.IdentityURL + "/oauth2/token", ClientID: ClientID, Key: key, Signer: signer, HTTP: httpClient}
-		deps.Audit = &logclient.Client{LoggingURL: s.LoggingURL, Tokens: &tokenclient.Cache{Client: tokens}, HTTP: httpClient}
+		tokens := &tokenclient.Client{TokenURL: s.IdentityURL + "/oauth2/token", ClientID: ClientID, Key: key, Signer: signer, HTTP: httpClient, DPoPKey: dpopKey}
+		deps.Audit = &logclient.Client{LoggingURL: s.LoggingURL, Tokens: &tokenclient.Cache{Client: tokens}, HTTP: httpClient, DPoPKey: dpopKey}
 		deps.PublicKey = &key
 	}
 	srv, err := NewServer(deps)

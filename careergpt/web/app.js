@@ -13,6 +13,7 @@ const EXPLAIN = {
   iat: "Issued at.",
   nbf: "Not valid before.",
   client_id: "The client that asked Identity for the token.",
+  cnf: "Confirmation: the thumbprint (jkt) of the key this token is bound to. It works only with a DPoP proof signed by that key, so a stolen copy is useless even at its own audience.",
   scope: "What the token allows at that service.",
   alg: "Signature algorithm. Verifiers pin it; the token never chooses.",
   typ: "at+jwt marks an access token (RFC 9068), so an ID token cannot pass for one.",

@@ -68,7 +68,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			DataDir: filepath.Join(dataDir, "identity"), Algorithm: "EdDSA",
 			RotationInterval: 24 * time.Hour, PublishLead: 20 * time.Second, Leeway: 5 * time.Second,
 		}},
-		{"logging", &logging.Setup{ResourceServer: trust, DataDir: filepath.Join(dataDir, "logging")}},
+		{"logging", &logging.Setup{ResourceServer: withDPoP(trust, "required"), DataDir: filepath.Join(dataDir, "logging")}},
 		{"notification", &notification.Setup{ResourceServer: trust, DataDir: filepath.Join(dataDir, "notification"),
 			IdentityURL: identityURL, LoggingURL: loggingURL}},
 	}
@@ -126,7 +126,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 func demoRegistry(careergptURL, notificationURL string) *identity.Registry {
 	return &identity.Registry{
 		Audiences: map[string]identity.Audience{
-			"logging-service":      {MaxTTL: identity.Duration(5 * time.Minute), Scopes: []string{"logs:write", "logs:read"}},
+			"logging-service":      {MaxTTL: identity.Duration(5 * time.Minute), Scopes: []string{"logs:write", "logs:read"}, DPoP: identity.DPoPRequired},
 			"notification-service": {MaxTTL: identity.Duration(2 * time.Minute), Scopes: []string{"notifications:send"}},
 		},
 		Clients: []identity.Client{
@@ -144,4 +144,10 @@ func closeAll(lns []net.Listener) {
 			ln.Close()
 		}
 	}
+}
+
+// withDPoP returns rs with its DPoP mode set.
+func withDPoP(rs runner.ResourceServer, mode string) runner.ResourceServer {
+	rs.DPoP = mode
+	return rs
 }

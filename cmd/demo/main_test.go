@@ -31,6 +31,8 @@ func TestRun_ScenarioEndToEnd(t *testing.T) {
 		"issue-logging-service":             "",
 		"logging-accepts":                   "",
 		"stolen-token-refused":              "token is not for this service (wrong audience)",
+		"stolen-token-at-logging-refused":   "DPoP proof is not signed by the token's key",
+		"bearer-downgrade-refused":          "DPoP-bound token presented as a bearer token, or DPoP required",
 		"issue-notification-service":        "",
 		"notification-accepts":              "",
 		"replay-refused":                    "token already used",

@@ -84,10 +84,11 @@ func TestPage_InHeadlessChromium(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(`#steps li`)))
 	require.Equal(t, "CareerGPT,Identity,Logging,Notification",
 		eval(`Array.from(document.querySelectorAll(".lanes .lane")).map(l => l.textContent).join(",")`))
-	require.Equal(t, "9", eval(`String(document.querySelectorAll("#steps li").length)`))
+	require.Equal(t, "11", eval(`String(document.querySelectorAll("#steps li").length)`))
 	require.Contains(t, text(`#status`), "Every step ended as it should")
 	refused := eval(`Array.from(document.querySelectorAll('#steps li[data-result="refused"]')).map(li => li.innerText).join("\n")`)
-	for _, reason := range []string{"wrong audience", "token already used", "untrusted issuer", "token expired"} {
+	for _, reason := range []string{"wrong audience", "token already used", "untrusted issuer", "token expired",
+		"DPoP proof is not signed by the token's key", "DPoP-bound token presented as a bearer token"} {
 		require.Contains(t, refused, reason)
 	}
 
@@ -113,7 +114,7 @@ func TestPage_InHeadlessChromium(t *testing.T) {
 		chromedp.Focus(`button[data-action="replay"]`),
 		chromedp.KeyEvent("\r"),
 	))
-	// Wait for the new outcome to replace the scenario's nine steps.
+	// Wait for the new outcome to replace the scenario's eleven steps.
 	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelectorAll("#steps li").length === 3`))
 	require.NoError(t, err)
 	require.Equal(t, "accepted,accepted,refused", eval(`Array.from(document.querySelectorAll("#steps li")).map(li => li.dataset.result).join(",")`))

@@ -33,9 +33,13 @@ type auditPeers struct {
 
 func newAuditPeers(t *testing.T) *auditPeers {
 	p := &auditPeers{}
-	p.identity = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	p.identity = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tokenType := "Bearer"
+		if r.Header.Get("DPoP") != "" { // Notification binds its audit tokens to a key of its own
+			tokenType = "DPoP"
+		}
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"access_token":"notification-token","token_type":"Bearer","expires_in":300}`)
+		_, _ = io.WriteString(w, `{"access_token":"notification-token","token_type":"`+tokenType+`","expires_in":300}`)
 	}))
 	p.logging = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p.down.Load() {

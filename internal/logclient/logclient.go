@@ -5,6 +5,7 @@ package logclient
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,11 +25,14 @@ type Client struct {
 	LoggingURL string
 	Tokens     *tokenclient.Cache
 	HTTP       *http.Client
+	// DPoPKey, if set, binds the tokens to it (the Tokens' client holds the
+	// same key) and signs a DPoP proof for every entry.
+	DPoPKey crypto.Signer
 }
 
 // Log stores one info entry; its source is whoever our token names.
 func (c *Client) Log(ctx context.Context, message string, attributes map[string]string) error {
-	tok, err := c.Tokens.Token(ctx, tokenclient.Request{Audience: Audience, Scope: Scope})
+	tok, err := c.Tokens.Token(ctx, tokenclient.Request{Audience: Audience, Scope: Scope, DPoP: c.DPoPKey != nil})
 	if err != nil {
 		return fmt.Errorf("logclient: %w", err)
 	}
@@ -38,7 +42,9 @@ func (c *Client) Log(ctx context.Context, message string, attributes map[string]
 		return fmt.Errorf("logclient: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	if err := tokenclient.Authorize(req, tok, c.DPoPKey); err != nil {
+		return fmt.Errorf("logclient: %w", err)
+	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		return fmt.Errorf("logclient: %w", err)

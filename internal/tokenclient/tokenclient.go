@@ -46,9 +46,9 @@ type Client struct {
 	Signer   crypto.Signer
 	HTTP     *http.Client
 	Now      func() time.Time
-	// DPoPKey, if set, is a key of its own (never Signer) that every token
-	// request proves possession of (RFC 9449 §5): the tokens are bound to it
-	// and useless without a proof from it (see Proof).
+	// DPoPKey is a key of its own (never Signer) that requests with DPoP
+	// prove possession of (RFC 9449 §5): their tokens are bound to it and
+	// useless without a proof from it (see Proof).
 	DPoPKey crypto.Signer
 }
 
@@ -78,6 +78,9 @@ type Request struct {
 	Scope    string
 	// ExpiresIn asks for a lifetime shorter than the issuer's cap; 0 takes the cap.
 	ExpiresIn time.Duration
+	// DPoP binds the token to Client.DPoPKey (RFC 9449): the request
+	// carries a proof, and the token works only with proofs from that key.
+	DPoP bool
 }
 
 // Token requests a new access token.
@@ -104,7 +107,10 @@ func (c *Client) Token(ctx context.Context, r Request) (*Token, error) {
 		return nil, fmt.Errorf("tokenclient: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if c.DPoPKey != nil {
+	if r.DPoP {
+		if c.DPoPKey == nil {
+			return nil, errors.New("tokenclient: a DPoP token needs Client.DPoPKey")
+		}
 		proof, err := Proof(c.DPoPKey, http.MethodPost, c.TokenURL, "", now)
 		if err != nil {
 			return nil, err
@@ -132,13 +138,34 @@ func (c *Client) Token(ctx context.Context, r Request) (*Token, error) {
 		Scope       string `json:"scope"`
 	}
 	wantType := "Bearer"
-	if c.DPoPKey != nil {
+	if r.DPoP {
 		wantType = "DPoP"
 	}
 	if err := json.Unmarshal(body, &tr); err != nil || tr.AccessToken == "" || !strings.EqualFold(tr.TokenType, wantType) {
 		return nil, fmt.Errorf("tokenclient: malformed token response (want a %s token)", wantType)
 	}
 	return &Token{AccessToken: tr.AccessToken, ExpiresAt: now.Add(time.Duration(tr.ExpiresIn) * time.Second), Scope: tr.Scope, Type: wantType}, nil
+}
+
+// Authorize puts tok on req: as a bearer token, or, for a DPoP token, with
+// the DPoP scheme and a proof by key for this very request.
+func Authorize(req *http.Request, tok *Token, key crypto.Signer) error {
+	if tok.Type != "DPoP" {
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		return nil
+	}
+	if key == nil {
+		return errors.New("tokenclient: a DPoP token needs its key")
+	}
+	target := *req.URL
+	target.RawQuery, target.Fragment = "", ""
+	proof, err := Proof(key, req.Method, target.String(), tok.AccessToken, time.Now())
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "DPoP "+tok.AccessToken)
+	req.Header.Set("DPoP", proof)
+	return nil
 }
 
 // Proof returns a DPoP proof (RFC 9449 §4.2) by key for one request: method
