@@ -20,6 +20,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/s2sjwt/s2sjwt/internal/authn"
+	"github.com/s2sjwt/s2sjwt/internal/jwk"
 	"github.com/s2sjwt/s2sjwt/internal/tokenclient"
 )
 
@@ -63,7 +64,9 @@ type Step struct {
 	Detail  string     `json:"detail,omitempty"`
 	Passed  bool       `json:"passed"`
 	Token   *TokenView `json:"token,omitempty"`
-	Checks  []Check    `json:"checks,omitempty"`
+	// Proof is the DPoP proof sent with the token, decoded, if any.
+	Proof  *TokenView `json:"proof,omitempty"`
+	Checks []Check    `json:"checks,omitempty"`
 }
 
 // TokenView is a token's decoded header and claims. The signature, and so
@@ -347,7 +350,16 @@ func (s *Server) present(ctx context.Context, st *Step, target string, body any,
 		st.Request = "POST " + u.Path
 	}
 	st.Token = decodeToken(cred.token)
-	status, respBody, err := s.post(ctx, target, body, cred)
+	proof := ""
+	if cred.dpop != nil {
+		var err error
+		if proof, err = tokenclient.Proof(cred.dpop, http.MethodPost, target, cred.token, s.deps.Now()); err != nil {
+			st.Result, st.Reason = Failed, err.Error()
+			return nil
+		}
+		st.Proof = decodeToken(proof)
+	}
+	status, respBody, err := s.post(ctx, target, body, cred.token, proof)
 	if err != nil {
 		st.Result, st.Reason = Failed, err.Error()
 		return nil
@@ -366,7 +378,7 @@ func (s *Server) present(ctx context.Context, st *Step, target string, body any,
 	default:
 		st.Result, st.Reason = Failed, http.StatusText(status)
 	}
-	st.Checks = s.checks(ctx, st.Token, receiver, st.Reason)
+	st.Checks = append(s.checks(ctx, st.Token, receiver, st.Reason), proofChecks(st.Token, st.Proof)...)
 	return respBody
 }
 
@@ -379,21 +391,18 @@ type credential struct {
 
 func bearer(token string) credential { return credential{token: token} }
 
-// post sends body as JSON with cred.
-func (s *Server) post(ctx context.Context, target string, body any, cred credential) (int, []byte, error) {
+// post sends body as JSON with token: as a bearer token, or with the DPoP
+// scheme when a proof goes with it.
+func (s *Server) post(ctx context.Context, target string, body any, token, proof string) (int, []byte, error) {
 	data, _ := json.Marshal(body)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(data))
 	if err != nil {
 		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+cred.token)
-	if cred.dpop != nil {
-		proof, err := tokenclient.Proof(cred.dpop, req.Method, target, cred.token, s.deps.Now())
-		if err != nil {
-			return 0, nil, err
-		}
-		req.Header.Set("Authorization", "DPoP "+cred.token)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if proof != "" {
+		req.Header.Set("Authorization", "DPoP "+token)
 		req.Header.Set("DPoP", proof)
 	}
 	resp, err := s.deps.HTTP.Do(req)
@@ -403,6 +412,32 @@ func (s *Server) post(ctx context.Context, target string, body any, cred credent
 	defer resp.Body.Close()
 	respBody, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	return resp.StatusCode, respBody, err
+}
+
+// proofChecks are what CareerGPT can tell of DPoP from a bound token and
+// the proof sent with it.
+func proofChecks(token, proof *TokenView) []Check {
+	if token == nil {
+		return nil
+	}
+	cnf, _ := token.Claims["cnf"].(map[string]any)
+	jkt, _ := cnf["jkt"].(string)
+	if jkt == "" {
+		return nil
+	}
+	if proof == nil {
+		return []Check{{Name: "sent with a DPoP proof (the token is bound to a key)", OK: false}}
+	}
+	data, _ := json.Marshal(proof.Header["jwk"])
+	var key jwk.Key
+	thumb := ""
+	if json.Unmarshal(data, &key) == nil {
+		thumb, _ = jwk.Thumbprint(key.Public)
+	}
+	return []Check{
+		{Name: "sent with a DPoP proof (the token is bound to a key)", OK: true},
+		{Name: "proof signed by the key the token is bound to (cnf.jkt)", OK: thumb == jkt},
+	}
 }
 
 // checks lists the checks the receiver makes and how this token fares in

@@ -19,6 +19,17 @@ const EXPLAIN = {
   typ: "at+jwt marks an access token (RFC 9068), so an ID token cannot pass for one.",
   kid: "Which of the issuer's published keys signed it.",
 };
+// PROOF_EXPLAIN explains a DPoP proof's members (RFC 9449).
+const PROOF_EXPLAIN = {
+  typ: "dpop+jwt marks a DPoP proof, so no other JWT can pass for one.",
+  alg: "The proof's signature algorithm, asymmetric only.",
+  jwk: "The public key that signed the proof. Its thumbprint must be the token's cnf.jkt.",
+  htm: "The HTTP method this proof is for.",
+  htu: "The URL this proof is for (without query): it works nowhere else.",
+  iat: "When the proof was made: only proofs a few seconds old are accepted.",
+  jti: "Proof id: Logging remembers it, so a proof works once.",
+  ath: "SHA-256 of the access token sent with it: the proof is for that token only.",
+};
 const WAITS = { expired: "Waiting for a 1-second token to expire, past the clock-skew leeway (about 7 s)…",
   scenario: "Playing the scenario (the expiry step waits about 7 s)…" };
 
@@ -107,17 +118,22 @@ function select(i) {
     parts.push(el("h3", {}, "Token header"), table(s.token.header), el("h3", {}, "Token claims"), table(s.token.claims),
       el("p", { class: "hint" }, `jti ${s.token.jti || "(none)"} — the signature is not shown.`));
   }
+  if (s.proof) {
+    parts.push(el("h3", {}, "DPoP proof header"), table(s.proof.header, PROOF_EXPLAIN, "proof-"),
+      el("h3", {}, "DPoP proof claims"), table(s.proof.claims, PROOF_EXPLAIN, "proof-"),
+      el("p", { class: "hint" }, "The proof, signed by the caller's DPoP key, goes with the token in the DPoP header."));
+  }
   $("#detail").replaceChildren(...parts);
 }
 
-function table(obj) {
+function table(obj, explain = EXPLAIN, prefix = "") {
   const rows = Object.entries(obj || {}).map(([k, v]) => {
     let value = typeof v === "string" ? v : JSON.stringify(v);
     if ((k === "exp" || k === "iat" || k === "nbf") && typeof v === "number") {
       value = `${v} (${new Date(v * 1000).toISOString().replace(".000", "")})`;
     }
-    return el("tr", { "data-claim": k }, el("th", { scope: "row" }, k),
-      el("td", {}, value, EXPLAIN[k] ? el("span", { class: "explain" }, EXPLAIN[k]) : ""));
+    return el("tr", { "data-claim": prefix + k }, el("th", { scope: "row" }, k),
+      el("td", {}, value, explain[k] ? el("span", { class: "explain" }, explain[k]) : ""));
   });
   return el("table", {}, el("tbody", {}, ...rows));
 }

@@ -102,6 +102,16 @@ func TestPage_InHeadlessChromium(t *testing.T) {
 	require.Contains(t, text(`#detail .checks li.fail`), "aud names notification-service")
 	require.NotContains(t, eval(`document.body.innerText`), ".ey", "no whole token on the page")
 
+	// The thief at Logging: the proof is decoded, and its key is not the token's.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(`button[data-step="stolen-token-at-logging-refused"]`),
+		chromedp.WaitVisible(`#detail tr[data-claim="proof-htu"]`),
+	))
+	require.Contains(t, text(`#detail tr[data-claim="proof-htu"] td`), "/v1/logs")
+	require.Contains(t, text(`#detail tr[data-claim="proof-typ"] td`), "dpop+jwt")
+	require.Contains(t, text(`#detail tr[data-claim="cnf"] td`), "jkt")
+	require.Contains(t, text(`#detail .checks li.fail`), "proof signed by the key the token is bound to")
+
 	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100) /* 100: PNG */)
 	require.NoError(t, err)
 	dir := filepath.Join(testutil.RepoRoot(t), "build", "screenshots")
