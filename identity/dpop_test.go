@@ -17,6 +17,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/s2sjwt/s2sjwt/identity"
 	"github.com/s2sjwt/s2sjwt/internal/authn"
 	"github.com/s2sjwt/s2sjwt/internal/jwk"
 	"github.com/s2sjwt/s2sjwt/internal/replay"
@@ -135,4 +136,28 @@ func replayStore(tb testing.TB, e *env) *replay.Store {
 	require.NoError(tb, err)
 	tb.Cleanup(func() { db.Close() })
 	return replay.New(db, e.clock.Now)
+}
+
+// TestIssueToken_DPoPNonce: with nonces on, a proof without the server's
+// nonce gets use_dpop_nonce and a DPoP-Nonce; the client retries with it
+// and gets its bound token.
+func TestIssueToken_DPoPNonce(t *testing.T) {
+	e := newEnv(t, func(c *identity.Config) { c.DPoPNonce = true })
+	_, key := e.dpopClient(t)
+	proof, err := tokenclient.Proof(key, http.MethodPost, e.srv.URL+"/oauth2/token", "", e.clock.Now())
+	require.NoError(t, err)
+	r := e.tokenRequestWithProof(t, proof)
+	require.Equal(t, http.StatusBadRequest, r.status)
+	require.Equal(t, "use_dpop_nonce", r.body["error"])
+	require.NotEmpty(t, r.header.Get("DPoP-Nonce"))
+
+	c, _ := e.dpopClient(t)
+	tok, err := c.Token(context.Background(), tokenclient.Request{Audience: "logging-service", DPoP: true})
+	require.NoError(t, err, "the client retries with the nonce")
+	require.Equal(t, "DPoP", tok.Type)
+
+	e.clock.Advance(3 * time.Minute) // two windows later the old nonce is stale, the retry still works
+	tok, err = c.Token(context.Background(), tokenclient.Request{Audience: "logging-service", DPoP: true})
+	require.NoError(t, err)
+	require.Equal(t, "DPoP", tok.Type)
 }

@@ -40,7 +40,7 @@ type env struct {
 	client *tokenclient.Client // private_key_jwt client "careergpt-backend"
 }
 
-func newEnv(tb testing.TB) *env {
+func newEnv(tb testing.TB, configure ...func(*identity.Config)) *env {
 	tb.Helper()
 	clk := testutil.NewClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -75,7 +75,11 @@ func newEnv(tb testing.TB) *env {
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	tb.Cleanup(e.srv.Close)
 	e.logs = &testutil.SyncBuffer{}
-	h, err = identity.NewServer(identity.Config{Issuer: e.srv.URL, Registry: reg},
+	cfg := identity.Config{Issuer: e.srv.URL, Registry: reg}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	h, err = identity.NewServer(cfg,
 		identity.Deps{Keys: keys, Replay: replay.New(db, clk.Now), Now: clk.Now, Logger: slog.New(slog.NewTextHandler(e.logs, nil))})
 	require.NoError(tb, err)
 	e.h = h

@@ -24,6 +24,10 @@ type Config struct {
 	TokenTTL time.Duration
 	// Leeway for client assertions' time claims.
 	Leeway time.Duration
+	// DPoPNonce makes DPoP proofs at the token endpoint carry a nonce this
+	// service handed out (RFC 9449 §8), so a proof cannot be made ahead of
+	// time; requests without it get use_dpop_nonce and a DPoP-Nonce.
+	DPoPNonce bool
 	// AdminSecretSHA256 enables POST /admin/rotate-keys for HTTP Basic
 	// "admin" with this secret. Empty disables the endpoint.
 	AdminSecretSHA256 string
@@ -61,6 +65,7 @@ type server struct {
 	assertionVerifiers map[string]*authn.Verifier
 	limiter            *authLimiter
 	proofs             authn.ProofChecker // DPoP proofs at the token endpoint
+	nonces             *nonces            // nil unless Config.DPoPNonce
 }
 
 func (s *server) now() time.Time { return s.deps.Now() }
@@ -91,5 +96,9 @@ func NewServer(cfg Config, deps Deps) (http.Handler, error) {
 	}
 	s := &server{cfg: cfg, deps: deps, assertionVerifiers: verifiers, limiter: newAuthLimiter(deps.Now),
 		proofs: authn.ProofChecker{Replay: deps.Replay, Leeway: cfg.Leeway, Now: deps.Now}}
+	if cfg.DPoPNonce {
+		s.nonces = newNonces(deps.Now)
+		s.proofs.Nonce = s.nonces.valid
+	}
 	return s.routes(), nil
 }

@@ -26,6 +26,7 @@ type Setup struct {
 	PublishLead       time.Duration
 	Leeway            time.Duration
 	AdminSecretSHA256 string
+	DPoPNonce         bool
 	Now               func() time.Time
 }
 
@@ -39,6 +40,7 @@ func (s *Setup) Flags(fs *flag.FlagSet, env runner.Env) {
 	runner.DurationFlag(fs, env, &s.PublishLead, "publish-lead", "IDENTITY_PUBLISH_LEAD", 2*authn.DefaultMinRefreshInterval, "how long a new key is published before it signs")
 	runner.DurationFlag(fs, env, &s.Leeway, "leeway", "LEEWAY", authn.DefaultLeeway, "clock-skew leeway for client assertions")
 	runner.StringFlag(fs, env, &s.AdminSecretSHA256, "admin-secret-sha256", "IDENTITY_ADMIN_SECRET_SHA256", "", "enables POST /admin/rotate-keys for this secret's hash")
+	fs.BoolVar(&s.DPoPNonce, "dpop-nonce", env("IDENTITY_DPOP_NONCE", "") == "true", "require server-provided nonces in DPoP proofs (env IDENTITY_DPOP_NONCE=true)")
 }
 
 // Open implements runner.Service.
@@ -62,7 +64,7 @@ func (s *Setup) Open(_ context.Context, logger *slog.Logger) (http.Handler, io.C
 	if err != nil {
 		return nil, nil, err
 	}
-	h, err := NewServer(Config{Issuer: s.Issuer, Registry: reg, Leeway: s.Leeway, AdminSecretSHA256: s.AdminSecretSHA256},
+	h, err := NewServer(Config{Issuer: s.Issuer, Registry: reg, Leeway: s.Leeway, AdminSecretSHA256: s.AdminSecretSHA256, DPoPNonce: s.DPoPNonce},
 		Deps{Keys: keys, Replay: replay.New(db, s.Now), Logger: logger, Now: s.Now})
 	if err != nil {
 		db.Close()

@@ -62,6 +62,10 @@ func (s *server) writeOAuthError(w http.ResponseWriter, r *http.Request, e *oaut
 }
 
 func (s *server) handleIssueToken(w http.ResponseWriter, r *http.Request) {
+	if s.nonces != nil {
+		// Every answer carries the current nonce (RFC 9449 §8.2).
+		w.Header().Set("DPoP-Nonce", s.nonces.current())
+	}
 	req, oerr := parseTokenRequest(w, r)
 	if oerr == nil {
 		var resp *tokenResponse
@@ -199,6 +203,8 @@ func (s *server) proofOfPossession(r *http.Request, client *Client, audience str
 	endpoint, _ := url.Parse(s.cfg.tokenEndpoint())
 	jkt, err := s.proofs.Check(r.Context(), authn.DPoPRequest{Proof: proofs[0], Method: r.Method, URL: endpoint})
 	switch {
+	case errors.Is(err, authn.ErrDPoPNonce):
+		return "", &oauthError{status: http.StatusBadRequest, code: "use_dpop_nonce", description: "use the DPoP-Nonce this response carries", cause: err}
 	case errors.Is(err, authn.ErrDPoPReplayed):
 		return "", invalid("DPoP proof already used", err)
 	case errors.Is(err, authn.ErrDPoPProof):

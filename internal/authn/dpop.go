@@ -68,6 +68,9 @@ type ProofChecker struct {
 	Leeway     time.Duration
 	Now        func() time.Time
 	MaxSize    int
+	// Nonce, if set, must accept the proof's nonce claim (RFC 9449 §8);
+	// a proof without one, or with a stale one, fails with ErrDPoPNonce.
+	Nonce func(nonce string) bool
 }
 
 // Check verifies proof per RFC 9449 §4.3 and returns its key's RFC 7638
@@ -125,6 +128,8 @@ func (p ProofChecker) check(ctx context.Context, r DPoPRequest, bind func(jkt st
 		return "", fmt.Errorf("%w: jti missing or longer than %d bytes", ErrDPoPProof, maxProofJTI)
 	case r.AccessToken != "" && pc.ath != accessTokenHash(r.AccessToken):
 		return "", fmt.Errorf("%w: ath is not the hash of the presented token", ErrDPoPProof)
+	case p.Nonce != nil && !p.Nonce(pc.nonce):
+		return "", fmt.Errorf("%w: nonce missing or stale", ErrDPoPNonce)
 	}
 	sig, err := b64.DecodeString(sigB64)
 	if err != nil {
@@ -202,8 +207,8 @@ func proofHeader(segment string, algorithms []string) (alg string, key jwk.Key, 
 }
 
 type proof struct {
-	htm, htu, jti, ath string
-	iat                *jwt.NumericDate
+	htm, htu, jti, ath, nonce string
+	iat                       *jwt.NumericDate
 }
 
 func proofClaims(segment string) (proof, error) {
@@ -212,8 +217,10 @@ func proofClaims(segment string) (proof, error) {
 	if err != nil {
 		return p, fmt.Errorf("%w: %w", ErrDPoPProof, err)
 	}
-	err = scanObject(data, []string{"htm", "htu", "jti", "ath", "iat"}, func(name string, value []byte) (err error) {
+	err = scanObject(data, []string{"htm", "htu", "jti", "ath", "iat", "nonce"}, func(name string, value []byte) (err error) {
 		switch name {
+		case "nonce":
+			p.nonce, err = jsonString(name, value)
 		case "htm":
 			p.htm, err = jsonString(name, value)
 		case "htu":

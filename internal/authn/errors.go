@@ -34,4 +34,5 @@ var (
 	ErrDPoPBinding  = errors.New("authn: DPoP proof key is not the key the token is bound to")
 	ErrDPoPReplayed = errors.New("authn: DPoP proof already used")
 	ErrDPoPRequired = errors.New("authn: DPoP-bound token presented without a DPoP proof")
+	ErrDPoPNonce    = errors.New("authn: DPoP proof lacks the server's current nonce")
 )

@@ -83,12 +83,22 @@ type Request struct {
 	DPoP bool
 }
 
-// Token requests a new access token.
+// Token requests a new access token. Asked for a DPoP nonce
+// (use_dpop_nonce), it retries once with the nonce the answer carries.
 func (c *Client) Token(ctx context.Context, r Request) (*Token, error) {
+	tok, nonce, err := c.token(ctx, r, "")
+	var terr *Error
+	if errors.As(err, &terr) && terr.Code == "use_dpop_nonce" && nonce != "" && r.DPoP {
+		tok, _, err = c.token(ctx, r, nonce)
+	}
+	return tok, err
+}
+
+func (c *Client) token(ctx context.Context, r Request, nonce string) (*Token, string, error) {
 	now := c.now()
 	assertion, err := c.assertion(now)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	form := url.Values{
 		"grant_type":            {"client_credentials"},
@@ -104,32 +114,32 @@ func (c *Client) Token(ctx context.Context, r Request) (*Token, error) {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.TokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
-		return nil, fmt.Errorf("tokenclient: %w", err)
+		return nil, "", fmt.Errorf("tokenclient: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if r.DPoP {
 		if c.DPoPKey == nil {
-			return nil, errors.New("tokenclient: a DPoP token needs Client.DPoPKey")
+			return nil, "", errors.New("tokenclient: a DPoP token needs Client.DPoPKey")
 		}
-		proof, err := Proof(c.DPoPKey, http.MethodPost, c.TokenURL, "", now)
+		p, err := proof(c.DPoPKey, http.MethodPost, c.TokenURL, "", nonce, now)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		req.Header.Set("DPoP", proof)
+		req.Header.Set("DPoP", p)
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("tokenclient: %w", err)
+		return nil, "", fmt.Errorf("tokenclient: %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return nil, fmt.Errorf("tokenclient: %w", err)
+		return nil, "", fmt.Errorf("tokenclient: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		e := &Error{Status: resp.StatusCode}
 		_ = json.Unmarshal(body, e)
-		return nil, e
+		return nil, resp.Header.Get("DPoP-Nonce"), e
 	}
 	var tr struct {
 		AccessToken string `json:"access_token"`
@@ -142,9 +152,9 @@ func (c *Client) Token(ctx context.Context, r Request) (*Token, error) {
 		wantType = "DPoP"
 	}
 	if err := json.Unmarshal(body, &tr); err != nil || tr.AccessToken == "" || !strings.EqualFold(tr.TokenType, wantType) {
-		return nil, fmt.Errorf("tokenclient: malformed token response (want a %s token)", wantType)
+		return nil, "", fmt.Errorf("tokenclient: malformed token response (want a %s token)", wantType)
 	}
-	return &Token{AccessToken: tr.AccessToken, ExpiresAt: now.Add(time.Duration(tr.ExpiresIn) * time.Second), Scope: tr.Scope, Type: wantType}, nil
+	return &Token{AccessToken: tr.AccessToken, ExpiresAt: now.Add(time.Duration(tr.ExpiresIn) * time.Second), Scope: tr.Scope, Type: wantType}, "", nil
 }
 
 // Authorize puts tok on req: as a bearer token, or, for a DPoP token, with
@@ -171,6 +181,11 @@ func Authorize(req *http.Request, tok *Token, key crypto.Signer) error {
 // Proof returns a DPoP proof (RFC 9449 §4.2) by key for one request: method
 // and target URL, and, when presenting a token, its hash (ath).
 func Proof(key crypto.Signer, method, target, accessToken string, now time.Time) (string, error) {
+	return proof(key, method, target, accessToken, "", now)
+}
+
+// proof is Proof with a server-provided nonce, if any (RFC 9449 §8).
+func proof(key crypto.Signer, method, target, accessToken, nonce string, now time.Time) (string, error) {
 	alg, err := jwk.AlgorithmFor(key.Public())
 	if err != nil {
 		return "", err
@@ -183,6 +198,9 @@ func Proof(key crypto.Signer, method, target, accessToken string, now time.Time)
 	if accessToken != "" {
 		sum := sha256.Sum256([]byte(accessToken))
 		claims["ath"] = base64.RawURLEncoding.EncodeToString(sum[:])
+	}
+	if nonce != "" {
+		claims["nonce"] = nonce
 	}
 	t := jwt.NewWithClaims(jwt.GetSigningMethod(alg), claims)
 	t.Header["typ"] = "dpop+jwt"
