@@ -4,10 +4,12 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 
@@ -90,38 +92,52 @@ func (s *Server) notify(ctx context.Context) error {
 	return err
 }
 
-// maxAuditEntries bounds /v1/audit to the most recent entries.
+// maxAuditEntries bounds what /v1/audit returns.
 const maxAuditEntries = 100
 
 // handleAudit lists what Logging recorded, read with a logs:read token:
 // the sources show who wrote each entry, as the tokens said.
 func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
-	tok, err := s.cached.Token(r.Context(), tokenclient.Request{Audience: LoggingAudience, Scope: scopeLogsRead, DPoP: s.deps.DPoPKey != nil})
+	entries, err := s.loggingEntries(r.Context(), url.Values{"limit": {strconv.Itoa(maxAuditEntries)}})
 	if err != nil {
-		httpx.Error(w, http.StatusBadGateway, "upstream_error", "no token for logging-service")
+		httpx.Error(w, http.StatusBadGateway, "upstream_error", "logging-service: "+err.Error())
 		return
 	}
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, s.cfg.LoggingURL+"/v1/logs?limit="+strconv.Itoa(maxAuditEntries), nil)
+	httpx.Encode(w, http.StatusOK, map[string]any{"entries": entries})
+}
+
+// loggingEntry is what CareerGPT reads of a Logging entry.
+type loggingEntry struct {
+	ID         int64             `json:"id"`
+	Source     string            `json:"source"`
+	Message    string            `json:"message"`
+	Attributes map[string]string `json:"attributes"`
+}
+
+// loggingEntries reads Logging's entries matching query, with CareerGPT's
+// own logs:read token (DPoP-bound when it has a DPoP key).
+func (s *Server) loggingEntries(ctx context.Context, query url.Values) ([]json.RawMessage, error) {
+	tok, err := s.cached.Token(ctx, tokenclient.Request{Audience: LoggingAudience, Scope: scopeLogsRead, DPoP: s.deps.DPoPKey != nil})
 	if err != nil {
-		httpx.Error(w, http.StatusInternalServerError, "server_error", "bad logging URL")
-		return
+		return nil, errors.New("no token for logging-service")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.cfg.LoggingURL+"/v1/logs?"+query.Encode(), nil)
+	if err != nil {
+		return nil, err
 	}
 	if err := tokenclient.Authorize(req, tok, s.deps.DPoPKey); err != nil {
-		httpx.Error(w, http.StatusInternalServerError, "server_error", "cannot present the token")
-		return
+		return nil, err
 	}
 	resp, err := s.deps.HTTP.Do(req)
 	if err != nil {
-		httpx.Error(w, http.StatusBadGateway, "upstream_error", "logging-service unreachable")
-		return
+		return nil, errors.New("unreachable")
 	}
 	defer resp.Body.Close()
 	var body struct {
 		Entries []json.RawMessage `json:"entries"`
 	}
 	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body) != nil {
-		httpx.Error(w, http.StatusBadGateway, "upstream_error", "logging-service answered "+resp.Status)
-		return
+		return nil, errors.New("answered " + resp.Status)
 	}
-	httpx.Encode(w, http.StatusOK, body)
+	return body.Entries, nil
 }

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -270,7 +271,8 @@ func (s *Server) notifyStep(ctx context.Context, out *Outcome, tok *tokenclient.
 	s.lastUsed = tok // kept in memory only, never shown
 	s.mu.Unlock()
 	var r struct {
-		Logged bool `json:"logged"`
+		ID     int64 `json:"id"`
+		Logged bool  `json:"logged"`
 	}
 	if st.Result == Accepted && json.Unmarshal(resp, &r) == nil {
 		st.Detail = "Notification's own audit entry reached Logging: " + map[bool]string{true: "yes", false: "no"}[r.Logged] + "."
@@ -279,6 +281,54 @@ func (s *Server) notifyStep(ctx context.Context, out *Outcome, tok *tokenclient.
 		}
 	}
 	s.finish(out, st)
+	if st.Result == Accepted {
+		s.notificationCallSteps(ctx, out, r.ID)
+	}
+}
+
+// notificationCallSteps show Notification's own calls, which CareerGPT
+// does not make and so observes in Logging's record of them: the audit
+// entry for notification id, written with Notification's own token.
+func (s *Server) notificationCallSteps(ctx context.Context, out *Outcome, id int64) {
+	// Entries of the last minute only: a long-running demo's older ones
+	// would push this one past the list's limit.
+	since := s.deps.Now().Add(-time.Minute).UTC().Format(time.RFC3339Nano)
+	raw, err := s.loggingEntries(ctx, url.Values{"source": {"notification-backend"}, "since": {since}, "limit": {"1000"}})
+	found := false
+	for _, r := range raw {
+		var e loggingEntry
+		if json.Unmarshal(r, &e) == nil && e.Attributes["notification_id"] == strconv.FormatInt(id, 10) {
+			found = true
+			break
+		}
+	}
+	result, reason := Accepted, ""
+	switch {
+	case err != nil:
+		result, reason = Failed, "cannot read Logging's record: "+err.Error()
+	case !found:
+		result, reason = Failed, "Logging holds no entry for this notification"
+	}
+	for _, st := range []Step{{
+		ID: "notification-gets-its-token", From: LaneNotification, To: LaneIdentity, Expect: Accepted, Status: http.StatusOK,
+		Request: "POST /oauth2/token", Title: "Notification holds a Logging token of its own",
+		Story: "To log the notification, Notification needs a token for Logging, and asks Identity for one as " +
+			"notification-backend, with its own client key and a DPoP proof from its own DPoP key (it keeps the " +
+			"token until shortly before it expires). CareerGPT does not see this call; it sees its result below.",
+	}, {
+		ID: "notification-audit-logged", From: LaneNotification, To: LaneLogging, Expect: Accepted, Status: http.StatusCreated,
+		Request: "POST /v1/logs", Title: "Notification logs the notification with its own token",
+		Story: "Notification writes an audit entry to Logging with that token. Logging records the token's sub, " +
+			"notification-backend, as the source: the entry says who wrote it, not who asked for the notification.",
+	}} {
+		st.Result, st.Reason = result, reason
+		if result != Accepted {
+			st.Status = 0
+		} else {
+			st.Detail = fmt.Sprintf("Seen in Logging's record: an entry with source=notification-backend for notification %d.", id)
+		}
+		s.finish(out, st)
+	}
 }
 
 func (s *Server) replayStep(ctx context.Context, out *Outcome, tok *tokenclient.Token) {

@@ -71,7 +71,7 @@ func TestCompose_ScenarioAndRestart(t *testing.T) {
 
 	var played outcome
 	require.Eventually(t, func() bool {
-		return getJSON(base(0)+"/v1/scenario", &played) == nil && len(played.Steps) == 11
+		return getJSON(base(0)+"/v1/scenario", &played) == nil && len(played.Steps) == 13
 	}, 60*time.Second, 250*time.Millisecond, "the scenario did not finish")
 	require.True(t, played.Passed, "%+v", played.Steps)
 	for _, st := range played.Steps {

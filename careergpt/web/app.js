@@ -85,7 +85,7 @@ function show(outcome) {
 
 function renderStep(step, i) {
   const from = LANES.indexOf(step.from), to = LANES.indexOf(step.to);
-  const arrow = el("div", { class: "arrow" },
+  const arrow = el("div", { class: to < from ? "arrow leftward" : "arrow" },
     el("span", { class: "route" }, `${NAMES[step.from]} → ${NAMES[step.to]}`),
     el("span", { class: "title" }, step.title),
     el("span", { class: "badge " + step.result }, step.result),

@@ -35,6 +35,8 @@ func TestRun_ScenarioEndToEnd(t *testing.T) {
 		"bearer-downgrade-refused":          "DPoP-bound token presented as a bearer token, or DPoP required",
 		"issue-notification-service":        "",
 		"notification-accepts":              "",
+		"notification-gets-its-token":       "",
+		"notification-audit-logged":         "",
 		"replay-refused":                    "token already used",
 		"unknown-issuer-refused":            "untrusted issuer",
 		"issue-logging-service-short-lived": "",

@@ -84,7 +84,8 @@ func TestPage_InHeadlessChromium(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(`#steps li`)))
 	require.Equal(t, "CareerGPT,Identity,Logging,Notification",
 		eval(`Array.from(document.querySelectorAll(".lanes .lane")).map(l => l.textContent).join(",")`))
-	require.Equal(t, "11", eval(`String(document.querySelectorAll("#steps li").length)`))
+	require.Equal(t, "13", eval(`String(document.querySelectorAll("#steps li").length)`))
+	require.Equal(t, "2", eval(`String(document.querySelectorAll('#steps li[data-from="notification"]').length)`), "Notification's own calls, from its lane")
 	require.Contains(t, text(`#status`), "Every step ended as it should")
 	refused := eval(`Array.from(document.querySelectorAll('#steps li[data-result="refused"]')).map(li => li.innerText).join("\n")`)
 	for _, reason := range []string{"wrong audience", "token already used", "untrusted issuer", "token expired",
@@ -124,12 +125,13 @@ func TestPage_InHeadlessChromium(t *testing.T) {
 		chromedp.Focus(`button[data-action="replay"]`),
 		chromedp.KeyEvent("\r"),
 	))
-	// Wait for the new outcome to replace the scenario's eleven steps.
-	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelectorAll("#steps li").length === 3`))
+	// Wait for the new outcome to replace the scenario's thirteen steps.
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelectorAll("#steps li").length === 5`))
 	require.NoError(t, err)
-	require.Equal(t, "accepted,accepted,refused", eval(`Array.from(document.querySelectorAll("#steps li")).map(li => li.dataset.result).join(",")`))
+	require.Equal(t, "accepted,accepted,accepted,accepted,refused", eval(`Array.from(document.querySelectorAll("#steps li")).map(li => li.dataset.result).join(",")`))
 
 	// A narrow window still says who talks to whom.
 	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)))
-	require.Equal(t, "CareerGPT → Notification", text(`#steps li:nth-child(3) .route`))
+	require.Equal(t, "CareerGPT → Notification", text(`#steps li:nth-child(5) .route`))
+	require.Equal(t, "Notification → Logging", text(`#steps li:nth-child(4) .route`))
 }
