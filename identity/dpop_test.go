@@ -59,6 +59,16 @@ func TestIssueToken_DPoP(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "Bearer", tok.Type)
 	})
+	t.Run("OK/OffAudienceIgnoresTheProof", func(t *testing.T) {
+		_, key := e.dpopClient(t)
+		c := *e.client
+		c.DPoPKey = key
+		_, err := c.Token(ctx, tokenclient.Request{Audience: "bearer-service", DPoP: true})
+		require.ErrorContains(t, err, "want a DPoP token", "the audience takes bearer tokens only")
+		tok, err := e.client.Token(ctx, tokenclient.Request{Audience: "bearer-service"})
+		require.NoError(t, err)
+		require.Equal(t, "Bearer", tok.Type)
+	})
 	t.Run("ErrRequiredForAudience", func(t *testing.T) {
 		_, err := e.client.Token(ctx, tokenclient.Request{Audience: "dpop-service"})
 		var terr *tokenclient.Error

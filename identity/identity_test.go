@@ -51,10 +51,11 @@ func newEnv(tb testing.TB, configure ...func(*identity.Config)) *env {
 			"logging-service":      {MaxTTL: identity.Duration(5 * time.Minute), Scopes: []string{"logs:write", "logs:read"}},
 			"notification-service": {MaxTTL: identity.Duration(2 * time.Minute), Scopes: []string{"notifications:send"}},
 			"dpop-service":         {MaxTTL: identity.Duration(time.Minute), Scopes: []string{"x"}, DPoP: identity.DPoPRequired},
+			"bearer-service":       {MaxTTL: identity.Duration(time.Minute), Scopes: []string{"x"}, DPoP: identity.DPoPOff},
 		},
 		Clients: []identity.Client{
 			{ID: "careergpt-backend", AuthMethod: identity.PrivateKeyJWT, JWKS: &jwk.Set{Keys: []jwk.Key{clientKey}},
-				Allow: map[string][]string{"logging-service": {"logs:write"}, "notification-service": {"notifications:send"}, "dpop-service": {"x"}}},
+				Allow: map[string][]string{"logging-service": {"logs:write"}, "notification-service": {"notifications:send"}, "dpop-service": {"x"}, "bearer-service": {"x"}}},
 			{ID: "suite", AuthMethod: identity.ClientSecretBasic, SecretSHA256: identity.HashSecret(secret),
 				Allow: map[string][]string{"logging-service": {"logs:write"}}},
 		},

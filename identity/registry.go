@@ -45,11 +45,16 @@ type Audience struct {
 // without gets a bearer token.
 type DPoPMode string
 
-// DPoP modes.
+// DPoP modes. Required wins over off when a client and an audience differ.
 const (
 	DPoPOptional DPoPMode = ""
 	DPoPRequired DPoPMode = "required"
+	// DPoPOff ignores proofs: tokens are bearer tokens, for resource
+	// servers that cannot check proofs.
+	DPoPOff DPoPMode = "off"
 )
+
+func (m DPoPMode) valid() bool { return m == DPoPOptional || m == DPoPRequired || m == DPoPOff }
 
 // Client is one registered service. Its client_id is also the "sub" of
 // every token it gets.
@@ -108,8 +113,8 @@ func (reg *Registry) Validate() error {
 		if a.MaxTTL <= 0 {
 			return fmt.Errorf("identity: registry: audience %q needs a positive max_ttl", name)
 		}
-		if a.DPoP != DPoPOptional && a.DPoP != DPoPRequired {
-			return fmt.Errorf("identity: registry: audience %q: dpop must be \"required\" or absent", name)
+		if !a.DPoP.valid() {
+			return fmt.Errorf("identity: registry: audience %q: dpop must be \"required\", \"off\" or absent", name)
 		}
 	}
 	seen := map[string]bool{}
@@ -118,8 +123,8 @@ func (reg *Registry) Validate() error {
 			return fmt.Errorf("identity: registry: missing or repeated client_id %q", c.ID)
 		}
 		seen[c.ID] = true
-		if c.DPoP != DPoPOptional && c.DPoP != DPoPRequired {
-			return fmt.Errorf("identity: registry: client %q: dpop must be \"required\" or absent", c.ID)
+		if !c.DPoP.valid() {
+			return fmt.Errorf("identity: registry: client %q: dpop must be \"required\", \"off\" or absent", c.ID)
 		}
 		switch c.AuthMethod {
 		case PrivateKeyJWT:

@@ -192,10 +192,14 @@ func (s *server) proofOfPossession(r *http.Request, client *Client, audience str
 		return &oauthError{status: http.StatusBadRequest, code: "invalid_dpop_proof", description: description, cause: cause}
 	}
 	proofs := r.Header.Values("DPoP")
+	required := client.DPoP == DPoPRequired || s.cfg.Registry.Audiences[audience].DPoP == DPoPRequired
+	off := client.DPoP == DPoPOff || s.cfg.Registry.Audiences[audience].DPoP == DPoPOff
 	switch {
+	case off && !required:
+		return "", nil // proofs ignored: a bearer token
 	case len(proofs) > 1:
 		return "", invalid("send one DPoP proof", nil)
-	case len(proofs) == 0 && (client.DPoP == DPoPRequired || s.cfg.Registry.Audiences[audience].DPoP == DPoPRequired):
+	case len(proofs) == 0 && required:
 		return "", invalid("a DPoP proof is required for this client or audience", nil)
 	case len(proofs) == 0:
 		return "", nil
