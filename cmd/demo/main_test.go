@@ -32,7 +32,7 @@ func TestRun_ScenarioEndToEnd(t *testing.T) {
 		"logging-accepts":                   "",
 		"stolen-token-refused":              "token is not for this service (wrong audience)",
 		"stolen-token-at-logging-refused":   "DPoP proof is not signed by the token's key",
-		"bearer-downgrade-refused":          "DPoP-bound token presented as a bearer token, or DPoP required",
+		"bearer-downgrade-refused":          "DPoP-bound token presented as a bearer token",
 		"issue-notification-service":        "",
 		"notification-accepts":              "",
 		"notification-gets-its-token":       "",

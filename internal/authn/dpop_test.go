@@ -244,3 +244,14 @@ func BenchmarkVerifyDPoP(b *testing.B) {
 		}
 	})
 }
+
+// TestAuthenticate_DPoPRequired: where DPoP is required, an unbound bearer
+// token is refused too, with a DPoP challenge.
+func TestAuthenticate_DPoPRequired(t *testing.T) {
+	f := newFixture(t)
+	h := protected(f, authn.WithDPoP(authn.DPoPConfig{Replay: &memoryGuard{}, Required: true}))
+	rec := serve(h, "Bearer "+f.token(t, validHeader(), with(validClaims(), "scope", "logs:write")))
+	require.Equal(t, http.StatusUnauthorized, rec.Code)
+	require.Contains(t, strings.Join(rec.Header().Values("WWW-Authenticate"), "\n"), `error_description="this service accepts DPoP-bound tokens only"`)
+	require.Contains(t, strings.Join(rec.Header().Values("WWW-Authenticate"), "\n"), "DPoP ")
+}

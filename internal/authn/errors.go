@@ -34,5 +34,6 @@ var (
 	ErrDPoPBinding  = errors.New("authn: DPoP proof key is not the key the token is bound to")
 	ErrDPoPReplayed = errors.New("authn: DPoP proof already used")
 	ErrDPoPRequired = errors.New("authn: DPoP-bound token presented without a DPoP proof")
+	ErrDPoPOnly     = errors.New("authn: this service accepts DPoP-bound tokens only")
 	ErrDPoPNonce    = errors.New("authn: DPoP proof lacks the server's current nonce")
 )

@@ -110,7 +110,7 @@ func (m *middleware) authenticate(r *http.Request) (*Claims, error) {
 	case claims.Confirmation.JKT != "":
 		return nil, fmt.Errorf("%w: bound to %s, presented as a bearer token", ErrDPoPRequired, claims.Confirmation.JKT)
 	case m.dpop != nil && m.dpop.Required:
-		return nil, fmt.Errorf("%w: this service requires DPoP", ErrDPoPRequired)
+		return nil, ErrDPoPOnly
 	}
 	if m.replay != nil {
 		forgetAfter := claims.ExpiresAt.Add(m.verifier.Leeway())
@@ -208,7 +208,8 @@ var descriptions = []struct {
 	text string
 }{
 	{ErrReplayed, "token already used"},
-	{ErrDPoPRequired, "DPoP-bound token presented as a bearer token, or DPoP required"},
+	{ErrDPoPRequired, "DPoP-bound token presented as a bearer token"},
+	{ErrDPoPOnly, "this service accepts DPoP-bound tokens only"},
 	{ErrDPoPBinding, "DPoP proof is not signed by the token's key"},
 	{ErrDPoPReplayed, "DPoP proof already used"},
 	{ErrDPoPProof, "invalid DPoP proof"},
@@ -254,7 +255,7 @@ func WriteError(w http.ResponseWriter, realm string, err error) {
 		// RFC 9449 §7.1.
 		writeChallenges(w, http.StatusUnauthorized, "invalid_dpop_proof", Describe(err),
 			dpopChallenge(realm, "invalid_dpop_proof", Describe(err)))
-	case errors.Is(err, ErrDPoPRequired):
+	case errors.Is(err, ErrDPoPRequired), errors.Is(err, ErrDPoPOnly):
 		writeChallenges(w, http.StatusUnauthorized, "invalid_token", Describe(err),
 			bearerChallenge(bearerError{Realm: realm, Code: "invalid_token", Description: Describe(err)}), dpopChallenge(realm, "", ""))
 	case errors.Is(err, errUnavailable), errors.Is(err, ErrKeySetUnavailable):
