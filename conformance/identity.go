@@ -73,6 +73,11 @@ func (c *identityClient) do(ctx context.Context, method, target, contentType, bo
 	if len(basic) == 1 {
 		req.SetBasicAuth(url.QueryEscape(basic[0][0]), url.QueryEscape(basic[0][1]))
 	}
+	return c.send(req)
+}
+
+// send makes req and reads at most 64 KiB of the answer.
+func (c *identityClient) send(req *http.Request) (int, []byte, error) {
 	resp, err := c.client.Do(req)
 	if err != nil {
 		return 0, nil, err
@@ -94,11 +99,5 @@ func (c *identityClient) tokenWithProof(ctx context.Context, audience, proof str
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("DPoP", proof)
 	req.SetBasicAuth(url.QueryEscape(c.cfg.ClientID), url.QueryEscape(c.cfg.ClientSecret))
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	return resp.StatusCode, data, err
+	return c.send(req)
 }
