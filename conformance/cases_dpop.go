@@ -33,9 +33,9 @@ func dpopCases() []Case {
 			Explain:  "The positive control: a token bound to the caller's key (cnf.jkt), the DPoP scheme, and a proof signed by that key for this request. If it is refused, no DPoP refusal below means anything.",
 			attempts: dpopAttempts(nil)},
 		dc("DPOP-02", "Bound token with the DPoP scheme but no proof", "Without a proof, a bound token is just a bearer token: whoever copied it could use it.",
-			"RFC 9449 §7.1", Critical, func(p *dpopAttempt) { p.proof = "" }),
+			"RFC 9449 §7.1", Critical, func(p *dpopAttempt) { p.noProof = true }),
 		dc("DPOP-03", "Bound token downgraded to the Bearer scheme", "A thief who stole a bound token presents it as a plain bearer token. A server that checks proofs only when the DPoP scheme is used loses the whole protection.",
-			"RFC 9449 §7.2", Critical, func(p *dpopAttempt) { p.scheme, p.proof = "Bearer", "" }),
+			"RFC 9449 §7.2", Critical, func(p *dpopAttempt) { p.scheme, p.noProof = "Bearer", true }),
 		dc("DPOP-04", "Proof signed by another key than the token's cnf.jkt", "The thief has the token, not the key, and signs a proof with a key of their own. Only comparing the proof key's thumbprint with cnf.jkt stops this.",
 			"RFC 9449 §4.3 (12); RFC 7800", Critical, func(p *dpopAttempt) { p.key = p.other }),
 		dc("DPOP-05", "Proof for another HTTP method (htm)", "A proof is for one request; one captured from a GET must not authorise a POST.",
@@ -67,11 +67,12 @@ func dpopCases() []Case {
 
 // dpopAttempt is one DPoP request being built.
 type dpopAttempt struct {
-	scheme, token, proof string
-	key, other           signingKey
-	header, claims       map[string]any
-	unsigned, hmac       bool
-	leakPrivate          bool
+	scheme, token  string
+	noProof        bool
+	key, other     signingKey
+	header, claims map[string]any
+	unsigned, hmac bool
+	leakPrivate    bool
 }
 
 func dpopAttempts(change func(p *dpopAttempt)) func(context.Context, *env, *ResourceServer) ([]attempt, error) {
@@ -113,14 +114,13 @@ func newDPoPAttempt(ctx context.Context, e *env, rs *ResourceServer) (*dpopAttem
 		header: map[string]any{"typ": "dpop+jwt", "alg": key.Algorithm},
 		claims: map[string]any{"jti": randomID(), "htm": rs.Method, "htu": strings.TrimSuffix(rs.URL, "/") + rs.Path,
 			"iat": time.Now().Unix(), "ath": hashToken(token)}}
-	p.proof = "pending"
 	return p, nil
 }
 
 // attempt signs the proof as the attempt now says.
 func (p *dpopAttempt) attempt() (attempt, error) {
 	a := attempt{label: p.scheme + " " + "token", authorization: p.scheme + " " + p.token}
-	if p.proof == "" {
+	if p.noProof {
 		return a, nil
 	}
 	h := clone(p.header)

@@ -146,11 +146,11 @@ func (c *lru[V]) get(key string) (V, bool) {
 	return el.Value.(*lruEntry[V]).value, true
 }
 
-func (c *lru[V]) getOrPut(key string, make func() V) V {
+func (c *lru[V]) getOrPut(key string, newValue func() V) V {
 	if v, ok := c.get(key); ok {
 		return v
 	}
-	v := make()
+	v := newValue()
 	c.put(key, v)
 	return v
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -66,6 +67,7 @@ type server struct {
 	limiter            *authLimiter
 	proofs             authn.ProofChecker // DPoP proofs at the token endpoint
 	nonces             *nonces            // nil unless Config.DPoPNonce
+	tokenEndpoint      *url.URL           // what DPoP proofs' htu must name
 }
 
 func (s *server) now() time.Time { return s.deps.Now() }
@@ -96,6 +98,9 @@ func NewServer(cfg Config, deps Deps) (http.Handler, error) {
 	}
 	s := &server{cfg: cfg, deps: deps, assertionVerifiers: verifiers, limiter: newAuthLimiter(deps.Now),
 		proofs: authn.ProofChecker{Replay: deps.Replay, Leeway: cfg.Leeway, Now: deps.Now}}
+	if s.tokenEndpoint, err = url.Parse(cfg.tokenEndpoint()); err != nil {
+		return nil, fmt.Errorf("identity: issuer URL: %w", err)
+	}
 	if cfg.DPoPNonce {
 		s.nonces = newNonces(deps.Now)
 		s.proofs.Nonce = s.nonces.valid

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -204,8 +203,7 @@ func (s *server) proofOfPossession(r *http.Request, client *Client, audience str
 	case len(proofs) == 0:
 		return "", nil
 	}
-	endpoint, _ := url.Parse(s.cfg.tokenEndpoint())
-	jkt, err := s.proofs.Check(r.Context(), authn.DPoPRequest{Proof: proofs[0], Method: r.Method, URL: endpoint})
+	jkt, err := s.proofs.Check(r.Context(), authn.DPoPRequest{Proof: proofs[0], Method: r.Method, URL: s.tokenEndpoint})
 	switch {
 	case errors.Is(err, authn.ErrDPoPNonce):
 		return "", &oauthError{status: http.StatusBadRequest, code: "use_dpop_nonce", description: "use the DPoP-Nonce this response carries", cause: err}
