@@ -7,16 +7,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/s2sjwt/s2sjwt/identity"
+	"github.com/s2sjwt/s2sjwt/internal/database/dbtest"
 	"github.com/s2sjwt/s2sjwt/internal/jwk"
 	"github.com/s2sjwt/s2sjwt/internal/replay"
-	"github.com/s2sjwt/s2sjwt/internal/sqlitedb"
 )
 
 // BenchmarkIssueToken measures the token endpoint's handler for a
@@ -35,17 +34,9 @@ func BenchmarkIssueToken(b *testing.B) {
 			{ID: "careergpt-backend", AuthMethod: identity.PrivateKeyJWT, JWKS: &jwk.Set{Keys: []jwk.Key{clientKey}},
 				Allow: map[string][]string{"logging-service": {"logs:write"}}}},
 	}
-	dir := b.TempDir()
-	keys, err := identity.OpenKeyStore(identity.KeyStoreConfig{Path: filepath.Join(dir, "k.json"), RotationInterval: time.Hour, Retain: time.Hour})
-	if err != nil {
-		b.Fatal(err)
-	}
-	db, err := sqlitedb.Open(filepath.Join(dir, "r.db"), replay.Schema)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	h, err := identity.NewServer(identity.Config{Issuer: "http://identity.test", Registry: reg}, identity.Deps{Keys: keys, Replay: replay.New(db, nil)})
+	db := openDB(b, dbtest.SQLite(b))
+	keys := openKeys(b, db, identity.KeyStoreConfig{RotationInterval: time.Hour, Retain: time.Hour})
+	h, err := identity.NewServer(identity.Config{Issuer: "http://identity.test", Registry: reg}, identity.Deps{Keys: keys, Replay: replay.New(db.DB, nil)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,9 +18,10 @@ import (
 
 	"github.com/s2sjwt/s2sjwt/identity"
 	"github.com/s2sjwt/s2sjwt/internal/authn"
+	"github.com/s2sjwt/s2sjwt/internal/database"
+	"github.com/s2sjwt/s2sjwt/internal/database/dbtest"
 	"github.com/s2sjwt/s2sjwt/internal/jwk"
 	"github.com/s2sjwt/s2sjwt/internal/replay"
-	"github.com/s2sjwt/s2sjwt/internal/sqlitedb"
 	"github.com/s2sjwt/s2sjwt/internal/tokenclient"
 )
 
@@ -142,10 +142,10 @@ func TestDPoP_EndToEnd(t *testing.T) {
 
 func replayStore(tb testing.TB, e *env) *replay.Store {
 	tb.Helper()
-	db, err := sqlitedb.Open(filepath.Join(tb.TempDir(), "proofs.db"), replay.Schema)
+	db, err := database.Open(context.Background(), dbtest.SQLite(tb), "proofs", replay.Schema)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { db.Close() })
-	return replay.New(db, e.clock.Now)
+	return replay.New(db.DB, e.clock.Now)
 }
 
 // TestIssueToken_DPoPNonce: with nonces on, a proof without the server's

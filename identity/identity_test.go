@@ -11,8 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,9 +20,9 @@ import (
 
 	"github.com/s2sjwt/s2sjwt/identity"
 	"github.com/s2sjwt/s2sjwt/internal/authn"
+	"github.com/s2sjwt/s2sjwt/internal/database/dbtest"
 	"github.com/s2sjwt/s2sjwt/internal/jwk"
 	"github.com/s2sjwt/s2sjwt/internal/replay"
-	"github.com/s2sjwt/s2sjwt/internal/sqlitedb"
 	"github.com/s2sjwt/s2sjwt/internal/testutil"
 	"github.com/s2sjwt/s2sjwt/internal/tokenclient"
 )
@@ -60,15 +58,10 @@ func newEnv(tb testing.TB, configure ...func(*identity.Config)) *env {
 				Allow: map[string][]string{"logging-service": {"logs:write"}}},
 		},
 	}
-	dir := tb.TempDir()
-	keys, err := identity.OpenKeyStore(identity.KeyStoreConfig{
-		Path: filepath.Join(dir, "keys.json"), RotationInterval: 24 * time.Hour,
-		PublishLead: 20 * time.Second, Retain: 6 * time.Minute, Now: clk.Now,
+	db := openDB(tb, dbtest.SQLite(tb))
+	keys := openKeys(tb, db, identity.KeyStoreConfig{
+		RotationInterval: 24 * time.Hour, PublishLead: 20 * time.Second, Retain: 6 * time.Minute, Now: clk.Now,
 	})
-	require.NoError(tb, err)
-	db, err := sqlitedb.Open(filepath.Join(dir, "identity.db"), replay.Schema)
-	require.NoError(tb, err)
-	tb.Cleanup(func() { db.Close() })
 
 	e := &env{clock: clk, keys: keys}
 	// The issuer is the test server's own URL, known only once it starts.
@@ -81,7 +74,7 @@ func newEnv(tb testing.TB, configure ...func(*identity.Config)) *env {
 		f(&cfg)
 	}
 	h, err = identity.NewServer(cfg,
-		identity.Deps{Keys: keys, Replay: replay.New(db, clk.Now), Now: clk.Now, Logger: slog.New(slog.NewTextHandler(e.logs, nil))})
+		identity.Deps{Keys: keys, Replay: replay.New(db.DB, clk.Now), Now: clk.Now, Logger: slog.New(slog.NewTextHandler(e.logs, nil))})
 	require.NoError(tb, err)
 	e.h = h
 	e.client = &tokenclient.Client{TokenURL: e.srv.URL + "/oauth2/token", ClientID: "careergpt-backend",
@@ -285,9 +278,9 @@ func TestKeyRotation_NoValidTokenRejected(t *testing.T) {
 	_, err := v.Verify(ctx, before)
 	require.NoError(t, err)
 
-	newKID, err := e.keys.Rotate()
+	newKID, err := e.keys.Rotate(ctx)
 	require.NoError(t, err)
-	require.Len(t, e.keys.PublicKeys(), 2, "the new key is published before it signs")
+	require.Len(t, e.keys.PublicKeys(ctx), 2, "the new key is published before it signs")
 	require.Equal(t, kid(before), kid(issue()), "the old key signs until the publish lead has passed")
 
 	e.clock.Advance(authn.DefaultMinRefreshInterval * 2)
@@ -301,23 +294,8 @@ func TestKeyRotation_NoValidTokenRejected(t *testing.T) {
 	}
 
 	e.clock.Advance(7 * time.Minute) // past Retain: every token of the old key has expired
-	require.Len(t, e.keys.PublicKeys(), 1)
-	require.Equal(t, newKID, e.keys.PublicKeys()[0].ID)
-}
-
-func TestKeyStore_PersistsWithPrivateMode(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "keys", "signing-keys.json")
-	cfg := identity.KeyStoreConfig{Path: path, Algorithm: jwk.ES256, RotationInterval: time.Hour, Retain: time.Minute}
-	first, err := identity.OpenKeyStore(cfg)
-	require.NoError(t, err)
-	info, err := os.Stat(path)
-	require.NoError(t, err)
-	require.Equal(t, os.FileMode(0o600), info.Mode().Perm())
-
-	again, err := identity.OpenKeyStore(cfg)
-	require.NoError(t, err)
-	require.Equal(t, first.PublicKeys()[0].ID, again.PublicKeys()[0].ID, "keys survive a restart")
-	require.Equal(t, jwk.ES256, again.PublicKeys()[0].Algorithm)
+	require.Len(t, e.keys.PublicKeys(ctx), 1)
+	require.Equal(t, newKID, e.keys.PublicKeys(ctx)[0].ID)
 }
 
 func TestJWKS_PublicParametersOnly(t *testing.T) {
@@ -343,14 +321,10 @@ func TestJWKS_PublicParametersOnly(t *testing.T) {
 func TestRotateKeys_AdminOnly(t *testing.T) {
 	const adminSecret = "admin-secret-for-this-test-only-0123456789"
 	reg := &identity.Registry{Audiences: map[string]identity.Audience{"logging-service": {MaxTTL: identity.Duration(time.Minute)}}}
-	dir := t.TempDir()
-	keys, err := identity.OpenKeyStore(identity.KeyStoreConfig{Path: filepath.Join(dir, "k.json"), RotationInterval: time.Hour, Retain: time.Hour})
-	require.NoError(t, err)
-	db, err := sqlitedb.Open(filepath.Join(dir, "r.db"), replay.Schema)
-	require.NoError(t, err)
-	defer db.Close()
+	db := openDB(t, dbtest.SQLite(t))
+	keys := openKeys(t, db, identity.KeyStoreConfig{RotationInterval: time.Hour, Retain: time.Hour})
 	h, err := identity.NewServer(identity.Config{Issuer: "http://identity.test", Registry: reg, AdminSecretSHA256: identity.HashSecret(adminSecret)},
-		identity.Deps{Keys: keys, Replay: replay.New(db, nil)})
+		identity.Deps{Keys: keys, Replay: replay.New(db.DB, nil)})
 	require.NoError(t, err)
 
 	rotate := func(user, pass string) int {
@@ -364,14 +338,15 @@ func TestRotateKeys_AdminOnly(t *testing.T) {
 	}
 	require.Equal(t, http.StatusUnauthorized, rotate("", ""))
 	require.Equal(t, http.StatusUnauthorized, rotate("admin", "wrong"))
-	require.Len(t, keys.PublicKeys(), 1)
+	ctx := context.Background()
+	require.Len(t, keys.PublicKeys(ctx), 1)
 	require.Equal(t, http.StatusOK, rotate("admin", adminSecret))
-	require.Len(t, keys.PublicKeys(), 2, "the new key is published at once")
+	require.Len(t, keys.PublicKeys(ctx), 2, "the new key is published at once")
 
 	for range 30 {
 		rotate("admin", adminSecret)
 	}
-	require.Len(t, keys.PublicKeys(), identity.MaxPublishedKeys, "rotations are capped")
+	require.Len(t, keys.PublicKeys(ctx), identity.MaxPublishedKeys, "rotations are capped")
 	require.Equal(t, http.StatusTooManyRequests, rotate("admin", adminSecret))
 }
 

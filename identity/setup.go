@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"io"
 	"log/slog"
@@ -10,17 +11,22 @@ import (
 	"time"
 
 	"github.com/s2sjwt/s2sjwt/internal/authn"
+	"github.com/s2sjwt/s2sjwt/internal/database"
 	"github.com/s2sjwt/s2sjwt/internal/replay"
 	"github.com/s2sjwt/s2sjwt/internal/runner"
-	"github.com/s2sjwt/s2sjwt/internal/sqlitedb"
 )
 
 // Setup is the identity binary's configuration (flags and environment).
 type Setup struct {
-	Issuer            string
-	RegistryPath      string
-	Registry          *Registry // used instead of RegistryPath when set
-	DataDir           string
+	Issuer       string
+	RegistryPath string
+	Registry     *Registry // used instead of RegistryPath when set
+	Database     runner.Database
+	DataDir      string
+	// KeySecret seals the signing keys in the database (env
+	// IDENTITY_KEY_SECRET, never a flag). Required with PostgreSQL; with
+	// SQLite a random one is kept in DataDir if empty.
+	KeySecret         string
 	Algorithm         string
 	RotationInterval  time.Duration
 	PublishLead       time.Duration
@@ -34,7 +40,9 @@ type Setup struct {
 func (s *Setup) Flags(fs *flag.FlagSet, env runner.Env) {
 	runner.StringFlag(fs, env, &s.Issuer, "issuer", "IDENTITY_ISSUER", "http://127.0.0.1:9001", "issuer identifier and base URL")
 	runner.StringFlag(fs, env, &s.RegistryPath, "registry", "IDENTITY_REGISTRY", "deploy/registry.json", "client registry file (docs/registry.md)")
-	runner.StringFlag(fs, env, &s.DataDir, "data", "DATA_DIR", "data/identity", "directory for signing keys and used assertion ids")
+	s.Database.Flags(fs, env)
+	runner.StringFlag(fs, env, &s.DataDir, "data", "DATA_DIR", "data/identity", "directory for the database without DATABASE_URL")
+	s.KeySecret = env("IDENTITY_KEY_SECRET", "")
 	runner.StringFlag(fs, env, &s.Algorithm, "alg", "IDENTITY_ALG", "EdDSA", "signing algorithm for new keys: EdDSA, ES256 or RS256")
 	runner.DurationFlag(fs, env, &s.RotationInterval, "rotation-interval", "IDENTITY_ROTATION_INTERVAL", 24*time.Hour, "signing key lifetime")
 	runner.DurationFlag(fs, env, &s.PublishLead, "publish-lead", "IDENTITY_PUBLISH_LEAD", 2*authn.DefaultMinRefreshInterval, "how long a new key is published before it signs")
@@ -44,7 +52,7 @@ func (s *Setup) Flags(fs *flag.FlagSet, env runner.Env) {
 }
 
 // Open implements runner.Service.
-func (s *Setup) Open(_ context.Context, logger *slog.Logger) (http.Handler, io.Closer, error) {
+func (s *Setup) Open(ctx context.Context, logger *slog.Logger) (http.Handler, io.Closer, error) {
 	reg := s.Registry
 	if reg == nil {
 		var err error
@@ -52,23 +60,37 @@ func (s *Setup) Open(_ context.Context, logger *slog.Logger) (http.Handler, io.C
 			return nil, nil, err
 		}
 	}
-	keys, err := OpenKeyStore(KeyStoreConfig{
-		Path: filepath.Join(s.DataDir, "signing-keys.json"), Algorithm: s.Algorithm,
-		RotationInterval: s.RotationInterval, PublishLead: s.PublishLead,
-		Retain: reg.MaxTTL() + s.Leeway + time.Minute, Now: s.Now,
-	})
+	if s.Database.URL != "" && s.KeySecret == "" {
+		return nil, nil, errors.New("IDENTITY_KEY_SECRET is required with DATABASE_URL: every replica seals and unseals the signing keys with it")
+	}
+	db, err := s.Database.Open(ctx, filepath.Join(s.DataDir, "identity.db"), "identity", KeysSchema, replay.Schema)
 	if err != nil {
 		return nil, nil, err
 	}
-	db, err := sqlitedb.Open(filepath.Join(s.DataDir, "identity.db"), replay.Schema)
-	if err != nil {
-		return nil, nil, err
-	}
-	h, err := NewServer(Config{Issuer: s.Issuer, Registry: reg, Leeway: s.Leeway, AdminSecretSHA256: s.AdminSecretSHA256, DPoPNonce: s.DPoPNonce},
-		Deps{Keys: keys, Replay: replay.New(db, s.Now), Logger: logger, Now: s.Now})
+	h, err := s.open(ctx, db, reg, logger)
 	if err != nil {
 		db.Close()
 		return nil, nil, err
 	}
 	return h, db, nil
+}
+
+func (s *Setup) open(ctx context.Context, db *database.DB, reg *Registry, logger *slog.Logger) (http.Handler, error) {
+	secret := []byte(s.KeySecret)
+	if len(secret) == 0 { // SQLite: checked in Open
+		var err error
+		if secret, err = loadOrCreateSecret(filepath.Join(s.DataDir, "key-secret")); err != nil {
+			return nil, err
+		}
+	}
+	keys, err := OpenKeyStore(ctx, KeyStoreConfig{
+		DB: db, Secret: secret, LegacyPath: filepath.Join(s.DataDir, "signing-keys.json"), Algorithm: s.Algorithm,
+		RotationInterval: s.RotationInterval, PublishLead: s.PublishLead,
+		Retain: reg.MaxTTL() + s.Leeway + time.Minute, Now: s.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return NewServer(Config{Issuer: s.Issuer, Registry: reg, Leeway: s.Leeway, AdminSecretSHA256: s.AdminSecretSHA256, DPoPNonce: s.DPoPNonce},
+		Deps{Keys: keys, Replay: replay.New(db.DB, s.Now), Logger: logger, Now: s.Now})
 }

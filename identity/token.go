@@ -2,6 +2,7 @@ package identity
 
 import (
 	"cmp"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -171,7 +172,7 @@ func (s *server) issue(r *http.Request, req *tokenRequest) (*tokenResponse, *oau
 	if oerr != nil {
 		return nil, oerr
 	}
-	token, jti, kid, err := s.sign(client.ID, req.audience, scope, jkt, ttl)
+	token, jti, kid, err := s.sign(r.Context(), client.ID, req.audience, scope, jkt, ttl)
 	if err != nil {
 		return nil, &oauthError{status: http.StatusInternalServerError, code: "server_error", description: "try again later", cause: err}
 	}
@@ -260,8 +261,8 @@ func (c accessTokenClaims) GetAudience() (jwt.ClaimStrings, error) {
 
 func unixDate(sec int64) (*jwt.NumericDate, error) { return jwt.NewNumericDate(time.Unix(sec, 0)), nil }
 
-func (s *server) sign(sub, aud, scope, jkt string, ttl time.Duration) (token, jti, kid string, err error) {
-	key, err := s.deps.Keys.Signer()
+func (s *server) sign(ctx context.Context, sub, aud, scope, jkt string, ttl time.Duration) (token, jti, kid string, err error) {
+	key, err := s.deps.Keys.Signer(ctx)
 	if err != nil {
 		return "", "", "", err
 	}

@@ -11,11 +11,11 @@ import (
 	"github.com/s2sjwt/s2sjwt/internal/jwk"
 )
 
-func (s *server) handleJWKS(w http.ResponseWriter, _ *http.Request) {
+func (s *server) handleJWKS(w http.ResponseWriter, r *http.Request) {
 	// Cacheable for less than the publish lead: behind any HTTP cache a new
 	// key is visible before it signs.
 	w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(s.deps.Keys.MaxCacheAge().Seconds())))
-	httpx.Encode(w, http.StatusOK, jwk.Set{Keys: s.deps.Keys.PublicKeys()})
+	httpx.Encode(w, http.StatusOK, jwk.Set{Keys: s.deps.Keys.PublicKeys(r.Context())})
 }
 
 // handleMetadata serves RFC 8414 authorization server metadata.
@@ -50,7 +50,7 @@ func (s *server) handleRotateKeys(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, http.StatusUnauthorized, "unauthorized", "admin credentials required")
 		return
 	}
-	kid, err := s.deps.Keys.Rotate()
+	kid, err := s.deps.Keys.Rotate(r.Context())
 	if errors.Is(err, ErrTooManyKeys) {
 		httpx.Error(w, http.StatusTooManyRequests, "too_many_keys", err.Error())
 		return

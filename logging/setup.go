@@ -8,31 +8,35 @@ import (
 	"net/http"
 	"path/filepath"
 
+	"github.com/s2sjwt/s2sjwt/internal/replay"
 	"github.com/s2sjwt/s2sjwt/internal/runner"
 )
 
 // Setup is the logging binary's configuration (flags and environment).
 type Setup struct {
 	runner.ResourceServer
-	DataDir string
+	Database runner.Database
+	DataDir  string
 }
 
 // Flags implements runner.Service.
 func (s *Setup) Flags(fs *flag.FlagSet, env runner.Env) {
 	s.ResourceServer.Flags(fs, env)
-	runner.StringFlag(fs, env, &s.DataDir, "data", "DATA_DIR", "data/logging", "directory for the log database")
+	s.Database.Flags(fs, env)
+	runner.StringFlag(fs, env, &s.DataDir, "data", "DATA_DIR", "data/logging", "directory for the log database without DATABASE_URL")
 }
 
 // Open implements runner.Service.
-func (s *Setup) Open(_ context.Context, logger *slog.Logger) (http.Handler, io.Closer, error) {
+func (s *Setup) Open(ctx context.Context, logger *slog.Logger) (http.Handler, io.Closer, error) {
 	v, err := s.Verifier(Audience, logger)
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := OpenStore(filepath.Join(s.DataDir, "logging.db"))
+	db, err := s.Database.Open(ctx, filepath.Join(s.DataDir, "logging.db"), "logging", Schema, replay.Schema)
 	if err != nil {
 		return nil, nil, err
 	}
+	store := NewStore(db)
 	dpop, err := s.DPoPConfig(store.Proofs)
 	if err != nil {
 		store.Close()

@@ -108,13 +108,10 @@ func (s *Server) store(ctx context.Context, claims *authn.Claims, req sendReques
 		if !first {
 			return fmt.Errorf("%w: jti %s", authn.ErrReplayed, claims.ID)
 		}
-		res, err := tx.ExecContext(ctx,
-			`INSERT INTO notifications (time, source, channel, target, message, jti) VALUES (?, ?, ?, ?, ?, ?)`,
-			s.deps.Now().UnixNano(), claims.Subject, req.Channel, req.To, req.Message, claims.ID)
+		err = tx.QueryRowContext(ctx,
+			`INSERT INTO notifications (time, source, channel, target, message, jti) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+			s.deps.Now().UnixNano(), claims.Subject, req.Channel, req.To, req.Message, claims.ID).Scan(&id)
 		if err != nil {
-			return err
-		}
-		if id, err = res.LastInsertId(); err != nil {
 			return err
 		}
 		if s.outbox != nil {

@@ -1,39 +1,40 @@
 package notification
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
 )
 
-// outboxSchema holds audit entries not yet delivered to Logging. A row is
-// written in the same transaction as its notification, so no stored
-// notification lacks one, and deleted once Logging acknowledged it.
-const outboxSchema = `
-CREATE TABLE IF NOT EXISTS audit_outbox (
-	notification_id INTEGER PRIMARY KEY,
-	requested_by    TEXT NOT NULL,
-	channel         TEXT NOT NULL,
-	attempts        INTEGER NOT NULL DEFAULT 0,
-	next_attempt    INTEGER NOT NULL
-);`
+// The audit_outbox table (in Schema) holds audit entries not yet
+// delivered to Logging. A row is written in the same transaction as its
+// notification, so no stored notification lacks one, and deleted once
+// Logging acknowledged it.
 
 // Delivery of audit entries.
 const (
 	deliveryTimeout = 5 * time.Second
 	maxBackoff      = time.Minute
-	outboxBatch     = 100
+	outboxBatch     = 10
 	outboxPoll      = time.Second // for entries whose retry falls due
+	// claimLease: a claimed entry is left to its claimer this long, enough
+	// for a batch to time out entry by entry; then another replica may
+	// take it (its claimer died).
+	claimLease = outboxBatch*deliveryTimeout + 10*time.Second
 )
 
-// outbox delivers audit entries at least once, in order, across restarts
-// and outages of Identity or Logging. One goroutine delivers, so an entry
-// is never sent twice by one process; a crash after delivery and before
-// the delete sends it again (entries name their notification_id).
+// outbox delivers audit entries at least once, across restarts and
+// outages of Identity or Logging, in order within each replica. A
+// deliverer claims due entries for claimLease, so replicas sharing one
+// database do not send the same entry together; a crash after delivery
+// and before the delete sends it again (entries name their
+// notification_id).
 type outbox struct {
 	db     *sql.DB
 	audit  AuditLogger
@@ -52,7 +53,7 @@ func newOutbox(db *sql.DB, audit AuditLogger, logger *slog.Logger, now func() ti
 // add queues the entry inside tx and returns a channel closed once it is
 // delivered; call forget if tx does not commit.
 func (o *outbox) add(ctx context.Context, tx *sql.Tx, id int64, requestedBy, channel string) (<-chan struct{}, error) {
-	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_outbox (notification_id, requested_by, channel, next_attempt) VALUES (?, ?, ?, ?)`,
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_outbox (notification_id, requested_by, channel, next_attempt) VALUES ($1, $2, $3, $4)`,
 		id, requestedBy, channel, o.now().UnixNano()); err != nil {
 		return nil, fmt.Errorf("notification: outbox: %w", err)
 	}
@@ -98,43 +99,68 @@ type outboxEntry struct {
 	attempts             int
 }
 
-// deliverDue sends due entries in order and stops at the first failure:
-// if Logging is down, the rest would fail too.
+// deliverDue sends due entries in order, batch by batch, and stops at the
+// first failure: if Logging is down, the rest would fail too.
 func (o *outbox) deliverDue(ctx context.Context) {
-	entries, err := o.due(ctx)
-	if err != nil {
-		o.logger.Error("audit outbox unreadable", "err", err)
-		return
-	}
-	for _, e := range entries {
-		sendCtx, cancel := context.WithTimeout(ctx, deliveryTimeout)
-		err := o.audit.Log(sendCtx, "notification accepted", map[string]string{
-			"notification_id": strconv.FormatInt(e.id, 10), "requested_by": e.requestedBy, "channel": e.channel,
-		})
-		cancel()
+	for {
+		entries, err := o.due(ctx)
 		if err != nil {
-			backoff := min(time.Second<<min(e.attempts, 6), maxBackoff)
-			o.logger.Warn("audit entry not delivered; will retry", "notification_id", e.id, "attempts", e.attempts+1, "retry_in", backoff, "err", err)
-			_, _ = o.db.ExecContext(ctx, `UPDATE audit_outbox SET attempts = attempts + 1, next_attempt = ? WHERE notification_id = ?`,
-				o.now().Add(backoff).UnixNano(), e.id)
+			o.logger.Error("audit outbox unreadable", "err", err)
 			return
 		}
-		if _, err := o.db.ExecContext(ctx, `DELETE FROM audit_outbox WHERE notification_id = ?`, e.id); err != nil {
-			o.logger.Error("audit outbox delete failed", "notification_id", e.id, "err", err)
+		for i, e := range entries {
+			if !o.deliver(ctx, e, entries[i+1:]) {
+				return
+			}
+		}
+		if len(entries) < outboxBatch {
 			return
 		}
-		o.mu.Lock()
-		if ch, ok := o.waiters[e.id]; ok {
-			close(ch)
-			delete(o.waiters, e.id)
-		}
-		o.mu.Unlock()
 	}
 }
 
+// deliver sends e and deletes it. On failure it retries e, and the
+// claimed entries after it, with backoff.
+func (o *outbox) deliver(ctx context.Context, e outboxEntry, rest []outboxEntry) bool {
+	sendCtx, cancel := context.WithTimeout(ctx, deliveryTimeout)
+	err := o.audit.Log(sendCtx, "notification accepted", map[string]string{
+		"notification_id": strconv.FormatInt(e.id, 10), "requested_by": e.requestedBy, "channel": e.channel,
+	})
+	cancel()
+	if err != nil {
+		backoff := min(time.Second<<min(e.attempts, 6), maxBackoff)
+		o.logger.Warn("audit entry not delivered; will retry", "notification_id", e.id, "attempts", e.attempts+1, "retry_in", backoff, "err", err)
+		retry := o.now().Add(backoff).UnixNano()
+		_, _ = o.db.ExecContext(ctx, `UPDATE audit_outbox SET attempts = attempts + 1, next_attempt = $1 WHERE notification_id = $2`, retry, e.id)
+		for _, r := range rest {
+			_, _ = o.db.ExecContext(ctx, `UPDATE audit_outbox SET next_attempt = $1 WHERE notification_id = $2`, retry, r.id)
+		}
+		return false
+	}
+	if _, err := o.db.ExecContext(ctx, `DELETE FROM audit_outbox WHERE notification_id = $1`, e.id); err != nil {
+		o.logger.Error("audit outbox delete failed", "notification_id", e.id, "err", err)
+		return false
+	}
+	o.mu.Lock()
+	if ch, ok := o.waiters[e.id]; ok {
+		close(ch)
+		delete(o.waiters, e.id)
+	}
+	o.mu.Unlock()
+	return true
+}
+
+// due claims the oldest due entries by moving their next attempt past the
+// lease. The outer next_attempt test matters on PostgreSQL: a replica
+// whose UPDATE waited for another's claim re-checks it against the claimed
+// row, finds it no longer due, and leaves it.
 func (o *outbox) due(ctx context.Context) ([]outboxEntry, error) {
-	rows, err := o.db.QueryContext(ctx, `SELECT notification_id, requested_by, channel, attempts FROM audit_outbox
-		WHERE next_attempt <= ? ORDER BY notification_id LIMIT ?`, o.now().UnixNano(), outboxBatch)
+	now := o.now().UnixNano()
+	rows, err := o.db.QueryContext(ctx, `UPDATE audit_outbox SET next_attempt = $1
+		WHERE next_attempt <= $2 AND notification_id IN (
+			SELECT notification_id FROM audit_outbox WHERE next_attempt <= $2 ORDER BY notification_id LIMIT $3)
+		RETURNING notification_id, requested_by, channel, attempts`,
+		o.now().Add(claimLease).UnixNano(), now, outboxBatch)
 	if err != nil {
 		return nil, err
 	}
@@ -147,6 +173,7 @@ func (o *outbox) due(ctx context.Context) ([]outboxEntry, error) {
 		}
 		out = append(out, e)
 	}
+	slices.SortFunc(out, func(a, b outboxEntry) int { return cmp.Compare(a.id, b.id) }) // RETURNING has no order
 	return out, rows.Err()
 }
 

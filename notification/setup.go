@@ -22,7 +22,8 @@ const ClientID = "notification-backend"
 // Setup is the notification binary's configuration (flags and environment).
 type Setup struct {
 	runner.ResourceServer
-	DataDir string
+	Database runner.Database
+	DataDir  string
 	// IdentityURL and LoggingURL, when both set, make Notification log each
 	// notification to Logging with its own token.
 	IdentityURL string
@@ -34,7 +35,8 @@ type Setup struct {
 // Flags implements runner.Service.
 func (s *Setup) Flags(fs *flag.FlagSet, env runner.Env) {
 	s.ResourceServer.Flags(fs, env)
-	runner.StringFlag(fs, env, &s.DataDir, "data", "DATA_DIR", "data/notification", "directory for notifications, used jti and the client key")
+	s.Database.Flags(fs, env)
+	runner.StringFlag(fs, env, &s.DataDir, "data", "DATA_DIR", "data/notification", "directory for the client keys and, without DATABASE_URL, the database")
 	// Off unless both are set: a resource server alone (as under the
 	// conformance suite) has no business calling anyone.
 	runner.StringFlag(fs, env, &s.IdentityURL, "identity-url", "IDENTITY_URL", "", "where Notification gets its own tokens for audit logging (off if empty)")
@@ -42,16 +44,16 @@ func (s *Setup) Flags(fs *flag.FlagSet, env runner.Env) {
 }
 
 // Open implements runner.Service.
-func (s *Setup) Open(_ context.Context, logger *slog.Logger) (http.Handler, io.Closer, error) {
+func (s *Setup) Open(ctx context.Context, logger *slog.Logger) (http.Handler, io.Closer, error) {
 	v, err := s.Verifier(Audience, logger)
 	if err != nil {
 		return nil, nil, err
 	}
-	db, err := OpenDB(filepath.Join(s.DataDir, "notification.db"))
+	db, err := s.Database.Open(ctx, filepath.Join(s.DataDir, "notification.db"), "notification", Schema, replay.Schema)
 	if err != nil {
 		return nil, nil, err
 	}
-	deps := Deps{Verifier: v, DB: db, Replay: replay.New(db, nil), Logger: logger}
+	deps := Deps{Verifier: v, DB: db.DB, Replay: replay.New(db.DB, nil), Logger: logger}
 	if deps.DPoP, err = s.DPoPConfig(deps.Replay); err != nil {
 		db.Close()
 		return nil, nil, err

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -30,9 +31,11 @@ func TestRun_ServesMetadataAndKeepsKeysAcrossRestart(t *testing.T) {
 	_, jwks := testutil.Do(t, http.MethodGet, p.URL+"/.well-known/jwks.json", "", "")
 	p.Stop()
 
-	info, err := os.Stat(filepath.Join(data, "signing-keys.json"))
-	require.NoError(t, err)
-	require.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+	for _, name := range []string{"identity.db", "key-secret"} {
+		info, err := os.Stat(filepath.Join(data, name))
+		require.NoError(t, err)
+		require.Equal(t, os.FileMode(0o600), info.Mode().Perm(), name)
+	}
 
 	p = testutil.Start(t, run, "identity", env)
 	_, again := testutil.Do(t, http.MethodGet, p.URL+"/.well-known/jwks.json", "", "")
@@ -54,9 +57,12 @@ func TestRun_RefusesBadConfigurationAtStart(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		"MalformedDuration": {map[string]string{"LEEWAY": "5 seconds"}, `LEEWAY="5 seconds"`},
-		"BadAdminHash":      {map[string]string{"IDENTITY_ADMIN_SECRET_SHA256": "not-a-hash"}, "admin secret hash"},
-		"NoUsableClientKey": {map[string]string{"IDENTITY_REGISTRY": unusable}, "no usable key"},
+		"MalformedDuration":              {map[string]string{"LEEWAY": "5 seconds"}, `LEEWAY="5 seconds"`},
+		"BadAdminHash":                   {map[string]string{"IDENTITY_ADMIN_SECRET_SHA256": "not-a-hash"}, "admin secret hash"},
+		"NoUsableClientKey":              {map[string]string{"IDENTITY_REGISTRY": unusable}, "no usable key"},
+		"SharedDatabaseWithoutKeySecret": {map[string]string{"DATABASE_URL": "postgres://identity@127.0.0.1:1/identity"}, "IDENTITY_KEY_SECRET is required"},
+		"DatabaseURLNotPostgres":         {map[string]string{"DATABASE_URL": "mysql://identity@127.0.0.1:1/identity", "IDENTITY_KEY_SECRET": strings.Repeat("s", 32)}, "want postgres://"},
+		"ShortKeySecret":                 {map[string]string{"IDENTITY_KEY_SECRET": "short"}, "at least 32 bytes"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			env := map[string]string{"IDENTITY_REGISTRY": registry, "DATA_DIR": t.TempDir(), "IDENTITY_ISSUER": "http://identity.test"}

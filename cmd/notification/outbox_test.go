@@ -1,14 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,7 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/s2sjwt/s2sjwt/internal/sqlitedb"
+	"github.com/s2sjwt/s2sjwt/internal/database"
 	"github.com/s2sjwt/s2sjwt/internal/testutil"
 )
 
@@ -65,42 +64,11 @@ func (p *auditPeers) delivered() []string {
 	return append([]string(nil), p.entries...)
 }
 
-// startBinary runs the notification binary as a child process, so that
-// it can be killed with SIGKILL.
-func startBinary(t *testing.T, bin string, env []string) (*exec.Cmd, string) {
-	t.Helper()
-	port := testutil.FreePorts(t, 1)[0]
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command(bin, "-addr", addr)
-	cmd.Env = append(os.Environ(), env...)
-	out := &testutil.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Log(out.String())
-		}
-	})
-	require.Eventually(t, func() bool {
-		resp, err := http.Get("http://" + addr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil
-	}, 10*time.Second, 20*time.Millisecond)
-	return cmd, "http://" + addr
-}
-
 // TestOutbox_AuditEntrySurvivesKill: a notification accepted while Logging
 // is down is queued with it; the process is killed (SIGKILL) before it
 // could deliver; after a restart, with Logging back, the entry arrives.
 func TestOutbox_AuditEntrySurvivesKill(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "notification")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, string(out))
+	bin := testutil.BuildBinary(t)
 
 	iss := testutil.NewIssuer(t)
 	peers := newAuditPeers(t)
@@ -108,7 +76,7 @@ func TestOutbox_AuditEntrySurvivesKill(t *testing.T) {
 	env := []string{"TRUSTED_ISSUER=" + iss.URL, "JWKS_URL=" + iss.JWKSURL(), "DATA_DIR=" + t.TempDir(),
 		"IDENTITY_URL=" + peers.identity.URL, "LOGGING_URL=" + peers.logging.URL}
 
-	cmd, url := startBinary(t, bin, env)
+	cmd, url := testutil.StartBinary(t, bin, env)
 	tok := iss.Token(t, "careergpt-backend", "notification-service", "notifications:send")
 	status, body := testutil.Do(t, http.MethodPost, url+"/v1/notifications", tok, notificationBody)
 	require.Equal(t, http.StatusAccepted, status, body)
@@ -118,7 +86,7 @@ func TestOutbox_AuditEntrySurvivesKill(t *testing.T) {
 	require.Empty(t, peers.delivered())
 
 	peers.down.Store(false)
-	startBinary(t, bin, env)
+	testutil.StartBinary(t, bin, env)
 	require.Eventually(t, func() bool { return len(peers.delivered()) == 1 }, 10*time.Second, 20*time.Millisecond)
 	var resp struct{ ID int64 }
 	require.NoError(t, json.Unmarshal([]byte(body), &resp))
@@ -171,7 +139,7 @@ func TestOutbox_CallerThatDisconnectsLosesNothing(t *testing.T) {
 
 func storedIDs(t *testing.T, path string) []string {
 	t.Helper()
-	db, err := sqlitedb.Open(path, "")
+	db, err := database.Open(context.Background(), path, "notification")
 	require.NoError(t, err)
 	defer db.Close()
 	rows, err := db.Query("SELECT id FROM notifications")

@@ -1,6 +1,7 @@
 package authn_test
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -13,8 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/s2sjwt/s2sjwt/internal/authn"
+	"github.com/s2sjwt/s2sjwt/internal/database"
 	"github.com/s2sjwt/s2sjwt/internal/replay"
-	"github.com/s2sjwt/s2sjwt/internal/sqlitedb"
 	"github.com/s2sjwt/s2sjwt/internal/testutil"
 )
 
@@ -76,10 +77,10 @@ func TestAuthenticate(t *testing.T) {
 
 func newReplayStore(tb testing.TB, dir string) *replay.Store {
 	tb.Helper()
-	db, err := sqlitedb.Open(filepath.Join(dir, "replay.db"), replay.Schema)
+	db, err := database.Open(context.Background(), filepath.Join(dir, "replay.db"), "replay", replay.Schema)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { db.Close() })
-	return replay.New(db, nil)
+	return replay.New(db.DB, nil)
 }
 
 func TestAuthenticate_SingleUse(t *testing.T) {

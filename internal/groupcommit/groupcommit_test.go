@@ -5,15 +5,15 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/s2sjwt/s2sjwt/internal/database"
+	"github.com/s2sjwt/s2sjwt/internal/database/dbtest"
 	"github.com/s2sjwt/s2sjwt/internal/groupcommit"
-	"github.com/s2sjwt/s2sjwt/internal/sqlitedb"
 )
 
 var errRefused = errors.New("refused by the writer")
@@ -22,16 +22,24 @@ var errRefused = errors.New("refused by the writer")
 // tenth of which fails after writing: exactly the others' rows are stored,
 // and each writer gets its own result.
 func TestNewTx_WritersShareCommitsButNotFailures(t *testing.T) {
+	dbtest.Each(t, testWritersShareCommitsButNotFailures)
+}
+
+var table = database.Schema{Name: "t", Migrations: []database.Migration{{
+	SQLite: `CREATE TABLE t (v INTEGER PRIMARY KEY)`, Postgres: `CREATE TABLE t (v INTEGER PRIMARY KEY)`,
+}}}
+
+func testWritersShareCommitsButNotFailures(t *testing.T, url string) {
 	ctx := context.Background()
-	db, err := sqlitedb.Open(filepath.Join(t.TempDir(), "g.db"), "CREATE TABLE t (v INTEGER PRIMARY KEY);")
+	db, err := database.Open(ctx, url, "groupcommit", table)
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
-	c := groupcommit.NewTx(db)
+	c := groupcommit.NewTx(db.DB)
 	var wg sync.WaitGroup
 	for i := range 200 {
 		wg.Go(func() {
 			err := c.Do(ctx, func(tx *sql.Tx) error {
-				if _, err := tx.ExecContext(ctx, "INSERT INTO t (v) VALUES (?)", i); err != nil {
+				if _, err := tx.ExecContext(ctx, "INSERT INTO t (v) VALUES ($1)", i); err != nil {
 					return err
 				}
 				if i%10 == 0 {

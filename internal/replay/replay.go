@@ -6,21 +6,31 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/s2sjwt/s2sjwt/internal/database"
 	"github.com/s2sjwt/s2sjwt/internal/groupcommit"
 )
 
-// Schema creates the store's table; pass it to sqlitedb.Open, alone or
-// after a service's own schema.
-const Schema = `
-CREATE TABLE IF NOT EXISTS used_jti (
-	jti          TEXT PRIMARY KEY,
-	forget_after INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS used_jti_forget_after ON used_jti(forget_after);`
+// Schema is the store's table; pass it to database.Open with a service's
+// own schemas.
+var Schema = database.Schema{Name: "replay", Migrations: []database.Migration{{
+	// IF NOT EXISTS: SQLite files made before migrations already have it.
+	SQLite: `CREATE TABLE IF NOT EXISTS used_jti (
+		jti          TEXT PRIMARY KEY,
+		forget_after INTEGER NOT NULL
+	) WITHOUT ROWID;
+	CREATE INDEX IF NOT EXISTS used_jti_forget_after ON used_jti(forget_after);`,
+	Postgres: `CREATE TABLE used_jti (
+		jti          TEXT PRIMARY KEY,
+		forget_after BIGINT NOT NULL
+	);
+	CREATE INDEX used_jti_forget_after ON used_jti(forget_after);`,
+}}}
 
 // purgeInterval is how often expired ids are deleted. Between purges they
 // cost disk, never correctness: an expired token is refused anyway.
@@ -94,20 +104,25 @@ func (s *Store) UseTx(ctx context.Context, tx Execer, jti string, forgetAfter ti
 	return insert(ctx, tx, jti, forgetAfter.Unix()+1)
 }
 
-// maxRowsPerInsert keeps a statement's parameters far below SQLite's limit.
+// maxRowsPerInsert keeps a statement's parameters far below either
+// database's limit.
 const maxRowsPerInsert = 500
 
 // insertMany inserts items in one statement; RETURNING names the ids that
-// were new, and of an id listed twice only the first use is.
+// were new, and of an id listed twice only the first use is. Rows go in in
+// jti order: replicas inserting overlapping batches into a shared
+// PostgreSQL table then take their row locks in the same order and cannot
+// deadlock.
 func insertMany(ctx context.Context, tx *sql.Tx, items []*use) error {
+	sorted := slices.SortedStableFunc(slices.Values(items), func(a, b *use) int { return strings.Compare(a.jti, b.jti) })
 	var q strings.Builder
 	q.WriteString(`INSERT INTO used_jti (jti, forget_after) VALUES `)
 	args := make([]any, 0, 2*len(items))
-	for i, it := range items {
+	for i, it := range sorted {
 		if i > 0 {
 			q.WriteString(",")
 		}
-		q.WriteString("(?, ?)")
+		q.WriteString("($" + strconv.Itoa(2*i+1) + ", $" + strconv.Itoa(2*i+2) + ")")
 		args = append(args, it.jti, it.forget)
 	}
 	q.WriteString(` ON CONFLICT (jti) DO NOTHING RETURNING jti`)
@@ -136,7 +151,7 @@ func insertMany(ctx context.Context, tx *sql.Tx, items []*use) error {
 
 // insert is the atomic check-and-insert: true if jti was new.
 func insert(ctx context.Context, ex Execer, jti string, forget int64) (bool, error) {
-	res, err := ex.ExecContext(ctx, `INSERT INTO used_jti (jti, forget_after) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING`, jti, forget)
+	res, err := ex.ExecContext(ctx, `INSERT INTO used_jti (jti, forget_after) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING`, jti, forget)
 	if err != nil {
 		return false, fmt.Errorf("replay: %w", err)
 	}
@@ -151,7 +166,7 @@ func insert(ctx context.Context, ex Execer, jti string, forget int64) (bool, err
 func (s *Store) Purge(ctx context.Context) (int64, error) { return s.purge(ctx, s.db) }
 
 func (s *Store) purge(ctx context.Context, ex Execer) (int64, error) {
-	res, err := ex.ExecContext(ctx, `DELETE FROM used_jti WHERE forget_after < ?`, s.now().Unix())
+	res, err := ex.ExecContext(ctx, `DELETE FROM used_jti WHERE forget_after < $1`, s.now().Unix())
 	if err != nil {
 		return 0, fmt.Errorf("replay: purge: %w", err)
 	}

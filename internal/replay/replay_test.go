@@ -3,7 +3,6 @@ package replay_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,22 +11,29 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/s2sjwt/s2sjwt/internal/database"
+	"github.com/s2sjwt/s2sjwt/internal/database/dbtest"
 	"github.com/s2sjwt/s2sjwt/internal/replay"
-	"github.com/s2sjwt/s2sjwt/internal/sqlitedb"
 )
 
-func open(tb testing.TB, now func() time.Time) *replay.Store {
+// open opens a Store on the database at url; several on one PostgreSQL
+// database are replicas of one service.
+func open(tb testing.TB, url string, now func() time.Time) *replay.Store {
 	tb.Helper()
-	db, err := sqlitedb.Open(filepath.Join(tb.TempDir(), "replay.db"), replay.Schema)
+	db, err := database.Open(context.Background(), url, "replay", replay.Schema)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { db.Close() })
-	return replay.New(db, now)
+	return replay.New(db.DB, now)
 }
 
 func TestStore_Use(t *testing.T) {
+	dbtest.Each(t, testStoreUse)
+}
+
+func testStoreUse(t *testing.T, url string) {
 	ctx := context.Background()
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	s := open(t, func() time.Time { return now })
+	s := open(t, url, func() time.Time { return now })
 
 	first, err := s.Use(ctx, "a", now.Add(time.Minute))
 	require.NoError(t, err)
@@ -45,13 +51,28 @@ func TestStore_Use(t *testing.T) {
 // TestStore_UseConcurrently: of 1,000 concurrent uses of 100 ids, sharing
 // group commits, exactly one per id is first, and every id is stored.
 func TestStore_UseConcurrently(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, url string) {
+		s := open(t, url, nil)
+		useConcurrently(t, []*replay.Store{s})
+	})
+}
+
+// TestStore_ReplicasShareUses: two Stores on one PostgreSQL database, as
+// two replicas of a service, with 1,000 uses of 100 ids spread over both:
+// exactly one use per id is first, whichever replica it reached.
+func TestStore_ReplicasShareUses(t *testing.T) {
+	url := dbtest.Postgres(t)
+	useConcurrently(t, []*replay.Store{open(t, url, nil), open(t, url, nil)})
+}
+
+func useConcurrently(t *testing.T, replicas []*replay.Store) {
 	ctx := context.Background()
-	s := open(t, nil)
 	exp := time.Now().Add(time.Hour)
 	var firsts [100]atomic.Int32
 	var wg sync.WaitGroup
 	for i := range 1000 {
 		wg.Go(func() {
+			s := replicas[i%len(replicas)]
 			first, err := s.Use(ctx, fmt.Sprint(i%100), exp)
 			assert.NoError(t, err)
 			if first {
@@ -62,14 +83,17 @@ func TestStore_UseConcurrently(t *testing.T) {
 	wg.Wait()
 	for id := range firsts {
 		require.Equal(t, int32(1), firsts[id].Load(), "id %d", id)
-		again, err := s.Use(ctx, fmt.Sprint(id), exp)
-		require.NoError(t, err)
-		require.False(t, again, "id %d is stored", id)
+		for _, s := range replicas {
+			again, err := s.Use(ctx, fmt.Sprint(id), exp)
+			require.NoError(t, err)
+			require.False(t, again, "id %d is stored", id)
+		}
 	}
 }
 
-// BenchmarkStore_Use measures durable replay checks (one fsync'd SQLite
-// insert each) against an in-memory map check, in the same run:
+// BenchmarkStore_Use measures durable replay checks on SQLite and, with
+// TEST_DATABASE_URL, PostgreSQL, against an in-memory map check, in the
+// same run:
 //
 //	go test -run '^$' -bench 'Store_Use' -benchmem ./internal/replay/
 func BenchmarkStore_Use(b *testing.B) {
@@ -86,31 +110,41 @@ func BenchmarkStore_Use(b *testing.B) {
 			i++
 		}
 	})
-	b.Run("SQLite", func(b *testing.B) {
-		s := open(b, nil)
-		i := 0
-		for b.Loop() {
-			if _, err := s.Use(ctx, fmt.Sprint(i), exp); err != nil {
-				b.Fatal(err)
-			}
-			i++
-		}
-	})
-	b.Run("SQLiteParallel", func(b *testing.B) {
-		s := open(b, nil)
-		var mu sync.Mutex
-		i := 0
-		b.SetParallelism(32) // 64 callers on 2 cores
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				mu.Lock()
-				i++
-				id := fmt.Sprint(i)
-				mu.Unlock()
-				if _, err := s.Use(ctx, id, exp); err != nil {
+	for _, backend := range []struct {
+		name string
+		url  func(testing.TB) string
+	}{{"SQLite", dbtest.SQLite}, {"Postgres", dbtest.Postgres}} {
+		b.Run(backend.name, func(b *testing.B) {
+			s := open(b, backend.url(b), nil)
+			i := 0
+			for b.Loop() {
+				if _, err := s.Use(ctx, fmt.Sprint(i), exp); err != nil {
 					b.Fatal(err)
 				}
+				i++
 			}
 		})
+		b.Run(backend.name+"Parallel", func(b *testing.B) {
+			benchmarkParallel(b, open(b, backend.url(b), nil))
+		})
+	}
+}
+
+func benchmarkParallel(b *testing.B, s *replay.Store) {
+	ctx := context.Background()
+	exp := time.Now().Add(time.Hour)
+	var mu sync.Mutex
+	i := 0
+	b.SetParallelism(32) // 64 callers on 2 cores
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			mu.Lock()
+			i++
+			id := fmt.Sprint(i)
+			mu.Unlock()
+			if _, err := s.Use(ctx, id, exp); err != nil {
+				b.Fatal(err)
+			}
+		}
 	})
 }

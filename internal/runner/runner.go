@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/s2sjwt/s2sjwt/internal/authn"
+	"github.com/s2sjwt/s2sjwt/internal/database"
 	"github.com/s2sjwt/s2sjwt/internal/httpx"
 )
 
@@ -241,3 +242,34 @@ func Main(run RunFunc) {
 		os.Exit(1)
 	}
 }
+
+// Database is where a service keeps its state: a SQLite file of its own
+// by default, or PostgreSQL, which replicas of the service share.
+type Database struct {
+	URL string
+}
+
+// Flags registers DATABASE_URL. Its value is a secret (it may hold a
+// password), so -h shows no default.
+func (d *Database) Flags(fs *flag.FlagSet, env Env) {
+	d.URL = env("DATABASE_URL", "")
+	fs.Var(secretValue{&d.URL}, "database-url", "postgres://… shared by replicas; empty: a SQLite file in the data directory (env DATABASE_URL)")
+}
+
+// Open opens d.URL, or else the SQLite file sqlitePath, with the schemas
+// in namespace.
+func (d Database) Open(ctx context.Context, sqlitePath, namespace string, schemas ...database.Schema) (*database.DB, error) {
+	url := d.URL
+	if url == "" {
+		url = sqlitePath
+	} else if !database.IsPostgres(url) {
+		return nil, errors.New("DATABASE_URL: want postgres://… (or nothing, for SQLite)")
+	}
+	return database.Open(ctx, url, namespace, schemas...)
+}
+
+// secretValue is a string flag that never prints its value.
+type secretValue struct{ p *string }
+
+func (v secretValue) String() string     { return "" }
+func (v secretValue) Set(s string) error { *v.p = s; return nil }

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/s2sjwt/s2sjwt/identity"
+	"github.com/s2sjwt/s2sjwt/internal/database/dbtest"
+	"github.com/s2sjwt/s2sjwt/internal/testutil"
+)
+
+// TestReplicas_RotationServedByEveryReplica: two Identity replicas on one
+// PostgreSQL database publish the same keys; a rotation made at one is
+// published by the other within a second, and once its publish lead has
+// passed both sign with the new key.
+func TestReplicas_RotationServedByEveryReplica(t *testing.T) {
+	const adminSecret = "admin-secret-for-this-test-only-0123456789"
+	const clientSecret = "conformance-only-not-a-real-secret-6f1c0e9a4b7d2c85"
+	registry, err := filepath.Abs("../../conformance/targets/local-registry.json")
+	require.NoError(t, err)
+	env := map[string]string{
+		"DATABASE_URL": dbtest.Postgres(t), "IDENTITY_KEY_SECRET": "identity-key-secret-for-tests-only-0123456789",
+		"IDENTITY_REGISTRY": registry, "IDENTITY_ISSUER": "http://identity.test", "IDENTITY_PUBLISH_LEAD": "2s",
+		"IDENTITY_ADMIN_SECRET_SHA256": identity.HashSecret(adminSecret),
+	}
+	a := testutil.Start(t, run, "identity", withDataDir(env, t.TempDir()))
+	b := testutil.Start(t, run, "identity", withDataDir(env, t.TempDir()))
+	require.Equal(t, jwksKIDs(t, a.URL), jwksKIDs(t, b.URL), "one first key, not one per replica")
+
+	req, _ := http.NewRequest(http.MethodPost, a.URL+"/admin/rotate-keys", nil)
+	req.SetBasicAuth("admin", adminSecret)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var rotated struct {
+		KID string `json:"kid"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&rotated))
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	require.Eventually(t, func() bool { return strings.Contains(strings.Join(jwksKIDs(t, b.URL), " "), rotated.KID) },
+		3*time.Second, 50*time.Millisecond, "the other replica publishes the new key")
+	require.Eventually(t, func() bool {
+		return tokenKID(t, a.URL, clientSecret) == rotated.KID && tokenKID(t, b.URL, clientSecret) == rotated.KID
+	}, 5*time.Second, 100*time.Millisecond, "both sign with it after the publish lead")
+}
+
+func withDataDir(env map[string]string, dir string) map[string]string {
+	out := map[string]string{"DATA_DIR": dir}
+	for k, v := range env {
+		out[k] = v
+	}
+	return out
+}
+
+func jwksKIDs(t *testing.T, base string) []string {
+	t.Helper()
+	_, body := testutil.Do(t, http.MethodGet, base+"/.well-known/jwks.json", "", "")
+	var set struct {
+		Keys []struct {
+			KID string `json:"kid"`
+		} `json:"keys"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &set))
+	var kids []string
+	for _, k := range set.Keys {
+		kids = append(kids, k.KID)
+	}
+	return kids
+}
+
+// tokenKID gets a token at base and returns the kid it was signed with.
+func tokenKID(t *testing.T, base, secret string) string {
+	t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}, "audience": {"logging-service"}}
+	req, _ := http.NewRequest(http.MethodPost, base+"/oauth2/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("conformance-suite", secret)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&tok))
+	parsed, _, err := jwt.NewParser().ParseUnverified(tok.AccessToken, jwt.MapClaims{})
+	require.NoError(t, err)
+	kid, _ := parsed.Header["kid"].(string)
+	return kid
+}
