@@ -36,7 +36,7 @@ func BenchmarkIssueToken(b *testing.B) {
 	}
 	db := openDB(b, dbtest.SQLite(b))
 	keys := openKeys(b, db, identity.KeyStoreConfig{RotationInterval: time.Hour, Retain: time.Hour})
-	h, err := identity.NewServer(identity.Config{Issuer: "http://identity.test", Registry: reg}, identity.Deps{Keys: keys, Replay: replay.New(db.DB, nil)})
+	h, err := identity.NewServer(identity.Config{Issuer: "http://identity.test", Registry: reg}, identity.Deps{Keys: keys, Replay: replay.New(db, nil)})
 	if err != nil {
 		b.Fatal(err)
 	}

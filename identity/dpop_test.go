@@ -145,7 +145,7 @@ func replayStore(tb testing.TB, e *env) *replay.Store {
 	db, err := database.Open(context.Background(), dbtest.SQLite(tb), "proofs", replay.Schema)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { db.Close() })
-	return replay.New(db.DB, e.clock.Now)
+	return replay.New(db, e.clock.Now)
 }
 
 // TestIssueToken_DPoPNonce: with nonces on, a proof without the server's

@@ -74,7 +74,7 @@ func newEnv(tb testing.TB, configure ...func(*identity.Config)) *env {
 		f(&cfg)
 	}
 	h, err = identity.NewServer(cfg,
-		identity.Deps{Keys: keys, Replay: replay.New(db.DB, clk.Now), Now: clk.Now, Logger: slog.New(slog.NewTextHandler(e.logs, nil))})
+		identity.Deps{Keys: keys, Replay: replay.New(db, clk.Now), Now: clk.Now, Logger: slog.New(slog.NewTextHandler(e.logs, nil))})
 	require.NoError(tb, err)
 	e.h = h
 	e.client = &tokenclient.Client{TokenURL: e.srv.URL + "/oauth2/token", ClientID: "careergpt-backend",
@@ -324,7 +324,7 @@ func TestRotateKeys_AdminOnly(t *testing.T) {
 	db := openDB(t, dbtest.SQLite(t))
 	keys := openKeys(t, db, identity.KeyStoreConfig{RotationInterval: time.Hour, Retain: time.Hour})
 	h, err := identity.NewServer(identity.Config{Issuer: "http://identity.test", Registry: reg, AdminSecretSHA256: identity.HashSecret(adminSecret)},
-		identity.Deps{Keys: keys, Replay: replay.New(db.DB, nil)})
+		identity.Deps{Keys: keys, Replay: replay.New(db, nil)})
 	require.NoError(t, err)
 
 	rotate := func(user, pass string) int {

@@ -92,5 +92,5 @@ func (s *Setup) open(ctx context.Context, db *database.DB, reg *Registry, logger
 		return nil, err
 	}
 	return NewServer(Config{Issuer: s.Issuer, Registry: reg, Leeway: s.Leeway, AdminSecretSHA256: s.AdminSecretSHA256, DPoPNonce: s.DPoPNonce},
-		Deps{Keys: keys, Replay: replay.New(db.DB, s.Now), Logger: logger, Now: s.Now})
+		Deps{Keys: keys, Replay: replay.New(db, s.Now), Logger: logger, Now: s.Now})
 }

@@ -84,7 +84,7 @@ func OpenStore(ctx context.Context, url string) (*Store, error) {
 
 // NewStore returns a store on db, which holds Schema and replay.Schema.
 func NewStore(db *database.DB) *Store {
-	return &Store{db: db, appends: groupcommit.NewTx(db.DB), Proofs: replay.New(db.DB, nil)}
+	return &Store{db: db, appends: groupcommit.NewTx(db), Proofs: replay.New(db, nil)}
 }
 
 // Close closes the database.

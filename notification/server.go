@@ -2,7 +2,6 @@ package notification
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -75,7 +74,7 @@ type AuditLogger interface {
 // Deps are the notification service's collaborators.
 type Deps struct {
 	Verifier *authn.Verifier
-	DB       *sql.DB
+	DB       *database.DB
 	// Replay makes every token single-use; required. A token is used in
 	// the same transaction that stores its notification.
 	Replay *replay.Store
@@ -113,7 +112,7 @@ func NewServer(deps Deps) (*Server, error) {
 	}
 	s := &Server{deps: deps, commits: groupcommit.NewTx(deps.DB)}
 	if deps.Audit != nil {
-		s.outbox = newOutbox(deps.DB, deps.Audit, deps.Logger, deps.Now)
+		s.outbox = newOutbox(deps.DB.DB, deps.Audit, deps.Logger, deps.Now)
 	}
 	s.handler = s.routes()
 	return s, nil

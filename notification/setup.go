@@ -53,7 +53,7 @@ func (s *Setup) Open(ctx context.Context, logger *slog.Logger) (http.Handler, io
 	if err != nil {
 		return nil, nil, err
 	}
-	deps := Deps{Verifier: v, DB: db.DB, Replay: replay.New(db.DB, nil), Logger: logger}
+	deps := Deps{Verifier: v, DB: db, Replay: replay.New(db, nil), Logger: logger}
 	if deps.DPoP, err = s.DPoPConfig(deps.Replay); err != nil {
 		db.Close()
 		return nil, nil, err

@@ -80,7 +80,7 @@ func newReplayStore(tb testing.TB, dir string) *replay.Store {
 	db, err := database.Open(context.Background(), filepath.Join(dir, "replay.db"), "replay", replay.Schema)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { db.Close() })
-	return replay.New(db.DB, nil)
+	return replay.New(db, nil)
 }
 
 func TestAuthenticate_SingleUse(t *testing.T) {

@@ -1,7 +1,11 @@
 // Package groupcommit lets concurrent writers share one transaction and so
-// one fsync: while a batch commits, the next gathers, and one of its
+// one fsync: while batches commit, the next gathers, and one of its
 // writers commits it. A lone writer commits alone and waits no longer than
 // it would have; every Do returns only once its work is durable.
+//
+// On SQLite one batch is written at a time (it has one writer anyway). On
+// PostgreSQL, where every statement is a round trip, several batches are
+// written at once on their own connections, so that round trips overlap.
 //
 //	c := groupcommit.NewTx(db)
 //	err := c.Do(ctx, func(tx *sql.Tx) error {
@@ -15,16 +19,19 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
+
+	"github.com/s2sjwt/s2sjwt/internal/database"
 )
 
-// Batcher hands the items of concurrent Do calls to write in batches, one
-// batch at a time. write returns one error per item.
+// Batcher hands the items of concurrent Do calls to write in batches, at
+// most lanes batches at a time. write returns one error per item.
 type Batcher[T any] struct {
 	write func(ctx context.Context, items []T) []error
+	lanes int
 
-	mu       sync.Mutex
-	pending  *batch[T] // gathering while another batch is written
-	flushing bool
+	mu      sync.Mutex
+	pending *batch[T] // gathering while every lane is busy
+	busy    int       // batches being written
 }
 
 type batch[T any] struct {
@@ -34,9 +41,17 @@ type batch[T any] struct {
 	lead  chan struct{} // one token: the caller that takes it writes the batch
 }
 
-// New returns a Batcher that writes batches with write.
-func New[T any](write func(ctx context.Context, items []T) []error) *Batcher[T] {
-	return &Batcher[T]{write: write}
+// New returns a Batcher that writes up to lanes batches at once with write.
+func New[T any](lanes int, write func(ctx context.Context, items []T) []error) *Batcher[T] {
+	return &Batcher[T]{write: write, lanes: max(lanes, 1)}
+}
+
+// Lanes is how many batches to write at once on db.
+func Lanes(db *database.DB) int {
+	if db.Dialect == database.Postgres {
+		return database.MaxPostgresConns / 2 // the rest for reads and background work
+	}
+	return 1
 }
 
 // Do adds item to the next batch and returns once that batch is written,
@@ -50,8 +65,9 @@ func (c *Batcher[T]) Do(ctx context.Context, item T) error {
 	}
 	i := len(b.items)
 	b.items = append(b.items, item)
-	if !c.flushing {
-		c.flushing, c.pending = true, nil
+	if c.busy < c.lanes {
+		c.busy++
+		c.pending = nil
 		c.mu.Unlock()
 		c.flush(ctx, b)
 	} else {
@@ -67,15 +83,15 @@ func (c *Batcher[T]) Do(ctx context.Context, item T) error {
 	return b.errs[i]
 }
 
-// flush writes b, then hands the batch that gathered meanwhile, if any, to
-// one of its callers.
+// flush writes b, then hands the lane to the batch that gathered
+// meanwhile, if any, through one of its callers.
 func (c *Batcher[T]) flush(ctx context.Context, b *batch[T]) {
 	b.errs = c.write(context.WithoutCancel(ctx), b.items) // the batch is every caller's
 	close(b.done)
 	c.mu.Lock()
 	next := c.pending
 	if next == nil {
-		c.flushing = false
+		c.busy--
 	} else {
 		c.pending = nil
 		next.lead <- struct{}{}
@@ -89,9 +105,9 @@ type Work = func(tx *sql.Tx) error
 // NewTx returns a Batcher that runs each Work in one transaction per batch,
 // under a savepoint of its own (one failing Work undoes only its own
 // effects), and commits once.
-func NewTx(db *sql.DB) *Batcher[Work] {
-	return New(func(ctx context.Context, work []Work) []error {
-		return InTx(ctx, db, len(work), func(tx *sql.Tx, i int) error {
+func NewTx(db *database.DB) *Batcher[Work] {
+	return New(Lanes(db), func(ctx context.Context, work []Work) []error {
+		return InTx(ctx, db.DB, len(work), func(tx *sql.Tx, i int) error {
 			if len(work) == 1 {
 				return work[0](tx) // alone: no savepoint needed
 			}

@@ -34,7 +34,7 @@ func testWritersShareCommitsButNotFailures(t *testing.T, url string) {
 	db, err := database.Open(ctx, url, "groupcommit", table)
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
-	c := groupcommit.NewTx(db.DB)
+	c := groupcommit.NewTx(db)
 	var wg sync.WaitGroup
 	for i := range 200 {
 		wg.Go(func() {

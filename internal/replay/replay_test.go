@@ -23,7 +23,7 @@ func open(tb testing.TB, url string, now func() time.Time) *replay.Store {
 	db, err := database.Open(context.Background(), url, "replay", replay.Schema)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { db.Close() })
-	return replay.New(db.DB, now)
+	return replay.New(db, now)
 }
 
 func TestStore_Use(t *testing.T) {
