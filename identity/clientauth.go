@@ -8,8 +8,6 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/s2sjwt/s2sjwt/internal/authn"
 )
 
@@ -33,24 +31,6 @@ type clientCredentials struct {
 	assertionType        string
 	assertion            string
 	clientIDParam        string
-}
-
-// claimedID is the client id the request claims, before any proof.
-func (c clientCredentials) claimedID() string {
-	switch {
-	case c.hasBasic:
-		return c.basicID
-	case c.clientIDParam != "":
-		return c.clientIDParam
-	case c.assertion != "":
-		var claims jwt.RegisteredClaims
-		// Unverified on purpose: it only picks the key to verify with and
-		// the rate-limit bucket; the assertion is verified right after.
-		if _, _, err := jwt.NewParser().ParseUnverified(c.assertion, &claims); err == nil {
-			return claims.Issuer
-		}
-	}
-	return ""
 }
 
 func basicCredentials(r *http.Request) (id, secret string, ok bool, err error) {
@@ -95,12 +75,17 @@ func (s *server) authenticateAssertion(ctx context.Context, cred clientCredentia
 	if cred.assertionType != JWTBearerAssertion {
 		return nil, fmt.Errorf("%w: client_assertion_type %q", errBadClient, cred.assertionType)
 	}
-	id := cred.claimedID()
+	// Parsed once; the unverified iss only picks the key to verify with.
+	assertion, err := authn.Parse(cred.assertion)
+	if err != nil {
+		return nil, fmt.Errorf("%w: assertion: %w", errBadClient, err)
+	}
+	id := assertion.UnverifiedClaims().Issuer
 	v, ok := s.assertionVerifiers[id]
 	if !ok {
 		return nil, fmt.Errorf("%w: no private_key_jwt client %q", errBadClient, id)
 	}
-	claims, err := v.Verify(ctx, cred.assertion)
+	claims, err := v.VerifyParsed(ctx, assertion)
 	if err != nil {
 		return nil, fmt.Errorf("%w: assertion of %q: %w", errBadClient, id, err)
 	}

@@ -162,11 +162,28 @@ type header struct {
 
 var b64 = base64.RawURLEncoding.Strict()
 
-// Verify checks raw and returns its claims. Every check that needs no
-// cryptography runs first, so garbage and mis-addressed tokens cost
-// microseconds; the single signature verification comes last.
-func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
-	if len(raw) > v.cfg.MaxTokenSize {
+// Token is a compact JWS split and decoded by Parse: nothing in it is
+// verified yet.
+type Token struct {
+	raw          string
+	header       header
+	claims       *Claims
+	signingInput string
+	signature    string // base64url
+}
+
+// UnverifiedClaims are the token's claims before any check: fit to pick
+// which verifier to use, never to trust.
+func (t *Token) UnverifiedClaims() Claims { return *t.claims }
+
+// Parse splits raw (at most DefaultMaxTokenSize bytes) and decodes its
+// header and claims, refusing what no verifier accepts: other forms than
+// compact JWS, malformed JSON, duplicate or mistyped members, "crit" and
+// embedded keys. It checks no signature.
+func Parse(raw string) (*Token, error) { return parse(raw, DefaultMaxTokenSize) }
+
+func parse(raw string, maxSize int) (*Token, error) {
+	if len(raw) > maxSize {
 		return nil, fmt.Errorf("%w: %d bytes", ErrTokenTooLarge, len(raw))
 	}
 	// Exactly two dots: compact JWS only. Counting is linear and allocation
@@ -176,16 +193,45 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	}
 	headerB64, rest, _ := strings.Cut(raw, ".")
 	payloadB64, sigB64, _ := strings.Cut(rest, ".")
+	t := &Token{raw: raw, signingInput: raw[:len(headerB64)+1+len(payloadB64)], signature: sigB64}
+	if err := parseHeader(headerB64, &t.header); err != nil {
+		return nil, err
+	}
+	var err error
+	if t.claims, err = parseClaims(payloadB64); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
 
-	hdr, err := v.parseHeader(headerB64)
+// Verify checks raw and returns its claims. Every check that needs no
+// cryptography runs first, so garbage and mis-addressed tokens cost
+// microseconds; the single signature verification comes last.
+func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
+	t, err := parse(raw, v.cfg.MaxTokenSize)
 	if err != nil {
 		return nil, err
 	}
-	claims, err := v.parseClaims(payloadB64)
-	if err != nil {
-		return nil, err
+	return v.VerifyParsed(ctx, t)
+}
+
+// VerifyParsed is Verify for a token already parsed (by Parse, to read its
+// claims first). The claims it returns are the verified ones.
+func (v *Verifier) VerifyParsed(ctx context.Context, t *Token) (*Claims, error) {
+	if len(t.raw) > v.cfg.MaxTokenSize {
+		return nil, fmt.Errorf("%w: %d bytes", ErrTokenTooLarge, len(t.raw))
 	}
-	if err := v.validateClaims(claims); err != nil {
+	hdr := t.header
+	if !slices.Contains(v.algorithms, hdr.Alg) {
+		return nil, fmt.Errorf("%w: %q", ErrAlgorithm, hdr.Alg)
+	}
+	if !v.cfg.SkipTypeCheckInsecure && !isAccessTokenType(hdr.Typ) {
+		return nil, fmt.Errorf("%w: %q", ErrType, hdr.Typ)
+	}
+	if hdr.Kid == "" {
+		return nil, ErrNoKeyID
+	}
+	if err := v.validateClaims(t.claims); err != nil {
 		return nil, err
 	}
 
@@ -196,24 +242,23 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if key.Algorithm != hdr.Alg {
 		return nil, fmt.Errorf("%w: %s token, %s key %q", ErrAlgorithmMismatch, hdr.Alg, key.Algorithm, hdr.Kid)
 	}
-	sig, err := b64.DecodeString(sigB64)
+	sig, err := b64.DecodeString(t.signature)
 	if err != nil {
 		return nil, fmt.Errorf("%w: signature encoding", ErrMalformed)
 	}
 	method := jwt.GetSigningMethod(hdr.Alg)
-	if err := method.Verify(raw[:len(headerB64)+1+len(payloadB64)], sig, key.Public); err != nil {
+	if err := method.Verify(t.signingInput, sig, key.Public); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSignature, err)
 	}
-	return claims, nil
+	return t.claims, nil
 }
 
-func (v *Verifier) parseHeader(segment string) (*header, error) {
+func parseHeader(segment string, h *header) error {
 	data, err := decodeSegment(segment)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var h header
-	err = scanObject(data, []string{"alg", "typ", "kid", "crit"}, func(name string, value []byte) (err error) {
+	return scanObject(data, []string{"alg", "typ", "kid", "crit"}, func(name string, value []byte) (err error) {
 		switch name {
 		case "alg":
 			h.Alg, err = jsonString(name, value)
@@ -230,19 +275,6 @@ func (v *Verifier) parseHeader(segment string) (*header, error) {
 		}
 		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	if !slices.Contains(v.algorithms, h.Alg) {
-		return nil, fmt.Errorf("%w: %q", ErrAlgorithm, h.Alg)
-	}
-	if !v.cfg.SkipTypeCheckInsecure && !isAccessTokenType(h.Typ) {
-		return nil, fmt.Errorf("%w: %q", ErrType, h.Typ)
-	}
-	if h.Kid == "" {
-		return nil, ErrNoKeyID
-	}
-	return &h, nil
 }
 
 // decodeSegment base64url-decodes a segment (no padding, no stray bits) and
@@ -270,7 +302,7 @@ var claimNames = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "clie
 // parseClaims reads the claims this verifier checks, straight from the
 // member scan: encoding/json would be three times slower here, and would
 // read "exp":"123" as a number where RFC 7519 requires a JSON number.
-func (v *Verifier) parseClaims(segment string) (*Claims, error) {
+func parseClaims(segment string) (*Claims, error) {
 	data, err := decodeSegment(segment)
 	if err != nil {
 		return nil, err
