@@ -144,9 +144,38 @@ func (s *Server) playScenario(ctx context.Context, out *Outcome) {
 	if tok := s.issueStep(ctx, out, NotificationAudience, scopeNotify, 0); tok != nil {
 		s.notifyStep(ctx, out, tok)
 		s.replayStep(ctx, out, tok)
+		s.replicaReplayStep(ctx, out, tok)
 	}
 	s.unknownIssuerStep(ctx, out)
 	s.expiredSteps(ctx, out)
+}
+
+// notificationURL is where the notification steps go: the first replica
+// when replicas are listed, so that the replica step knows where the token
+// was used.
+func (s *Server) notificationURL() string {
+	if len(s.cfg.NotificationReplicas) >= 2 {
+		return s.cfg.NotificationReplicas[0]
+	}
+	return s.cfg.NotificationURL
+}
+
+// replicaReplayStep replays the used Notification token at a second
+// replica, when CareerGPT knows two: single use holds for the service,
+// not for one of its processes.
+func (s *Server) replicaReplayStep(ctx context.Context, out *Outcome, tok *tokenclient.Token) {
+	if len(s.cfg.NotificationReplicas) < 2 {
+		return
+	}
+	st := Step{
+		ID: "replica-replay-refused", From: LaneCareerGPT, To: LaneNotification, Expect: Refused,
+		Title: "The same token at another Notification replica",
+		Story: "The token used at Notification's first replica is presented at its second one. The replicas share " +
+			"one store of used jtis (PostgreSQL), so the second refuses it too: a service with many processes is " +
+			"still one service, and a token is single-use for all of it.",
+	}
+	s.present(ctx, &st, s.cfg.NotificationReplicas[1]+"/v1/notifications", notificationBody(), bearer(tok.AccessToken), NotificationAudience)
+	s.finish(out, st)
 }
 
 func (s *Server) issueStep(ctx context.Context, out *Outcome, audience, scope string, ttl time.Duration) *tokenclient.Token {
@@ -266,7 +295,7 @@ func (s *Server) notifyStep(ctx context.Context, out *Outcome, tok *tokenclient.
 		Story: "CareerGPT sends a notification with a token for notification-service. Notification accepts it, " +
 			"marks its jti as used, and logs to Logging with a token of its own (sub notification-backend).",
 	}
-	resp := s.present(ctx, &st, s.cfg.NotificationURL+"/v1/notifications", notificationBody(), bearer(tok.AccessToken), NotificationAudience)
+	resp := s.present(ctx, &st, s.notificationURL()+"/v1/notifications", notificationBody(), bearer(tok.AccessToken), NotificationAudience)
 	s.mu.Lock()
 	s.lastUsed = tok // kept in memory only, never shown
 	s.mu.Unlock()
@@ -338,7 +367,7 @@ func (s *Server) replayStep(ctx context.Context, out *Outcome, tok *tokenclient.
 		Story: "The Notification token is presented a second time. Notification remembers every jti until the " +
 			"token expires, so a copied request cannot be replayed.",
 	}
-	s.present(ctx, &st, s.cfg.NotificationURL+"/v1/notifications", notificationBody(), bearer(tok.AccessToken), NotificationAudience)
+	s.present(ctx, &st, s.notificationURL()+"/v1/notifications", notificationBody(), bearer(tok.AccessToken), NotificationAudience)
 	s.finish(out, st)
 }
 

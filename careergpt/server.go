@@ -6,8 +6,10 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -35,6 +37,10 @@ type Config struct {
 	IdentityURL     string
 	LoggingURL      string
 	NotificationURL string
+	// NotificationReplicas, when it lists two or more URLs of Notification
+	// replicas, adds a step: a token used at the first is replayed at the
+	// second.
+	NotificationReplicas []string
 	// PeerLeeway is the resource servers' clock leeway; the expiry step
 	// waits past it.
 	PeerLeeway time.Duration
@@ -47,6 +53,11 @@ type Config struct {
 func (c Config) Validate() error {
 	if c.IdentityURL == "" || c.LoggingURL == "" || c.NotificationURL == "" {
 		return errors.New("careergpt: identity, logging and notification URLs are required")
+	}
+	for _, u := range c.NotificationReplicas {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return fmt.Errorf("careergpt: notification replica %q is not an http(s) URL", u)
+		}
 	}
 	return nil
 }

@@ -45,6 +45,13 @@ func (s *Setup) Flags(fs *flag.FlagSet, env runner.Env) {
 	if v := env("CAREERGPT_ALLOWED_HOSTS", ""); v != "" {
 		s.AllowedHosts = strings.Split(v, ",")
 	}
+	fs.Func("notification-replicas", "comma-separated URLs of Notification replicas, for the cross-replica replay step (env NOTIFICATION_REPLICA_URLS)", func(v string) error {
+		s.NotificationReplicas = strings.Split(v, ",")
+		return nil
+	})
+	if v := env("NOTIFICATION_REPLICA_URLS", ""); v != "" {
+		s.NotificationReplicas = strings.Split(v, ",")
+	}
 	play := env("PLAY_ON_START", "true") == "true"
 	fs.BoolVar(&s.PlayOnStart, "play", play, "play the scenario once the other services are healthy (env PLAY_ON_START)")
 }
@@ -75,7 +82,8 @@ func (s *Setup) Start(ctx context.Context, stdout io.Writer) {
 	if !s.PlayOnStart {
 		return
 	}
-	if err := WaitHealthy(ctx, s.PeersTimeout, s.IdentityURL, s.LoggingURL, s.NotificationURL); err != nil {
+	peers := append([]string{s.IdentityURL, s.LoggingURL, s.NotificationURL}, s.NotificationReplicas...)
+	if err := WaitHealthy(ctx, s.PeersTimeout, peers...); err != nil {
 		s.logger.Error("scenario not played", "err", err)
 		return
 	}

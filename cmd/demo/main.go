@@ -1,6 +1,9 @@
 // Command demo runs all four services in one process on loopback, plays the
 // scenario, tells it step by step, and keeps serving. It needs only Go: no
-// Docker, no network beyond 127.0.0.1.
+// Docker, no network beyond 127.0.0.1. With DATABASE_URL (PostgreSQL) every
+// service keeps its state there, and a second Notification replica joins,
+// so that the scenario shows a token refused at the replica it was not
+// used at.
 package main
 
 import (
@@ -27,21 +30,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	env := runner.EnvFrom(getenv)
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stdout)
-	var addrs [4]string
+	addrs := make([]string, 5)
 	var dataDir, level string
+	var db runner.Database
 	runner.StringFlag(fs, env, &addrs[0], "careergpt-addr", "CAREERGPT_ADDR", "127.0.0.1:9000", "CareerGPT (and the page)")
 	runner.StringFlag(fs, env, &addrs[1], "identity-addr", "IDENTITY_ADDR", "127.0.0.1:9001", "Identity")
 	runner.StringFlag(fs, env, &addrs[2], "logging-addr", "LOGGING_ADDR", "127.0.0.1:9002", "Logging")
 	runner.StringFlag(fs, env, &addrs[3], "notification-addr", "NOTIFICATION_ADDR", "127.0.0.1:9003", "Notification")
+	runner.StringFlag(fs, env, &addrs[4], "notification-2-addr", "NOTIFICATION_2_ADDR", "127.0.0.1:9004", "Notification's second replica (with DATABASE_URL)")
+	db.Flags(fs, env)
 	runner.StringFlag(fs, env, &dataDir, "data", "DATA_DIR", "data/demo", "data directory (one folder per service)")
 	runner.StringFlag(fs, env, &level, "log-level", "LOG_LEVEL", "warn", "service log level; the story is printed regardless")
 	once := fs.Bool("once", false, "play the scenario, print it, and exit (non-zero if a step did not end as expected)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
+	if db.URL == "" {
+		addrs = addrs[:4] // one Notification: replicas need a shared database
+	}
 
-	// Listen on all four first: a taken port fails at once, and ":0" works.
-	var lns [4]net.Listener
+	// Listen on all first: a taken port fails at once, and ":0" works.
+	lns := make([]net.Listener, len(addrs))
 	for i, a := range addrs {
 		ln, err := net.Listen("tcp", a)
 		if err != nil {
@@ -58,6 +67,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Config:  careergpt.Config{IdentityURL: identityURL, LoggingURL: loggingURL, NotificationURL: notificationURL},
 		DataDir: filepath.Join(dataDir, "careergpt"), PlayOnStart: true, PeersTimeout: 10 * time.Second,
 	}
+	if len(lns) > 4 {
+		cg.NotificationReplicas = []string{notificationURL, url(4)}
+	}
+	newNotification := func() *notification.Setup {
+		// Replicas share the data directory: one client key for the service.
+		return &notification.Setup{ResourceServer: trust, Database: db, DataDir: filepath.Join(dataDir, "notification"),
+			IdentityURL: identityURL, LoggingURL: loggingURL}
+	}
 	services := []struct {
 		name string
 		svc  runner.Service
@@ -65,12 +82,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		{"careergpt", cg},
 		{"identity", &identity.Setup{
 			Issuer: identityURL, Registry: demoRegistry(careergptURL, notificationURL),
-			DataDir: filepath.Join(dataDir, "identity"), Algorithm: "EdDSA",
+			Database: db, KeySecret: env("IDENTITY_KEY_SECRET", ""), DataDir: filepath.Join(dataDir, "identity"), Algorithm: "EdDSA",
 			RotationInterval: 24 * time.Hour, PublishLead: 20 * time.Second, Leeway: 5 * time.Second,
 		}},
-		{"logging", &logging.Setup{ResourceServer: withDPoP(trust, "required"), DataDir: filepath.Join(dataDir, "logging")}},
-		{"notification", &notification.Setup{ResourceServer: trust, DataDir: filepath.Join(dataDir, "notification"),
-			IdentityURL: identityURL, LoggingURL: loggingURL}},
+		{"logging", &logging.Setup{ResourceServer: withDPoP(trust, "required"), Database: db, DataDir: filepath.Join(dataDir, "logging")}},
+		{"notification", newNotification()},
+	}
+	if len(lns) > 4 {
+		services = append(services, struct {
+			name string
+			svc  runner.Service
+		}{"notification-2", newNotification()})
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -79,12 +101,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	for i, s := range services {
 		logger, err := runner.NewLogger(stdout, level, s.name)
 		if err != nil {
-			closeAll(lns[:])
+			closeAll(lns)
 			return err
 		}
 		h, closer, err := s.svc.Open(ctx, logger)
 		if err != nil {
-			closeAll(lns[:])
+			closeAll(lns)
 			return fmt.Errorf("demo: %s: %w", s.name, err)
 		}
 		defer closer.Close()
@@ -97,8 +119,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	fmt.Fprintf(stdout, "Four services on loopback:\n  careergpt     %s   ← open this page to watch the flow\n  identity      %s\n  logging       %s\n  notification  %s\n",
 		careergptURL, identityURL, loggingURL, notificationURL)
+	if len(lns) > 4 {
+		fmt.Fprintf(stdout, "  notification  %s   (second replica; every service on DATABASE_URL)\n", url(4))
+	}
 	if *once {
-		if err := careergpt.WaitHealthy(ctx, 10*time.Second, identityURL, loggingURL, notificationURL); err != nil {
+		if err := careergpt.WaitHealthy(ctx, 10*time.Second, append([]string{identityURL, loggingURL, notificationURL}, cg.NotificationReplicas...)...); err != nil {
 			return err
 		}
 		out, err := cg.Server().Play(ctx, "scenario")

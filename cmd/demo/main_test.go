@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/s2sjwt/s2sjwt/internal/database/dbtest"
+	"github.com/s2sjwt/s2sjwt/internal/testutil"
 	"github.com/stretchr/testify/require"
 )
 
@@ -52,4 +55,19 @@ func TestRun_ScenarioEndToEnd(t *testing.T) {
 	for _, line := range strings.Split(demoOutput(t), "\n") {
 		require.NotRegexp(t, `ey[A-Za-z0-9_-]{10,}\.ey[A-Za-z0-9_-]{10,}\.`, line, "no token may be printed")
 	}
+}
+
+// TestRun_ReplicasOnPostgres: with DATABASE_URL the demo keeps every
+// service's state in PostgreSQL and runs a second Notification replica;
+// the scenario gains the cross-replica replay step, refused, and every
+// step still ends as it should.
+func TestRun_ReplicasOnPostgres(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": dbtest.Postgres(t), "IDENTITY_KEY_SECRET": "demo-key-secret-for-this-test-only-0123456789"}
+	args := []string{"demo", "-once", "-data", t.TempDir(), "-careergpt-addr", "127.0.0.1:0", "-identity-addr", "127.0.0.1:0",
+		"-logging-addr", "127.0.0.1:0", "-notification-addr", "127.0.0.1:0", "-notification-2-addr", "127.0.0.1:0"}
+	out := &testutil.SyncBuffer{}
+	err := run(context.Background(), args, func(k string) string { return env[k] }, out)
+	require.NoError(t, err, out.String())
+	require.Contains(t, out.String(), "The same token at another Notification replica")
+	require.Contains(t, out.String(), "second replica; every service on DATABASE_URL")
 }

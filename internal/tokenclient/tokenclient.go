@@ -325,40 +325,32 @@ func (c *Cache) fetch(e *cacheEntry, r Request) {
 }
 
 // LoadOrCreateKey returns the client's private key from path (PKCS#8 PEM),
-// generating and saving one with mode 0600 if there is none.
+// generating and saving one with mode 0600 if there is none. Replicas
+// sharing the directory may start at once: the key is written to a
+// temporary file and linked into place, so every one of them ends up with
+// the one key that got there first.
 func LoadOrCreateKey(path, alg string) (jwk.Key, crypto.Signer, error) {
 	data, err := os.ReadFile(path)
-	var signer crypto.Signer
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		if signer, err = jwk.Generate(alg); err != nil {
+	if errors.Is(err, os.ErrNotExist) {
+		if err := createKey(path, alg); err != nil {
 			return jwk.Key{}, nil, err
 		}
-		der, err := x509.MarshalPKCS8PrivateKey(signer)
-		if err != nil {
-			return jwk.Key{}, nil, err
-		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return jwk.Key{}, nil, fmt.Errorf("tokenclient: %w", err)
-		}
-		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-			return jwk.Key{}, nil, fmt.Errorf("tokenclient: %w", err)
-		}
-	case err != nil:
+		data, err = os.ReadFile(path)
+	}
+	if err != nil {
 		return jwk.Key{}, nil, fmt.Errorf("tokenclient: %w", err)
-	default:
-		block, _ := pem.Decode(data)
-		if block == nil {
-			return jwk.Key{}, nil, fmt.Errorf("tokenclient: %s: no PEM block", path)
-		}
-		priv, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-		if err != nil {
-			return jwk.Key{}, nil, fmt.Errorf("tokenclient: %s: %w", path, err)
-		}
-		var ok bool
-		if signer, ok = priv.(crypto.Signer); !ok {
-			return jwk.Key{}, nil, fmt.Errorf("tokenclient: %s: not a signing key", path)
-		}
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return jwk.Key{}, nil, fmt.Errorf("tokenclient: %s: no PEM block", path)
+	}
+	priv, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return jwk.Key{}, nil, fmt.Errorf("tokenclient: %s: %w", path, err)
+	}
+	signer, ok := priv.(crypto.Signer)
+	if !ok {
+		return jwk.Key{}, nil, fmt.Errorf("tokenclient: %s: not a signing key", path)
 	}
 	alg, err = jwk.AlgorithmFor(signer.Public())
 	if err != nil {
@@ -369,4 +361,38 @@ func LoadOrCreateKey(path, alg string) (jwk.Key, crypto.Signer, error) {
 		return jwk.Key{}, nil, err
 	}
 	return jwk.Key{ID: kid, Algorithm: alg, Public: signer.Public()}, signer, nil
+}
+
+// createKey writes a new key to path unless one is there already.
+func createKey(path, alg string) error {
+	signer, err := jwk.Generate(alg)
+	if err != nil {
+		return err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(signer)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("tokenclient: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".key-*") // mode 0600
+	if err != nil {
+		return fmt.Errorf("tokenclient: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Link(tmp.Name(), path) // fails if another replica's key is there
+	}
+	if err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("tokenclient: %w", err)
+	}
+	return nil
 }
