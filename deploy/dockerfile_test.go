@@ -48,13 +48,20 @@ func TestDockerfiles_SameFinalStage(t *testing.T) {
 // act on tokens are reachable only on the private network, and no
 // container can take the host's memory, processes or disk with it.
 func TestCompose_PublishesOnlyThePageAndBoundsEveryService(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), "compose.yaml"))
-	require.NoError(t, err)
-	compose := string(data)
-	require.Equal(t, 1, strings.Count(compose, "ports:"), "only CareerGPT publishes a port")
-	require.Contains(t, compose, `ports: ["127.0.0.1:${CAREERGPT_PORT:-9000}:8080"]`)
-	for _, bound := range []string{"mem_limit:", "pids_limit:", "max-size:", "max-file:"} {
-		require.Contains(t, compose, bound)
+	for file, bounded := range map[string]int{
+		"compose.yaml": 4, // each service
+		// identity, logging and notification's templates (each used by two
+		// replicas) and careergpt; postgres has bounds of its own.
+		"compose.replicas.yaml": 4,
+	} {
+		data, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), file))
+		require.NoError(t, err)
+		compose := string(data)
+		require.Equal(t, 1, strings.Count(compose, "ports:"), "%s: only CareerGPT publishes a port", file)
+		require.Contains(t, compose, `ports: ["127.0.0.1:${CAREERGPT_PORT:-9000}:8080"]`, file)
+		for _, bound := range []string{"mem_limit:", "pids_limit:", "max-size:", "max-file:"} {
+			require.Contains(t, compose, bound, file)
+		}
+		require.Equal(t, bounded, strings.Count(compose, "<<: *hardening"), "%s: every service takes the bounds", file)
 	}
-	require.Equal(t, 4, strings.Count(compose, "<<: *hardening"), "every service takes the bounds")
 }
