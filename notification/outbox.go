@@ -102,7 +102,7 @@ type outboxEntry struct {
 // deliverDue sends due entries in order, batch by batch, and stops at the
 // first failure: if Logging is down, the rest would fail too.
 func (o *outbox) deliverDue(ctx context.Context) {
-	for {
+	for ctx.Err() == nil { // no new claims once stopping
 		entries, err := o.due(ctx)
 		if err != nil {
 			o.logger.Error("audit outbox unreadable", "err", err)
@@ -128,16 +128,26 @@ func (o *outbox) deliver(ctx context.Context, e outboxEntry, rest []outboxEntry)
 	})
 	cancel()
 	if err != nil {
-		backoff := min(time.Second<<min(e.attempts, 6), maxBackoff)
-		o.logger.Warn("audit entry not delivered; will retry", "notification_id", e.id, "attempts", e.attempts+1, "retry_in", backoff, "err", err)
-		retry := o.now().Add(backoff).UnixNano()
-		_, _ = o.db.ExecContext(ctx, `UPDATE audit_outbox SET attempts = attempts + 1, next_attempt = $1 WHERE notification_id = $2`, retry, e.id)
+		// Hand e and the rest of the batch back, also when stopping: a claim
+		// left behind would hold them for claimLease.
+		back, cancel := dbContext(ctx)
+		defer cancel()
+		retry, attempt := o.now(), 0
+		if ctx.Err() == nil {
+			backoff := min(time.Second<<min(e.attempts, 6), maxBackoff)
+			o.logger.Warn("audit entry not delivered; will retry", "notification_id", e.id, "attempts", e.attempts+1, "retry_in", backoff, "err", err)
+			retry, attempt = retry.Add(backoff), 1
+		}
+		_, _ = o.db.ExecContext(back, `UPDATE audit_outbox SET attempts = attempts + $1, next_attempt = $2 WHERE notification_id = $3`,
+			attempt, retry.UnixNano(), e.id)
 		for _, r := range rest {
-			_, _ = o.db.ExecContext(ctx, `UPDATE audit_outbox SET next_attempt = $1 WHERE notification_id = $2`, retry, r.id)
+			_, _ = o.db.ExecContext(back, `UPDATE audit_outbox SET next_attempt = $1 WHERE notification_id = $2`, retry.UnixNano(), r.id)
 		}
 		return false
 	}
-	if _, err := o.db.ExecContext(ctx, `DELETE FROM audit_outbox WHERE notification_id = $1`, e.id); err != nil {
+	done, cancel := dbContext(ctx)
+	defer cancel()
+	if _, err := o.db.ExecContext(done, `DELETE FROM audit_outbox WHERE notification_id = $1`, e.id); err != nil {
 		o.logger.Error("audit outbox delete failed", "notification_id", e.id, "err", err)
 		return false
 	}
@@ -155,6 +165,8 @@ func (o *outbox) deliver(ctx context.Context, e outboxEntry, rest []outboxEntry)
 // whose UPDATE waited for another's claim re-checks it against the claimed
 // row, finds it no longer due, and leaves it.
 func (o *outbox) due(ctx context.Context) ([]outboxEntry, error) {
+	ctx, cancel := dbContext(ctx) // the claims come back whole, or are not made
+	defer cancel()
 	now := o.now().UnixNano()
 	rows, err := o.db.QueryContext(ctx, `UPDATE audit_outbox SET next_attempt = $1
 		WHERE next_attempt <= $2 AND notification_id IN (
@@ -175,6 +187,13 @@ func (o *outbox) due(ctx context.Context) ([]outboxEntry, error) {
 	}
 	slices.SortFunc(out, func(a, b outboxEntry) int { return cmp.Compare(a.id, b.id) }) // RETURNING has no order
 	return out, rows.Err()
+}
+
+// dbContext bounds an outbox statement without letting a shutdown cut it
+// in half: a claim made but not read back, or an entry delivered but not
+// deleted, would wait out claimLease.
+func dbContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), deliveryTimeout)
 }
 
 // pending counts undelivered entries.

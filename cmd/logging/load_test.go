@@ -8,32 +8,23 @@ import (
 	"github.com/s2sjwt/s2sjwt/internal/testutil"
 )
 
-// BenchmarkHTTP measures Logging over loopback with 64 concurrent clients:
-// POST /v1/logs with a token (verification and a durable append) against
-// GET /healthz in the same run, on SQLite and (with TEST_DATABASE_URL)
-// PostgreSQL, the ratio being what docs/benchmarks.md records:
+// BenchmarkHTTP measures Logging over loopback from 64 concurrent
+// clients: POST /v1/logs with a token (verification and a durable append)
+// against GET /healthz of the same server, on SQLite and (with
+// TEST_DATABASE_URL) PostgreSQL. The server is its own process, pinned to
+// CPU 0; run the client on CPU 1:
 //
-//	go test -run '^$' -bench HTTP -benchtime 3s ./cmd/logging/
+//	taskset -c 1 go test -run '^$' -bench HTTP -benchtime 3s ./cmd/logging/
 func BenchmarkHTTP(b *testing.B) {
+	bin := testutil.BuildBinary(b)
 	iss := testutil.NewIssuer(b)
 	tok := iss.Token(b, "careergpt-backend", "logging-service", "logs:write")
-	for _, backend := range []struct {
-		name string
-		env  func(testing.TB) map[string]string
-	}{
-		{"SQLite", func(tb testing.TB) map[string]string { return map[string]string{} }},
-		{"Postgres", func(tb testing.TB) map[string]string { return map[string]string{"DATABASE_URL": dbtest.Postgres(tb)} }},
-	} {
-		b.Run(backend.name, func(b *testing.B) {
-			env := backend.env(b)
-			env["TRUSTED_ISSUER"], env["JWKS_URL"], env["DATA_DIR"] = iss.URL, iss.JWKSURL(), b.TempDir()
-			p := testutil.Start(b, run, "logging", env)
-			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-			b.Run("HealthzBaseline", func(b *testing.B) {
-				testutil.Load(b, client, http.MethodGet, p.URL+"/healthz", "", nil, http.StatusOK)
-			})
+	for _, backend := range testutil.Backends(dbtest.Postgres) {
+		b.Run(backend.Name, func(b *testing.B) {
+			env := append(backend.Env(b), "TRUSTED_ISSUER="+iss.URL, "JWKS_URL="+iss.JWKSURL())
+			url, client := testutil.LoadServer(b, bin, env)
 			b.Run("AppendLog", func(b *testing.B) {
-				testutil.Load(b, client, http.MethodPost, p.URL+"/v1/logs", `{"message":"load"}`, func(h http.Header) {
+				testutil.Load(b, client, http.MethodPost, url+"/v1/logs", `{"message":"load"}`, func(h http.Header) {
 					h.Set("Content-Type", "application/json")
 					h.Set("Authorization", "Bearer "+tok)
 				}, http.StatusCreated)

@@ -26,6 +26,7 @@ import (
 type auditPeers struct {
 	identity, logging *httptest.Server
 	down              atomic.Bool
+	delay             atomic.Int64 // per stored entry, in nanoseconds
 	mu                sync.Mutex
 	entries           []string // notification ids
 }
@@ -45,6 +46,7 @@ func newAuditPeers(t *testing.T) *auditPeers {
 			http.Error(w, "down", http.StatusServiceUnavailable)
 			return
 		}
+		time.Sleep(time.Duration(p.delay.Load()))
 		var body struct {
 			Attributes map[string]string `json:"attributes"`
 		}

@@ -6,7 +6,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/s2sjwt/s2sjwt/internal/database/dbtest"
@@ -73,4 +75,40 @@ func withDataDir(env map[string]string, dir string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// TestReplicas_AuditEntriesDeliveredOnce: two replicas share one outbox.
+// Notifications accepted while Logging is down are queued; once it is
+// back, each audit entry reaches it exactly once, though both replicas
+// deliver from the same table.
+func TestReplicas_AuditEntriesDeliveredOnce(t *testing.T) {
+	db := dbtest.Postgres(t)
+	iss := testutil.NewIssuer(t)
+	peers := newAuditPeers(t)
+	peers.down.Store(true)
+	env := map[string]string{"TRUSTED_ISSUER": iss.URL, "JWKS_URL": iss.JWKSURL(), "DATABASE_URL": db,
+		"IDENTITY_URL": peers.identity.URL, "LOGGING_URL": peers.logging.URL}
+	dir := t.TempDir() // one client key for both
+	replicas := []*testutil.Process{
+		testutil.Start(t, run, "notification", withDataDir(env, dir)),
+		testutil.Start(t, run, "notification", withDataDir(env, dir)),
+	}
+	const n = 20
+	var wg sync.WaitGroup
+	for i := range n { // at once: each 202 waits up to 2 s for a delivery that cannot happen yet
+		tok := iss.Token(t, "careergpt-backend", "notification-service", "notifications:send")
+		wg.Go(func() {
+			status, body := testutil.Do(t, http.MethodPost, replicas[i%2].URL+"/v1/notifications", tok, notificationBody)
+			assert.Equal(t, http.StatusAccepted, status, body)
+		})
+	}
+	wg.Wait()
+	// A slow Logging: one replica's deliveries are still under way when
+	// the other polls the outbox.
+	peers.delay.Store(int64(100 * time.Millisecond))
+	peers.down.Store(false)
+	require.Eventually(t, func() bool { return len(peers.delivered()) >= n }, 30*time.Second, 50*time.Millisecond)
+	time.Sleep(2 * time.Second) // both replicas poll every second: give a duplicate time to arrive
+	delivered := peers.delivered()
+	require.Len(t, delivered, n, "each entry once: %v", delivered)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -60,4 +61,37 @@ func testWritersShareCommitsButNotFailures(t *testing.T, url string) {
 	require.NoError(t, db.QueryRow("SELECT count(*) FROM t WHERE v % 10 = 0").Scan(&failedRows))
 	require.Equal(t, 180, n)
 	require.Zero(t, failedRows, "a failing writer's own work is undone")
+}
+
+// TestBatcher_AtMostLanesBatchesAtOnce: with three lanes, 300 concurrent
+// writers see up to three batches written at once, never more, and every
+// item written exactly once.
+func TestBatcher_AtMostLanesBatchesAtOnce(t *testing.T) {
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	written := map[int]int{}
+	c := groupcommit.New(3, func(_ context.Context, items []int) []error {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		for _, it := range items {
+			written[it]++
+		}
+		mu.Unlock()
+		time.Sleep(2 * time.Millisecond) // a commit
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+		return make([]error, len(items))
+	})
+	var wg sync.WaitGroup
+	for i := range 300 {
+		wg.Go(func() { require.NoError(t, c.Do(context.Background(), i)) })
+	}
+	wg.Wait()
+	require.Equal(t, 3, most, "three lanes, all used")
+	require.Len(t, written, 300)
+	for i, n := range written {
+		require.Equal(t, 1, n, "item %d", i)
+	}
 }

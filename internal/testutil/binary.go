@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -23,12 +24,14 @@ func BuildBinary(tb testing.TB) string {
 }
 
 // StartBinary runs bin as a child process on a free loopback port, so that
-// it can be killed with SIGKILL; it returns once /healthz answers.
-func StartBinary(tb testing.TB, bin string, env []string) (*exec.Cmd, string) {
+// it can be killed with SIGKILL; it returns once /healthz answers. wrap,
+// if given, is a command that runs it (PinToFirstCPU's, say).
+func StartBinary(tb testing.TB, bin string, env []string, wrap ...string) (*exec.Cmd, string) {
 	tb.Helper()
 	port := FreePorts(tb, 1)[0]
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command(bin, "-addr", addr)
+	argv := append(append(wrap[:len(wrap):len(wrap)], bin), "-addr", addr)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), env...)
 	out := &SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -48,4 +51,18 @@ func StartBinary(tb testing.TB, bin string, env []string) (*exec.Cmd, string) {
 		return err == nil
 	}, 10*time.Second, 20*time.Millisecond, "%s did not start:\n%s", bin, out)
 	return cmd, "http://" + addr
+}
+
+// PinToFirstCPU is a wrap for StartBinary that runs the server on CPU 0
+// alone, so that a load benchmark run as `taskset -c 1 go test -bench …`
+// has the other CPU to itself; nil where taskset or a second CPU is
+// missing.
+func PinToFirstCPU() []string {
+	if runtime.NumCPU() < 2 {
+		return nil
+	}
+	if _, err := exec.LookPath("taskset"); err != nil {
+		return nil
+	}
+	return []string{"taskset", "-c", "0"}
 }
