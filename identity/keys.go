@@ -299,11 +299,21 @@ func (ks *KeyStore) store(ctx context.Context, tx *sql.Tx, k signingKey) error {
 	return nil
 }
 
+// reloadTimeout bounds a reload: a database that hangs delays signing by
+// at most this, once per Reload.
+const reloadTimeout = time.Second
+
 // reloadIfDueLocked reads the keys again once Reload has passed. If the
-// database does not answer, the keys in memory keep serving.
+// database does not answer, the keys in memory keep serving until the next
+// try, a Reload later.
 func (ks *KeyStore) reloadIfDueLocked(ctx context.Context) {
-	if ks.cfg.Now().Sub(ks.loadedAt) >= ks.cfg.Reload {
-		_ = ks.reloadLocked(ctx)
+	if ks.cfg.Now().Sub(ks.loadedAt) < ks.cfg.Reload {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reloadTimeout)
+	defer cancel()
+	if err := ks.reloadLocked(ctx); err != nil {
+		ks.loadedAt = ks.cfg.Now()
 	}
 }
 

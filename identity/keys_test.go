@@ -136,3 +136,19 @@ func kids(keys []jwk.Key) []string {
 	}
 	return out
 }
+
+// TestKeyStore_KeepsServingWhenTheDatabaseIsGone: a reload that fails
+// leaves the keys in memory signing and published.
+func TestKeyStore_KeepsServingWhenTheDatabaseIsGone(t *testing.T) {
+	ctx := context.Background()
+	clk := testutil.NewClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
+	db := openDB(t, dbtest.SQLite(t))
+	ks := openKeys(t, db, identity.KeyStoreConfig{RotationInterval: time.Hour, Retain: time.Hour, Reload: time.Second, Now: clk.Now})
+	kid := ks.PublicKeys(ctx)[0].ID
+	require.NoError(t, db.Close())
+	clk.Advance(2 * time.Second)
+	key, err := ks.Signer(ctx)
+	require.NoError(t, err)
+	require.Equal(t, kid, key.ID)
+	require.Equal(t, kid, ks.PublicKeys(ctx)[0].ID)
+}
