@@ -96,11 +96,11 @@ func (s *Store) Append(ctx context.Context, e Entry) (Entry, error) {
 	if err != nil {
 		return Entry{}, fmt.Errorf("logging: %w", err)
 	}
-	err = s.appends.Do(ctx, func(tx *sql.Tx) error {
+	err = s.appends.Do(ctx, groupcommit.Work{Run: func(tx *sql.Tx) error {
 		return tx.QueryRowContext(ctx,
 			`INSERT INTO entries (time, source, level, message, attributes, jti, client_id) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
 			e.Time.UnixNano(), e.Source, e.Level, e.Message, string(attrs), e.TokenID, e.ClientID).Scan(&e.ID)
-	})
+	}})
 	if err != nil {
 		return Entry{}, fmt.Errorf("logging: append: %w", err)
 	}

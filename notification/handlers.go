@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/s2sjwt/s2sjwt/internal/authn"
+	"github.com/s2sjwt/s2sjwt/internal/groupcommit"
 	"github.com/s2sjwt/s2sjwt/internal/httpx"
 )
 
@@ -100,7 +101,7 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 // share the transaction's commit (group commit).
 func (s *Server) store(ctx context.Context, claims *authn.Claims, req sendRequest) (id int64, delivered <-chan struct{}, err error) {
 	queued := int64(-1)
-	err = s.commits.Do(ctx, func(tx *sql.Tx) error {
+	err = s.commits.Do(ctx, groupcommit.Work{Key: claims.ID, Run: func(tx *sql.Tx) error {
 		first, err := s.deps.Replay.UseTx(ctx, tx, claims.ID, claims.ExpiresAt.Add(s.deps.Verifier.Leeway()))
 		if err != nil {
 			return err
@@ -121,7 +122,7 @@ func (s *Server) store(ctx context.Context, claims *authn.Claims, req sendReques
 			queued = id
 		}
 		return nil
-	})
+	}})
 	if err != nil {
 		if queued >= 0 {
 			s.outbox.forget(queued) // rolled back, or the commit failed

@@ -8,16 +8,18 @@
 // written at once on their own connections, so that round trips overlap.
 //
 //	c := groupcommit.NewTx(db)
-//	err := c.Do(ctx, func(tx *sql.Tx) error {
+//	err := c.Do(ctx, groupcommit.Work{Run: func(tx *sql.Tx) error {
 //		_, err := tx.ExecContext(ctx, `INSERT …`)
 //		return err
-//	})
+//	}})
 package groupcommit
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/s2sjwt/s2sjwt/internal/database"
@@ -100,21 +102,32 @@ func (c *Batcher[T]) flush(ctx context.Context, b *batch[T]) {
 }
 
 // Work is one writer's part of a shared transaction.
-type Work = func(tx *sql.Tx) error
+type Work struct {
+	// Key, if the work locks a row by it (a token id, say), orders the
+	// works of a batch: batches written at once, by this process or by
+	// replicas, then take their locks in one order and cannot deadlock.
+	Key string
+	Run func(tx *sql.Tx) error
+}
 
 // NewTx returns a Batcher that runs each Work in one transaction per batch,
-// under a savepoint of its own (one failing Work undoes only its own
-// effects), and commits once.
+// in Key order, under a savepoint of its own (one failing Work undoes only
+// its own effects), and commits once.
 func NewTx(db *database.DB) *Batcher[Work] {
 	return New(Lanes(db), func(ctx context.Context, work []Work) []error {
-		return InTx(ctx, db.DB, len(work), func(tx *sql.Tx, i int) error {
+		order := make([]int, len(work))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(work[a].Key, work[b].Key) })
+		errs := InTx(ctx, db.DB, len(work), func(tx *sql.Tx, i int) error {
 			if len(work) == 1 {
-				return work[0](tx) // alone: no savepoint needed
+				return work[0].Run(tx) // alone: no savepoint needed
 			}
 			if _, err := tx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
 				return err
 			}
-			err := work[i](tx)
+			err := work[order[i]].Run(tx)
 			if err != nil {
 				if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO w"); rerr != nil {
 					return rerr
@@ -125,6 +138,11 @@ func NewTx(db *database.DB) *Batcher[Work] {
 			}
 			return err
 		})
+		byWork := make([]error, len(work))
+		for i, err := range errs {
+			byWork[order[i]] = err
+		}
+		return byWork
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -39,7 +40,7 @@ func testWritersShareCommitsButNotFailures(t *testing.T, url string) {
 	var wg sync.WaitGroup
 	for i := range 200 {
 		wg.Go(func() {
-			err := c.Do(ctx, func(tx *sql.Tx) error {
+			err := c.Do(ctx, groupcommit.Work{Run: func(tx *sql.Tx) error {
 				if _, err := tx.ExecContext(ctx, "INSERT INTO t (v) VALUES ($1)", i); err != nil {
 					return err
 				}
@@ -47,7 +48,7 @@ func testWritersShareCommitsButNotFailures(t *testing.T, url string) {
 					return fmt.Errorf("writer %d: %w", i, errRefused)
 				}
 				return nil
-			})
+			}})
 			if i%10 == 0 {
 				assert.ErrorIs(t, err, errRefused)
 			} else {
@@ -94,4 +95,49 @@ func TestBatcher_AtMostLanesBatchesAtOnce(t *testing.T) {
 	for i, n := range written {
 		require.Equal(t, 1, n, "item %d", i)
 	}
+}
+
+// TestNewTx_WorksRunInKeyOrder: within each shared transaction the works
+// run in Key order, whatever order their writers came in, so that batches
+// locking rows by key cannot deadlock one another; each still gets its own
+// result.
+func TestNewTx_WorksRunInKeyOrder(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, url string) {
+		ctx := context.Background()
+		db, err := database.Open(ctx, url, "groupcommit", table)
+		require.NoError(t, err)
+		t.Cleanup(func() { db.Close() })
+		c := groupcommit.NewTx(db)
+		var mu sync.Mutex
+		ran := map[*sql.Tx][]string{}
+		var wg sync.WaitGroup
+		for i := range 200 {
+			key := fmt.Sprintf("%03d", (i*37)%200) // arrival order is not key order
+			wg.Go(func() {
+				err := c.Do(ctx, groupcommit.Work{Key: key, Run: func(tx *sql.Tx) error {
+					mu.Lock()
+					ran[tx] = append(ran[tx], key)
+					mu.Unlock()
+					if key == "007" {
+						return errRefused
+					}
+					return nil
+				}})
+				if key == "007" {
+					assert.ErrorIs(t, err, errRefused)
+				} else {
+					assert.NoError(t, err)
+				}
+			})
+		}
+		wg.Wait()
+		batched := 0
+		for _, keys := range ran {
+			require.True(t, slices.IsSorted(keys), "%v", keys)
+			if len(keys) > 1 {
+				batched++
+			}
+		}
+		require.Positive(t, batched, "some writers shared a transaction")
+	})
 }
