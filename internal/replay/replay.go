@@ -78,17 +78,16 @@ func (s *Store) Use(ctx context.Context, jti string, forgetAfter time.Time) (boo
 // write inserts a batch of uses in one transaction, 500 rows a statement;
 // the batch succeeds or fails as one.
 func (s *Store) write(ctx context.Context, uses []*use) []error {
+	s.purgeIfDue()
 	if len(uses) == 1 {
 		// Alone, one autocommitted statement: a transaction around it
 		// measured 80 µs slower on SQLite, and is two more round trips on
 		// PostgreSQL.
-		s.purgeIfDue(ctx, s.db)
 		first, err := insert(ctx, s.db, uses[0].jti, uses[0].forget)
 		uses[0].first = first
 		return []error{err}
 	}
 	err := groupcommit.InTx(ctx, s.db.DB, 1, func(tx *sql.Tx, _ int) error {
-		s.purgeIfDue(ctx, tx)
 		for start := 0; start < len(uses); start += maxRowsPerInsert {
 			if err := insertMany(ctx, tx, uses[start:min(start+maxRowsPerInsert, len(uses))]); err != nil {
 				return err
@@ -111,7 +110,7 @@ type Execer interface {
 // UseTx is Use inside the caller's transaction, so that the token's use and
 // what it was used for commit together or not at all.
 func (s *Store) UseTx(ctx context.Context, tx Execer, jti string, forgetAfter time.Time) (bool, error) {
-	s.purgeIfDue(ctx, tx)
+	s.purgeIfDue()
 	return insert(ctx, tx, jti, forgetAfter.Unix()+1)
 }
 
@@ -174,19 +173,22 @@ func insert(ctx context.Context, ex Execer, jti string, forget int64) (bool, err
 }
 
 // Purge deletes ids whose tokens can no longer be accepted anyway.
-func (s *Store) Purge(ctx context.Context) (int64, error) { return s.purge(ctx, s.db) }
-
-func (s *Store) purge(ctx context.Context, ex Execer) (int64, error) {
-	res, err := ex.ExecContext(ctx, `DELETE FROM used_jti WHERE forget_after < $1`, s.now().Unix())
+func (s *Store) Purge(ctx context.Context) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM used_jti WHERE forget_after < $1`, s.now().Unix())
 	if err != nil {
 		return 0, fmt.Errorf("replay: purge: %w", err)
 	}
 	return res.RowsAffected()
 }
 
-// purgeIfDue purges through ex: with one connection, a purge on the
-// database while the caller's transaction holds it would wait forever.
-func (s *Store) purgeIfDue(ctx context.Context, ex Execer) {
+// purgeTimeout bounds a background purge.
+const purgeTimeout = 30 * time.Second
+
+// purgeIfDue starts a purge once per purgeInterval, in the background and
+// in a statement of its own: never inside a batch's transaction, where on
+// PostgreSQL its row locks could meet another replica's inserts, and with
+// SQLite's one connection it simply waits for that transaction to end.
+func (s *Store) purgeIfDue() {
 	s.mu.Lock()
 	due := s.now().Sub(s.lastPurge) >= purgeInterval
 	if due {
@@ -194,6 +196,10 @@ func (s *Store) purgeIfDue(ctx context.Context, ex Execer) {
 	}
 	s.mu.Unlock()
 	if due {
-		_, _ = s.purge(ctx, ex) // best effort; retried next interval
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), purgeTimeout)
+			defer cancel()
+			_, _ = s.Purge(ctx) // best effort; tried again next interval
+		}()
 	}
 }

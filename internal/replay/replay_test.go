@@ -14,6 +14,7 @@ import (
 	"github.com/s2sjwt/s2sjwt/internal/database"
 	"github.com/s2sjwt/s2sjwt/internal/database/dbtest"
 	"github.com/s2sjwt/s2sjwt/internal/replay"
+	"github.com/s2sjwt/s2sjwt/internal/testutil"
 )
 
 // open opens a Store on the database at url; several on one PostgreSQL
@@ -146,5 +147,27 @@ func benchmarkParallel(b *testing.B, s *replay.Store) {
 				b.Fatal(err)
 			}
 		}
+	})
+}
+
+// TestStore_PurgesInTheBackground: once the purge interval has passed, a
+// check starts a purge of expired ids in a statement of its own.
+func TestStore_PurgesInTheBackground(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, url string) {
+		ctx := context.Background()
+		clk := testutil.NewClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
+		db, err := database.Open(ctx, url, "replay", replay.Schema)
+		require.NoError(t, err)
+		t.Cleanup(func() { db.Close() })
+		s := replay.New(db, clk.Now)
+		_, err = s.Use(ctx, "old", clk.Now().Add(time.Second))
+		require.NoError(t, err)
+		clk.Advance(2 * time.Minute)
+		_, err = s.Use(ctx, "new", clk.Now().Add(time.Minute))
+		require.NoError(t, err)
+		require.Eventually(t, func() bool {
+			var n int
+			return db.QueryRowContext(ctx, `SELECT count(*) FROM used_jti WHERE jti = 'old'`).Scan(&n) == nil && n == 0
+		}, 5*time.Second, 10*time.Millisecond, "the expired id is purged")
 	})
 }
