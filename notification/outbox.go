@@ -167,12 +167,12 @@ func (o *outbox) deliver(ctx context.Context, e outboxEntry, rest []outboxEntry)
 func (o *outbox) due(ctx context.Context) ([]outboxEntry, error) {
 	ctx, cancel := dbContext(ctx) // the claims come back whole, or are not made
 	defer cancel()
-	now := o.now().UnixNano()
+	now := o.now()
 	rows, err := o.db.QueryContext(ctx, `UPDATE audit_outbox SET next_attempt = $1
 		WHERE next_attempt <= $2 AND notification_id IN (
 			SELECT notification_id FROM audit_outbox WHERE next_attempt <= $2 ORDER BY notification_id LIMIT $3)
 		RETURNING notification_id, requested_by, channel, attempts`,
-		o.now().Add(claimLease).UnixNano(), now, outboxBatch)
+		now.Add(claimLease).UnixNano(), now.UnixNano(), outboxBatch)
 	if err != nil {
 		return nil, err
 	}
