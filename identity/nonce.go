@@ -2,7 +2,6 @@ package identity
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
@@ -14,16 +13,19 @@ import (
 const nonceWindow = time.Minute
 
 // nonces are stateless DPoP nonces (RFC 9449 §8): an HMAC of the current
-// time window under a key made at start-up. Nothing is stored per client;
-// a restart hands out new ones, and clients retry once.
+// time window under a key replicas share (derived from the key secret).
+// Nothing is stored per client, and a nonce from one replica works at
+// every other: a client's retry may reach another one.
 type nonces struct {
 	key []byte
 	now func() time.Time
 }
 
-func newNonces(now func() time.Time) *nonces {
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
+// newNonces uses key, or a random one if it is empty.
+func newNonces(key []byte, now func() time.Time) *nonces {
+	if len(key) == 0 {
+		key = randomBytes(32)
+	}
 	return &nonces{key: key, now: now}
 }
 

@@ -25,7 +25,7 @@ func newSealer(secret []byte) (*sealer, error) {
 	if len(secret) < MinKeySecret {
 		return nil, fmt.Errorf("identity: the key secret must be at least %d bytes", MinKeySecret)
 	}
-	key, err := hkdf.Key(sha256.New, secret, nil, "s2sjwt identity signing keys v1", 32)
+	key, err := deriveKey(secret, "s2sjwt identity signing keys v1")
 	if err != nil {
 		return nil, err
 	}
@@ -38,6 +38,11 @@ func newSealer(secret []byte) (*sealer, error) {
 		return nil, err
 	}
 	return &sealer{aead: aead}, nil
+}
+
+// deriveKey derives a 32-byte key for one purpose from the key secret.
+func deriveKey(secret []byte, purpose string) ([]byte, error) {
+	return hkdf.Key(sha256.New, secret, nil, purpose, 32)
 }
 
 // seal returns nonce ‖ ciphertext.

@@ -29,6 +29,9 @@ type Config struct {
 	// service handed out (RFC 9449 §8), so a proof cannot be made ahead of
 	// time; requests without it get use_dpop_nonce and a DPoP-Nonce.
 	DPoPNonce bool
+	// DPoPNonceKey makes the nonces; replicas must share it, so that a nonce
+	// one hands out works at every other. Random when empty.
+	DPoPNonceKey []byte
 	// AdminSecretSHA256 enables POST /admin/rotate-keys for HTTP Basic
 	// "admin" with this secret. Empty disables the endpoint.
 	AdminSecretSHA256 string
@@ -102,7 +105,7 @@ func NewServer(cfg Config, deps Deps) (http.Handler, error) {
 		return nil, fmt.Errorf("identity: issuer URL: %w", err)
 	}
 	if cfg.DPoPNonce {
-		s.nonces = newNonces(deps.Now)
+		s.nonces = newNonces(cfg.DPoPNonceKey, deps.Now)
 		s.proofs.Nonce = s.nonces.valid
 	}
 	return s.routes(), nil

@@ -91,6 +91,11 @@ func (s *Setup) open(ctx context.Context, db *database.DB, reg *Registry, logger
 	if err != nil {
 		return nil, err
 	}
-	return NewServer(Config{Issuer: s.Issuer, Registry: reg, Leeway: s.Leeway, AdminSecretSHA256: s.AdminSecretSHA256, DPoPNonce: s.DPoPNonce},
+	nonceKey, err := deriveKey(secret, "s2sjwt identity dpop nonces v1") // shared by replicas
+	if err != nil {
+		return nil, err
+	}
+	return NewServer(Config{Issuer: s.Issuer, Registry: reg, Leeway: s.Leeway, AdminSecretSHA256: s.AdminSecretSHA256,
+		DPoPNonce: s.DPoPNonce, DPoPNonceKey: nonceKey},
 		Deps{Keys: keys, Replay: replay.New(db, s.Now), Logger: logger, Now: s.Now})
 }

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,7 +18,9 @@ import (
 
 	"github.com/s2sjwt/s2sjwt/identity"
 	"github.com/s2sjwt/s2sjwt/internal/database/dbtest"
+	"github.com/s2sjwt/s2sjwt/internal/jwk"
 	"github.com/s2sjwt/s2sjwt/internal/testutil"
+	"github.com/s2sjwt/s2sjwt/internal/tokenclient"
 )
 
 // TestReplicas_RotationServedByEveryReplica: two Identity replicas on one
@@ -95,4 +101,58 @@ func tokenKID(t *testing.T, base, secret string) string {
 	require.NoError(t, err)
 	kid, _ := parsed.Header["kid"].(string)
 	return kid
+}
+
+// TestReplicas_DPoPNonceFromOneWorksAtTheOther: with nonces on, a client's
+// first request gets a nonce from one replica and its retry, carrying it,
+// reaches the other (as behind a load balancer); the other accepts it.
+func TestReplicas_DPoPNonceFromOneWorksAtTheOther(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	kid, err := jwk.Thumbprint(pub)
+	require.NoError(t, err)
+	clientKey := jwk.Key{ID: kid, Algorithm: jwk.EdDSA, Public: pub}
+	registry, err := json.Marshal(map[string]any{
+		"audiences": map[string]any{"logging-service": map[string]any{"max_ttl": "5m", "scopes": []string{"logs:write"}}},
+		"clients": []any{map[string]any{"client_id": "replica-client", "auth_method": "private_key_jwt",
+			"jwks": jwk.Set{Keys: []jwk.Key{clientKey}}, "allow": map[string]any{"logging-service": []string{"logs:write"}}}},
+	})
+	require.NoError(t, err)
+	registryPath := filepath.Join(t.TempDir(), "registry.json")
+	require.NoError(t, os.WriteFile(registryPath, registry, 0o600))
+	env := map[string]string{
+		"DATABASE_URL": dbtest.Postgres(t), "IDENTITY_KEY_SECRET": "identity-key-secret-for-tests-only-0123456789",
+		"IDENTITY_REGISTRY": registryPath, "IDENTITY_ISSUER": "http://identity.test", "IDENTITY_DPOP_NONCE": "true",
+	}
+	a := testutil.Start(t, run, "identity", withDataDir(env, t.TempDir()))
+	b := testutil.Start(t, run, "identity", withDataDir(env, t.TempDir()))
+
+	_, dpopKey, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	balancer := &alternate{backends: []string{a.URL, b.URL}}
+	client := &tokenclient.Client{TokenURL: "http://identity.test/oauth2/token", ClientID: "replica-client",
+		Key: clientKey, Signer: priv, DPoPKey: dpopKey, HTTP: &http.Client{Transport: balancer}}
+	for range 4 {
+		tok, err := client.Token(context.Background(), tokenclient.Request{Audience: "logging-service", DPoP: true})
+		require.NoError(t, err)
+		require.Equal(t, "DPoP", tok.Type)
+	}
+	require.Equal(t, 8, balancer.sent, "every token took a nonce round trip, across replicas")
+}
+
+// alternate sends each request to the next of its backends in turn.
+type alternate struct {
+	backends []string
+	sent     int
+}
+
+func (l *alternate) RoundTrip(r *http.Request) (*http.Response, error) {
+	target, err := url.Parse(l.backends[l.sent%len(l.backends)])
+	if err != nil {
+		return nil, err
+	}
+	l.sent++
+	r = r.Clone(r.Context())
+	r.URL.Scheme, r.URL.Host = target.Scheme, target.Host
+	return http.DefaultTransport.RoundTrip(r)
 }
