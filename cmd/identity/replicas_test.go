@@ -37,8 +37,8 @@ func TestReplicas_RotationServedByEveryReplica(t *testing.T) {
 		"IDENTITY_REGISTRY": registry, "IDENTITY_ISSUER": "http://identity.test", "IDENTITY_PUBLISH_LEAD": "2s",
 		"IDENTITY_ADMIN_SECRET_SHA256": identity.HashSecret(adminSecret),
 	}
-	a := testutil.Start(t, run, "identity", withDataDir(env, t.TempDir()))
-	b := testutil.Start(t, run, "identity", withDataDir(env, t.TempDir()))
+	a := testutil.Start(t, run, "identity", testutil.WithEnv(env, "DATA_DIR", t.TempDir()))
+	b := testutil.Start(t, run, "identity", testutil.WithEnv(env, "DATA_DIR", t.TempDir()))
 	require.Equal(t, jwksKIDs(t, a.URL), jwksKIDs(t, b.URL), "one first key, not one per replica")
 
 	req, _ := http.NewRequest(http.MethodPost, a.URL+"/admin/rotate-keys", nil)
@@ -57,14 +57,6 @@ func TestReplicas_RotationServedByEveryReplica(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return tokenKID(t, a.URL, clientSecret) == rotated.KID && tokenKID(t, b.URL, clientSecret) == rotated.KID
 	}, 5*time.Second, 100*time.Millisecond, "both sign with it after the publish lead")
-}
-
-func withDataDir(env map[string]string, dir string) map[string]string {
-	out := map[string]string{"DATA_DIR": dir}
-	for k, v := range env {
-		out[k] = v
-	}
-	return out
 }
 
 func jwksKIDs(t *testing.T, base string) []string {
@@ -124,8 +116,8 @@ func TestReplicas_DPoPNonceFromOneWorksAtTheOther(t *testing.T) {
 		"DATABASE_URL": dbtest.Postgres(t), "IDENTITY_KEY_SECRET": "identity-key-secret-for-tests-only-0123456789",
 		"IDENTITY_REGISTRY": registryPath, "IDENTITY_ISSUER": "http://identity.test", "IDENTITY_DPOP_NONCE": "true",
 	}
-	a := testutil.Start(t, run, "identity", withDataDir(env, t.TempDir()))
-	b := testutil.Start(t, run, "identity", withDataDir(env, t.TempDir()))
+	a := testutil.Start(t, run, "identity", testutil.WithEnv(env, "DATA_DIR", t.TempDir()))
+	b := testutil.Start(t, run, "identity", testutil.WithEnv(env, "DATA_DIR", t.TempDir()))
 
 	_, dpopKey, err := ed25519.GenerateKey(rand.Reader)
 	require.NoError(t, err)

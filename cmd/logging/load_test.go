@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/s2sjwt/s2sjwt/internal/database/dbtest"
 	"github.com/s2sjwt/s2sjwt/internal/testutil"
 )
 
@@ -19,7 +18,7 @@ func BenchmarkHTTP(b *testing.B) {
 	bin := testutil.BuildBinary(b)
 	iss := testutil.NewIssuer(b)
 	tok := iss.Token(b, "careergpt-backend", "logging-service", "logs:write")
-	for _, backend := range testutil.Backends(dbtest.Postgres) {
+	for _, backend := range testutil.Backends() {
 		b.Run(backend.Name, func(b *testing.B) {
 			env := append(backend.Env(b), "TRUSTED_ISSUER="+iss.URL, "JWKS_URL="+iss.JWKSURL())
 			url, client := testutil.LoadServer(b, bin, env)

@@ -5,7 +5,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/s2sjwt/s2sjwt/internal/database/dbtest"
 	"github.com/s2sjwt/s2sjwt/internal/testutil"
 )
 
@@ -19,7 +18,7 @@ import (
 func BenchmarkHTTP(b *testing.B) {
 	bin := testutil.BuildBinary(b)
 	iss := testutil.NewIssuer(b)
-	for _, backend := range testutil.Backends(dbtest.Postgres) {
+	for _, backend := range testutil.Backends() {
 		b.Run(backend.Name, func(b *testing.B) {
 			env := append(backend.Env(b), "TRUSTED_ISSUER="+iss.URL, "JWKS_URL="+iss.JWKSURL())
 			url, client := testutil.LoadServer(b, bin, env)

@@ -24,8 +24,8 @@ func TestReplicas_TokenUsedOnceAcrossReplicas(t *testing.T) {
 	iss := testutil.NewIssuer(t)
 	env := map[string]string{"TRUSTED_ISSUER": iss.URL, "JWKS_URL": iss.JWKSURL(), "DATABASE_URL": db}
 	replicas := []*testutil.Process{
-		testutil.Start(t, run, "notification", withDataDir(env, t.TempDir())),
-		testutil.Start(t, run, "notification", withDataDir(env, t.TempDir())),
+		testutil.Start(t, run, "notification", testutil.WithEnv(env, "DATA_DIR", t.TempDir())),
+		testutil.Start(t, run, "notification", testutil.WithEnv(env, "DATA_DIR", t.TempDir())),
 	}
 
 	tok := iss.Token(t, "careergpt-backend", "notification-service", "notifications:send")
@@ -69,14 +69,6 @@ func TestReplicas_TokenUsedOnceAcrossReplicas(t *testing.T) {
 	require.Equal(t, int32(n-1), refused.Load(), "every other one refused as a replay")
 }
 
-func withDataDir(env map[string]string, dir string) map[string]string {
-	out := map[string]string{"DATA_DIR": dir}
-	for k, v := range env {
-		out[k] = v
-	}
-	return out
-}
-
 // TestReplicas_AuditEntriesDeliveredOnce: two replicas share one outbox.
 // Notifications accepted while Logging is down are queued; once it is
 // back, each audit entry reaches it exactly once, though both replicas
@@ -90,8 +82,8 @@ func TestReplicas_AuditEntriesDeliveredOnce(t *testing.T) {
 		"IDENTITY_URL": peers.identity.URL, "LOGGING_URL": peers.logging.URL}
 	dir := t.TempDir() // one client key for both
 	replicas := []*testutil.Process{
-		testutil.Start(t, run, "notification", withDataDir(env, dir)),
-		testutil.Start(t, run, "notification", withDataDir(env, dir)),
+		testutil.Start(t, run, "notification", testutil.WithEnv(env, "DATA_DIR", dir)),
+		testutil.Start(t, run, "notification", testutil.WithEnv(env, "DATA_DIR", dir)),
 	}
 	const n = 20
 	var wg sync.WaitGroup

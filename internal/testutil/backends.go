@@ -1,6 +1,10 @@
 package testutil
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/s2sjwt/s2sjwt/internal/database/dbtest"
+)
 
 // Backend is a database a load benchmark runs a service on: its
 // environment, given a fresh PostgreSQL URL maker.
@@ -9,13 +13,13 @@ type Backend struct {
 	Env  func(tb testing.TB) []string
 }
 
-// Backends are SQLite (the data directory) and PostgreSQL (postgres
-// returns a fresh database URL, skipping without a server).
-func Backends(postgres func(testing.TB) string) []Backend {
+// Backends are SQLite (the data directory) and PostgreSQL (a fresh
+// database; skipped without a server, as dbtest.Postgres says).
+func Backends() []Backend {
 	return []Backend{
 		{"SQLite", func(tb testing.TB) []string { return []string{"DATA_DIR=" + tb.TempDir()} }},
 		{"Postgres", func(tb testing.TB) []string {
-			return []string{"DATA_DIR=" + tb.TempDir(), "DATABASE_URL=" + postgres(tb)}
+			return []string{"DATA_DIR=" + tb.TempDir(), "DATABASE_URL=" + dbtest.Postgres(tb)}
 		}},
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -138,6 +139,15 @@ type Process struct {
 
 // Stop ends the process and waits for it to shut down.
 func (p *Process) Stop() { p.stop() }
+
+// WithEnv returns a copy of env with the given key, value pairs set.
+func WithEnv(env map[string]string, pairs ...string) map[string]string {
+	out := maps.Clone(env)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		out[pairs[i]] = pairs[i+1]
+	}
+	return out
+}
 
 // Start runs a binary's run function with args[0]=name, the given
 // environment, and "-addr 127.0.0.1:0"; it returns once /healthz answers.
