@@ -130,7 +130,7 @@ func identityCases() []Case {
 			identity: checkProofReplayAtTokenEndpoint},
 		{ID: "IDP-11", Category: "issuer profile", Severity: High, Expect: Accept, Source: "OWASP ASVS V2.2.1; OWASP device cookies; RFC 6749 §10.10",
 			Title:    "Others' failed attempts under a client's id do not lock that client out",
-			Explain:  "A rate limit keyed on the client id a request merely claims lets anyone lock any client out: a few requests a minute with its id and a wrong secret and the real service gets no tokens. Failures must count against whoever makes them (their address), and a client that proves its credentials must get its token.",
+			Explain:  "A rate limit keyed on the client id a request merely claims lets anyone lock any client out: a few requests a minute with its id and a wrong secret and the real service gets no tokens. Keying it on the address as well is not enough where the attacker shares the client's address (a proxy, a NAT gateway, a node), and exempting addresses that succeeded before fails after a restart, at another replica, or before the first success. A client that proves its credentials must get its token, whatever failures came before it.",
 			identity: checkNoLockoutByClaimedID},
 	}
 }
@@ -275,35 +275,46 @@ func checkPublicJWKS(ctx context.Context, e *env) verdict {
 	return verdict{status: Pass}
 }
 
-// checkNoLockoutByClaimedID is IDP-11.
+// checkNoLockoutByClaimedID is IDP-11. The failures and the valid requests
+// come from one address that never succeeded before (a fresh loopback
+// address where the identity is on loopback), so an issuer that lets a
+// client through only from an address it already proved itself from fails:
+// after a restart, at another replica or before its first token, that
+// client would be locked out by anyone sharing its address.
 func checkNoLockoutByClaimedID(ctx context.Context, e *env) verdict {
-	valid := func(label string) (Observation, bool) {
-		s, b, err := e.identity.do(ctx, http.MethodPost, e.identity.tokenURL, form,
-			"grant_type=client_credentials&audience="+url.QueryEscape(e.targetAudience()), e.identity.basic())
+	request := func(client *http.Client, label, secret string) (Observation, bool) {
+		s, b, err := e.identity.doWith(ctx, client, http.MethodPost, e.identity.tokenURL, form,
+			"grant_type=client_credentials&audience="+url.QueryEscape(e.targetAudience()), [2]string{e.identity.cfg.ClientID, secret})
 		if err != nil {
 			return Observation{Label: label, Error: "no answer: " + err.Error()}, false
 		}
 		return Observation{Label: label, Status: s, Error: errorOf(b)}, s == http.StatusOK
 	}
-	if o, ok := valid("valid request before"); !ok {
+	if o, ok := request(e.identity.client, "valid request before, from the suite's address", e.identity.cfg.ClientSecret); !ok {
 		return verdict{Fail, fmt.Sprintf("inconclusive: the suite's client got no token to begin with (%d %s)", o.Status, o.Error), []Observation{o}}
 	}
+	client, source, fresh := freshSourceClient(e.identity.client, e.identity.tokenURL)
+	defer client.CloseIdleConnections()
+	where := "from " + source + ", an address it never succeeded from"
+	if !fresh {
+		where = "from the suite's address (the identity is not on loopback, so no fresh address could be used: an issuer that exempts addresses that succeeded before passes here)"
+	}
 	const rounds, failuresPerRound = 4, 5
+	var obs []Observation
 	for round := range rounds {
 		for i := range failuresPerRound {
-			_, _, err := e.identity.do(ctx, http.MethodPost, e.identity.tokenURL, form,
-				"grant_type=client_credentials&audience="+url.QueryEscape(e.targetAudience()),
-				[2]string{e.identity.cfg.ClientID, fmt.Sprintf("attacker-guess-%d-%d", round, i)})
-			if err != nil {
-				return verdict{Fail, "no answer: " + err.Error(), nil}
+			if o, _ := request(client, "failure", fmt.Sprintf("attacker-guess-%d-%d-%s", round, i, randomID())); o.Status == 0 {
+				return verdict{Fail, o.Error, nil}
 			}
 		}
-		label := fmt.Sprintf("valid request after %d failures under its id", (round+1)*failuresPerRound)
-		if o, ok := valid(label); !ok {
-			return verdict{Fail, fmt.Sprintf("%s: refused (%d %s); anyone who knows the client id can deny it tokens", label, o.Status, o.Error), []Observation{o}}
+		label := fmt.Sprintf("valid request after %d failures under its id, %s", (round+1)*failuresPerRound, where)
+		o, ok := request(client, label, e.identity.cfg.ClientSecret)
+		obs = append(obs, o)
+		if !ok {
+			return verdict{Fail, fmt.Sprintf("%s: refused (%d %s); anyone who knows the client id and shares its address (a proxy, a NAT gateway, a node) can deny it tokens", label, o.Status, o.Error), []Observation{o}}
 		}
 	}
-	return verdict{status: Pass}
+	return verdict{Pass, "", obs[len(obs)-1:]}
 }
 
 // checkDPoPBinding is IDP-12.

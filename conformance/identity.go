@@ -2,12 +2,15 @@ package conformance
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // identityClient talks to the implementation's token endpoint as the
@@ -63,6 +66,11 @@ func (c *identityClient) token(ctx context.Context, audience, scope string) (str
 }
 
 func (c *identityClient) do(ctx context.Context, method, target, contentType, body string, basic ...[2]string) (int, []byte, error) {
+	return c.doWith(ctx, c.client, method, target, contentType, body, basic...)
+}
+
+// doWith is do through client.
+func (c *identityClient) doWith(ctx context.Context, client *http.Client, method, target, contentType, body string, basic ...[2]string) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, target, strings.NewReader(body))
 	if err != nil {
 		return 0, nil, err
@@ -73,12 +81,14 @@ func (c *identityClient) do(ctx context.Context, method, target, contentType, bo
 	if len(basic) == 1 {
 		req.SetBasicAuth(url.QueryEscape(basic[0][0]), url.QueryEscape(basic[0][1]))
 	}
-	return c.send(req)
+	return send(client, req)
 }
 
 // send makes req and reads at most 64 KiB of the answer.
-func (c *identityClient) send(req *http.Request) (int, []byte, error) {
-	resp, err := c.client.Do(req)
+func (c *identityClient) send(req *http.Request) (int, []byte, error) { return send(c.client, req) }
+
+func send(client *http.Client, req *http.Request) (int, []byte, error) {
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -100,4 +110,45 @@ func (c *identityClient) tokenWithProof(ctx context.Context, audience, proof str
 	req.Header.Set("DPoP", proof)
 	req.SetBasicAuth(url.QueryEscape(c.cfg.ClientID), url.QueryEscape(c.cfg.ClientSecret))
 	return c.send(req)
+}
+
+// freshSourceClient returns a client like base whose connections leave from
+// a random loopback address (127.x.y.z) that the server at target has never
+// seen, and that address; or base itself and false when target is not on
+// IPv4 loopback (or base's transport cannot be cloned).
+func freshSourceClient(base *http.Client, target string) (*http.Client, string, bool) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return base, "", false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		host = "127.0.0.1"
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.To4() == nil || !ip.IsLoopback() {
+		return base, "", false
+	}
+	rt := base.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	t, ok := rt.(*http.Transport)
+	if !ok {
+		return base, "", false
+	}
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	source := net.IPv4(127, 1+b[0]%254, 1+b[1]%254, 1+b[2]%254)
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: source}, Timeout: 5 * time.Second}
+	t = t.Clone()
+	t.DialContext = func(ctx context.Context, _, addr string) (net.Conn, error) {
+		_, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		return dialer.DialContext(ctx, "tcp4", net.JoinHostPort(host, port))
+	}
+	client := *base
+	client.Transport = t
+	return &client, source.String(), true
 }

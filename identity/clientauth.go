@@ -60,6 +60,9 @@ func (s *server) authenticateClient(ctx context.Context, cred clientCredentials)
 }
 
 func (s *server) authenticateSecret(id, secret string) (*Client, error) {
+	if len(secret) < MinClientSecretBytes {
+		return nil, fmt.Errorf("%w: a secret of %d bytes for %q (generated secrets have at least %d)", errBadClient, len(secret), id, MinClientSecretBytes)
+	}
 	c, ok := s.cfg.Registry.client(id)
 	if !ok || c.AuthMethod != ClientSecretBasic {
 		secretMatches(secret, "") // same work as for a known client

@@ -36,6 +36,8 @@ type env struct {
 	clock  *testutil.Clock
 	keys   *identity.KeyStore
 	client *tokenclient.Client // private_key_jwt client "careergpt-backend"
+	cfg    identity.Config
+	deps   identity.Deps
 }
 
 func newEnv(tb testing.TB, configure ...func(*identity.Config)) *env {
@@ -73,13 +75,27 @@ func newEnv(tb testing.TB, configure ...func(*identity.Config)) *env {
 	for _, f := range configure {
 		f(&cfg)
 	}
-	h, err = identity.NewServer(cfg,
-		identity.Deps{Keys: keys, Replay: replay.New(db, clk.Now), Now: clk.Now, Logger: slog.New(slog.NewTextHandler(e.logs, nil))})
+	e.cfg = cfg
+	e.deps = identity.Deps{Keys: keys, Replay: replay.New(db, clk.Now), Now: clk.Now, Logger: slog.New(slog.NewTextHandler(e.logs, nil))}
+	h, err = identity.NewServer(cfg, e.deps)
 	require.NoError(tb, err)
 	e.h = h
 	e.client = &tokenclient.Client{TokenURL: e.srv.URL + "/oauth2/token", ClientID: "careergpt-backend",
 		Key: clientKey, Signer: priv, HTTP: e.srv.Client(), Now: clk.Now}
 	return e
+}
+
+// replica is a second Identity on e's database and keys, with a memory of
+// its own, as another process would have.
+func (e *env) replica(tb testing.TB) *env {
+	tb.Helper()
+	h, err := identity.NewServer(e.cfg, e.deps)
+	require.NoError(tb, err)
+	r := *e
+	r.h = h
+	r.srv = httptest.NewServer(h)
+	tb.Cleanup(r.srv.Close)
+	return &r
 }
 
 // verifier trusts this identity service through its published JWKS.
@@ -245,18 +261,23 @@ func signAssertion(tb testing.TB, e *env, extra jwt.MapClaims) string {
 	return s
 }
 
+// TestIssueToken_FailedAuthenticationIsRateLimited: past the limit a wrong
+// secret gets 429 with Retry-After until the window ends; the right one
+// never waits.
 func TestIssueToken_FailedAuthenticationIsRateLimited(t *testing.T) {
 	e := newEnv(t)
 	body := "grant_type=client_credentials&audience=logging-service"
 	for range identity.MaxAuthFailures {
 		require.Equal(t, 401, e.post(t, form, body, "suite", "wrong").status)
 	}
-	r := e.post(t, form, body, "suite", secret)
-	require.Equal(t, http.StatusTooManyRequests, r.status, "locked out even with the right secret")
+	r := e.post(t, form, body, "suite", "wrong")
+	require.Equal(t, http.StatusTooManyRequests, r.status)
 	require.Equal(t, "invalid_client", r.body["error"])
+	require.Equal(t, "60", r.header.Get("Retry-After"))
+	require.Equal(t, 200, e.post(t, form, body, "suite", secret).status, "the right secret is never throttled")
 
 	e.clock.Advance(identity.AuthFailureWindow)
-	require.Equal(t, 200, e.post(t, form, body, "suite", secret).status)
+	require.Equal(t, 401, e.post(t, form, body, "suite", "wrong").status, "a new window")
 }
 
 func TestKeyRotation_NoValidTokenRejected(t *testing.T) {

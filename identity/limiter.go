@@ -8,9 +8,13 @@ import (
 	"time"
 )
 
-// Limits on failed client authentication. Failures are counted per source
-// address: what a request merely claims (a client id) never decides whom
-// another request's failures lock out.
+// Limits on failed client authentication. A correct secret is checked
+// first and never refused: client secrets are generated with at least 256
+// bits (docs/registry.md), so guessing one is hopeless at any rate, and no
+// one else's failures, at any address, replica or time, may keep a client
+// out. What the limits bound is the cost of failures: how many a source,
+// and everyone together, may make in a window before each further one is
+// answered 429 and goes unlogged.
 const (
 	// MaxAuthFailures is how many failed secret checks a source may make
 	// for one client id in a window before it must wait.
@@ -18,12 +22,15 @@ const (
 	// MaxSourceFailures is how many failed secret checks a source may make
 	// for any client ids in a window, so rotating ids buys no guesses.
 	MaxSourceFailures = 50
+	// MaxTotalFailures is how many failed secret checks all sources
+	// together may make in a window, so many addresses buy no more.
+	MaxTotalFailures = 1_000
 	// AuthFailureWindow is the window's length.
 	AuthFailureWindow = time.Minute
-	// KnownSourceTTL is how long a source that proved a client's secret
-	// stays exempt from that client's lockout (OWASP's "device cookie" for
-	// machines): an attacker's failures never lock out the client itself.
-	KnownSourceTTL = 24 * time.Hour
+	// MinClientSecretBytes is the shortest secret ever compared: a
+	// generated secret is longer, so a shorter one is a guess, or a
+	// registered secret nobody should have chosen.
+	MinClientSecretBytes = 32
 	// MaxClientIDBytes bounds a client id; a longer one fails at once and
 	// is neither stored nor logged.
 	MaxClientIDBytes = 128
@@ -33,15 +40,15 @@ const (
 	lockedOutMessage = "too many failed authentication attempts; retry later"
 )
 
-// authLimiter throttles guessing of client secrets. private_key_jwt never
-// passes through it: an assertion cannot be guessed, so failing one counts
-// for nothing and locks out nobody.
+// authLimiter counts failed secret checks, per source and client id, per
+// source, and in total. It never decides a correct secret. private_key_jwt
+// never passes through it: an assertion cannot be guessed.
 type authLimiter struct {
 	now     func() time.Time
 	mu      sync.Mutex
 	pairs   *lru[*failureWindow] // source + client id
 	sources *lru[*failureWindow] // source
-	known   *lru[time.Time]      // source + client id → last proof of the secret
+	total   failureWindow
 }
 
 type failureWindow struct {
@@ -50,47 +57,42 @@ type failureWindow struct {
 }
 
 func newAuthLimiter(now func() time.Time) *authLimiter {
-	return &authLimiter{now: now, pairs: newLRU[*failureWindow](maxTracked),
-		sources: newLRU[*failureWindow](maxTracked), known: newLRU[time.Time](maxTracked)}
+	return &authLimiter{now: now, pairs: newLRU[*failureWindow](maxTracked), sources: newLRU[*failureWindow](maxTracked)}
 }
 
-// retryAfter returns how long source must wait before its next secret
-// check for clientID, or zero. A source that proved the secret recently
-// never waits for that client.
-func (l *authLimiter) retryAfter(source, clientID string) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	if last, ok := l.known.get(pairKey(source, clientID)); ok && now.Sub(last) < KnownSourceTTL {
-		return 0
-	}
-	wait := time.Duration(0)
-	if w, ok := l.pairs.get(pairKey(source, clientID)); ok {
-		wait = max(wait, w.retryAfter(now, MaxAuthFailures))
-	}
-	if w, ok := l.sources.get(source); ok {
-		wait = max(wait, w.retryAfter(now, MaxSourceFailures))
-	}
-	return wait
+// throttle is the limiter's answer to one failure.
+type throttle struct {
+	// wait is how long the source should wait before failing again; zero
+	// while it is within every limit.
+	wait time.Duration
+	// quiet is set for the failures after the one that crossed a limit:
+	// they are not logged one by one, so a flood costs a line per window.
+	quiet bool
 }
 
 // fail counts a failed secret check. clientID is "" when the id itself was
-// unusable (too long): only the source is charged.
-func (l *authLimiter) fail(source, clientID string) {
+// unusable (too long): the source and the total are charged.
+func (l *authLimiter) fail(source, clientID string) throttle {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	l.sources.getOrPut(source, func() *failureWindow { return &failureWindow{start: now} }).add(now)
-	if clientID != "" {
-		l.pairs.getOrPut(pairKey(source, clientID), func() *failureWindow { return &failureWindow{start: now} }).add(now)
+	fresh := func() *failureWindow { return &failureWindow{start: now} }
+	var t throttle
+	crossed := false
+	count := func(w *failureWindow, limit int) {
+		w.add(now)
+		if wait := w.retryAfter(now, limit); wait > 0 {
+			t.wait = max(t.wait, wait)
+			crossed = crossed || w.failures == limit+1
+		}
 	}
-}
-
-// succeed remembers that source proved clientID's secret.
-func (l *authLimiter) succeed(source, clientID string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.known.put(pairKey(source, clientID), l.now())
+	count(&l.total, MaxTotalFailures)
+	count(l.sources.getOrPut(source, fresh), MaxSourceFailures)
+	if clientID != "" {
+		count(l.pairs.getOrPut(pairKey(source, clientID), fresh), MaxAuthFailures)
+	}
+	t.quiet = t.wait > 0 && !crossed
+	return t
 }
 
 func (w *failureWindow) add(now time.Time) {
@@ -100,9 +102,11 @@ func (w *failureWindow) add(now time.Time) {
 	w.failures++
 }
 
+// retryAfter is how long is left of a window that holds more than limit
+// failures.
 func (w *failureWindow) retryAfter(now time.Time, limit int) time.Duration {
 	left := AuthFailureWindow - now.Sub(w.start)
-	if left <= 0 || w.failures < limit {
+	if left <= 0 || w.failures <= limit {
 		return 0
 	}
 	return left

@@ -21,12 +21,12 @@ func TestAuthLimiter_FullTableEvictsTheOldestOnly(t *testing.T) {
 	for range MaxAuthFailures {
 		l.fail("192.0.2.1", "victim")
 	}
-	require.Positive(t, l.retryAfter("192.0.2.1", "victim"))
+	require.Positive(t, l.fail("192.0.2.1", "victim").wait)
 	for i := range maxTracked - 1 {
 		l.fail("203.0.113.250", fmt.Sprintf("flood-%d", i))
 	}
 	require.Equal(t, maxTracked, l.pairs.len())
-	require.Positive(t, l.retryAfter("192.0.2.1", "victim"), "the newest lockout survives a full table")
+	require.Positive(t, l.fail("192.0.2.1", "victim").wait, "the newest lockout survives a full table")
 	_, oldest := l.pairs.get(pairKey("203.0.113.0", "client-0"))
 	require.False(t, oldest, "the least recently used entry went first")
 }

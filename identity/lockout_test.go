@@ -37,15 +37,13 @@ func (e *env) postWith(tb testing.TB, client *http.Client, user, password string
 	return resp.StatusCode
 }
 
-// TestLockout_AttackerCannotLockOutAClient: failures under a client's id
-// run alongside that client's valid requests, and every valid request
-// succeeds: for a private_key_jwt client, and for a secret client that has
-// proved its secret from its address before, even when the attacker shares
-// that address.
+// TestLockout_AttackerCannotLockOutAClient: failures under a client's id,
+// from the client's own address, run alongside that client's valid
+// requests, and every valid request succeeds, for a private_key_jwt client
+// and for a secret client that never authenticated before.
 func TestLockout_AttackerCannotLockOutAClient(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	require.Equal(t, 200, e.postWith(t, e.srv.Client(), "suite", secret), "the client proves its secret once")
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -76,15 +74,95 @@ func TestLockout_AttackerCannotLockOutAClient(t *testing.T) {
 	wg.Wait()
 }
 
-// TestLockout_FailuresCountPerSource: an attacker on another address locks
-// out only itself, even for a client that never authenticated before.
+// wrongSecret is a guess as long as a generated secret, so it is compared.
+const wrongSecret = "attacker-guess-0123456789abcdef0123456789"
+
+// TestLockout_CorrectSecretNeedsNoHistory: a client whose address already
+// holds ten failures under its id gets its token at once, on a freshly
+// started Identity (nothing remembered) and at a second replica, neither of
+// which ever saw it succeed.
+func TestLockout_CorrectSecretNeedsNoHistory(t *testing.T) {
+	t.Run("FreshStart", func(t *testing.T) {
+		e := newEnv(t)
+		for range 10 {
+			require.Contains(t, []int{401, 429}, e.postWith(t, e.srv.Client(), "suite", wrongSecret))
+		}
+		require.Equal(t, 200, e.postWith(t, e.srv.Client(), "suite", secret))
+	})
+	t.Run("OtherReplica", func(t *testing.T) {
+		a := newEnv(t)
+		b := a.replica(t)
+		for _, e := range []*env{a, b} {
+			for range 10 {
+				e.postWith(t, e.srv.Client(), "suite", wrongSecret)
+			}
+		}
+		require.Equal(t, 200, b.postWith(t, b.srv.Client(), "suite", secret))
+		require.Equal(t, 200, a.postWith(t, a.srv.Client(), "suite", secret))
+	})
+}
+
+// TestLockout_GuessingFromTheClientsAddressIsThrottled: 2,000 wrong
+// secrets from the address the client itself uses get 429 past the
+// source's limit, and cost a bounded number of log lines, while the
+// client's own requests, interleaved, all succeed.
+func TestLockout_GuessingFromTheClientsAddressIsThrottled(t *testing.T) {
+	e := newEnv(t)
+	require.Equal(t, 200, e.postWith(t, e.srv.Client(), "suite", secret))
+	throttled := 0
+	for i := range 2000 {
+		switch status := e.postWith(t, e.srv.Client(), "suite", fmt.Sprintf("guess-%04d-%s", i, wrongSecret)); status {
+		case 429:
+			throttled++
+		default:
+			require.Equal(t, 401, status)
+		}
+		if i%100 == 0 {
+			require.Equal(t, 200, e.postWith(t, e.srv.Client(), "suite", secret), "the client, after %d guesses", i)
+		}
+	}
+	require.Equal(t, 2000-identity.MaxAuthFailures, throttled)
+	refusals := strings.Count(e.logs.String(), "token request refused")
+	t.Logf("%d of 2000 guesses throttled, %d refusals logged", throttled, refusals)
+	// One line per failure until throttled, then one per bound crossed
+	// (the client id's, the address's, everyone's).
+	require.Equal(t, identity.MaxAuthFailures+3, refusals)
+}
+
+// TestLockout_AdminFailuresAreThrottledAndLogged: wrong admin secrets are
+// logged and, past the limit, answered 429; the right one still rotates.
+func TestLockout_AdminFailuresAreThrottledAndLogged(t *testing.T) {
+	const adminSecret = "admin-secret-for-this-test-only-0123456789"
+	e := newEnv(t, func(c *identity.Config) { c.AdminSecretSHA256 = identity.HashSecret(adminSecret) })
+	rotate := func(password string) int {
+		req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/admin/rotate-keys", nil)
+		require.NoError(t, err)
+		req.SetBasicAuth("admin", password)
+		resp, err := e.srv.Client().Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	statuses := map[int]int{}
+	for i := range 2000 {
+		statuses[rotate(fmt.Sprintf("wrong-%d", i))]++
+	}
+	require.Equal(t, identity.MaxAuthFailures, statuses[401], "answered 401 until the limit")
+	require.Equal(t, 2000-identity.MaxAuthFailures, statuses[429])
+	logged := strings.Count(e.logs.String(), "admin authentication failed")
+	require.Equal(t, identity.MaxAuthFailures+3, logged, "each failure logged until throttled, then one line per bound crossed")
+	require.Equal(t, 200, rotate(adminSecret))
+}
+
+// TestLockout_FailuresCountPerSource: an attacker's failures slow down
+// only its own address; the client's address is not charged.
 func TestLockout_FailuresCountPerSource(t *testing.T) {
 	e := newEnv(t)
 	attacker := e.from("127.0.0.2")
 	for range identity.MaxAuthFailures {
-		require.Equal(t, 401, e.postWith(t, attacker, "suite", "guess"))
+		require.Equal(t, 401, e.postWith(t, attacker, "suite", wrongSecret))
 	}
-	require.Equal(t, 429, e.postWith(t, attacker, "suite", secret), "the attacker's address waits, right secret or not")
+	require.Equal(t, 429, e.postWith(t, attacker, "suite", wrongSecret), "the attacker's address waits")
 	require.Equal(t, 200, e.postWith(t, e.srv.Client(), "suite", secret), "the client's address does not")
 }
 
@@ -94,9 +172,9 @@ func TestLockout_RotatingIDsBuysNoGuesses(t *testing.T) {
 	e := newEnv(t)
 	attacker := e.from("127.0.0.3")
 	for i := range identity.MaxSourceFailures {
-		require.Equal(t, 401, e.postWith(t, attacker, fmt.Sprintf("client-%d", i), "guess"))
+		require.Equal(t, 401, e.postWith(t, attacker, fmt.Sprintf("client-%d", i), wrongSecret))
 	}
-	require.Equal(t, 429, e.postWith(t, attacker, "suite", secret))
+	require.Equal(t, 429, e.postWith(t, attacker, "suite", wrongSecret))
 }
 
 // TestLockout_AttackerSizedInputIsBounded: 10,000 requests with 20 KB client

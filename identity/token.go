@@ -39,6 +39,8 @@ type oauthError struct {
 	code        string
 	description string
 	cause       error // for the log only
+	retryAfter  time.Duration
+	quiet       bool // not logged: one of a flood already logged once
 }
 
 func (e *oauthError) Error() string { return e.code + ": " + e.description }
@@ -53,7 +55,12 @@ func (s *server) writeOAuthError(w http.ResponseWriter, r *http.Request, e *oaut
 	if e.cause != nil {
 		cause = httpx.LogBounded(e.cause.Error())
 	}
-	s.deps.Logger.Info("token request refused", "error", e.code, "reason", e.description, "cause", cause, "remote", r.RemoteAddr)
+	if !e.quiet {
+		s.deps.Logger.Info("token request refused", "error", e.code, "reason", e.description, "cause", cause, "remote", r.RemoteAddr)
+	}
+	if e.retryAfter > 0 {
+		w.Header().Set("Retry-After", retryAfterSeconds(e.retryAfter))
+	}
 	if e.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="identity"`)
 	}
@@ -87,40 +94,43 @@ type tokenResponse struct {
 	Scope       string `json:"scope,omitempty"`
 }
 
-// authenticate proves the client. Only secret checks pass the failure
-// limiter, keyed by the request's source: guessing is slowed, and nobody
-// else's failures refuse a client that proves its secret.
+// authenticate proves the client. A correct secret always passes: the
+// failure limiter only answers failures, per source, so nobody else's
+// failures can refuse a client, while a flood of them is bounded in cost.
 func (s *server) authenticate(r *http.Request, cred clientCredentials) (*Client, *oauthError) {
 	invalid := func(cause error) *oauthError {
 		return &oauthError{status: http.StatusUnauthorized, code: "invalid_client", description: "client authentication failed", cause: cause}
 	}
-	source := sourceOf(r)
-	if cred.hasBasic {
-		if len(cred.basicID) > MaxClientIDBytes {
-			s.limiter.fail(source, "")
-			return nil, invalid(fmt.Errorf("%w: client id of %d bytes", errBadClient, len(cred.basicID)))
-		}
-		if wait := s.limiter.retryAfter(source, cred.basicID); wait > 0 {
-			return nil, &oauthError{status: http.StatusTooManyRequests, code: "invalid_client", description: lockedOutMessage,
-				cause: fmt.Errorf("%s locked out for client %q for %s", source, cred.basicID, wait.Round(time.Second))}
-		}
+	if cred.hasBasic && len(cred.basicID) > MaxClientIDBytes {
+		return nil, s.throttled(s.limiter.fail(sourceOf(r), ""), invalid(fmt.Errorf("%w: client id of %d bytes", errBadClient, len(cred.basicID))))
 	}
 	client, err := s.authenticateClient(r.Context(), cred)
 	switch {
 	case errors.Is(err, errSeveralClientAuth):
 		return nil, badRequest("invalid_request", "use exactly one client authentication method")
+	case (errors.Is(err, errNoClientAuth) || errors.Is(err, errBadClient)) && cred.hasBasic:
+		return nil, s.throttled(s.limiter.fail(sourceOf(r), cred.basicID), invalid(err))
 	case errors.Is(err, errNoClientAuth), errors.Is(err, errBadClient):
-		if cred.hasBasic {
-			s.limiter.fail(source, cred.basicID)
-		}
 		return nil, invalid(err)
 	case err != nil:
 		return nil, &oauthError{status: http.StatusInternalServerError, code: "server_error", description: "try again later", cause: err}
 	}
-	if cred.hasBasic {
-		s.limiter.succeed(source, client.ID)
-	}
 	return client, nil
+}
+
+// retryAfterSeconds is d as a Retry-After value, rounded up.
+func retryAfterSeconds(d time.Duration) string {
+	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
+}
+
+// throttled turns a failure over the limiter's bounds into 429 with
+// Retry-After; the ones after the first over a bound are not logged.
+func (s *server) throttled(t throttle, failure *oauthError) *oauthError {
+	if t.wait <= 0 {
+		return failure
+	}
+	return &oauthError{status: http.StatusTooManyRequests, code: "invalid_client", description: lockedOutMessage,
+		retryAfter: t.wait, quiet: t.quiet, cause: fmt.Errorf("failures over the limit for %s: %w", t.wait.Round(time.Second), failure.cause)}
 }
 
 func (s *server) issue(r *http.Request, req *tokenRequest) (*tokenResponse, *oauthError) {

@@ -34,6 +34,7 @@ const (
 	WrongErrorForGrant     IdentityFlaw = "answers an unsupported grant with invalid_request"
 	NoRateLimit            IdentityFlaw = "never slows down failed authentication"
 	LocksOutByClaimedID    IdentityFlaw = "locks a client out after anyone's failures under its id"
+	ExemptsKnownSources    IdentityFlaw = "lets a client through a lockout only from an address it succeeded from before"
 	IgnoresDPoPProof       IdentityFlaw = "advertises DPoP but issues bearer tokens"
 	NoDPoPReplayCheck      IdentityFlaw = "accepts a DPoP proof twice"
 )
@@ -51,6 +52,7 @@ var IdentityCatches = map[IdentityFlaw][]string{
 	WrongErrorForGrant:     {"IDP-09"},
 	NoRateLimit:            {"IDP-10"},
 	LocksOutByClaimedID:    {"IDP-11"},
+	ExemptsKnownSources:    {"IDP-11"},
 	IgnoresDPoPProof:       {"IDP-12", "IDP-13"}, // ignoring proofs, it cannot refuse a replayed one
 	NoDPoPReplayCheck:      {"IDP-13"},
 }
@@ -165,9 +167,13 @@ func (id *identity) handleToken(w http.ResponseWriter, r *http.Request) {
 	writeJSONBody(w, http.StatusOK, map[string]any{"access_token": raw, "token_type": tokenType, "expires_in": 300})
 }
 
-// authenticate returns the client, or the status to refuse with. Failures
-// count per source address and client id; a source that proved a client's
-// secret is never locked out for it (LocksOutByClaimedID keys on the id).
+// authenticate returns the client, or the status to refuse with. A
+// correct secret always passes; failures count per source address and
+// client id, and past five in a minute are answered 429.
+// LocksOutByClaimedID keys the failures on the id alone and checks them
+// before the secret; ExemptsKnownSources checks them before the secret too,
+// except for a source that proved the secret before (this project's
+// Identity until it checked the secret first).
 func (id *identity) authenticate(r *http.Request) (string, int) {
 	user, pass, ok := r.BasicAuth()
 	if !ok {
@@ -187,12 +193,17 @@ func (id *identity) authenticate(r *http.Request) (string, int) {
 	defer id.mu.Unlock()
 	recent := slices.DeleteFunc(id.fail[key], func(t time.Time) bool { return time.Since(t) > time.Minute })
 	id.fail[key] = recent
-	if len(recent) >= 5 && !id.has(NoRateLimit) && (id.has(LocksOutByClaimedID) || !id.good[source+"\x00"+user]) {
+	lockedOut := len(recent) >= 5 && !id.has(NoRateLimit)
+	checkedFirst := id.has(LocksOutByClaimedID) || (id.has(ExemptsKnownSources) && !id.good[source+"\x00"+user])
+	if lockedOut && checkedFirst {
 		return "", http.StatusTooManyRequests
 	}
 	secret, known := id.cfg.Clients[user]
 	if !known || (pass != secret && !id.has(AcceptsAnySecret)) {
 		id.fail[key] = append(recent, time.Now())
+		if lockedOut {
+			return "", http.StatusTooManyRequests
+		}
 		return "", http.StatusUnauthorized
 	}
 	id.good[source+"\x00"+user] = true
