@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -147,4 +148,39 @@ func (l *alternate) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.URL.Scheme, r.URL.Host = target.Scheme, target.Host
 	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestReplicas_CorrectSecretAfterFailuresAtBoth: ten failures under a
+// client's id from its own address at each of two replicas, neither of
+// which saw it succeed, and its correct secret gets a token at both.
+func TestReplicas_CorrectSecretAfterFailuresAtBoth(t *testing.T) {
+	const clientSecret = "conformance-only-not-a-real-secret-6f1c0e9a4b7d2c85"
+	registry, err := filepath.Abs("../../conformance/targets/local-registry.json")
+	require.NoError(t, err)
+	env := map[string]string{
+		"DATABASE_URL": dbtest.Postgres(t), "IDENTITY_KEY_SECRET": "identity-key-secret-for-tests-only-0123456789",
+		"IDENTITY_REGISTRY": registry, "IDENTITY_ISSUER": "http://identity.test",
+	}
+	replicas := []*testutil.Process{
+		testutil.Start(t, run, "identity", testutil.WithEnv(env, "DATA_DIR", t.TempDir())),
+		testutil.Start(t, run, "identity", testutil.WithEnv(env, "DATA_DIR", t.TempDir())),
+	}
+	post := func(base, secret string) int {
+		form := url.Values{"grant_type": {"client_credentials"}, "audience": {"logging-service"}}
+		req, _ := http.NewRequest(http.MethodPost, base+"/oauth2/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("conformance-suite", secret)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, r := range replicas {
+		for i := range 10 {
+			require.Contains(t, []int{401, 429}, post(r.URL, fmt.Sprintf("attacker-guess-%02d-0123456789abcdef0123456789", i)))
+		}
+	}
+	for _, r := range replicas {
+		require.Equal(t, http.StatusOK, post(r.URL, clientSecret))
+	}
 }
