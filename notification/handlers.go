@@ -83,14 +83,9 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	if delivered != nil {
 		resp.Audit = "queued"
 		s.outbox.kick()
-		timer := time.NewTimer(auditWait)
-		select {
-		case <-delivered:
+		if s.outbox.wait(ctx, id, delivered, auditWait) {
 			resp.Logged, resp.Audit = true, "delivered"
-		case <-timer.C:
-			s.outbox.forget(id)
 		}
-		timer.Stop()
 	}
 	s.deps.Logger.Info("notification accepted", "id", id, "source", claims.Subject, "jti", claims.ID, "audit", resp.Audit)
 	httpx.Encode(w, http.StatusAccepted, resp)

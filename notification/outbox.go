@@ -70,6 +70,52 @@ func (o *outbox) forget(id int64) {
 	o.mu.Unlock()
 }
 
+// Polling for deliveries made elsewhere: every replica on one database
+// delivers from the same outbox, so the one that accepted a notification
+// may not be the one that delivers its entry and closes no channel here.
+const (
+	firstDeliveryPoll = 20 * time.Millisecond
+	maxDeliveryPoll   = 200 * time.Millisecond
+)
+
+// wait returns whether entry id was delivered within d: by this process's
+// deliverer (delivered closes), or by any other, which its row leaving the
+// outbox shows. The row is looked for at growing intervals, so a wait costs
+// at most a dozen reads, and notices another's delivery within
+// maxDeliveryPoll.
+func (o *outbox) wait(ctx context.Context, id int64, delivered <-chan struct{}, d time.Duration) bool {
+	timeout := time.NewTimer(d)
+	defer timeout.Stop()
+	poll := firstDeliveryPoll
+	next := time.NewTimer(poll)
+	defer next.Stop()
+	for {
+		select {
+		case <-delivered:
+			return true
+		case <-timeout.C:
+			o.forget(id)
+			return false
+		case <-next.C:
+			if gone, err := o.gone(ctx, id); err == nil && gone {
+				o.forget(id)
+				return true
+			}
+			poll = min(2*poll, maxDeliveryPoll)
+			next.Reset(poll)
+		}
+	}
+}
+
+// gone reports whether entry id has left the outbox: it was delivered.
+func (o *outbox) gone(ctx context.Context, id int64) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, maxDeliveryPoll)
+	defer cancel()
+	var n int
+	err := o.db.QueryRowContext(ctx, `SELECT count(*) FROM audit_outbox WHERE notification_id = $1`, id).Scan(&n)
+	return n == 0, err
+}
+
 // kick makes the deliverer look now.
 func (o *outbox) kick() {
 	select {

@@ -28,11 +28,12 @@ type auditPeers struct {
 	down              atomic.Bool
 	delay             atomic.Int64 // per stored entry, in nanoseconds
 	mu                sync.Mutex
-	entries           []string // notification ids
+	entries           []string             // notification ids
+	storedAt          map[string]time.Time // when each was first stored
 }
 
 func newAuditPeers(t *testing.T) *auditPeers {
-	p := &auditPeers{}
+	p := &auditPeers{storedAt: map[string]time.Time{}}
 	p.identity = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tokenType := "Bearer"
 		if r.Header.Get("DPoP") != "" { // Notification binds its audit tokens to a key of its own
@@ -51,13 +52,25 @@ func newAuditPeers(t *testing.T) *auditPeers {
 			Attributes map[string]string `json:"attributes"`
 		}
 		_ = json.NewDecoder(r.Body).Decode(&body)
+		id := body.Attributes["notification_id"]
 		p.mu.Lock()
-		p.entries = append(p.entries, body.Attributes["notification_id"])
+		p.entries = append(p.entries, id)
+		if _, ok := p.storedAt[id]; !ok {
+			p.storedAt[id] = time.Now()
+		}
 		p.mu.Unlock()
 		w.WriteHeader(http.StatusCreated)
 	}))
 	t.Cleanup(func() { p.identity.Close(); p.logging.Close() })
 	return p
+}
+
+// deliveredBefore reports whether entry id was stored before t.
+func (p *auditPeers) deliveredBefore(id string, t time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	at, ok := p.storedAt[id]
+	return ok && at.Before(t)
 }
 
 func (p *auditPeers) delivered() []string {

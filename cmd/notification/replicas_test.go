@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -103,4 +105,49 @@ func TestReplicas_AuditEntriesDeliveredOnce(t *testing.T) {
 	time.Sleep(2 * time.Second) // both replicas poll every second: give a duplicate time to arrive
 	delivered := peers.delivered()
 	require.Len(t, delivered, n, "each entry once: %v", delivered)
+}
+
+// TestReplicas_LoggedTellsTheTruth: two replicas share one outbox, so the
+// replica that accepted a notification is not always the one that delivers
+// its audit entry. Under load alternating between them, no 202 says
+// logged:false for an entry Logging had already stored when it answered.
+func TestReplicas_LoggedTellsTheTruth(t *testing.T) {
+	db := dbtest.Postgres(t)
+	iss := testutil.NewIssuer(t)
+	peers := newAuditPeers(t)
+	env := map[string]string{"TRUSTED_ISSUER": iss.URL, "JWKS_URL": iss.JWKSURL(), "DATABASE_URL": db,
+		"IDENTITY_URL": peers.identity.URL, "LOGGING_URL": peers.logging.URL}
+	dir := t.TempDir()
+	replicas := []*testutil.Process{
+		testutil.Start(t, run, "notification", testutil.WithEnv(env, "DATA_DIR", dir)),
+		testutil.Start(t, run, "notification", testutil.WithEnv(env, "DATA_DIR", dir)),
+	}
+	const callers, perCaller = 4, 75
+	var wg sync.WaitGroup
+	var untrue, queued atomic.Int32
+	for c := range callers {
+		wg.Go(func() {
+			for i := range perCaller {
+				tok := iss.Token(t, "careergpt-backend", "notification-service", "notifications:send")
+				status, body := testutil.Do(t, http.MethodPost, replicas[(c+i)%2].URL+"/v1/notifications", tok, notificationBody)
+				answered := time.Now()
+				var resp struct {
+					ID     int64
+					Logged bool
+				}
+				if !assert.Equal(t, http.StatusAccepted, status, body) || !assert.NoError(t, json.Unmarshal([]byte(body), &resp)) {
+					return
+				}
+				if !resp.Logged {
+					queued.Add(1)
+					if peers.deliveredBefore(fmt.Sprint(resp.ID), answered) {
+						untrue.Add(1)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("%d notifications, %d answered logged:false, %d of them already delivered", callers*perCaller, queued.Load(), untrue.Load())
+	require.Zero(t, untrue.Load(), "a 202 said logged:false for an entry Logging already had")
 }
