@@ -57,7 +57,8 @@ func (s *Setup) Flags(fs *flag.FlagSet, env runner.Env) {
 }
 
 // Open implements runner.Service.
-func (s *Setup) Open(_ context.Context, logger *slog.Logger) (http.Handler, io.Closer, error) {
+func (s *Setup) Open(_ context.Context, in runner.Instance) (http.Handler, io.Closer, error) {
+	logger := in.Logger
 	key, signer, err := tokenclient.LoadOrCreateKey(filepath.Join(s.DataDir, "client-key.pem"), jwk.EdDSA)
 	if err != nil {
 		return nil, nil, err

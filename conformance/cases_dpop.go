@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -112,7 +113,7 @@ func newDPoPAttempt(ctx context.Context, e *env, rs *ResourceServer) (*dpopAttem
 	}
 	p := &dpopAttempt{scheme: "DPoP", token: token, key: key, other: other,
 		header: map[string]any{"typ": "dpop+jwt", "alg": key.Algorithm},
-		claims: map[string]any{"jti": randomID(), "htm": rs.Method, "htu": strings.TrimSuffix(rs.URL, "/") + rs.Path,
+		claims: map[string]any{"jti": randomID(), "htm": rs.Method, "htu": strings.TrimSuffix(cmp.Or(rs.PublicURL, rs.URL), "/") + rs.Path,
 			"iat": time.Now().Unix(), "ath": hashToken(token)}}
 	return p, nil
 }

@@ -86,6 +86,10 @@ type ResourceServer struct {
 	// DPoP servers accept DPoP-bound tokens with proofs (RFC 9449): the
 	// dpop cases run against them.
 	DPoP bool `json:"dpop,omitempty"`
+	// PublicURL is the URL the server knows itself by, where the suite
+	// reaches it at another (a mapped port, a proxy): DPoP proofs' htu
+	// names it. Default: URL.
+	PublicURL string `json:"public_url,omitempty"`
 	// Process names the process (of processes) that serves this server,
 	// so the suite can restart it between a token's use and its replay.
 	Process string `json:"process,omitempty"`
@@ -178,6 +182,8 @@ func (t *Target) Validate() error {
 			return fail("resource_servers[%d].audience is required (server %q)", i, rs.Name)
 		case !validURL(rs.URL) && rs.Container == "":
 			return fail("resource_servers[%d].url: %q is not an http(s) URL (server %q)", i, rs.URL, rs.Name)
+		case rs.PublicURL != "" && !validURL(rs.PublicURL):
+			return fail("resource_servers[%d].public_url: %q is not an http(s) URL (server %q)", i, rs.PublicURL, rs.Name)
 		case rs.Method == "" || !strings.HasPrefix(rs.Path, "/"):
 			return fail("resource_servers[%d]: method and an absolute path are required (server %q)", i, rs.Name)
 		}

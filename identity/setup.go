@@ -52,7 +52,8 @@ func (s *Setup) Flags(fs *flag.FlagSet, env runner.Env) {
 }
 
 // Open implements runner.Service.
-func (s *Setup) Open(ctx context.Context, logger *slog.Logger) (http.Handler, io.Closer, error) {
+func (s *Setup) Open(ctx context.Context, in runner.Instance) (http.Handler, io.Closer, error) {
+	logger := in.Logger
 	reg := s.Registry
 	if reg == nil {
 		var err error

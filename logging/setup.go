@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"io"
-	"log/slog"
 	"net/http"
 	"path/filepath"
 
@@ -27,7 +26,8 @@ func (s *Setup) Flags(fs *flag.FlagSet, env runner.Env) {
 }
 
 // Open implements runner.Service.
-func (s *Setup) Open(ctx context.Context, logger *slog.Logger) (http.Handler, io.Closer, error) {
+func (s *Setup) Open(ctx context.Context, in runner.Instance) (http.Handler, io.Closer, error) {
+	logger := in.Logger
 	v, err := s.Verifier(Audience, logger)
 	if err != nil {
 		return nil, nil, err
@@ -37,7 +37,7 @@ func (s *Setup) Open(ctx context.Context, logger *slog.Logger) (http.Handler, io
 		return nil, nil, err
 	}
 	store := NewStore(db)
-	dpop, err := s.DPoPConfig(store.Proofs)
+	dpop, err := s.DPoPConfig(store.Proofs, in)
 	if err != nil {
 		store.Close()
 		return nil, nil, err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"io"
-	"log/slog"
 	"net/http"
 	"path/filepath"
 	"time"
@@ -44,7 +43,8 @@ func (s *Setup) Flags(fs *flag.FlagSet, env runner.Env) {
 }
 
 // Open implements runner.Service.
-func (s *Setup) Open(ctx context.Context, logger *slog.Logger) (http.Handler, io.Closer, error) {
+func (s *Setup) Open(ctx context.Context, in runner.Instance) (http.Handler, io.Closer, error) {
+	logger := in.Logger
 	v, err := s.Verifier(Audience, logger)
 	if err != nil {
 		return nil, nil, err
@@ -54,7 +54,7 @@ func (s *Setup) Open(ctx context.Context, logger *slog.Logger) (http.Handler, io
 		return nil, nil, err
 	}
 	deps := Deps{Verifier: v, DB: db, Replay: replay.New(db, nil), Logger: logger}
-	if deps.DPoP, err = s.DPoPConfig(deps.Replay); err != nil {
+	if deps.DPoP, err = s.DPoPConfig(deps.Replay, in); err != nil {
 		db.Close()
 		return nil, nil, err
 	}

@@ -85,7 +85,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			Database: db, KeySecret: env("IDENTITY_KEY_SECRET", ""), DataDir: filepath.Join(dataDir, "identity"), Algorithm: "EdDSA",
 			RotationInterval: 24 * time.Hour, PublishLead: 20 * time.Second, Leeway: 5 * time.Second,
 		}},
-		{"logging", &logging.Setup{ResourceServer: withDPoP(trust, "required"), Database: db, DataDir: filepath.Join(dataDir, "logging")}},
+		{"logging", &logging.Setup{ResourceServer: withDPoP(trust, runner.DPoPRequired), Database: db, DataDir: filepath.Join(dataDir, "logging")}},
 		{"notification", newNotification()},
 	}
 	if len(lns) > 4 {
@@ -104,7 +104,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			closeAll(lns)
 			return err
 		}
-		h, closer, err := s.svc.Open(ctx, logger)
+		h, closer, err := s.svc.Open(ctx, runner.InstanceAt(lns[i], logger))
 		if err != nil {
 			closeAll(lns)
 			return fmt.Errorf("demo: %s: %w", s.name, err)

@@ -121,7 +121,7 @@ func (p ProofChecker) check(ctx context.Context, r DPoPRequest, bind func(jkt st
 	case pc.htm != r.Method:
 		return "", fmt.Errorf("%w: htm %q, request %s", ErrDPoPProof, pc.htm, r.Method)
 	case !sameResource(pc.htu, r.URL):
-		return "", fmt.Errorf("%w: htu %q is not this request's URL", ErrDPoPProof, pc.htu)
+		return "", fmt.Errorf("%w: htu %q is not this request's URL %v", ErrDPoPProof, pc.htu, r.URL)
 	case pc.iat == nil || pc.iat.After(now.Add(p.Leeway)) || pc.iat.Before(now.Add(-DPoPMaxAge-p.Leeway)):
 		return "", fmt.Errorf("%w: iat outside [now-%s, now+%s]", ErrDPoPProof, DPoPMaxAge, p.Leeway)
 	case pc.jti == "" || len(pc.jti) > maxProofJTI:

@@ -249,7 +249,7 @@ func BenchmarkVerifyDPoP(b *testing.B) {
 // token is refused too, with a DPoP challenge.
 func TestAuthenticate_DPoPRequired(t *testing.T) {
 	f := newFixture(t)
-	h := protected(f, authn.WithDPoP(authn.DPoPConfig{Replay: &memoryGuard{}, Required: true}))
+	h := protected(f, authn.WithDPoP(authn.DPoPConfig{Replay: &memoryGuard{}, Required: true, BaseURL: &url.URL{Scheme: "https", Host: "logging.example"}}))
 	rec := serve(h, "Bearer "+f.token(t, validHeader(), with(validClaims(), "scope", "logs:write")))
 	require.Equal(t, http.StatusUnauthorized, rec.Code)
 	require.Contains(t, strings.Join(rec.Header().Values("WWW-Authenticate"), "\n"), `error_description="this service accepts DPoP-bound tokens only"`)

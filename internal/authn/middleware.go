@@ -51,14 +51,18 @@ type DPoPConfig struct {
 	// Required refuses bearer tokens too: every request needs a bound
 	// token and its proof.
 	Required bool
-	// BaseURL is this service as its clients address it (scheme and host),
-	// for the proof's htu; when nil it is taken from the request (Host, TLS).
+	// BaseURL is this service as its clients address it (scheme and host);
+	// a proof's htu must name it. Required: taken from the request's Host
+	// header instead, a proof made for another host name would pass
+	// wherever a request names that host.
 	BaseURL *url.URL
 }
 
 // WithDPoP accepts "Authorization: DPoP" with a DPoP proof (RFC 9449).
 // Without it, a request with the DPoP scheme has no usable credentials. A
 // DPoP-bound token presented as a bearer token is refused either way.
+// Authenticate panics if cfg has no BaseURL or no Replay: a configuration
+// error, found when the server is built.
 func WithDPoP(cfg DPoPConfig) Option { return func(m *middleware) { m.dpop = &cfg } }
 
 type middleware struct {
@@ -74,6 +78,9 @@ func Authenticate(v *Verifier, opts ...Option) func(http.Handler) http.Handler {
 	m := &middleware{verifier: v, logger: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(m)
+	}
+	if m.dpop != nil && (m.dpop.BaseURL == nil || m.dpop.Replay == nil) {
+		panic("authn: WithDPoP needs DPoPConfig.BaseURL and Replay")
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -165,18 +172,11 @@ func credentials(r *http.Request, allowDPoP bool) (scheme, token string, err err
 	return scheme, token, nil
 }
 
-// requestURL is r's absolute URL as its client addressed it: base (scheme
-// and host) when set, else the request's own Host and TLS state.
+// requestURL is r's absolute URL as its client addressed it: base's
+// scheme and host, r's path.
 func requestURL(r *http.Request, base *url.URL) *url.URL {
 	u := *r.URL
-	if base != nil {
-		u.Scheme, u.Host = base.Scheme, base.Host
-		return &u
-	}
-	u.Scheme, u.Host = "http", r.Host
-	if r.TLS != nil {
-		u.Scheme = "https"
-	}
+	u.Scheme, u.Host = base.Scheme, base.Host
 	return &u
 }
 

@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
+	"github.com/s2sjwt/s2sjwt/internal/httpx"
 	"github.com/s2sjwt/s2sjwt/internal/tokenclient"
 )
 
@@ -50,9 +52,17 @@ func (c *Client) Log(ctx context.Context, message string, attributes map[string]
 		return fmt.Errorf("logclient: %w", err)
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode != http.StatusCreated {
-		return fmt.Errorf("logclient: logging-service answered %s", resp.Status)
+		// Its RFC 6750 error says why (a DPoP setting, a public URL), so
+		// the retries' log lines do too.
+		var refusal struct {
+			Code        string `json:"error"`
+			Description string `json:"error_description"`
+		}
+		_ = json.Unmarshal(answer, &refusal)
+		return fmt.Errorf("logclient: logging-service answered %s: %s", resp.Status,
+			httpx.LogBounded(strings.TrimSpace(refusal.Code+" "+refusal.Description)))
 	}
 	return nil
 }

@@ -4,6 +4,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -12,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime"
@@ -30,7 +32,22 @@ type Service interface {
 	// value for a key, or fallback.
 	Flags(fs *flag.FlagSet, env Env)
 	// Open builds the handler. The closer releases what Open acquired.
-	Open(ctx context.Context, logger *slog.Logger) (http.Handler, io.Closer, error)
+	Open(ctx context.Context, in Instance) (http.Handler, io.Closer, error)
+}
+
+// Instance is one running copy of a service, as Open sees it: how it logs
+// and where it listens.
+type Instance struct {
+	Logger *slog.Logger
+	// URL is the loopback URL of its listener ("http://127.0.0.1:9002"):
+	// what a service that must know its own address (for DPoP's htu) uses
+	// unless it is told its public URL.
+	URL string
+}
+
+// InstanceAt is the Instance of a service listening on ln.
+func InstanceAt(ln net.Listener, logger *slog.Logger) Instance {
+	return Instance{Logger: logger, URL: "http://" + loopback(ln.Addr().String())}
 }
 
 // Starter is a Service with work to do once it is listening.
@@ -142,7 +159,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	handler, closer, err := svc.Open(ctx, logger)
+	handler, closer, err := svc.Open(ctx, InstanceAt(ln, logger))
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("%s: %w", name, err)
@@ -210,7 +227,7 @@ func (cs Closers) Close() error {
 }
 
 // ResourceServer holds the settings every resource server shares: whom it
-// trusts and how much clock skew it tolerates.
+// trusts, how much clock skew it tolerates, and how it takes DPoP.
 type ResourceServer struct {
 	Issuer  string
 	JWKSURL string
@@ -218,31 +235,55 @@ type ResourceServer struct {
 	// JWKSMaxAge and JWKSMinRefresh tune the key cache (authn defaults).
 	JWKSMaxAge     time.Duration
 	JWKSMinRefresh time.Duration
-	// DPoP is "" (bearer tokens only), "optional" (DPoP-bound tokens with
-	// proofs too) or "required" (DPoP only).
+	// DPoP is DPoPOff, DPoPOptional (the default) or DPoPRequired.
 	DPoP string
+	// PublicURL is this service as its clients address it (scheme and
+	// host): a DPoP proof's htu must name it. Empty: the listener's
+	// loopback URL, right for the demo and for a binary run as it is.
+	PublicURL string
 }
+
+// DPoP modes of a resource server.
+const (
+	// DPoPOff: bearer tokens only; "Authorization: DPoP" is no credential.
+	DPoPOff = "off"
+	// DPoPOptional: bearer tokens, and DPoP-bound tokens with their proofs.
+	// The default, so that every documented client (Notification binds its
+	// audit tokens) works with a resource server left at its defaults.
+	DPoPOptional = "optional"
+	// DPoPRequired: DPoP-bound tokens with their proofs only.
+	DPoPRequired = "required"
+)
 
 // DPoPConfig is the middleware's DPoP configuration for rs.DPoP, or nil
-// when DPoP is off; proofs are remembered in replay.
-func (rs ResourceServer) DPoPConfig(replay authn.ReplayGuard) (*authn.DPoPConfig, error) {
+// when DPoP is off; proofs are remembered in replay, and must name
+// rs.PublicURL, or else the instance's own URL.
+func (rs ResourceServer) DPoPConfig(replay authn.ReplayGuard, in Instance) (*authn.DPoPConfig, error) {
 	switch rs.DPoP {
-	case "":
+	case DPoPOff:
 		return nil, nil
-	case "optional", "required":
-		return &authn.DPoPConfig{Replay: replay, Required: rs.DPoP == "required"}, nil
+	case "", DPoPOptional, DPoPRequired: // "": the zero value, optional
+	default:
+		return nil, fmt.Errorf("DPOP=%q: want off, optional or required", rs.DPoP)
 	}
-	return nil, fmt.Errorf("DPOP=%q: want optional, required or nothing", rs.DPoP)
+	public := cmp.Or(rs.PublicURL, in.URL)
+	base, err := url.Parse(public)
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" || strings.Trim(base.Path, "/") != "" || base.RawQuery != "" {
+		return nil, fmt.Errorf("PUBLIC_URL=%q: want scheme://host[:port], as clients address this service", public)
+	}
+	base.Path = ""
+	return &authn.DPoPConfig{Replay: replay, Required: rs.DPoP == DPoPRequired, BaseURL: base}, nil
 }
 
-// Flags registers TRUSTED_ISSUER, JWKS_URL and LEEWAY.
+// Flags registers TRUSTED_ISSUER, JWKS_URL, LEEWAY, DPOP and PUBLIC_URL.
 func (rs *ResourceServer) Flags(fs *flag.FlagSet, env Env) {
 	StringFlag(fs, env, &rs.Issuer, "issuer", "TRUSTED_ISSUER", "http://127.0.0.1:9001", "the one issuer whose tokens are accepted")
 	StringFlag(fs, env, &rs.JWKSURL, "jwks-url", "JWKS_URL", "", "issuer's JWKS; discovered from its RFC 8414 metadata when empty")
 	DurationFlag(fs, env, &rs.Leeway, "leeway", "LEEWAY", authn.DefaultLeeway, "clock-skew leeway for exp, nbf, iat")
 	DurationFlag(fs, env, &rs.JWKSMaxAge, "jwks-max-age", "JWKS_MAX_AGE", authn.DefaultMaxKeyAge, "age after which cached keys are refreshed in the background")
 	DurationFlag(fs, env, &rs.JWKSMinRefresh, "jwks-min-refresh", "JWKS_MIN_REFRESH", authn.DefaultMinRefreshInterval, "least time between two JWKS fetches")
-	StringFlag(fs, env, &rs.DPoP, "dpop", "DPOP", "", "DPoP-bound tokens (RFC 9449): empty (off), optional or required")
+	StringFlag(fs, env, &rs.DPoP, "dpop", "DPOP", DPoPOptional, "DPoP-bound tokens (RFC 9449): off, optional or required")
+	StringFlag(fs, env, &rs.PublicURL, "public-url", "PUBLIC_URL", "", "this service's URL as clients address it, which DPoP proofs must name (default: the listen address on loopback)")
 }
 
 // Verifier returns the verifier for audience, with a remote key set.
