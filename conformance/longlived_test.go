@@ -6,12 +6,15 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +23,7 @@ import (
 
 	"github.com/s2sjwt/s2sjwt/conformance"
 	"github.com/s2sjwt/s2sjwt/conformance/internal/vulnerable"
+	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
 	"github.com/s2sjwt/s2sjwt/internal/testutil"
 )
 
@@ -257,4 +261,55 @@ func TestExpand(t *testing.T) {
 		_, err := conformance.Expand(bad, vars)
 		require.Error(t, err, bad)
 	}
+}
+
+// TestRun_FakeIssuerGetsNoControlToken: something else answers at the test
+// issuer's URL with its public documents (the kids are public), as a
+// process that took the port while the issuer was down would. The suite
+// takes it for the long-lived issuer and publishes a key there (KEY-11);
+// nothing it sends holds the control token, so the fake cannot later
+// publish keys of its own into the real issuer.
+func TestRun_FakeIssuerGetsNoControlToken(t *testing.T) {
+	keysDir := t.TempDir()
+	keys, err := testissuer.LoadKeys(keysDir)
+	require.NoError(t, err)
+	target, ln := vulnerableTarget(t, "EdDSA")
+	url := "http://" + ln.Addr().String()
+	docs := keys.Documents(url)
+	docs.ControlToken = "" // public documents only
+	public, err := testissuer.NewServer(docs)
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var seen []string
+	ctx, published := context.WithCancel(context.Background())
+	defer published()
+	fake := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		seen = append(seen, fmt.Sprint(r.Method, " ", r.URL, " ", r.Header, " ", string(body)))
+		mu.Unlock()
+		if r.URL.Path == testissuer.PublishPath {
+			w.WriteHeader(http.StatusNoContent) // as if it were the issuer
+			published()                         // seen what the suite sends: the rest of KEY-11 need not wait
+			return
+		}
+		public.ServeHTTP(w, r)
+	}), ReadHeaderTimeout: time.Second}
+	go func() { _ = fake.Serve(ln) }()
+	t.Cleanup(func() { _ = fake.Close() })
+
+	suite, err := conformance.New(target, conformance.Options{KeysDir: keysDir, Only: []string{"KEY-11"}})
+	require.NoError(t, err)
+	_, _ = suite.Run(ctx) // cut short once it published
+
+	mu.Lock()
+	defer mu.Unlock()
+	publishes := 0
+	for _, s := range seen {
+		require.NotContains(t, s, keys.ControlToken)
+		if strings.HasPrefix(s, "POST "+testissuer.PublishPath) {
+			publishes++
+		}
+	}
+	require.Positive(t, publishes, "the suite took the fake for its issuer and published there")
 }

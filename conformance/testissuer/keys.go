@@ -74,7 +74,7 @@ func (k Key) Public() jwk.Key {
 // suite publish keys at a running issuer.
 type Keys struct {
 	byRole map[string]map[string]Key
-	// ControlToken authorises POST /control/publish; it lives beside the
+	// ControlToken keys the MACs of POST /control/publish; it lives beside the
 	// private keys, so only who can read them can change the key set.
 	ControlToken string
 }

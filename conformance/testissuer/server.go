@@ -1,13 +1,14 @@
 package testissuer
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/s2sjwt/s2sjwt/internal/jwk"
 )
@@ -43,7 +44,8 @@ type Documents struct {
 	Trusted  json.RawMessage `json:"trusted"`
 	Other    json.RawMessage `json:"other"`
 	Attacker json.RawMessage `json:"attacker"`
-	// ControlToken authorises PublishPath.
+	// ControlToken is the key of PublishPath's MACs (SignControl); empty,
+	// nothing can be published over HTTP.
 	ControlToken string `json:"control_token"`
 }
 
@@ -87,6 +89,7 @@ type Server struct {
 	mu        sync.Mutex
 	hits      Hits
 	published []json.RawMessage // keys added while running
+	nonces    controlNonces
 }
 
 // NewServer serves docs.
@@ -174,15 +177,20 @@ func (s *Server) Publish(keys ...jwk.Key) {
 }
 
 // handlePublish is Publish over HTTP for a suite whose issuer runs in
-// another process; it needs the keys directory's control token.
+// another process; it needs a MAC under the keys directory's control
+// token (SignControl).
 func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
-	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if s.docs.ControlToken == "" || subtle.ConstantTimeCompare([]byte(token), []byte(s.docs.ControlToken)) != 1 {
-		http.Error(w, "control token required", http.StatusUnauthorized)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPublishBytes))
+	if err != nil {
+		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	if err := s.verifyControl(r, body, time.Now()); err != nil {
+		http.Error(w, "control request not authorised (a MAC under the keys directory's control token)", http.StatusUnauthorized)
 		return
 	}
 	var set jwk.Set
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxPublishBytes)).Decode(&set); err != nil || len(set.Keys) == 0 {
+	if err := json.Unmarshal(body, &set); err != nil || len(set.Keys) == 0 {
 		http.Error(w, "want a JWKS of public keys", http.StatusBadRequest)
 		return
 	}

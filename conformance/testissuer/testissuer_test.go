@@ -1,6 +1,7 @@
 package testissuer_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -96,4 +98,40 @@ func TestLoadKeys_CompletesAnOlderDirectory(t *testing.T) {
 	}
 	_, ok := again.Get(testissuer.NoUse, "ES256")
 	require.True(t, ok, "missing roles are made")
+}
+
+// TestServer_PublishNeedsAControlMAC: a publish request signed under the
+// control token is taken once; the token itself as a bearer token, a MAC
+// under another token, a replayed or stale request, and a body changed
+// after signing are all refused.
+func TestServer_PublishNeedsAControlMAC(t *testing.T) {
+	keys, err := testissuer.NewKeys()
+	require.NoError(t, err)
+	srv, err := testissuer.NewServer(keys.Documents("https://issuer.test"))
+	require.NoError(t, err)
+	key, err := testissuer.NewKey("ES256")
+	require.NoError(t, err)
+	body, err := json.Marshal(jwk.Set{Keys: []jwk.Key{key.Public()}})
+	require.NoError(t, err)
+	publish := func(sign func(*http.Request), send []byte) int {
+		req := httptest.NewRequest(http.MethodPost, testissuer.PublishPath, bytes.NewReader(send))
+		sign(req)
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	now := time.Now()
+	var signed *http.Request
+	valid := func(r *http.Request) { testissuer.SignControl(r, keys.ControlToken, body, now); signed = r }
+	require.Equal(t, http.StatusNoContent, publish(valid, body))
+	replay := func(r *http.Request) { r.Header.Set("Authorization", signed.Header.Get("Authorization")) }
+	require.Equal(t, http.StatusUnauthorized, publish(replay, body), "the same request again")
+	require.Equal(t, http.StatusUnauthorized, publish(func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+keys.ControlToken) }, body))
+	require.Equal(t, http.StatusUnauthorized, publish(func(r *http.Request) { testissuer.SignControl(r, "another-token", body, now) }, body))
+	require.Equal(t, http.StatusUnauthorized, publish(func(r *http.Request) {
+		testissuer.SignControl(r, keys.ControlToken, body, now.Add(-2*testissuer.ControlWindow))
+	}, body), "stale")
+	other, err := json.Marshal(jwk.Set{Keys: []jwk.Key{keys.Trusted()[0].Key}})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusUnauthorized, publish(valid, other), "a body changed after signing")
 }
