@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -283,6 +284,12 @@ func decodeSegment(segment string) ([]byte, error) {
 	data, err := b64.DecodeString(segment)
 	if err != nil {
 		return nil, fmt.Errorf("%w: segment encoding", ErrMalformed)
+	}
+	// RFC 8259 §8.1: JSON between systems is UTF-8. The member scan reads
+	// strings raw, where encoding/json would turn bad bytes into U+FFFD:
+	// refused, no reader can take a claim for something it is not.
+	if !utf8.Valid(data) {
+		return nil, fmt.Errorf("%w: segment is not UTF-8", ErrMalformed)
 	}
 	if !json.Valid(data) {
 		return nil, fmt.Errorf("%w: segment is not JSON", ErrMalformed)
