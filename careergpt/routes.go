@@ -45,8 +45,9 @@ func (s *Server) expectedHost(next http.Handler) http.Handler {
 		if h, _, err := net.SplitHostPort(host); err == nil {
 			host = h
 		}
-		host = strings.Trim(host, "[]")
-		if !slices.Contains([]string{"localhost", "127.0.0.1", "::1"}, host) && !slices.Contains(s.cfg.AllowedHosts, host) {
+		host = strings.ToLower(strings.Trim(host, "[]")) // host names are case-insensitive (RFC 4343)
+		allowed := func(h string) bool { return strings.EqualFold(h, host) }
+		if !slices.Contains([]string{"localhost", "127.0.0.1", "::1"}, host) && !slices.ContainsFunc(s.cfg.AllowedHosts, allowed) {
 			httpx.Error(w, http.StatusMisdirectedRequest, "invalid_request", "unexpected Host header; add it to CAREERGPT_ALLOWED_HOSTS")
 			return
 		}

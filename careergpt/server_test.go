@@ -43,6 +43,8 @@ func TestServer_RefusesRequestsNotMeantForIt(t *testing.T) {
 		{"SameOriginPageAllowed", http.MethodPost, "/v1/steps/no-such-step", "127.0.0.1:9000",
 			map[string]string{"Origin": "http://127.0.0.1:9000", "Sec-Fetch-Site": "same-origin"}, http.StatusNotFound},
 		{"ConfiguredHostAllowed", http.MethodGet, "/app.js", "careergpt-ui:8080", nil, http.StatusOK},
+		{"HostInCapitals", http.MethodGet, "/app.js", "LOCALHOST:9000", nil, http.StatusOK},
+		{"ConfiguredHostInCapitals", http.MethodGet, "/app.js", "CareerGPT-UI", nil, http.StatusOK},
 		{"LoopbackIPv6Allowed", http.MethodGet, "/style.css", "[::1]:9000", nil, http.StatusOK},
 		{"PublicKeyForAnyHost", http.MethodGet, "/.well-known/jwks.json", "careergpt:8080", nil, http.StatusOK},
 	}

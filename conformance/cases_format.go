@@ -88,7 +88,8 @@ func formatCases() []Case {
 				case v.status != Pass:
 				case o.Status != http.StatusUnauthorized:
 					v.status, v.reason = Fail, fmt.Sprintf("answered %d, not 401 (%s)", o.Status, o.Error)
-				case !strings.EqualFold(scheme, "Bearer"):
+				case !strings.EqualFold(scheme, "Bearer") && !(rs.DPoP && strings.EqualFold(scheme, "DPoP")):
+					// A server that takes DPoP tokens only names that scheme (RFC 9449 §7.1).
 					v.status, v.reason = Fail, fmt.Sprintf("401 without a Bearer challenge (WWW-Authenticate %s)", quoteBounded(o.Challenge))
 				}
 				return v
@@ -205,7 +206,8 @@ func judgeChallenges(results []Result) verdict {
 			scheme, params, _ := strings.Cut(o.Challenge, " ")
 			var problem string
 			switch {
-			case !strings.EqualFold(scheme, "Bearer"):
+			case !strings.EqualFold(scheme, "Bearer") && !(slices.Contains(noTokenCases, r.ID) && strings.EqualFold(scheme, "DPoP")):
+				// Without credentials, a DPoP-only server names DPoP (RFC 9449 §7.1).
 				problem = fmt.Sprintf("%d without a Bearer challenge (WWW-Authenticate %s)", o.Status, quoteBounded(o.Challenge))
 			case !slices.Contains(noTokenCases, r.ID) && !slices.ContainsFunc([]string{"invalid_token", "invalid_request", "insufficient_scope"},
 				func(code string) bool { return strings.Contains(params, `error="`+code+`"`) }):

@@ -254,4 +254,20 @@ func TestAuthenticate_DPoPRequired(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, rec.Code)
 	require.Contains(t, strings.Join(rec.Header().Values("WWW-Authenticate"), "\n"), `error_description="this service accepts DPoP-bound tokens only"`)
 	require.Contains(t, strings.Join(rec.Header().Values("WWW-Authenticate"), "\n"), "DPoP ")
+
+	rec = serve(h)
+	require.Equal(t, http.StatusUnauthorized, rec.Code, "no credentials")
+	require.Equal(t, []string{`DPoP realm="logging-service", algs="EdDSA ES256 RS256"`}, rec.Header().Values("WWW-Authenticate"),
+		"where DPoP is required, the challenge names DPoP and its algorithms, not Bearer")
+}
+
+// TestAuthenticate_NoCredentialsWhereDPoPIsOptional: both schemes are
+// offered, Bearer first.
+func TestAuthenticate_NoCredentialsWhereDPoPIsOptional(t *testing.T) {
+	f := newFixture(t)
+	h := protected(f, authn.WithDPoP(authn.DPoPConfig{Replay: &memoryGuard{}, BaseURL: &url.URL{Scheme: "https", Host: "logging.example"}}))
+	rec := serve(h)
+	require.Equal(t, http.StatusUnauthorized, rec.Code)
+	require.Equal(t, []string{`Bearer realm="logging-service", error_description="bearer token required"`, `DPoP realm="logging-service", algs="EdDSA ES256 RS256"`},
+		rec.Header().Values("WWW-Authenticate"))
 }

@@ -87,12 +87,28 @@ func Authenticate(v *Verifier, opts ...Option) func(http.Handler) http.Handler {
 			claims, err := m.authenticate(r)
 			if err != nil {
 				m.logger.Info("token rejected", "reason", httpx.LogBounded(err.Error()), "method", r.Method, "path", httpx.LogBounded(r.URL.Path))
-				WriteError(w, v.Audience(), err)
+				m.writeError(w, err)
 				return
 			}
 			m.logger.Debug("token accepted", "jti", claims.ID, "sub", claims.Subject)
 			next.ServeHTTP(w, r.WithContext(ContextWithClaims(r.Context(), claims)))
 		})
+	}
+}
+
+// writeError is WriteError, with the DPoP scheme among the challenges to a
+// request without credentials where DPoP is on (RFC 9449 §7.1), and the
+// only one where it is required: a client is told what would work.
+func (m *middleware) writeError(w http.ResponseWriter, err error) {
+	realm := m.verifier.Audience()
+	switch {
+	case !errors.Is(err, ErrNoToken) || m.dpop == nil:
+		WriteError(w, realm, err)
+	case m.dpop.Required:
+		writeChallenges(w, http.StatusUnauthorized, "unauthorized", "DPoP-bound token and proof required", dpopChallenge(realm, "", ""))
+	default:
+		writeChallenges(w, http.StatusUnauthorized, "unauthorized", "bearer token required",
+			bearerChallenge(bearerError{Realm: realm, Description: "bearer token required"}), dpopChallenge(realm, "", ""))
 	}
 }
 
