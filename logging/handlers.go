@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/s2sjwt/s2sjwt/internal/authn"
+	"github.com/s2sjwt/s2sjwt/internal/database"
 	"github.com/s2sjwt/s2sjwt/internal/httpx"
 )
 
@@ -68,7 +69,7 @@ func (s *server) handleAppend(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		s.deps.Logger.Error("append failed", "err", err, "jti", claims.ID)
-		httpx.Error(w, http.StatusInternalServerError, "server_error", "entry not stored")
+		storeError(w, err, "entry not stored")
 		return
 	}
 	s.deps.Logger.Info("entry stored", "id", entry.ID, "source", entry.Source, "jti", claims.ID)
@@ -97,8 +98,18 @@ func (s *server) handleList(w http.ResponseWriter, r *http.Request) {
 	entries, err := s.deps.Store.List(r.Context(), f)
 	if err != nil {
 		s.deps.Logger.Error("list failed", "err", err)
-		httpx.Error(w, http.StatusInternalServerError, "server_error", "cannot list entries")
+		storeError(w, err, "cannot list entries")
 		return
 	}
 	httpx.Encode(w, http.StatusOK, map[string]any{"entries": entries})
+}
+
+// storeError answers a failed store: 503 with Retry-After when the
+// database did not answer in time (try again), 500 otherwise.
+func storeError(w http.ResponseWriter, err error, description string) {
+	if database.Unavailable(err) {
+		httpx.Unavailable(w, description)
+		return
+	}
+	httpx.Error(w, http.StatusInternalServerError, "server_error", description)
 }

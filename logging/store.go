@@ -130,6 +130,8 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Entry, error) {
 	}
 	args = append(args, f.Limit)
 	q += " ORDER BY id LIMIT $" + strconv.Itoa(len(args))
+	ctx, cancel := s.db.Bound(ctx)
+	defer cancel()
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("logging: list: %w", err)

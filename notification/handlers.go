@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/s2sjwt/s2sjwt/internal/authn"
+	"github.com/s2sjwt/s2sjwt/internal/database"
 	"github.com/s2sjwt/s2sjwt/internal/groupcommit"
 	"github.com/s2sjwt/s2sjwt/internal/httpx"
 )
@@ -73,6 +74,10 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, authn.ErrReplayed):
 		s.deps.Logger.Info("token rejected", "reason", "token already used", "jti", claims.ID)
 		authn.WriteError(w, Audience, err)
+		return
+	case database.Unavailable(err):
+		s.deps.Logger.Error("notification not stored", "err", err, "jti", claims.ID)
+		httpx.Unavailable(w, "notification not accepted; the database did not answer in time")
 		return
 	case err != nil:
 		s.deps.Logger.Error("notification not stored", "err", err, "jti", claims.ID)

@@ -275,8 +275,7 @@ func WriteError(w http.ResponseWriter, realm string, err error) {
 		writeChallenges(w, http.StatusUnauthorized, "invalid_token", Describe(err),
 			bearerChallenge(bearerError{Realm: realm, Code: "invalid_token", Description: Describe(err)}), dpopChallenge(realm, "", ""))
 	case errors.Is(err, errUnavailable), errors.Is(err, ErrKeySetUnavailable):
-		w.Header().Set("Retry-After", "5")
-		httpx.Error(w, http.StatusServiceUnavailable, "temporarily_unavailable", "token verification is unavailable")
+		httpx.Unavailable(w, "token verification is unavailable")
 	default:
 		writeBearer(w, http.StatusUnauthorized, bearerError{Realm: realm, Code: "invalid_token", Description: Describe(err)})
 	}

@@ -6,18 +6,58 @@
 package database
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"net"
 	"regexp"
 	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // DB is an open database and the dialect it speaks.
 type DB struct {
 	*sql.DB
 	Dialect Dialect
+	// Timeout bounds each operation a request waits for (Bound);
+	// DefaultTimeout if zero.
+	Timeout time.Duration
+}
+
+// DefaultTimeout bounds what a request waits for the database: a hung
+// database (a stopped process, a lost network) then costs each request
+// that long and a 503, never a request held without end. On PostgreSQL it
+// is also the server's statement_timeout unless the URL sets one.
+const DefaultTimeout = 5 * time.Second
+
+// Bound returns ctx with the database's timeout.
+func (db *DB) Bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, cmp.Or(db.Timeout, DefaultTimeout))
+}
+
+// Unavailable reports whether err means the database did not answer in
+// time or could not be reached, rather than that it refused the request:
+// the caller answers 503 with Retry-After, not 500.
+func Unavailable(err error) bool {
+	var pg *pgconn.PgError
+	var netErr net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, driver.ErrBadConn), pgconn.Timeout(err):
+		return true
+	case errors.As(err, &pg):
+		// 57014 query_canceled (statement_timeout), class 08 connection
+		// exceptions, 57P01..57P03 shutting down or starting.
+		return pg.Code == "57014" || strings.HasPrefix(pg.Code, "08") || strings.HasPrefix(pg.Code, "57P")
+	case errors.As(err, &netErr):
+		return true
+	}
+	var connect *pgconn.ConnectError
+	return errors.As(err, &connect)
 }
 
 // Dialect names the database behind a DB.

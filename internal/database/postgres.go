@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -40,6 +41,9 @@ func openPostgres(ctx context.Context, url, namespace string, schemas []Schema) 
 		return nil, fmt.Errorf("postgres %s@%s/%s: %w", cfg.User, cfg.Host, cfg.Database, err)
 	}
 	cfg.RuntimeParams["search_path"] = namespace
+	if _, set := cfg.RuntimeParams["statement_timeout"]; !set {
+		cfg.RuntimeParams["statement_timeout"] = strconv.FormatInt(DefaultTimeout.Milliseconds(), 10)
+	}
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(MaxPostgresConns)
 	db.SetMaxIdleConns(MaxPostgresConns)

@@ -12,6 +12,8 @@
 //		_, err := tx.ExecContext(ctx, `INSERT …`)
 //		return err
 //	}})
+//
+// A batch of NewTx is bounded by the database's Timeout.
 package groupcommit
 
 import (
@@ -115,6 +117,8 @@ type Work struct {
 // its own effects), and commits once.
 func NewTx(db *database.DB) *Batcher[Work] {
 	return New(Lanes(db), func(ctx context.Context, work []Work) []error {
+		ctx, cancel := db.Bound(ctx) // a hung database fails the batch in time
+		defer cancel()
 		order := make([]int, len(work))
 		for i := range order {
 			order[i] = i

@@ -162,6 +162,17 @@ func Error(w http.ResponseWriter, status int, code, description string) {
 	Encode(w, status, map[string]string{"error": code, "error_description": description})
 }
 
+// RetryAfterUnavailable is the Retry-After of a 503: how soon a client
+// may try again when this service could not reach what it depends on.
+const RetryAfterUnavailable = "5"
+
+// Unavailable answers 503 temporarily_unavailable with Retry-After: the
+// request was fine, this service could not serve it now.
+func Unavailable(w http.ResponseWriter, description string) {
+	w.Header().Set("Retry-After", RetryAfterUnavailable)
+	Error(w, http.StatusServiceUnavailable, "temporarily_unavailable", description)
+}
+
 // MaxLogValueBytes bounds text a caller chose (a claimed client id, a kid,
 // an error quoting either) as it reaches a log line.
 const MaxLogValueBytes = 256

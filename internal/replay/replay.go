@@ -79,6 +79,8 @@ func (s *Store) Use(ctx context.Context, jti string, forgetAfter time.Time) (boo
 // the batch succeeds or fails as one.
 func (s *Store) write(ctx context.Context, uses []*use) []error {
 	s.purgeIfDue()
+	ctx, cancel := s.db.Bound(ctx)
+	defer cancel()
 	if len(uses) == 1 {
 		// Alone, one autocommitted statement: a transaction around it
 		// measured 80 µs slower on SQLite, and is two more round trips on

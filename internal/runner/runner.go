@@ -314,13 +314,17 @@ func Main(run RunFunc) {
 // by default, or PostgreSQL, which replicas of the service share.
 type Database struct {
 	URL string
+	// Timeout bounds each operation a request waits for.
+	Timeout time.Duration
 }
 
-// Flags registers DATABASE_URL. Its value is a secret (it may hold a
-// password), so -h shows no default.
+// Flags registers DATABASE_URL and DATABASE_TIMEOUT. The URL is a secret
+// (it may hold a password), so -h shows no default.
 func (d *Database) Flags(fs *flag.FlagSet, env Env) {
 	d.URL = env("DATABASE_URL", "")
 	fs.Var(secretValue{&d.URL}, "database-url", "postgres://… shared by replicas; empty: a SQLite file in the data directory (env DATABASE_URL)")
+	DurationFlag(fs, env, &d.Timeout, "database-timeout", "DATABASE_TIMEOUT", database.DefaultTimeout,
+		"longest a request waits for the database before it is answered 503")
 }
 
 // Open opens d.URL, or else the SQLite file sqlitePath, with the schemas
@@ -332,7 +336,11 @@ func (d Database) Open(ctx context.Context, sqlitePath, namespace string, schema
 	} else if !database.IsPostgres(url) {
 		return nil, errors.New("DATABASE_URL: want postgres://… (or nothing, for SQLite)")
 	}
-	return database.Open(ctx, url, namespace, schemas...)
+	db, err := database.Open(ctx, url, namespace, schemas...)
+	if err == nil {
+		db.Timeout = d.Timeout
+	}
+	return db, err
 }
 
 // secretValue is a string flag that never prints its value.
