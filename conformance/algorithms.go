@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/s2sjwt/s2sjwt/conformance/target"
 	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
 )
 
@@ -19,7 +20,7 @@ type AlgorithmSupport struct {
 }
 
 // probeAlgorithms sends rs a valid token under each algorithm.
-func (s *Suite) probeAlgorithms(ctx context.Context, e *env, rs *ResourceServer) AlgorithmSupport {
+func (s *Suite) probeAlgorithms(ctx context.Context, e *env, rs *target.ResourceServer) AlgorithmSupport {
 	support := AlgorithmSupport{Server: rs.Name, Refused: map[string]string{}}
 	for _, alg := range testissuer.Algorithms {
 		run, err := e.withIssuer(alg)
@@ -46,13 +47,13 @@ func (s *Suite) probeAlgorithms(ctx context.Context, e *env, rs *ResourceServer)
 
 // algorithmRuns returns one env per algorithm the catalogue runs under
 // against rs, or a configuration error when rs accepted none of them.
-func (s *Suite) algorithmRuns(e *env, rs *ResourceServer, support AlgorithmSupport) ([]*env, error) {
-	mode := s.target.TestIssuer.Algorithm
+func (s *Suite) algorithmRuns(e *env, rs *target.ResourceServer, support AlgorithmSupport) ([]*env, error) {
+	mode := s.target.TestIssuer.AlgorithmMode()
 	var algs []string
 	switch mode {
-	case AlgAll:
+	case target.AlgAll:
 		algs = support.Accepted
-	case AlgAuto:
+	case target.AlgAuto:
 		algs = support.Accepted[:min(1, len(support.Accepted))]
 	default:
 		if slices.Contains(support.Accepted, mode) {
@@ -75,7 +76,7 @@ func (s *Suite) algorithmRuns(e *env, rs *ResourceServer, support AlgorithmSuppo
 }
 
 func modeWords(mode string) string {
-	if mode == AlgAuto || mode == AlgAll {
+	if mode == target.AlgAuto || mode == target.AlgAll {
 		return "any of " + strings.Join(testissuer.Algorithms, ", ")
 	}
 	return mode

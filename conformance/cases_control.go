@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/s2sjwt/s2sjwt/conformance/target"
 	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
 )
 
@@ -12,7 +13,7 @@ func controlCases() []Case {
 		{ID: baseControlID, Category: "control", Severity: High, Expect: Accept, Source: "RFC 9068 §4",
 			Title:   "A valid token is accepted",
 			Explain: "The positive control. Every attack below is this token with one thing wrong; if this one is refused, no refusal below means anything.",
-			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				raw, _, _, err := e.base(ctx, rs)
 				return []attempt{bearer("valid token", raw)}, err
 			}},
@@ -30,7 +31,7 @@ func controlCases() []Case {
 		{ID: "CTRL-04", Category: "control", Severity: High, Expect: Accept, Source: "RFC 7517 §4.5",
 			Title:   "A token signed by the issuer's second (rotated) key",
 			Explain: "Issuers rotate keys and publish old and new side by side. A verifier must pick the key by kid from the whole set, or every rotation becomes an outage.",
-			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				if e.issuer == nil {
 					return nil, errNeedsTestIssuer
 				}
@@ -48,7 +49,7 @@ func controlCases() []Case {
 		{ID: finalControlID, Category: "control", Severity: High, Expect: Accept, Source: "availability",
 			Title:   "A fresh valid token still works after all attacks",
 			Explain: "A server that survives the attacks by falling over, or by locking everyone out, has not passed them.",
-			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				raw, _, _, err := e.base(ctx, rs)
 				return []attempt{bearer("fresh token", raw)}, err
 			}},
@@ -59,7 +60,7 @@ func controlCases() []Case {
 		{ID: "CTRL-08", Category: "control", Severity: Low, Expect: Accept, Source: "RFC 9110 §11.1",
 			Title:   "Authorization scheme in lower case (bearer)",
 			Explain: "HTTP authentication scheme names are case-insensitive; 'bearer' is 'Bearer'.",
-			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				raw, _, _, err := e.base(ctx, rs)
 				return []attempt{{label: "bearer scheme", authorization: "bearer " + raw}}, err
 			}},
@@ -71,7 +72,7 @@ func controlCases() []Case {
 }
 
 // otherAudience is another resource server's audience, for stolen tokens.
-func (e *env) otherServer(rs *ResourceServer) *ResourceServer {
+func (e *env) otherServer(rs *target.ResourceServer) *target.ResourceServer {
 	for i := range e.target.ResourceServers {
 		if other := &e.target.ResourceServers[i]; other.Audience != rs.Audience {
 			return other

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/s2sjwt/s2sjwt/conformance/target"
 	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
 	"github.com/s2sjwt/s2sjwt/internal/jwk"
 )
@@ -76,8 +77,8 @@ type dpopAttempt struct {
 	leakPrivate    bool
 }
 
-func dpopAttempts(change func(p *dpopAttempt)) func(context.Context, *env, *ResourceServer) ([]attempt, error) {
-	return func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+func dpopAttempts(change func(p *dpopAttempt)) func(context.Context, *env, *target.ResourceServer) ([]attempt, error) {
+	return func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 		p, err := newDPoPAttempt(ctx, e, rs)
 		if err != nil {
 			return nil, err
@@ -90,7 +91,7 @@ func dpopAttempts(change func(p *dpopAttempt)) func(context.Context, *env, *Reso
 	}
 }
 
-func newDPoPAttempt(ctx context.Context, e *env, rs *ResourceServer) (*dpopAttempt, error) {
+func newDPoPAttempt(ctx context.Context, e *env, rs *target.ResourceServer) (*dpopAttempt, error) {
 	if e.issuer == nil {
 		return nil, errNeedsTestIssuer
 	}
@@ -184,7 +185,7 @@ func otherMethod(method string) string {
 
 // checkProofReplay is DPOP-09: the same token and proof twice. On a
 // single-use server the token's own replay would explain the refusal.
-func checkProofReplay(ctx context.Context, e *env, rs *ResourceServer) verdict {
+func checkProofReplay(ctx context.Context, e *env, rs *target.ResourceServer) verdict {
 	if rs.SingleUse {
 		return verdict{status: NotApplicable, reason: "the server is single-use: a second use of the token is refused anyway"}
 	}

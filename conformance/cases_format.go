@@ -7,14 +7,16 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/s2sjwt/s2sjwt/conformance/target"
 )
 
 func formatCases() []Case {
-	fc := func(id, title, explain, source string, sev Severity, build func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error)) Case {
+	fc := func(id, title, explain, source string, sev Severity, build func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error)) Case {
 		return Case{ID: id, Category: "format and cost", Severity: sev, Expect: Refuse, Source: source, Title: title, Explain: explain, attempts: build}
 	}
-	static := func(label, authorization string) func(context.Context, *env, *ResourceServer) ([]attempt, error) {
-		return func(context.Context, *env, *ResourceServer) ([]attempt, error) {
+	static := func(label, authorization string) func(context.Context, *env, *target.ResourceServer) ([]attempt, error) {
+		return func(context.Context, *env, *target.ResourceServer) ([]attempt, error) {
 			return []attempt{{label: label, authorization: authorization}}, nil
 		}
 	}
@@ -22,7 +24,7 @@ func formatCases() []Case {
 		fc("FMT-01", "Header of many dots", "Splitting a token of tens of thousands of dots allocated memory per dot in golang-jwt; a token's shape must be checked before any work proportional to it.",
 			"CVE-2025-30204", Medium, static("20,000 dots", "Bearer e"+strings.Repeat(".", 20000))),
 		fc("FMT-02", "Oversized token (64 KiB)", "A token should be small. Without a size limit every request can make the server decode and hash megabytes before refusing.",
-			"RFC 8725 §3.1; availability", Medium, func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+			"RFC 8725 §3.1; availability", Medium, func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				if e.issuer == nil {
 					return nil, errNeedsTestIssuer
 				}
@@ -35,17 +37,17 @@ func formatCases() []Case {
 				return []attempt{bearer("64 KiB", tok)}, err
 			}),
 		fc("FMT-03", "Invalid base64url in the header", "Lenient decoders skip bad characters; two parsers reading the same bytes differently is how signature checks get bypassed.",
-			"RFC 7515 §2", Medium, func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+			"RFC 7515 §2", Medium, func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				hdr, payload, sig, _, _, err := realParts(ctx, e, rs)
 				return []attempt{bearer("'!' in header", "!"+hdr[1:]+"."+payload+"."+sig)}, err
 			}),
 		fc("FMT-04", "Padding in base64url segments", "JWS segments are base64url without padding; tolerating '=' is harmless alone but shows a lax decoder.",
-			"RFC 7515 §2", Low, func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+			"RFC 7515 §2", Low, func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				hdr, payload, sig, _, _, err := realParts(ctx, e, rs)
 				return []attempt{bearer("padded signature", hdr+"."+payload+"."+sig+"==")}, err
 			}),
 		fc("FMT-05", "Duplicate JSON member names", "{\"aud\":\"this\",\"aud\":\"other\"}: parsers disagree on which wins. RFC 7519 allows refusing or taking the last; taking the first accepts a token its issuer meant for another service.",
-			"RFC 7519 §4; RFC 8725 §3.12", High, func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+			"RFC 7519 §4; RFC 8725 §3.12", High, func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				if e.issuer == nil {
 					return nil, errNeedsTestIssuer
 				}
@@ -66,7 +68,7 @@ func formatCases() []Case {
 				return []attempt{bearer("aud twice, own value first", t1)}, err
 			}),
 		fc("FMT-06", "JWS JSON serialization instead of compact", "Access tokens in headers are compact JWS. Accepting JSON serialization opens parser-differential attacks between the two forms.",
-			"RFC 7515 §7.2; RFC 9068", Medium, func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+			"RFC 7515 §7.2; RFC 9068", Medium, func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				hdr, payload, sig, _, _, err := realParts(ctx, e, rs)
 				flat := fmt.Sprintf(`{"protected":%q,"payload":%q,"signature":%q}`, hdr, payload, sig)
 				general := fmt.Sprintf(`{"payload":%q,"signatures":[{"protected":%q,"signature":%q}]}`, payload, hdr, sig)
@@ -80,7 +82,7 @@ func formatCases() []Case {
 		{ID: "FMT-08", Category: "format and cost", Severity: Medium, Expect: Refuse, Source: "RFC 6750 §3.1",
 			Title:   "No token at all: 401 with a Bearer challenge",
 			Explain: "The baseline refusal. A request without credentials gets 401 and WWW-Authenticate: Bearer (RFC 6750 §3.1), so a client knows to get a token; a 400 or a bare 401 leaves it guessing.",
-			check: func(ctx context.Context, e *env, rs *ResourceServer) verdict {
+			check: func(ctx context.Context, e *env, rs *target.ResourceServer) verdict {
 				o := e.send(ctx, rs, attempt{label: "no Authorization header"})
 				v := judge(Refuse, []Observation{o})
 				scheme, _, _ := strings.Cut(o.Challenge, " ")
@@ -95,16 +97,16 @@ func formatCases() []Case {
 				return v
 			}},
 		fc("FMT-09", "Empty bearer credentials", "'Bearer' followed by nothing, or by spaces.",
-			"RFC 6750 §2.1", Medium, func(context.Context, *env, *ResourceServer) ([]attempt, error) {
+			"RFC 6750 §2.1", Medium, func(context.Context, *env, *target.ResourceServer) ([]attempt, error) {
 				return []attempt{{label: "Bearer", authorization: "Bearer"}, {label: "Bearer + space", authorization: "Bearer "}, {label: "Bearer + spaces", authorization: "Bearer    "}}, nil
 			}),
 		fc("FMT-10", "Garbage instead of a token", "Anything that is not a JWS is refused with 401, not a 500 from a parser that panicked.",
-			"RFC 6750 §3.1", Medium, func(context.Context, *env, *ResourceServer) ([]attempt, error) {
+			"RFC 6750 §3.1", Medium, func(context.Context, *env, *target.ResourceServer) ([]attempt, error) {
 				return []attempt{bearer("word", "not-a-jwt"), bearer("three dots", "..."), bearer("bytes outside ASCII", "\xff\xfe\xfd"),
 					bearer("JSON", `{"sub":"admin"}`), bearer("header only", b64([]byte(`{"alg":"none"}`)))}, nil
 			}),
 		fc("FMT-11", "An encrypted token (JWE) where a signed one is expected", "Five segments and alg dir: a JWE is not signed. A library that also decrypts may accept a token the attacker encrypted with a key it chose.",
-			"RFC 8725bis; CVE-2023-51774", High, func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+			"RFC 8725bis; CVE-2023-51774", High, func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				_, _, _, h, _, err := realParts(ctx, e, rs)
 				if err != nil {
 					return nil, err
@@ -113,7 +115,7 @@ func formatCases() []Case {
 				return []attempt{bearer("JWE compact", jweHdr+".."+randomID()+"."+randomID()+randomID()+"."+randomID())}, nil
 			}),
 		fc("FMT-12", "Payload that is not JSON", "A correctly signed payload that is not a JSON object has no claims to check; it must be refused, not read as empty claims.",
-			"RFC 7519 §7.2", Medium, func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+			"RFC 7519 §7.2", Medium, func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				if e.issuer == nil {
 					return nil, errNeedsTestIssuer
 				}
@@ -129,7 +131,7 @@ func formatCases() []Case {
 				return out, nil
 			}),
 		fc("FMT-13", "Token in the URL query instead of the header", "access_token in a URL ends up in logs, proxies and browser history. OAuth 2.0 Security BCP: resource servers must not accept it.",
-			"RFC 9700 §4.3.2; RFC 6750 §2.3", Low, func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+			"RFC 9700 §4.3.2; RFC 6750 §2.3", Low, func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				raw, _, _, err := e.base(ctx, rs)
 				return []attempt{{label: "access_token in query", query: "access_token=" + raw}}, err
 			}),
@@ -148,7 +150,7 @@ var rfc6750Case = Case{ID: "FMT-14", Category: "format and cost", Severity: Low,
 // checkPolyglot is FMT-07. An acceptance counts only if it proves the
 // unsigned claims were used: the signed claims are for another audience,
 // and the same signed claims alone (flattened JSON) must be refused first.
-func checkPolyglot(ctx context.Context, e *env, rs *ResourceServer) verdict {
+func checkPolyglot(ctx context.Context, e *env, rs *target.ResourceServer) verdict {
 	other, otherAud := "", "some-other-service"
 	var err error
 	if e.issuer != nil {

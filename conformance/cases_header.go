@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+
+	"github.com/s2sjwt/s2sjwt/conformance/target"
 )
 
 func headerCases() []Case {
@@ -30,7 +32,7 @@ func headerCases() []Case {
 		{ID: "HDR-04", Category: "type and header", Severity: Medium, Expect: Refuse, Source: "RFC 7797; RFC 8725bis",
 			Title:   "Unencoded payload (b64: false) with a detached signature",
 			Explain: "RFC 7797 lets a JWS sign the payload unencoded. Verifiers that do not support it must refuse such a token, or they check a signature over different bytes than they read.",
-			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				if e.issuer == nil {
 					return nil, errNeedsTestIssuer
 				}
@@ -52,7 +54,7 @@ func headerCases() []Case {
 		{ID: "HDR-05", Category: "type and header", Severity: Medium, Expect: Refuse, Source: "RFC 7519 §5.2; RFC 8725 §2.8",
 			Title:   "Nested JWT (cty: JWT) around a token for another service",
 			Explain: "A signed envelope (cty: JWT) whose payload is a genuine token, but one for another service. A verifier that unwraps nested JWTs and trusts the inner token without checking it (its aud here) accepts what its issuer meant for someone else; one that refuses nesting, or checks the inner token fully, refuses it.",
-			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				if e.issuer == nil {
 					return nil, errNeedsTestIssuer
 				}
@@ -85,8 +87,8 @@ func headerCases() []Case {
 // forgedPayload is forged for tokens whose payload segment is not the
 // claims as JSON: build returns the encoded payload from the base token
 // (and may change its header); the result is signed with the trusted key.
-func forgedPayload(label string, build func(inner string, header, claims map[string]any) string) func(context.Context, *env, *ResourceServer) ([]attempt, error) {
-	return func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+func forgedPayload(label string, build func(inner string, header, claims map[string]any) string) func(context.Context, *env, *target.ResourceServer) ([]attempt, error) {
+	return func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 		if e.issuer == nil {
 			return nil, errNeedsTestIssuer
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"time"
+
+	"github.com/s2sjwt/s2sjwt/conformance/target"
 )
 
 func issuerCases() []Case {
@@ -24,7 +26,7 @@ func issuerCases() []Case {
 		{ID: "ISS-05", Category: "issuer", Severity: Critical, Expect: Refuse, Source: "RFC 8725 §3.8",
 			Title:   "Another issuer's token, signed with that issuer's key",
 			Explain: "A genuine token from a different issuer (its own key, its own iss) is refused: trusting one issuer means trusting only its keys.",
-			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				if e.issuer == nil {
 					return nil, errNeedsTestIssuer
 				}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/s2sjwt/s2sjwt/conformance/target"
 	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
 )
 
@@ -20,7 +21,7 @@ func keyCases() []Case {
 		return Case{ID: id, Category: "key selection", Severity: Critical, Expect: Refuse, Source: source,
 			Title:   fmt.Sprintf("%s header pointing at the attacker's server", param),
 			Explain: fmt.Sprintf("%s tells a verifier where to download the key. If the verifier follows it, the attacker chooses the key (and the verifier makes requests wherever the attacker says: SSRF). Fetching it at all is the flaw, so the suite fails the case on the fetch, not only on acceptance.", param),
-			check: func(ctx context.Context, e *env, rs *ResourceServer) verdict {
+			check: func(ctx context.Context, e *env, rs *target.ResourceServer) verdict {
 				if e.issuer == nil || e.hits == nil {
 					return skipOrFail(errNeedsTestIssuer)
 				}
@@ -47,7 +48,7 @@ func keyCases() []Case {
 		{ID: "KEY-01", Category: "key selection", Severity: Critical, Expect: Refuse, Source: "CVE-2018-0114; RFC 8725 §3.10",
 			Title:   "Embedded jwk header with the attacker's key",
 			Explain: "The token carries its own public key in the jwk header and is signed with the matching private key. A verifier that trusts a key because the token brought it trusts anyone.",
-			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				tok, err := attackerSigned(ctx, e, rs, func(h map[string]any, k signingKey) error {
 					h["jwk"] = k.Public()
 					return nil
@@ -57,7 +58,7 @@ func keyCases() []Case {
 		{ID: "KEY-02", Category: "key selection", Severity: Critical, Expect: Refuse, Source: "CVE-2018-0114",
 			Title:   "Embedded jwk header claiming a trusted kid",
 			Explain: "As KEY-01, but the embedded key wears the issuer's kid, for verifiers that look the kid up and then use the embedded key anyway.",
-			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				_, _, _, h0, _, err := realParts(ctx, e, rs)
 				if err != nil {
 					return nil, err
@@ -75,7 +76,7 @@ func keyCases() []Case {
 		{ID: "KEY-05", Category: "key selection", Severity: Critical, Expect: Refuse, Source: "RFC 7515 §4.1.6",
 			Title:   "Embedded x5c certificate chain (self-signed)",
 			Explain: "x5c carries certificates. A self-signed certificate proves only that the attacker has a key; trusting it is trusting the token's own say-so.",
-			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				tok, err := attackerSigned(ctx, e, rs, func(h map[string]any, k signingKey) error {
 					cert, err := selfSigned(k.Signer)
 					h["x5c"] = []string{base64.StdEncoding.EncodeToString(cert)}
@@ -90,7 +91,7 @@ func keyCases() []Case {
 		{ID: "KEY-07", Category: "key selection", Severity: Critical, Expect: Refuse, Source: "jwt_tool; OWASP WSTG-SESS-10",
 			Title:   "Injection-shaped kid values",
 			Explain: "kid reaches file paths, SQL and shell commands in careless verifiers: ../../dev/null makes the key empty, a SQL quote makes it attacker-chosen. kid must only ever be looked up in the trusted key set.",
-			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				_, _, _, h, c, err := realParts(ctx, e, rs)
 				if err != nil {
 					return nil, err
@@ -144,8 +145,8 @@ func selfSigned(signer crypto.Signer) ([]byte, error) {
 
 // signedByRole signs a valid token with the run's key of role, which the
 // trusted JWKS publishes with that role's stated purpose.
-func signedByRole(role, label string) func(context.Context, *env, *ResourceServer) ([]attempt, error) {
-	return func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+func signedByRole(role, label string) func(context.Context, *env, *target.ResourceServer) ([]attempt, error) {
+	return func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 		if e.issuer == nil {
 			return nil, errNeedsTestIssuer
 		}
@@ -158,16 +159,12 @@ func signedByRole(role, label string) func(context.Context, *env, *ResourceServe
 	}
 }
 
-// defaultMaxKeyDelay bounds how long a server may take to accept a newly
-// published key: a few of its refetch intervals, never a cache lifetime.
-const defaultMaxKeyDelay = 30 * time.Second
-
 // checkPublishedKey is KEY-11.
-func checkPublishedKey(ctx context.Context, e *env, rs *ResourceServer) verdict {
+func checkPublishedKey(ctx context.Context, e *env, rs *target.ResourceServer) verdict {
 	if e.issuer == nil || e.publish == nil {
 		return skipOrFail(errNeedsTestIssuer)
 	}
-	maxKeyDelay := e.target.maxKeyDelay()
+	maxKeyDelay := e.target.KeyDelay()
 	var notes []string
 	var obs []Observation
 	for round, label := range []string{"a key published now", "a key published after 20 unknown kids"} {
@@ -218,7 +215,7 @@ func checkPublishedKey(ctx context.Context, e *env, rs *ResourceServer) verdict 
 
 // attackerSigned signs a valid token with the attacker's key, its header
 // edited by edit.
-func attackerSigned(ctx context.Context, e *env, rs *ResourceServer, edit func(h map[string]any, k signingKey) error) (string, error) {
+func attackerSigned(ctx context.Context, e *env, rs *target.ResourceServer, edit func(h map[string]any, k signingKey) error) (string, error) {
 	_, _, _, h, c, err := realParts(ctx, e, rs)
 	if err != nil {
 		return "", err
@@ -236,7 +233,7 @@ func attackerSigned(ctx context.Context, e *env, rs *ResourceServer, edit func(h
 }
 
 // checkRefetchFlood is KEY-08.
-func checkRefetchFlood(ctx context.Context, e *env, rs *ResourceServer) verdict {
+func checkRefetchFlood(ctx context.Context, e *env, rs *target.ResourceServer) verdict {
 	if e.issuer == nil || e.hits == nil {
 		return skipOrFail(errNeedsTestIssuer)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/s2sjwt/s2sjwt/conformance/target"
 )
 
 func missionCases() []Case {
@@ -11,7 +13,7 @@ func missionCases() []Case {
 		{ID: "M-01", Category: "mission", Severity: High, Expect: Refuse, Source: "RFC 7519 §4.1.3; RFC 8725 §3.9",
 			Title:   "Stolen token: valid, but for another service",
 			Explain: "A token for Logging, stolen from Logging's traffic, is sent here. It is genuine in every way but aud. Checking aud is what makes a stolen token useless anywhere but where it was meant to go.",
-			check: func(ctx context.Context, e *env, rs *ResourceServer) verdict {
+			check: func(ctx context.Context, e *env, rs *target.ResourceServer) verdict {
 				owner := e.otherServer(rs)
 				// The token is the owner's in every way, its scope included.
 				raw, _, _, err := e.baseFor(ctx, rs, "some-other-service")

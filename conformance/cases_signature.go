@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/s2sjwt/s2sjwt/conformance/target"
 	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
 	"github.com/s2sjwt/s2sjwt/internal/jwk"
 )
@@ -44,7 +45,7 @@ func (e *env) trustedKey(ctx context.Context, alg string) (jwk.Key, error) {
 }
 
 // realParts returns the encoded header and payload of a base token plus its claims.
-func realParts(ctx context.Context, e *env, rs *ResourceServer) (hdr, payload, sig string, h, c map[string]any, err error) {
+func realParts(ctx context.Context, e *env, rs *target.ResourceServer) (hdr, payload, sig string, h, c map[string]any, err error) {
 	raw, h, c, err := e.base(ctx, rs)
 	if err != nil {
 		return "", "", "", nil, nil, err
@@ -58,7 +59,7 @@ func signatureCases() []Case {
 		return Case{ID: id, Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 8725 §3.1; CVE-2015-9235",
 			Title:   fmt.Sprintf("alg %q: no signature at all", spelling),
 			Explain: "alg none means 'unsigned'. A verifier that lets the token choose its algorithm, and accepts none in any spelling, accepts tokens anyone can write.",
-			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				_, payload, _, h, _, err := realParts(ctx, e, rs)
 				if err != nil {
 					return nil, err
@@ -74,7 +75,7 @@ func signatureCases() []Case {
 		{ID: "SIG-05", Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 7515 §5.2",
 			Title:   "Tampered payload, original signature",
 			Explain: "The payload is changed (sub becomes admin) and the old signature kept. Only a verifier that checks the signature over exactly these bytes notices.",
-			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				hdr, _, sig, _, c, err := realParts(ctx, e, rs)
 				if err != nil {
 					return nil, err
@@ -87,14 +88,14 @@ func signatureCases() []Case {
 		{ID: "SIG-06", Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 7515 §5.2",
 			Title:   "Signature stripped",
 			Explain: "The token keeps its header (alg still says EdDSA or ES256) but the signature is gone. Decoding is not verifying.",
-			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				hdr, payload, _, _, _, err := realParts(ctx, e, rs)
 				return []attempt{bearer("stripped", hdr+"."+payload+".")}, err
 			}},
 		{ID: "SIG-07", Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 7515 §5.2",
 			Title:   "Signature truncated",
 			Explain: "Half a signature is not a signature. Verifiers that compare only a prefix, or ignore length, accept it.",
-			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				hdr, payload, sig, _, _, err := realParts(ctx, e, rs)
 				if err != nil {
 					return nil, err
@@ -111,7 +112,7 @@ func signatureCases() []Case {
 		{ID: "SIG-09", Category: "signature", Severity: Critical, Expect: Refuse, Source: "CVE-2022-21449",
 			Title:   "ECDSA signature with r = s = 0 (psychic signature)",
 			Explain: "An ECDSA signature of zeros satisfies the verification equation in implementations that forget to check r and s are in [1, n-1]. It verifies for every message and every key.",
-			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				_, payload, _, h, _, err := realParts(ctx, e, rs)
 				if err != nil {
 					return nil, err
@@ -131,7 +132,7 @@ func signatureCases() []Case {
 		{ID: "SIG-10", Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 7515 §4.1.4",
 			Title:   "Attacker's key, reusing a trusted kid",
 			Explain: "kid only selects a key; it proves nothing. The attacker signs with their own key and claims the issuer's kid. The signature must be checked with the trusted key that kid names.",
-			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				_, _, _, h, c, err := realParts(ctx, e, rs)
 				if err != nil {
 					return nil, err
@@ -146,7 +147,7 @@ func signatureCases() []Case {
 		{ID: "SIG-11", Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 8725 §3.1; RFC 7517 §4.4",
 			Title:   "alg does not match the key the kid names",
 			Explain: "Each key is for one algorithm. A token that names an EdDSA key but says ES256 (signed with another ES256 key) must fail, not be verified under whatever alg it claims.",
-			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				_, _, _, h, c, err := realParts(ctx, e, rs)
 				if err != nil {
 					return nil, err
@@ -167,7 +168,7 @@ func signatureCases() []Case {
 		{ID: "SIG-12", Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 8725 §3.5; jwt_tool",
 			Title:   "HS256 with an empty or guessable secret",
 			Explain: "If a verifier accepts HMAC at all, an attacker tries empty and common secrets. Asymmetric-only verifiers refuse HS256 outright.",
-			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				_, _, _, h, c, err := realParts(ctx, e, rs)
 				if err != nil {
 					return nil, err
@@ -215,7 +216,7 @@ func otherKeyTypeAlg(alg string) string {
 }
 
 // keyConfusionAttempts builds SIG-08.
-func keyConfusionAttempts(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+func keyConfusionAttempts(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 	_, _, _, h, c, err := realParts(ctx, e, rs)
 	if err != nil {
 		return nil, err
@@ -244,7 +245,7 @@ func keyConfusionAttempts(ctx context.Context, e *env, rs *ResourceServer) ([]at
 }
 
 // mislabelledKeyAttempts builds SIG-13.
-func mislabelledKeyAttempts(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+func mislabelledKeyAttempts(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 	if e.issuer == nil {
 		return nil, errNeedsTestIssuer
 	}

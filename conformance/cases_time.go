@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/s2sjwt/s2sjwt/conformance/target"
 )
 
 func timeCases() []Case {
@@ -38,7 +40,7 @@ func timeCases() []Case {
 		{ID: "TIME-09", Category: "time", Severity: High, Expect: Refuse, Source: "RFC 7519 §2 (NumericDate); RFC 8725 §3.11",
 			Title:   "exp of 0, negative, or too large for any number type",
 			Explain: "exp 0 is 1970; a verifier that reads 0 as 'not set' (a common zero-value bug) accepts the token forever. A value past float64 (1e400) must be refused, not parsed as infinity or zero.",
-			attempts: func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				if e.issuer == nil {
 					return nil, errNeedsTestIssuer
 				}
@@ -65,16 +67,15 @@ func timeCases() []Case {
 const (
 	leewayProbeMax   = 10 * time.Minute
 	leewayBisections = 9 // 600 s / 2^9: about 1.2 s
-	defaultMaxLeeway = time.Minute
 )
 
 // measureLeeway is TIME-08: for exp (in the past), nbf and iat (in the
 // future) it finds by bisection the largest offset the server accepts.
-func measureLeeway(ctx context.Context, e *env, rs *ResourceServer) verdict {
+func measureLeeway(ctx context.Context, e *env, rs *target.ResourceServer) verdict {
 	if e.issuer == nil {
 		return skipOrFail(errNeedsTestIssuer)
 	}
-	limit := e.target.maxLeeway()
+	limit := e.target.Leeway()
 	bounds := []struct {
 		claim string
 		set   func(c map[string]any, now time.Time, d time.Duration)

@@ -11,7 +11,8 @@
 //
 // The suite imports nothing from the services it tests; it speaks HTTP only.
 //
-//	target, _ := conformance.LoadTarget("target.json")
-//	report, _ := conformance.Run(ctx, target, conformance.Options{})
+//	t, err := target.Load("target.json") // package conformance/target
+//	suite, err := conformance.New(t, conformance.Options{})
+//	report, err := suite.Run(ctx)
 //	report.WriteText(os.Stdout)
 package conformance

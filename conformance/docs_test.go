@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/s2sjwt/s2sjwt/conformance"
+	"github.com/s2sjwt/s2sjwt/conformance/target"
 )
 
 // TestDocs_CatalogueUpToDate keeps docs/conformance.md's catalogue the one
@@ -45,7 +46,7 @@ func TestTargets_Load(t *testing.T) {
 		if strings.HasSuffix(path, "registry.json") {
 			continue
 		}
-		_, err := conformance.LoadTarget(path)
+		_, err := target.Load(path)
 		require.NoError(t, err, path)
 	}
 	require.GreaterOrEqual(t, len(examples), 2)

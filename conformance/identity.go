@@ -11,12 +11,14 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/s2sjwt/s2sjwt/conformance/target"
 )
 
 // identityClient talks to the implementation's token endpoint as the
 // client registered for the suite.
 type identityClient struct {
-	cfg    *Identity
+	cfg    *target.Identity
 	client *http.Client
 	// tokenURL comes from the RFC 8414 metadata, or /oauth2/token.
 	tokenURL string
@@ -24,7 +26,7 @@ type identityClient struct {
 	metadata map[string]any
 }
 
-func newIdentityClient(ctx context.Context, cfg *Identity, client *http.Client) *identityClient {
+func newIdentityClient(ctx context.Context, cfg *target.Identity, client *http.Client) *identityClient {
 	c := &identityClient{cfg: cfg, client: client, tokenURL: cfg.URL + "/oauth2/token", jwksURL: cfg.URL + "/.well-known/jwks.json"}
 	if status, body, err := c.do(ctx, http.MethodGet, cfg.URL+"/.well-known/oauth-authorization-server", "", ""); err == nil && status == 200 {
 		if json.Unmarshal(body, &c.metadata) == nil {

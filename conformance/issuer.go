@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/s2sjwt/s2sjwt/conformance/target"
 	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
 )
 
@@ -49,7 +50,7 @@ func newTestIssuer(url string, keys *testissuer.Keys, alg string) (*testIssuer, 
 }
 
 // claims builds the claims of a token valid for rs in every respect.
-func (ti *testIssuer) claims(rs *ResourceServer, now time.Time) map[string]any {
+func (ti *testIssuer) claims(rs *target.ResourceServer, now time.Time) map[string]any {
 	c := map[string]any{
 		"iss": ti.url, "sub": "conformance-client", "aud": rs.Audience,
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(),

@@ -23,6 +23,7 @@ import (
 
 	"github.com/s2sjwt/s2sjwt/conformance"
 	"github.com/s2sjwt/s2sjwt/conformance/internal/vulnerable"
+	"github.com/s2sjwt/s2sjwt/conformance/target"
 	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
 	"github.com/s2sjwt/s2sjwt/internal/testutil"
 )
@@ -84,14 +85,14 @@ func TestRun_LongLivedIssuer(t *testing.T) {
 	issuerURL := fmt.Sprintf("https://127.0.0.1:%d", ports[0])
 	loggingURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
 	dir, keys := t.TempDir(), t.TempDir()
-	target := filepath.Join(dir, "target.json")
-	require.NoError(t, os.WriteFile(target, fmt.Appendf(nil, `{
+	tgt := filepath.Join(dir, "target.json")
+	require.NoError(t, os.WriteFile(tgt, fmt.Appendf(nil, `{
 	  "test_issuer": {"url": %q, "ca_file": "issuer-ca.pem"},
 	  "resource_servers": [{"name": "logging", "url": %q, "method": "POST", "path": "/v1/logs",
 	    "body": {"message": "conformance"}, "audience": "logging-service", "scope": "logs:write"}]}`, issuerURL, loggingURL), 0o644))
 
 	startIssuer := func() *exec.Cmd {
-		return startProcess(t, nil, filepath.Join(bin, "conformance"), "issuer", "-target", target, "-keys", keys)
+		return startProcess(t, nil, filepath.Join(bin, "conformance"), "issuer", "-target", tgt, "-keys", keys)
 	}
 	issuer := startIssuer()
 	caFile := filepath.Join(dir, "issuer-ca.pem")
@@ -117,7 +118,7 @@ func TestRun_LongLivedIssuer(t *testing.T) {
 			waitOK(t, httpsClient, issuerURL+"/healthz")
 		}
 		out := filepath.Join(dir, fmt.Sprintf("run%d.json", run))
-		cmd := exec.Command(filepath.Join(bin, "conformance"), "-target", target, "-keys", keys, "-json", out)
+		cmd := exec.Command(filepath.Join(bin, "conformance"), "-target", tgt, "-keys", keys, "-json", out)
 		text, err := cmd.CombinedOutput()
 		require.NoError(t, err, "run %d:\n%s", run, text)
 		var report conformance.Report
@@ -137,7 +138,7 @@ func TestRun_LongLivedIssuer(t *testing.T) {
 }
 
 // vulnerableTarget is one vulnerable server accepting algs, and a target for it.
-func vulnerableTarget(t *testing.T, algs ...string) (*conformance.Target, net.Listener) {
+func vulnerableTarget(t *testing.T, algs ...string) (*target.Target, net.Listener) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -146,9 +147,9 @@ func vulnerableTarget(t *testing.T, algs ...string) (*conformance.Target, net.Li
 		Issuer: issuerURL, JWKSURL: issuerURL + "/jwks.json", Audience: "vulnerable-service", Algorithms: algs, RefreshInterval: time.Second,
 	}))
 	t.Cleanup(srv.Close)
-	return &conformance.Target{
-		TestIssuer: &conformance.TestIssuerConfig{URL: issuerURL},
-		ResourceServers: []conformance.ResourceServer{{
+	return &target.Target{
+		TestIssuer: &target.TestIssuerConfig{URL: issuerURL},
+		ResourceServers: []target.ResourceServer{{
 			Name: "vulnerable", URL: srv.URL, Method: http.MethodGet, Path: "/", Audience: "vulnerable-service",
 		}},
 	}, ln
@@ -157,8 +158,8 @@ func vulnerableTarget(t *testing.T, algs ...string) (*conformance.Target, net.Li
 // TestRun_AutoPicksAnAcceptedAlgorithm: a server that accepts only ES256
 // passes under -alg auto, and the report says EdDSA was refused.
 func TestRun_AutoPicksAnAcceptedAlgorithm(t *testing.T) {
-	target, ln := vulnerableTarget(t, "ES256")
-	suite, err := conformance.New(target, conformance.Options{IssuerListener: ln, KeysDir: keysDir})
+	tgt, ln := vulnerableTarget(t, "ES256")
+	suite, err := conformance.New(tgt, conformance.Options{IssuerListener: ln, KeysDir: keysDir})
 	require.NoError(t, err)
 	report, err := suite.Run(context.Background())
 	require.NoError(t, err)
@@ -173,9 +174,9 @@ func TestRun_AutoPicksAnAcceptedAlgorithm(t *testing.T) {
 // TestRun_AllRunsEveryAcceptedAlgorithm: -alg all runs the catalogue once
 // per accepted algorithm, each a column of its own.
 func TestRun_AllRunsEveryAcceptedAlgorithm(t *testing.T) {
-	target, ln := vulnerableTarget(t, "ES256", "RS256")
-	target.TestIssuer.Algorithm = conformance.AlgAll
-	suite, err := conformance.New(target, conformance.Options{IssuerListener: ln, KeysDir: keysDir, Only: []string{"M-03"}})
+	tgt, ln := vulnerableTarget(t, "ES256", "RS256")
+	tgt.TestIssuer.Algorithm = target.AlgAll
+	suite, err := conformance.New(tgt, conformance.Options{IssuerListener: ln, KeysDir: keysDir, Only: []string{"M-03"}})
 	require.NoError(t, err)
 	report, err := suite.Run(context.Background())
 	require.NoError(t, err)
@@ -190,8 +191,8 @@ func TestRun_AllRunsEveryAcceptedAlgorithm(t *testing.T) {
 // TestRun_NoAlgorithmAccepted: a server that refuses every valid token is
 // a configuration error with one message, not a failed catalogue.
 func TestRun_NoAlgorithmAccepted(t *testing.T) {
-	target, ln := vulnerableTarget(t, "HS256")
-	suite, err := conformance.New(target, conformance.Options{IssuerListener: ln, KeysDir: keysDir})
+	tgt, ln := vulnerableTarget(t, "HS256")
+	suite, err := conformance.New(tgt, conformance.Options{IssuerListener: ln, KeysDir: keysDir})
 	require.NoError(t, err)
 	report, err := suite.Run(context.Background())
 	require.ErrorIs(t, err, conformance.ErrConfig)
@@ -204,17 +205,17 @@ func TestRun_NoAlgorithmAccepted(t *testing.T) {
 // end of its output as soon as it exits, not after the start timeout.
 func TestRun_ProcessThatExitsAtOnce(t *testing.T) {
 	logs := t.TempDir()
-	target := &conformance.Target{
-		TestIssuer: &conformance.TestIssuerConfig{URL: "http://127.0.0.1:1"},
-		ResourceServers: []conformance.ResourceServer{{
+	tgt := &target.Target{
+		TestIssuer: &target.TestIssuerConfig{URL: "http://127.0.0.1:1"},
+		ResourceServers: []target.ResourceServer{{
 			Name: "svc", URL: "http://127.0.0.1:1", Method: http.MethodGet, Path: "/", Audience: "svc",
 		}},
-		Processes: []conformance.Process{{Name: "svc", Command: []string{"/bin/sh", "-c", "echo cannot read config >&2; exit 3"},
+		Processes: []target.Process{{Name: "svc", Command: []string{"/bin/sh", "-c", "echo cannot read config >&2; exit 3"},
 			Health: "http://127.0.0.1:1/healthz"}},
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	suite, err := conformance.New(target, conformance.Options{IssuerListener: ln, KeysDir: keysDir, LogsDir: logs})
+	suite, err := conformance.New(tgt, conformance.Options{IssuerListener: ln, KeysDir: keysDir, LogsDir: logs})
 	require.NoError(t, err)
 	start := time.Now()
 	_, err = suite.Run(context.Background())
@@ -228,27 +229,6 @@ func TestRun_ProcessThatExitsAtOnce(t *testing.T) {
 	kept, err := os.ReadFile(filepath.Join(logs, "svc.log"))
 	require.NoError(t, err)
 	require.Contains(t, string(kept), "cannot read config", "-logs keeps the output")
-}
-
-// TestLoadTarget_ErrorsNameTheJSONPath: a typo is found by its path.
-func TestLoadTarget_ErrorsNameTheJSONPath(t *testing.T) {
-	for name, tc := range map[string]struct{ json, want string }{
-		"unknown field": {`{"resource_servers": [{"name": "a", "url": "http://x", "method": "GET", "path": "/", "audience": "a"},
-			{"name": "b", "audiance": "b"}]}`, "resource_servers[1].audiance: unknown field"},
-		"nested unknown field": {`{"test_issuer": {"url": "http://x", "algo": "ES256"}}`, "test_issuer.algo: unknown field"},
-		"wrong type":           {`{"resource_servers": [{"name": 7}]}`, "resource_servers.name: wants a string"},
-		"process health":       {`{"identity": {"url": "http://x", "issuer": "i", "client_id": "c", "client_secret": "s"}, "processes": [{"name": "p", "command": ["x"], "health": "localhost:1"}]}`, `processes[0].health: "localhost:1" is not an http(s) URL`},
-		"process name":         {`{"identity": {"url": "http://x", "issuer": "i", "client_id": "c", "client_secret": "s"}, "processes": [{"command": ["x"], "health": "http://x"}]}`, "processes[0].name is required"},
-		"algorithm":            {`{"test_issuer": {"url": "http://x", "algorithm": "HS256"}, "resource_servers": [{"name": "a", "url": "http://x", "method": "GET", "path": "/", "audience": "a"}]}`, `test_issuer.algorithm: "HS256"`},
-	} {
-		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "t.json")
-			require.NoError(t, os.WriteFile(path, []byte(tc.json), 0o644))
-			_, err := conformance.LoadTarget(path)
-			require.ErrorIs(t, err, conformance.ErrConfig)
-			require.Contains(t, err.Error(), tc.want)
-		})
-	}
 }
 
 // TestExpand: placeholders are explicit; a typo is an error, not "".
@@ -273,7 +253,7 @@ func TestRun_FakeIssuerGetsNoControlToken(t *testing.T) {
 	keysDir := t.TempDir()
 	keys, err := testissuer.LoadKeys(keysDir)
 	require.NoError(t, err)
-	target, ln := vulnerableTarget(t, "EdDSA")
+	tgt, ln := vulnerableTarget(t, "EdDSA")
 	url := "http://" + ln.Addr().String()
 	docs := keys.Documents(url)
 	docs.ControlToken = "" // public documents only
@@ -298,7 +278,7 @@ func TestRun_FakeIssuerGetsNoControlToken(t *testing.T) {
 	go func() { _ = fake.Serve(ln) }()
 	t.Cleanup(func() { _ = fake.Close() })
 
-	suite, err := conformance.New(target, conformance.Options{KeysDir: keysDir, Only: []string{"KEY-11"}})
+	suite, err := conformance.New(tgt, conformance.Options{KeysDir: keysDir, Only: []string{"KEY-11"}})
 	require.NoError(t, err)
 	_, _ = suite.Run(ctx) // cut short once it published
 

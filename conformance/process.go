@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/s2sjwt/s2sjwt/conformance/target"
 )
 
 // Placeholders a target's process commands, environment and health URLs
@@ -66,7 +68,7 @@ func Expand(s string, vars map[string]string) (string, error) {
 
 // processes are the target's processes while a run lasts.
 type processes struct {
-	target  *Target
+	target  *target.Target
 	vars    map[string]string
 	logsDir string
 	running []*process
@@ -86,7 +88,7 @@ type process struct {
 // answers its health URL. A process that exits first is reported at once,
 // with its exit status and the end of its output. Output goes to
 // logsDir/NAME.log when logsDir is set (kept), else to the work directory.
-func startProcesses(ctx context.Context, t *Target, vars map[string]string, logsDir string) (*processes, error) {
+func startProcesses(ctx context.Context, t *target.Target, vars map[string]string, logsDir string) (*processes, error) {
 	ps := &processes{target: t, vars: vars}
 	if len(t.Processes) == 0 {
 		return ps, nil

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/s2sjwt/s2sjwt/conformance"
+	"github.com/s2sjwt/s2sjwt/conformance/target"
 	"github.com/s2sjwt/s2sjwt/internal/testutil"
 )
 
@@ -33,7 +34,7 @@ func TestRun_RealTokensMode(t *testing.T) {
 	ports := testutil.FreePorts(t, 3)
 	addr := func(i int) string { return fmt.Sprintf("127.0.0.1:%d", ports[i]) }
 	issuer := "http://" + addr(0)
-	target := fmt.Sprintf(`{
+	file := fmt.Sprintf(`{
 	  "resource_servers": [
 	    {"name": "logging", "url": "http://%[2]s", "method": "POST", "path": "/v1/logs", "body": {"message": "x"},
 	     "audience": "logging-service", "scope": "logs:write"},
@@ -52,9 +53,9 @@ func TestRun_RealTokensMode(t *testing.T) {
 		addr(0), addr(1), addr(2), issuer, filepath.Join(bin, "identity"),
 		filepath.Join(root, "conformance/targets/local-registry.json"), filepath.Join(bin, "logging"), filepath.Join(bin, "notification"))
 	path := filepath.Join(t.TempDir(), "target.json")
-	require.NoError(t, os.WriteFile(path, []byte(target), 0o644))
+	require.NoError(t, os.WriteFile(path, []byte(file), 0o644))
 
-	tgt, err := conformance.LoadTarget(path)
+	tgt, err := target.Load(path)
 	require.NoError(t, err)
 	suite, err := conformance.New(tgt, conformance.Options{KeysDir: keysDir})
 	require.NoError(t, err)

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/s2sjwt/s2sjwt/conformance"
+	"github.com/s2sjwt/s2sjwt/conformance/target"
 	"github.com/s2sjwt/s2sjwt/internal/database/dbtest"
 	"github.com/s2sjwt/s2sjwt/internal/testutil"
 )
@@ -41,7 +42,7 @@ func TestRun_NotificationReplicas(t *testing.T) {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			require.NoError(t, err)
 			ports := testutil.FreePorts(t, 2)
-			var procs []conformance.Process
+			var procs []target.Process
 			var urls []string
 			for i, port := range ports {
 				addr := fmt.Sprintf("127.0.0.1:%d", port)
@@ -51,17 +52,17 @@ func TestRun_NotificationReplicas(t *testing.T) {
 				if tc.databaseURL != "" {
 					env["DATABASE_URL"] = tc.databaseURL
 				}
-				procs = append(procs, conformance.Process{Name: fmt.Sprintf("notification-%d", i+1), Command: []string{bin, "-addr", addr},
+				procs = append(procs, target.Process{Name: fmt.Sprintf("notification-%d", i+1), Command: []string{bin, "-addr", addr},
 					Env: env, Health: "http://" + addr + "/healthz"})
 			}
-			target := &conformance.Target{
-				TestIssuer: &conformance.TestIssuerConfig{URL: "http://" + ln.Addr().String()},
-				ResourceServers: []conformance.ResourceServer{{Name: "notification", URL: urls[0], Replicas: urls[1:],
+			tgt := &target.Target{
+				TestIssuer: &target.TestIssuerConfig{URL: "http://" + ln.Addr().String()},
+				ResourceServers: []target.ResourceServer{{Name: "notification", URL: urls[0], Replicas: urls[1:],
 					Method: http.MethodPost, Path: "/v1/notifications", Body: []byte(`{"channel":"email","to":"a@example.com","message":"x"}`),
 					Audience: "notification-service", Scope: "notifications:send", SingleUse: true, Process: "notification-1"}},
 				Processes: procs,
 			}
-			suite, err := conformance.New(target, conformance.Options{IssuerListener: ln, KeysDir: keysDir, Only: []string{"RPL-01", "RPL-02", "RPL-03", "RPL-04"}})
+			suite, err := conformance.New(tgt, conformance.Options{IssuerListener: ln, KeysDir: keysDir, Only: []string{"RPL-01", "RPL-02", "RPL-03", "RPL-04"}})
 			require.NoError(t, err)
 			report, err := suite.Run(context.Background())
 			require.NoError(t, err)

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,8 +11,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/s2sjwt/s2sjwt/conformance/target"
 	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
 )
+
+// ErrConfig marks a target or an option the suite cannot run with (exit
+// 2); a target file's own faults are target.ErrInvalid besides.
+var ErrConfig = errors.New("conformance: configuration")
 
 // Options tune a run.
 type Options struct {
@@ -65,18 +71,18 @@ func (r *Report) Failed() bool { return r.Counts[Fail] > 0 }
 // Suite is a prepared run: its keys exist (so they can be handed to servers
 // before they start), nothing has been sent yet.
 type Suite struct {
-	target  *Target
+	target  *target.Target
 	opts    Options
 	keys    *testissuer.Keys
 	keysDir string
 }
 
 // New prepares a run against target.
-func New(target *Target, opts Options) (*Suite, error) {
-	if err := target.Validate(); err != nil {
-		return nil, err
+func New(t *target.Target, opts Options) (*Suite, error) {
+	if err := t.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	s := &Suite{target: target, opts: opts, keysDir: opts.KeysDir}
+	s := &Suite{target: t, opts: opts, keysDir: opts.KeysDir}
 	if s.keysDir == "" {
 		s.keysDir = testissuer.DefaultKeysDir()
 	}
@@ -109,7 +115,7 @@ func (s *Suite) Run(ctx context.Context) (*Report, error) {
 			return nil, err
 		}
 		defer stop()
-		report.Mode = fmt.Sprintf("test issuer %s (%s), -alg %s", ti.URL, how, ti.Algorithm)
+		report.Mode = fmt.Sprintf("test issuer %s (%s), -alg %s", ti.URL, how, ti.AlgorithmMode())
 	}
 	procs, err := startProcesses(ctx, s.target, s.Placeholders(), s.opts.LogsDir)
 	if err != nil {
@@ -175,8 +181,8 @@ func (s *Suite) Placeholders() map[string]string {
 	dir, _ := filepath.Abs(s.target.Dir())
 	vars := map[string]string{varTargetDir: dir}
 	if ti := s.target.TestIssuer; ti != nil {
-		alg := ti.Algorithm
-		if alg == AlgAuto || alg == AlgAll {
+		alg := ti.AlgorithmMode()
+		if alg == target.AlgAuto || alg == target.AlgAll {
 			alg = testissuer.Algorithms[0]
 		}
 		vars[varIssuerURL], vars[varIssuerJWKS], vars[varIssuerAlg] = ti.URL, ti.JWKSURL(), alg
@@ -189,7 +195,7 @@ func (s *Suite) selected(id string) bool {
 	return len(s.opts.Only) == 0 || slices.Contains(s.opts.Only, id)
 }
 
-func (s *Suite) runServer(ctx context.Context, e *env, rs *ResourceServer, label string, catalogue []Case) []Result {
+func (s *Suite) runServer(ctx context.Context, e *env, rs *target.ResourceServer, label string, catalogue []Case) []Result {
 	var results []Result
 	var final *Case
 	baseOK, dpopOK := true, true
@@ -239,7 +245,7 @@ func (s *Suite) runServer(ctx context.Context, e *env, rs *ResourceServer, label
 	return results
 }
 
-func (s *Suite) runCase(ctx context.Context, e *env, rs *ResourceServer, c Case) verdict {
+func (s *Suite) runCase(ctx context.Context, e *env, rs *target.ResourceServer, c Case) verdict {
 	if c.check != nil {
 		return c.check(ctx, e, rs)
 	}

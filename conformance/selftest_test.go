@@ -19,6 +19,7 @@ import (
 
 	"github.com/s2sjwt/s2sjwt/conformance"
 	"github.com/s2sjwt/s2sjwt/conformance/internal/vulnerable"
+	"github.com/s2sjwt/s2sjwt/conformance/target"
 	"github.com/s2sjwt/s2sjwt/internal/testutil"
 )
 
@@ -65,15 +66,15 @@ func runAgainst(t *testing.T, flaw vulnerable.Flaw, alg string, only ...string) 
 	}
 	replica := httptest.NewServer(replicaHandler)
 	t.Cleanup(replica.Close)
-	target := &conformance.Target{
+	tgt := &target.Target{
 		MaxKeyDelay: "10s", // the server refetches every second; room for a loaded CI machine
-		TestIssuer:  &conformance.TestIssuerConfig{URL: issuerURL, Algorithm: alg},
-		ResourceServers: []conformance.ResourceServer{{
+		TestIssuer:  &target.TestIssuerConfig{URL: issuerURL, Algorithm: alg},
+		ResourceServers: []target.ResourceServer{{
 			Name: "vulnerable", URL: srv.URL, Method: http.MethodPost, Path: "/", Body: json.RawMessage(`{}`),
 			Audience: "vulnerable-service", Scope: "write", SingleUse: singleUse, Replicas: []string{replica.URL}, DPoP: true,
 		}},
 	}
-	suite, err := conformance.New(target, conformance.Options{IssuerListener: ln, KeysDir: keysDir, Only: only})
+	suite, err := conformance.New(tgt, conformance.Options{IssuerListener: ln, KeysDir: keysDir, Only: only})
 	require.NoError(t, err)
 	report, err = suite.Run(context.Background())
 	require.NoError(t, err)
@@ -182,9 +183,9 @@ func runAgainstIdentity(t *testing.T, flaw vulnerable.IdentityFlaw) (failed []st
 	t.Cleanup(srv.Close)
 	h = vulnerable.NewIdentity(vulnerable.IdentityConfig{Issuer: srv.URL, Flaw: flaw, Audiences: []string{"logging-service"},
 		Clients: map[string]string{"suite": "suite-secret", "careergpt-backend": "other-secret"}})
-	target := &conformance.Target{Identity: &conformance.Identity{URL: srv.URL, Issuer: srv.URL, ClientID: "suite",
+	tgt := &target.Target{Identity: &target.Identity{URL: srv.URL, Issuer: srv.URL, ClientID: "suite",
 		ClientSecret: "suite-secret", OtherSubject: "careergpt-backend", ForbiddenAudience: "billing-service"}}
-	suite, err := conformance.New(target, conformance.Options{KeysDir: keysDir})
+	suite, err := conformance.New(tgt, conformance.Options{KeysDir: keysDir})
 	require.NoError(t, err)
 	report, err = suite.Run(context.Background())
 	require.NoError(t, err)
@@ -239,15 +240,15 @@ func TestSuite_ReplayMemoryAcrossRestart(t *testing.T) {
 			require.NoError(t, err)
 			issuerURL := "http://" + ln.Addr().String()
 			addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePorts(t, 1)[0])
-			target := &conformance.Target{
-				TestIssuer: &conformance.TestIssuerConfig{URL: issuerURL},
-				ResourceServers: []conformance.ResourceServer{{Name: "vulnerable", URL: "http://" + addr, Method: http.MethodGet, Path: "/",
+			tgt := &target.Target{
+				TestIssuer: &target.TestIssuerConfig{URL: issuerURL},
+				ResourceServers: []target.ResourceServer{{Name: "vulnerable", URL: "http://" + addr, Method: http.MethodGet, Path: "/",
 					Audience: "vulnerable-service", SingleUse: true, Process: "vulnerable"}},
-				Processes: []conformance.Process{{Name: "vulnerable", Command: []string{os.Args[0]}, Health: "http://" + addr + "/healthz",
+				Processes: []target.Process{{Name: "vulnerable", Command: []string{os.Args[0]}, Health: "http://" + addr + "/healthz",
 					Env: map[string]string{"VULNERABLE_SERVE_ADDR": addr, "VULNERABLE_ISSUER": issuerURL, "VULNERABLE_FLAW": string(flaw),
 						"VULNERABLE_USED_FILE": "${WORKDIR}/used"}}},
 			}
-			suite, err := conformance.New(target, conformance.Options{IssuerListener: ln, KeysDir: keysDir, Only: []string{"RPL-04"}})
+			suite, err := conformance.New(tgt, conformance.Options{IssuerListener: ln, KeysDir: keysDir, Only: []string{"RPL-04"}})
 			require.NoError(t, err)
 			report, err := suite.Run(context.Background())
 			require.NoError(t, err)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/s2sjwt/s2sjwt/conformance/target"
 	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
 	"github.com/s2sjwt/s2sjwt/internal/jwk"
 )
@@ -63,9 +64,9 @@ type Case struct {
 	SingleUseOnly bool
 
 	// attempts builds the requests; each must end as Expect says.
-	attempts func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error)
+	attempts func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error)
 	// check replaces attempts for cases with their own logic.
-	check func(ctx context.Context, e *env, rs *ResourceServer) verdict
+	check func(ctx context.Context, e *env, rs *target.ResourceServer) verdict
 	// identity cases run once against the identity service.
 	identity func(ctx context.Context, e *env) verdict
 }
@@ -102,7 +103,7 @@ var errNeedsTestIssuer = errors.New("needs the test issuer: the servers do not t
 // env is what cases work with during a run against one server, under
 // one algorithm.
 type env struct {
-	target   *Target
+	target   *target.Target
 	issuer   *testIssuer // nil when servers do not trust the suite's issuer
 	keys     *testissuer.Keys
 	hits     func(ctx context.Context) (testissuer.Hits, error) // the issuer's fetch log
@@ -136,11 +137,11 @@ func (e *env) attacker(alg string) (signingKey, error) {
 
 // base returns a token valid for rs and its decoded parts: minted by the
 // test issuer, or a real one from the implementation's identity service.
-func (e *env) base(ctx context.Context, rs *ResourceServer) (raw string, header, claims map[string]any, err error) {
+func (e *env) base(ctx context.Context, rs *target.ResourceServer) (raw string, header, claims map[string]any, err error) {
 	return e.baseFor(ctx, rs, rs.Audience)
 }
 
-func (e *env) baseFor(ctx context.Context, rs *ResourceServer, audience string) (raw string, header, claims map[string]any, err error) {
+func (e *env) baseFor(ctx context.Context, rs *target.ResourceServer, audience string) (raw string, header, claims map[string]any, err error) {
 	if e.issuer != nil {
 		header = e.issuer.header(e.issuer.primary)
 		claims = e.issuer.claims(rs, time.Now())
@@ -168,8 +169,8 @@ func (e *env) forge(header, claims any) (string, error) {
 }
 
 // forged is the common case shape: a valid minted token with one change.
-func forged(change func(ti *testIssuer, header, claims map[string]any)) func(context.Context, *env, *ResourceServer) ([]attempt, error) {
-	return func(ctx context.Context, e *env, rs *ResourceServer) ([]attempt, error) {
+func forged(change func(ti *testIssuer, header, claims map[string]any)) func(context.Context, *env, *target.ResourceServer) ([]attempt, error) {
+	return func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 		if e.issuer == nil {
 			return nil, errNeedsTestIssuer
 		}
@@ -204,12 +205,12 @@ func decode(raw string) (header, claims map[string]any, err error) {
 const maxChallengeBytes = 1 << 10
 
 // send makes one request to rs.
-func (e *env) send(ctx context.Context, rs *ResourceServer, a attempt) Observation {
+func (e *env) send(ctx context.Context, rs *target.ResourceServer, a attempt) Observation {
 	return e.sendTo(ctx, rs, rs.URL, a)
 }
 
 // sendTo makes rs's request at base, one of its URLs (replicas).
-func (e *env) sendTo(ctx context.Context, rs *ResourceServer, base string, a attempt) Observation {
+func (e *env) sendTo(ctx context.Context, rs *target.ResourceServer, base string, a attempt) Observation {
 	obs := Observation{Label: a.label}
 	var body io.Reader
 	if len(rs.Body) > 0 {

@@ -18,7 +18,7 @@ func runDocker(ctx context.Context, args []string, getenv func(string) string, s
 		return fmt.Errorf("%w: set TESTCONTAINERS_RYUK_DISABLED=true (make conformance-docker does)", conformance.ErrConfig)
 	}
 	fs := newFlagSet("conformance docker", stdout, "Usage: conformance docker [flags]\n\nStarts the target's containers and the test issuer with testcontainers, then runs the suite.\n\nFlags:\n")
-	target := fs.String("target", "conformance/targets/docker.json", "target file with a containers section")
+	tgt := fs.String("target", "conformance/targets/docker.json", "target file with a containers section")
 	issuerImage := fs.String("issuer-image", "s2sjwt/conformance:dev", "image that runs `conformance issuer`")
 	images := map[string]string{}
 	fs.Func("image", "override a container's image: NAME=IMAGE (repeatable)", func(v string) error {
@@ -34,13 +34,13 @@ func runDocker(ctx context.Context, args []string, getenv func(string) string, s
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	t, files, err := out.load(*target)
+	t, files, err := out.load(*tgt)
 	if err != nil {
 		return err
 	}
 	defer files.close()
 	report, err := containers.Run(ctx, t, containers.Options{
-		TargetDir: filepath.Dir(*target), IssuerImage: *issuerImage, Images: images,
+		TargetDir: filepath.Dir(*tgt), IssuerImage: *issuerImage, Images: images,
 		Suite: out.options(),
 		Logf:  func(format string, a ...any) { fmt.Fprintf(stdout, "docker: "+format+"\n", a...) },
 	})

@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/s2sjwt/s2sjwt/conformance"
+	"github.com/s2sjwt/s2sjwt/conformance/target"
 	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
 	"github.com/s2sjwt/s2sjwt/internal/httpx"
 	"github.com/s2sjwt/s2sjwt/internal/runner"
@@ -34,7 +35,7 @@ func runIssuer(ctx context.Context, args []string, stdout io.Writer) error {
 		return httpx.Healthcheck(ctx, "http://127.0.0.1:8080/healthz")
 	}
 	fs := newFlagSet("conformance issuer", stdout, issuerUsage)
-	target := fs.String("target", "", "target file whose test_issuer to serve")
+	tgt := fs.String("target", "", "target file whose test_issuer to serve")
 	keys := fs.String("keys", "", "directory of the issuer's keys and CA (default "+defaultKeysDir()+")")
 	listen := fs.String("listen", ":8080", "with -documents: listen address")
 	docs := fs.String("documents", "", "serve these public key sets instead of a target's")
@@ -43,8 +44,8 @@ func runIssuer(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	logger, _ := runner.NewLogger(stdout, "info", "conformance-issuer")
 	switch {
-	case *target != "" && *docs == "":
-		t, err := conformance.LoadTarget(*target)
+	case *tgt != "" && *docs == "":
+		t, err := target.Load(*tgt)
 		if err != nil {
 			return err
 		}
@@ -53,7 +54,7 @@ func runIssuer(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		return suite.ServeIssuer(ctx, logger)
-	case *docs != "" && *target == "":
+	case *docs != "" && *tgt == "":
 		return serveDocuments(ctx, *listen, *docs, logger)
 	}
 	return fmt.Errorf("%w: conformance issuer needs -target FILE, or -documents FILE (-h for help)", conformance.ErrConfig)

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/s2sjwt/s2sjwt/conformance"
+	"github.com/s2sjwt/s2sjwt/conformance/target"
 	"github.com/s2sjwt/s2sjwt/internal/runner"
 )
 
@@ -45,7 +46,7 @@ func main() {
 			os.Exit(0)
 		case errors.As(err, &code):
 			os.Exit(int(code))
-		case errors.Is(err, conformance.ErrConfig):
+		case errors.Is(err, conformance.ErrConfig), errors.Is(err, target.ErrInvalid):
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)
 		}
@@ -65,16 +66,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 	}
 	fs := newFlagSet("conformance", stdout, usage)
-	target := fs.String("target", "", "target file (JSON) naming the implementation under test (required)")
+	tgt := fs.String("target", "", "target file (JSON) naming the implementation under test (required)")
 	var out reportFlags
 	out.register(fs)
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
-	if *target == "" {
+	if *tgt == "" {
 		return fmt.Errorf("%w: -target is required (-h for help)", conformance.ErrConfig)
 	}
-	t, files, err := out.load(*target)
+	t, files, err := out.load(*tgt)
 	if err != nil {
 		return err
 	}
@@ -149,8 +150,8 @@ func (f *reportFlags) register(fs *flag.FlagSet) {
 
 // load reads the target, applies the flags that override it and opens the
 // output files: everything that can be wrong before the first request.
-func (f *reportFlags) load(path string) (*conformance.Target, reportFiles, error) {
-	t, err := conformance.LoadTarget(path)
+func (f *reportFlags) load(path string) (*target.Target, reportFiles, error) {
+	t, err := target.Load(path)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -162,7 +163,7 @@ func (f *reportFlags) load(path string) (*conformance.Target, reportFiles, error
 }
 
 // apply puts flags that override the target file into it.
-func (f *reportFlags) apply(t *conformance.Target) error {
+func (f *reportFlags) apply(t *target.Target) error {
 	if f.alg != "" && t.TestIssuer != nil {
 		t.TestIssuer.Algorithm = f.alg
 		return t.Validate()

@@ -23,6 +23,7 @@ import (
 	"github.com/testcontainers/testcontainers-go/network"
 
 	"github.com/s2sjwt/s2sjwt/conformance"
+	"github.com/s2sjwt/s2sjwt/conformance/target"
 )
 
 // IssuerAlias is the test issuer's host name on the container network.
@@ -43,30 +44,30 @@ type Options struct {
 
 // Run starts target's containers and the test issuer, runs the suite and
 // removes everything it started.
-func Run(ctx context.Context, target *conformance.Target, opts Options) (report *conformance.Report, err error) {
-	if len(target.Containers) == 0 {
+func Run(ctx context.Context, tgt *target.Target, opts Options) (report *conformance.Report, err error) {
+	if len(tgt.Containers) == 0 {
 		return nil, fmt.Errorf("%w: the target names no containers", conformance.ErrConfig)
 	}
-	if target.TestIssuer == nil {
-		target.TestIssuer = &conformance.TestIssuerConfig{}
+	if tgt.TestIssuer == nil {
+		tgt.TestIssuer = &target.TestIssuerConfig{}
 	}
 	issuerURL := "http://" + IssuerAlias + ":8080"
-	target.TestIssuer.URL, target.TestIssuer.External = issuerURL, true
+	tgt.TestIssuer.URL, tgt.TestIssuer.External = issuerURL, true
 	logf := opts.Logf
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
 
 	// Placeholder URLs until the containers run; the suite reads them only in Run.
-	for i := range target.ResourceServers {
-		if target.ResourceServers[i].Container != "" {
-			target.ResourceServers[i].URL = "http://pending"
+	for i := range tgt.ResourceServers {
+		if tgt.ResourceServers[i].Container != "" {
+			tgt.ResourceServers[i].URL = "http://pending"
 		}
 	}
-	if id := target.Identity; id != nil && id.Container != "" {
+	if id := tgt.Identity; id != nil && id.Container != "" {
 		id.URL = "http://pending"
 	}
-	suite, err := conformance.New(target, opts.Suite)
+	suite, err := conformance.New(tgt, opts.Suite)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +109,7 @@ func Run(ctx context.Context, target *conformance.Target, opts Options) (report 
 	logf("test issuer %s up", opts.IssuerImage)
 
 	urls := map[string]string{}
-	for _, spec := range target.Containers {
+	for _, spec := range tgt.Containers {
 		c, url, err := start(ctx, nw, spec, opts, vars)
 		if c != nil {
 			started = append(started, c)
@@ -119,15 +120,15 @@ func Run(ctx context.Context, target *conformance.Target, opts Options) (report 
 		urls[spec.Name] = url
 		logf("%s (%s) up at %s", spec.Name, image(spec, opts), url)
 	}
-	for i := range target.ResourceServers {
-		rs := &target.ResourceServers[i]
+	for i := range tgt.ResourceServers {
+		rs := &tgt.ResourceServers[i]
 		if rs.Container != "" {
 			if rs.URL = urls[rs.Container]; rs.URL == "" {
 				return nil, fmt.Errorf("%w: resource server %s names unknown container %q", conformance.ErrConfig, rs.Name, rs.Container)
 			}
 		}
 	}
-	if id := target.Identity; id != nil && id.Container != "" {
+	if id := tgt.Identity; id != nil && id.Container != "" {
 		if id.URL = urls[id.Container]; id.URL == "" {
 			return nil, fmt.Errorf("%w: identity names unknown container %q", conformance.ErrConfig, id.Container)
 		}
@@ -135,14 +136,14 @@ func Run(ctx context.Context, target *conformance.Target, opts Options) (report 
 	return suite.Run(ctx)
 }
 
-func image(spec conformance.Container, opts Options) string {
+func image(spec target.Container, opts Options) string {
 	if img, ok := opts.Images[spec.Name]; ok {
 		return img
 	}
 	return spec.Image
 }
 
-func start(ctx context.Context, nw *testcontainers.DockerNetwork, spec conformance.Container, opts Options, vars map[string]string) (testcontainers.Container, string, error) {
+func start(ctx context.Context, nw *testcontainers.DockerNetwork, spec target.Container, opts Options, vars map[string]string) (testcontainers.Container, string, error) {
 	port := spec.Port
 	if port == "" {
 		port = "8080/tcp"

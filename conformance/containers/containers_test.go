@@ -9,6 +9,7 @@ import (
 
 	"github.com/s2sjwt/s2sjwt/conformance"
 	"github.com/s2sjwt/s2sjwt/conformance/containers"
+	"github.com/s2sjwt/s2sjwt/conformance/target"
 	"github.com/s2sjwt/s2sjwt/internal/testutil"
 )
 
@@ -22,9 +23,9 @@ func TestRun_ProjectImages(t *testing.T) {
 	testutil.BuildImages(t)
 
 	path := filepath.Join(testutil.RepoRoot(t), "conformance", "targets", "docker.json")
-	target, err := conformance.LoadTarget(path)
+	tgt, err := target.Load(path)
 	require.NoError(t, err)
-	report, err := containers.Run(context.Background(), target, containers.Options{
+	report, err := containers.Run(context.Background(), tgt, containers.Options{
 		TargetDir: filepath.Dir(path), IssuerImage: "s2sjwt/conformance:dev", Logf: t.Logf,
 	})
 	require.NoError(t, err)

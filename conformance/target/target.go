@@ -1,6 +1,13 @@
-package conformance
+// Package target is the suite's target file as data: what implementation
+// to test and how to reach it (docs/conformance.md). It reads and checks
+// the file and knows the defaults; it runs nothing and knows no case.
+//
+//	t, err := target.Load("conformance/targets/local.json")
+//	if errors.Is(err, target.ErrInvalid) { … } // the file is wrong: fix it
+package target
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,8 +21,19 @@ import (
 	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
 )
 
-// ErrConfig marks a target file or option the suite cannot run with (exit 2).
-var ErrConfig = errors.New("conformance: configuration")
+// ErrInvalid marks a target the suite cannot run with: unreadable,
+// malformed, or inconsistent.
+var ErrInvalid = errors.New("target: invalid")
+
+// Defaults of the target's optional settings.
+const (
+	// DefaultMaxLeeway is the largest clock-skew leeway TIME-08 accepts.
+	DefaultMaxLeeway = time.Minute
+	// DefaultMaxKeyDelay bounds how long a server may take to accept a
+	// newly published key (KEY-11): a verifier that refetches on an unknown
+	// kid takes at most its refetch interval, typically 10 s to 1 min.
+	DefaultMaxKeyDelay = 30 * time.Second
+)
 
 // Target describes the implementation under test. See docs/conformance.md.
 type Target struct {
@@ -140,6 +158,9 @@ const (
 // JWKSURL is where servers under test must fetch the test issuer's keys.
 func (c *TestIssuerConfig) JWKSURL() string { return c.URL + testissuer.JWKSPath }
 
+// AlgorithmMode is Algorithm, AlgAuto if empty.
+func (c *TestIssuerConfig) AlgorithmMode() string { return cmp.Or(c.Algorithm, AlgAuto) }
+
 // Process is a command the suite starts for the run. A relative command
 // path resolves against the target file's directory, where it also runs.
 type Process struct {
@@ -150,25 +171,25 @@ type Process struct {
 	Health string `json:"health"`
 }
 
-// LoadTarget reads and validates a target file. Errors name the JSON path
-// of what is wrong: resource_servers[1].audiance: unknown field.
-func LoadTarget(path string) (*Target, error) {
+// Load reads and validates a target file. Errors name the JSON path of
+// what is wrong: resource_servers[1].audiance: unknown field.
+func Load(path string) (*Target, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	var t Target
 	if err := decodeStrict(data, &t); err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrConfig, path, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrInvalid, path, err)
 	}
 	t.dir = filepath.Dir(path)
 	return &t, t.Validate()
 }
 
-// Validate reports a target the suite cannot run.
+// Validate reports a target the suite cannot run. It changes nothing.
 func (t *Target) Validate() error {
 	fail := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
+		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 	}
 	if len(t.ResourceServers) == 0 && t.Identity == nil {
 		return fail("nothing to test: no resource_servers and no identity")
@@ -206,10 +227,7 @@ func (t *Target) Validate() error {
 		if !validURL(ti.URL) && !ti.External && len(t.Containers) == 0 {
 			return fail("test_issuer.url: an http or https URL is required")
 		}
-		if ti.Algorithm == "" {
-			ti.Algorithm = AlgAuto
-		}
-		if ti.Algorithm != AlgAuto && ti.Algorithm != AlgAll && !slices.Contains(testissuer.Algorithms, ti.Algorithm) {
+		if mode := ti.AlgorithmMode(); mode != AlgAuto && mode != AlgAll && !slices.Contains(testissuer.Algorithms, mode) {
 			return fail("test_issuer.algorithm: %q is not auto, all, or one of %s", ti.Algorithm, strings.Join(testissuer.Algorithms, ", "))
 		}
 	}
@@ -239,11 +257,11 @@ func validURL(s string) bool {
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
-// maxLeeway is MaxLeeway parsed (Validate has checked it), or one minute.
-func (t *Target) maxLeeway() time.Duration { return durationOr(t.MaxLeeway, defaultMaxLeeway) }
+// Leeway is MaxLeeway parsed (Validate has checked it), or DefaultMaxLeeway.
+func (t *Target) Leeway() time.Duration { return durationOr(t.MaxLeeway, DefaultMaxLeeway) }
 
-// maxKeyDelay is MaxKeyDelay parsed, or 30 s.
-func (t *Target) maxKeyDelay() time.Duration { return durationOr(t.MaxKeyDelay, defaultMaxKeyDelay) }
+// KeyDelay is MaxKeyDelay parsed, or DefaultMaxKeyDelay.
+func (t *Target) KeyDelay() time.Duration { return durationOr(t.MaxKeyDelay, DefaultMaxKeyDelay) }
 
 func durationOr(s string, fallback time.Duration) time.Duration {
 	if d, err := time.ParseDuration(s); err == nil {
@@ -252,5 +270,5 @@ func durationOr(s string, fallback time.Duration) time.Duration {
 	return fallback
 }
 
-// urls are the server's URL and its replicas'.
-func (rs *ResourceServer) urls() []string { return append([]string{rs.URL}, rs.Replicas...) }
+// URLs are the server's URL and its replicas'.
+func (rs *ResourceServer) URLs() []string { return append([]string{rs.URL}, rs.Replicas...) }
