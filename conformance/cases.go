@@ -1,7 +1,10 @@
 package conformance
 
 import (
-	"strings"
+	"errors"
+	"slices"
+
+	"github.com/s2sjwt/s2sjwt/conformance/target"
 )
 
 // Categories, in report order.
@@ -10,31 +13,75 @@ var Categories = []string{
 	"type and header", "subject", "replay", "dpop", "format and cost", "issuer profile",
 }
 
-// Catalogue returns every case, controls first.
-func Catalogue() []Case {
-	cases := append(controlCases(), missionCases()...)
-	cases = append(cases, audienceCases()...)
-	cases = append(cases, issuerCases()...)
-	cases = append(cases, timeCases()...)
-	cases = append(cases, signatureCases()...)
-	cases = append(cases, keyCases()...)
-	cases = append(cases, headerCases()...)
-	cases = append(cases, subjectCases()...)
-	cases = append(cases, replayCases()...)
-	cases = append(cases, dpopCases()...)
-	cases = append(cases, formatCases()...)
-	cases = append(cases, rfc6750Case)
-	return append(cases, identityCases()...)
+// The controls the catalogue's verdicts rest on.
+const (
+	// baseControlID is the control every attack's verdict rests on.
+	baseControlID = "CTRL-01"
+	// dpopControlID is the control every DPoP refusal rests on.
+	dpopControlID = "DPOP-01"
+	// finalControlID runs after every attack: the server still works.
+	finalControlID = "CTRL-06"
+)
+
+// Cases returns every resource-server case, in report order, each with its
+// phase, what it rests on and where it applies.
+func Cases() []Case {
+	cases := slices.Concat(controlCases(), missionCases(), audienceCases(), issuerCases(), timeCases(),
+		signatureCases(), keyCases(), headerCases(), subjectCases(), replayCases(), dpopCases(), formatCases(),
+		[]Case{rfc6750Case})
+	for i := range cases {
+		c := &cases[i]
+		switch {
+		case c.ID == finalControlID:
+			c.Phase = Final
+		case c.Category == "control":
+			c.Phase = Control
+		}
+		if c.Phase == Attack && c.ID != dpopControlID {
+			c.RestsOn = append(c.RestsOn, baseControlID)
+		}
+		if c.Category == "dpop" {
+			if c.ID != dpopControlID {
+				c.RestsOn = append(c.RestsOn, dpopControlID)
+			}
+			c.Applies = dpopOnly
+		}
+	}
+	return cases
 }
 
-// finalControlID runs after every attack: the server still works.
-const finalControlID = "CTRL-06"
+// IdentityCases returns the issuer-profile cases, run once against the
+// target's identity service.
+func IdentityCases() []IdentityCase { return identityCases() }
 
-// baseControlID is the control every attack's verdict rests on.
-const baseControlID = "CTRL-01"
+// Catalogue is every case of both lists, as docs and reports show them.
+func Catalogue() []About {
+	var all []About
+	for _, c := range Cases() {
+		all = append(all, c.About)
+	}
+	for _, c := range IdentityCases() {
+		all = append(all, c.About)
+	}
+	return all
+}
+
+func singleUseOnly(rs *target.ResourceServer) string {
+	if !rs.SingleUse {
+		return "the target does not declare this server single_use"
+	}
+	return ""
+}
+
+func dpopOnly(rs *target.ResourceServer) string {
+	if !rs.DPoP {
+		return "the target does not declare this server dpop"
+	}
+	return ""
+}
 
 func skipOrFail(err error) verdict {
-	if err == errNeedsTestIssuer || strings.Contains(err.Error(), errNeedsTestIssuer.Error()) {
+	if errors.Is(err, errNeedsTestIssuer) {
 		return verdict{status: Skip, reason: err.Error()}
 	}
 	return verdict{Fail, "could not build the case: " + err.Error(), nil}

@@ -4,15 +4,16 @@ import "strings"
 
 func audienceCases() []Case {
 	aud := func(id, title, explain string, sev Severity, value func(own string) any) Case {
-		return Case{ID: id, Category: "audience", Severity: sev, Expect: Refuse, Source: "RFC 7519 §4.1.3; RFC 9068 §4",
-			Title: title, Explain: explain,
-			attempts: forged(func(_ *testIssuer, _, c map[string]any) {
+		return Case{About: About{ID: id, Category: "audience", Severity: sev, Expect: Refuse, Source: "RFC 7519 §4.1.3; RFC 9068 §4",
+			Title:   title,
+			Explain: explain},
+			Run: requests(forged(func(_ *testIssuer, _, c map[string]any) {
 				if v := value(c["aud"].(string)); v == nil {
 					delete(c, "aud")
 				} else {
 					c["aud"] = v
 				}
-			})}
+			}))}
 	}
 	return []Case{
 		aud("AUD-01", "aud missing", "A token without aud is for anyone; an access token must say whom it is for.", High, func(string) any { return nil }),

@@ -10,64 +10,64 @@ import (
 
 func controlCases() []Case {
 	return []Case{
-		{ID: baseControlID, Category: "control", Severity: High, Expect: Accept, Source: "RFC 9068 §4",
+		{About: About{ID: baseControlID, Category: "control", Severity: High, Expect: Accept, Source: "RFC 9068 §4",
 			Title:   "A valid token is accepted",
-			Explain: "The positive control. Every attack below is this token with one thing wrong; if this one is refused, no refusal below means anything.",
-			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
+			Explain: "The positive control. Every attack below is this token with one thing wrong; if this one is refused, no refusal below means anything."},
+			Run: requests(func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				raw, _, _, err := e.base(ctx, rs)
 				return []attempt{bearer("valid token", raw)}, err
-			}},
-		{ID: "CTRL-02", Category: "control", Severity: Medium, Expect: Accept, Source: "RFC 7519 §4.1.3",
-			Title:    "aud as an array that contains the service",
-			Explain:  "aud may be a string or an array of strings; a token for several audiences that include this service is for this service.",
-			attempts: forged(func(_ *testIssuer, _, c map[string]any) { c["aud"] = []any{"some-other-service", c["aud"]} })},
-		{ID: "CTRL-03", Category: "control", Severity: Low, Expect: Accept, Source: "RFC 7519 §4.1.4-5 (\"some small leeway\")",
+			})},
+		{About: About{ID: "CTRL-02", Category: "control", Severity: Medium, Expect: Accept, Source: "RFC 7519 §4.1.3",
+			Title:   "aud as an array that contains the service",
+			Explain: "aud may be a string or an array of strings; a token for several audiences that include this service is for this service."},
+			Run: requests(forged(func(_ *testIssuer, _, c map[string]any) { c["aud"] = []any{"some-other-service", c["aud"]} }))},
+		{About: About{ID: "CTRL-03", Category: "control", Severity: Low, Expect: Accept, Source: "RFC 7519 §4.1.4-5 (\"some small leeway\")",
 			Title:   "iat and nbf 2 s in the future, within clock-skew leeway",
-			Explain: "Clocks drift. RFC 7519 allows a small leeway, and without any, a token from an issuer whose clock runs 2 s ahead is refused: an outage waiting for a clock to drift. An interoperability finding, not a security one (TIME-08 reports the leeway measured).",
-			attempts: forged(func(_ *testIssuer, _, c map[string]any) {
+			Explain: "Clocks drift. RFC 7519 allows a small leeway, and without any, a token from an issuer whose clock runs 2 s ahead is refused: an outage waiting for a clock to drift. An interoperability finding, not a security one (TIME-08 reports the leeway measured)."},
+			Run: requests(forged(func(_ *testIssuer, _, c map[string]any) {
 				t := time.Now().Add(2 * time.Second).Unix()
 				c["iat"], c["nbf"] = t, t
-			})},
-		{ID: "CTRL-04", Category: "control", Severity: High, Expect: Accept, Source: "RFC 7517 §4.5",
+			}))},
+		{About: About{ID: "CTRL-04", Category: "control", Severity: High, Expect: Accept, Source: "RFC 7517 §4.5",
 			Title:   "A token signed by the issuer's second (rotated) key",
-			Explain: "Issuers rotate keys and publish old and new side by side. A verifier must pick the key by kid from the whole set, or every rotation becomes an outage.",
-			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
+			Explain: "Issuers rotate keys and publish old and new side by side. A verifier must pick the key by kid from the whole set, or every rotation becomes an outage."},
+			Run: requests(func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				if e.issuer == nil {
 					return nil, errNeedsTestIssuer
 				}
 				k := e.issuer.rotated
 				tok, err := sign(k.Signer, k.Algorithm, e.issuer.header(k), e.issuer.claims(rs, time.Now()))
 				return []attempt{bearer("rotated kid", tok)}, err
-			}},
-		{ID: "CTRL-05", Category: "control", Severity: Medium, Expect: Accept, Source: "RFC 7519 §4.3; RFC 7515 §4",
+			})},
+		{About: About{ID: "CTRL-05", Category: "control", Severity: Medium, Expect: Accept, Source: "RFC 7519 §4.3; RFC 7515 §4",
 			Title:   "Extra claims and extra header parameters",
-			Explain: "Tokens may carry claims and headers a verifier does not know; unless listed in crit, they are ignored, not a reason to refuse.",
-			attempts: forged(func(_ *testIssuer, h, c map[string]any) {
+			Explain: "Tokens may carry claims and headers a verifier does not know; unless listed in crit, they are ignored, not a reason to refuse."},
+			Run: requests(forged(func(_ *testIssuer, h, c map[string]any) {
 				h["x-trace"] = "conformance"
 				c["tenant"], c["roles"] = "acme", []string{"reader"}
-			})},
-		{ID: finalControlID, Category: "control", Severity: High, Expect: Accept, Source: "availability",
+			}))},
+		{About: About{ID: finalControlID, Category: "control", Severity: High, Expect: Accept, Source: "availability",
 			Title:   "A fresh valid token still works after all attacks",
-			Explain: "A server that survives the attacks by falling over, or by locking everyone out, has not passed them.",
-			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
+			Explain: "A server that survives the attacks by falling over, or by locking everyone out, has not passed them."},
+			Run: requests(func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				raw, _, _, err := e.base(ctx, rs)
 				return []attempt{bearer("fresh token", raw)}, err
-			}},
-		{ID: "CTRL-07", Category: "control", Severity: Low, Expect: Accept, Source: "RFC 9068 §2.1; RFC 7515 §4.1.9",
-			Title:    "typ application/at+jwt (the full media type)",
-			Explain:  "typ may carry the full media type; application/at+jwt and at+jwt name the same thing.",
-			attempts: forged(func(_ *testIssuer, h, _ map[string]any) { h["typ"] = "application/at+jwt" })},
-		{ID: "CTRL-08", Category: "control", Severity: Low, Expect: Accept, Source: "RFC 9110 §11.1",
+			})},
+		{About: About{ID: "CTRL-07", Category: "control", Severity: Low, Expect: Accept, Source: "RFC 9068 §2.1; RFC 7515 §4.1.9",
+			Title:   "typ application/at+jwt (the full media type)",
+			Explain: "typ may carry the full media type; application/at+jwt and at+jwt name the same thing."},
+			Run: requests(forged(func(_ *testIssuer, h, _ map[string]any) { h["typ"] = "application/at+jwt" }))},
+		{About: About{ID: "CTRL-08", Category: "control", Severity: Low, Expect: Accept, Source: "RFC 9110 §11.1",
 			Title:   "Authorization scheme in lower case (bearer)",
-			Explain: "HTTP authentication scheme names are case-insensitive; 'bearer' is 'Bearer'.",
-			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
+			Explain: "HTTP authentication scheme names are case-insensitive; 'bearer' is 'Bearer'."},
+			Run: requests(func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				raw, _, _, err := e.base(ctx, rs)
 				return []attempt{{label: "bearer scheme", authorization: "bearer " + raw}}, err
-			}},
-		{ID: "CTRL-09", Category: "control", Severity: Low, Expect: Accept, Source: "RFC 7517 §4.2",
-			Title:    "A key published without use verifies",
-			Explain:  "use is optional in a JWKS; many issuers omit it. A verifier that refuses every key without use: sig cannot talk to them (an interoperability failure, not a security one).",
-			attempts: signedByRole(testissuer.NoUse, "key without use")},
+			})},
+		{About: About{ID: "CTRL-09", Category: "control", Severity: Low, Expect: Accept, Source: "RFC 7517 §4.2",
+			Title:   "A key published without use verifies",
+			Explain: "use is optional in a JWKS; many issuers omit it. A verifier that refuses every key without use: sig cannot talk to them (an interoperability failure, not a security one)."},
+			Run: requests(signedByRole(testissuer.NoUse, "key without use"))},
 	}
 }
 

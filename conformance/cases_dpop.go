@@ -18,22 +18,22 @@ import (
 	"github.com/s2sjwt/s2sjwt/internal/jwk"
 )
 
-// dpopControlID is the control every DPoP refusal rests on.
-const dpopControlID = "DPOP-01"
 
 // dpopCases run against servers the target declares dpop: a token bound to
 // the suite's proof key (cnf.jkt), presented with the DPoP scheme and a
 // proof (RFC 9449), each case one thing wrong.
 func dpopCases() []Case {
 	dc := func(id, title, explain, source string, sev Severity, change func(p *dpopAttempt)) Case {
-		return Case{ID: id, Category: "dpop", Severity: sev, Expect: Refuse, Source: source, Title: title, Explain: explain,
-			attempts: dpopAttempts(change)}
+		return Case{About: About{ID: id, Category: "dpop", Severity: sev, Expect: Refuse, Source: source,
+			Title:   title,
+			Explain: explain},
+			Run: requests(dpopAttempts(change))}
 	}
 	return []Case{
-		{ID: dpopControlID, Category: "dpop", Severity: High, Expect: Accept, Source: "RFC 9449 §7",
-			Title:    "A DPoP-bound token with a valid proof is accepted",
-			Explain:  "The positive control: a token bound to the caller's key (cnf.jkt), the DPoP scheme, and a proof signed by that key for this request. If it is refused, no DPoP refusal below means anything.",
-			attempts: dpopAttempts(nil)},
+		{About: About{ID: dpopControlID, Category: "dpop", Severity: High, Expect: Accept, Source: "RFC 9449 §7",
+			Title:   "A DPoP-bound token with a valid proof is accepted",
+			Explain: "The positive control: a token bound to the caller's key (cnf.jkt), the DPoP scheme, and a proof signed by that key for this request. If it is refused, no DPoP refusal below means anything."},
+			Run: requests(dpopAttempts(nil))},
 		dc("DPOP-02", "Bound token with the DPoP scheme but no proof", "Without a proof, a bound token is just a bearer token: whoever copied it could use it.",
 			"RFC 9449 §7.1", Critical, func(p *dpopAttempt) { p.noProof = true }),
 		dc("DPOP-03", "Bound token downgraded to the Bearer scheme", "A thief who stole a bound token presents it as a plain bearer token. A server that checks proofs only when the DPoP scheme is used loses the whole protection.",
@@ -48,10 +48,10 @@ func dpopCases() []Case {
 			"RFC 9449 §4.3 (11), §11.1", Medium, func(p *dpopAttempt) { p.claims["iat"] = time.Now().Add(-5 * time.Minute).Unix() }),
 		dc("DPOP-08", "Proof issued 5 minutes in the future", "A proof from the future can be replayed until then.",
 			"RFC 9449 §4.3 (11)", Medium, func(p *dpopAttempt) { p.claims["iat"] = time.Now().Add(5 * time.Minute).Unix() }),
-		{ID: "DPOP-09", Category: "dpop", Severity: High, Expect: Refuse, Source: "RFC 9449 §11.1",
+		{About: About{ID: "DPOP-09", Category: "dpop", Severity: High, Expect: Refuse, Source: "RFC 9449 §11.1",
 			Title:   "The same proof presented twice",
-			Explain: "A proof's jti is single-use: a copied request (token and proof) must not work twice.",
-			check:   checkProofReplay},
+			Explain: "A proof's jti is single-use: a copied request (token and proof) must not work twice."},
+			Run: checkProofReplay},
 		dc("DPOP-10", "Proof without ath", "ath binds the proof to the token presented with it; without it a proof made for one token works with any.",
 			"RFC 9449 §4.3 (13)", High, func(p *dpopAttempt) { delete(p.claims, "ath") }),
 		dc("DPOP-11", "Proof whose ath is another token's hash", "The proof was made for another token; presenting it with this one must fail.",

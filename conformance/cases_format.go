@@ -13,7 +13,10 @@ import (
 
 func formatCases() []Case {
 	fc := func(id, title, explain, source string, sev Severity, build func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error)) Case {
-		return Case{ID: id, Category: "format and cost", Severity: sev, Expect: Refuse, Source: source, Title: title, Explain: explain, attempts: build}
+		return Case{About: About{ID: id, Category: "format and cost", Severity: sev, Expect: Refuse, Source: source,
+			Title:   title,
+			Explain: explain},
+			Run: requests(build)}
 	}
 	static := func(label, authorization string) func(context.Context, *env, *target.ResourceServer) ([]attempt, error) {
 		return func(context.Context, *env, *target.ResourceServer) ([]attempt, error) {
@@ -75,14 +78,14 @@ func formatCases() []Case {
 				return []attempt{bearer("flattened JSON", flat), bearer("general JSON", general),
 					bearer("flattened JSON, base64url", b64([]byte(flat)))}, err
 			}),
-		{ID: "FMT-07", Category: "format and cost", Severity: Critical, Expect: Refuse, Source: "CVE-2022-39227",
+		{About: About{ID: "FMT-07", Category: "format and cost", Severity: Critical, Expect: Refuse, Source: "CVE-2022-39227",
 			Title:   "JSON/compact polyglot: verifies one payload, reads another",
-			Explain: "A JSON document carries a genuine signature over claims for another service, and a member name shaped like a compact token whose payload, unsigned, names this service. python-jwt verified the signed part and read the claims from the unsigned one: anyone holding any token could write any claims.",
-			check:   checkPolyglot},
-		{ID: "FMT-08", Category: "format and cost", Severity: Medium, Expect: Refuse, Source: "RFC 6750 §3.1",
+			Explain: "A JSON document carries a genuine signature over claims for another service, and a member name shaped like a compact token whose payload, unsigned, names this service. python-jwt verified the signed part and read the claims from the unsigned one: anyone holding any token could write any claims."},
+			Run: checkPolyglot},
+		{About: About{ID: "FMT-08", Category: "format and cost", Severity: Medium, Expect: Refuse, Source: "RFC 6750 §3.1",
 			Title:   "No token at all: 401 with a Bearer challenge",
-			Explain: "The baseline refusal. A request without credentials gets 401 and WWW-Authenticate: Bearer (RFC 6750 §3.1), so a client knows to get a token; a 400 or a bare 401 leaves it guessing.",
-			check: func(ctx context.Context, e *env, rs *target.ResourceServer) verdict {
+			Explain: "The baseline refusal. A request without credentials gets 401 and WWW-Authenticate: Bearer (RFC 6750 §3.1), so a client knows to get a token; a 400 or a bare 401 leaves it guessing."},
+			Run: func(ctx context.Context, e *env, rs *target.ResourceServer) verdict {
 				o := e.send(ctx, rs, attempt{label: "no Authorization header"})
 				v := judge(Refuse, []Observation{o})
 				scheme, _, _ := strings.Cut(o.Challenge, " ")
@@ -143,9 +146,10 @@ func formatCases() []Case {
 var noTokenCases = []string{"FMT-08", "FMT-09", "FMT-13"}
 
 // rfc6750Case is judged from every refusal the run saw.
-var rfc6750Case = Case{ID: "FMT-14", Category: "format and cost", Severity: Low, Expect: Refuse, Source: "RFC 6750 §3",
+var rfc6750Case = Case{Phase: Summary, About: About{ID: "FMT-14", Category: "format and cost", Severity: Low, Expect: Refuse, Source: "RFC 6750 §3",
 	Title:   "Every refusal of a token carries a WWW-Authenticate: Bearer challenge",
-	Explain: "RFC 6750 says how to refuse: WWW-Authenticate: Bearer on every 400, 401 or 403 about the token, with error=\"invalid_token\" (or invalid_request, insufficient_scope) when a token was sent. Clients rely on it to tell 'get a new token' from 'you may not'."}
+	Explain: "RFC 6750 says how to refuse: WWW-Authenticate: Bearer on every 400, 401 or 403 about the token, with error=\"invalid_token\" (or invalid_request, insufficient_scope) when a token was sent. Clients rely on it to tell 'get a new token' from 'you may not'."},
+	Run: func(_ context.Context, e *env, _ *target.ResourceServer) verdict { return judgeChallenges(e.results) }}
 
 // checkPolyglot is FMT-07. An acceptance counts only if it proves the
 // unsigned claims were used: the signed claims are for another audience,

@@ -13,8 +13,10 @@ import (
 
 func headerCases() []Case {
 	hc := func(id, title, explain, source string, sev Severity, change func(h, c map[string]any)) Case {
-		return Case{ID: id, Category: "type and header", Severity: sev, Expect: Refuse, Source: source,
-			Title: title, Explain: explain, attempts: forged(func(_ *testIssuer, h, c map[string]any) { change(h, c) })}
+		return Case{About: About{ID: id, Category: "type and header", Severity: sev, Expect: Refuse, Source: source,
+			Title:   title,
+			Explain: explain},
+			Run: requests(forged(func(_ *testIssuer, h, c map[string]any) { change(h, c) }))}
 	}
 	return []Case{
 		hc("HDR-01", "An ID token where an access token is expected (typ JWT)",
@@ -29,10 +31,10 @@ func headerCases() []Case {
 			"RFC 7515 §4.1.11", Medium, func(h, _ map[string]any) {
 				h["crit"], h["x-conformance-ext"] = []string{"x-conformance-ext"}, true
 			}),
-		{ID: "HDR-04", Category: "type and header", Severity: Medium, Expect: Refuse, Source: "RFC 7797; RFC 8725bis",
+		{About: About{ID: "HDR-04", Category: "type and header", Severity: Medium, Expect: Refuse, Source: "RFC 7797; RFC 8725bis",
 			Title:   "Unencoded payload (b64: false) with a detached signature",
-			Explain: "RFC 7797 lets a JWS sign the payload unencoded. Verifiers that do not support it must refuse such a token, or they check a signature over different bytes than they read.",
-			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
+			Explain: "RFC 7797 lets a JWS sign the payload unencoded. Verifiers that do not support it must refuse such a token, or they check a signature over different bytes than they read."},
+			Run: requests(func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				if e.issuer == nil {
 					return nil, errNeedsTestIssuer
 				}
@@ -50,11 +52,11 @@ func headerCases() []Case {
 				}
 				sig := full[strings.LastIndex(full, ".")+1:]
 				return []attempt{bearer("b64=false, detached", hdr+".."+sig)}, nil
-			}},
-		{ID: "HDR-05", Category: "type and header", Severity: Medium, Expect: Refuse, Source: "RFC 7519 §5.2; RFC 8725 §2.8",
+			})},
+		{About: About{ID: "HDR-05", Category: "type and header", Severity: Medium, Expect: Refuse, Source: "RFC 7519 §5.2; RFC 8725 §2.8",
 			Title:   "Nested JWT (cty: JWT) around a token for another service",
-			Explain: "A signed envelope (cty: JWT) whose payload is a genuine token, but one for another service. A verifier that unwraps nested JWTs and trusts the inner token without checking it (its aud here) accepts what its issuer meant for someone else; one that refuses nesting, or checks the inner token fully, refuses it.",
-			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
+			Explain: "A signed envelope (cty: JWT) whose payload is a genuine token, but one for another service. A verifier that unwraps nested JWTs and trusts the inner token without checking it (its aud here) accepts what its issuer meant for someone else; one that refuses nesting, or checks the inner token fully, refuses it."},
+			Run: requests(func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				if e.issuer == nil {
 					return nil, errNeedsTestIssuer
 				}
@@ -68,11 +70,11 @@ func headerCases() []Case {
 				k := e.issuer.primary
 				tok, err := signSegments(k.Signer, k.Algorithm, hdr, b64([]byte(inner)))
 				return []attempt{bearer("cty JWT around a token for some-other-service", tok)}, err
-			}},
-		{ID: "HDR-06", Category: "type and header", Severity: Medium, Expect: Refuse, Source: "RFC 7516 §4.1.3; RFC 8725bis",
+			})},
+		{About: About{ID: "HDR-06", Category: "type and header", Severity: Medium, Expect: Refuse, Source: "RFC 7516 §4.1.3; RFC 8725bis",
 			Title:   "zip on a JWS (compressed payload)",
-			Explain: "zip belongs to JWE only. A verifier that inflates a JWS payload invites decompression bombs and parses bytes the signature was not meant to cover as claims.",
-			attempts: forgedPayload("zip DEF", func(_ string, h, c map[string]any) string {
+			Explain: "zip belongs to JWE only. A verifier that inflates a JWS payload invites decompression bombs and parses bytes the signature was not meant to cover as claims."},
+			Run: requests(forgedPayload("zip DEF", func(_ string, h, c map[string]any) string {
 				h["zip"] = "DEF"
 				plain, _ := json.Marshal(c)
 				var buf bytes.Buffer
@@ -80,7 +82,7 @@ func headerCases() []Case {
 				_, _ = w.Write(plain)
 				_ = w.Close()
 				return b64(buf.Bytes())
-			})},
+			}))},
 	}
 }
 

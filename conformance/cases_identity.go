@@ -30,31 +30,31 @@ func refused(label string, status int, body []byte) verdict {
 	return verdict{Pass, "", []Observation{obs}}
 }
 
-func identityCases() []Case {
-	return []Case{
-		{ID: "IDP-01", Category: "issuer profile", Severity: Critical, Expect: Refuse, Source: "RFC 6749 §3.2.1",
+func identityCases() []IdentityCase {
+	return []IdentityCase{
+		{About: About{ID: "IDP-01", Category: "issuer profile", Severity: Critical, Expect: Refuse, Source: "RFC 6749 §3.2.1",
 			Title:   "Token request without client authentication",
-			Explain: "Zero trust starts at the issuer: a token says who the caller is, so the issuer must make every caller prove it. An anonymous request must get no token.",
-			identity: func(ctx context.Context, e *env) verdict {
+			Explain: "Zero trust starts at the issuer: a token says who the caller is, so the issuer must make every caller prove it. An anonymous request must get no token."},
+			Run: func(ctx context.Context, e *env) verdict {
 				s, b, err := e.identity.do(ctx, http.MethodPost, e.identity.tokenURL, form, "grant_type=client_credentials&audience="+url.QueryEscape(e.targetAudience()))
 				return refusedOrErr(refused("anonymous", s, b), err)
 			}},
-		{ID: "IDP-02", Category: "issuer profile", Severity: Critical, Expect: Refuse, Source: "RFC 6749 §5.2",
+		{About: About{ID: "IDP-02", Category: "issuer profile", Severity: Critical, Expect: Refuse, Source: "RFC 6749 §5.2",
 			Title:   "Token request with a wrong client secret",
-			Explain: "A client that cannot prove its identity is answered invalid_client, never with a token.",
-			identity: func(ctx context.Context, e *env) verdict {
+			Explain: "A client that cannot prove its identity is answered invalid_client, never with a token."},
+			Run: func(ctx context.Context, e *env) verdict {
 				s, b, err := e.identity.do(ctx, http.MethodPost, e.identity.tokenURL, form,
 					"grant_type=client_credentials&audience="+url.QueryEscape(e.targetAudience()), [2]string{e.identity.cfg.ClientID, "wrong-" + randomID()})
 				return refusedOrErr(refused("wrong secret", s, b), err)
 			}},
-		{ID: "IDP-03", Category: "issuer profile", Severity: Critical, Expect: Refuse, Source: "RFC 9068 §2.2; seed scenario",
-			Title:    "Caller chooses another service's sub",
-			Explain:  "sub must be the authenticated client. If a caller could ask for sub=careergpt-backend, every audit trail downstream would record a lie.",
-			identity: checkRequestedSub},
-		{ID: "IDP-04", Category: "issuer profile", Severity: High, Expect: Refuse, Source: "RFC 8707 §2; least privilege",
+		{About: About{ID: "IDP-03", Category: "issuer profile", Severity: Critical, Expect: Refuse, Source: "RFC 9068 §2.2; seed scenario",
+			Title:   "Caller chooses another service's sub",
+			Explain: "sub must be the authenticated client. If a caller could ask for sub=careergpt-backend, every audit trail downstream would record a lie."},
+			Run: checkRequestedSub},
+		{About: About{ID: "IDP-04", Category: "issuer profile", Severity: High, Expect: Refuse, Source: "RFC 8707 §2; least privilege",
 			Title:   "Audience outside the client's policy",
-			Explain: "The registry says which services each client may call. A token for any other audience must not be issued, or least privilege is only a wish.",
-			identity: func(ctx context.Context, e *env) verdict {
+			Explain: "The registry says which services each client may call. A token for any other audience must not be issued, or least privilege is only a wish."},
+			Run: func(ctx context.Context, e *env) verdict {
 				aud := e.identity.cfg.ForbiddenAudience
 				if aud == "" {
 					return verdict{status: Skip, reason: "identity.forbidden_audience not set in the target"}
@@ -63,14 +63,14 @@ func identityCases() []Case {
 				s, b, err := e.identity.do(ctx, http.MethodPost, e.identity.tokenURL, form, form2, e.identity.basic())
 				return refusedOrErr(refused("audience "+aud, s, b), err)
 			}},
-		{ID: "IDP-05", Category: "issuer profile", Severity: High, Expect: Accept, Source: "RFC 9068 §2",
-			Title:    "Issued tokens carry the RFC 9068 claims with a bounded lifetime",
-			Explain:  "An access token names its issuer, subject, audience, lifetime and a unique id, and says it is an access token (typ at+jwt) so it cannot be mistaken for an ID token.",
-			identity: checkIssuedToken},
-		{ID: "IDP-06", Category: "issuer profile", Severity: Medium, Expect: Accept, Source: "RFC 9068 §2.2; RFC 7519 §4.1.7",
+		{About: About{ID: "IDP-05", Category: "issuer profile", Severity: High, Expect: Accept, Source: "RFC 9068 §2",
+			Title:   "Issued tokens carry the RFC 9068 claims with a bounded lifetime",
+			Explain: "An access token names its issuer, subject, audience, lifetime and a unique id, and says it is an access token (typ at+jwt) so it cannot be mistaken for an ID token."},
+			Run: checkIssuedToken},
+		{About: About{ID: "IDP-06", Category: "issuer profile", Severity: Medium, Expect: Accept, Source: "RFC 9068 §2.2; RFC 7519 §4.1.7",
 			Title:   "Every token gets a unique jti",
-			Explain: "The jti is how a single-use service spots a replay and how an audit trail names a token without storing it. Two tokens must never share one.",
-			identity: func(ctx context.Context, e *env) verdict {
+			Explain: "The jti is how a single-use service spots a replay and how an audit trail names a token without storing it. Two tokens must never share one."},
+			Run: func(ctx context.Context, e *env) verdict {
 				seen := map[any]bool{}
 				for range 5 {
 					tok, err := e.identity.token(ctx, e.targetAudience(), e.targetScope())
@@ -85,14 +85,14 @@ func identityCases() []Case {
 				}
 				return verdict{status: Pass}
 			}},
-		{ID: "IDP-07", Category: "issuer profile", Severity: Critical, Expect: Accept, Source: "RFC 7517 §4, §9.3; RFC 7518 §6",
-			Title:    "The JWKS holds public keys only",
-			Explain:  "The JWKS is public by design. A private parameter (d, p, q…) or a symmetric key (kty oct) in it hands every reader the power to sign tokens.",
-			identity: checkPublicJWKS},
-		{ID: "IDP-08", Category: "issuer profile", Severity: High, Expect: Accept, Source: "RFC 8414 §3.3",
+		{About: About{ID: "IDP-07", Category: "issuer profile", Severity: Critical, Expect: Accept, Source: "RFC 7517 §4, §9.3; RFC 7518 §6",
+			Title:   "The JWKS holds public keys only",
+			Explain: "The JWKS is public by design. A private parameter (d, p, q…) or a symmetric key (kty oct) in it hands every reader the power to sign tokens."},
+			Run: checkPublicJWKS},
+		{About: About{ID: "IDP-08", Category: "issuer profile", Severity: High, Expect: Accept, Source: "RFC 8414 §3.3",
 			Title:   "Metadata names the issuer it is for",
-			Explain: "Resource servers may discover the JWKS from the issuer's metadata; they must be able to check that the metadata's issuer is exactly the one they trust.",
-			identity: func(ctx context.Context, e *env) verdict {
+			Explain: "Resource servers may discover the JWKS from the issuer's metadata; they must be able to check that the metadata's issuer is exactly the one they trust."},
+			Run: func(ctx context.Context, e *env) verdict {
 				if e.identity.metadata == nil {
 					return verdict{Fail, "no RFC 8414 metadata at /.well-known/oauth-authorization-server", nil}
 				}
@@ -104,10 +104,10 @@ func identityCases() []Case {
 				}
 				return verdict{status: Pass}
 			}},
-		{ID: "IDP-09", Category: "issuer profile", Severity: Low, Expect: Refuse, Source: "RFC 6749 §5.2",
+		{About: About{ID: "IDP-09", Category: "issuer profile", Severity: Low, Expect: Refuse, Source: "RFC 6749 §5.2",
 			Title:   "Unsupported grant type",
-			Explain: "Service-to-service tokens come from the client credentials grant only; a password grant or anything else is answered unsupported_grant_type.",
-			identity: func(ctx context.Context, e *env) verdict {
+			Explain: "Service-to-service tokens come from the client credentials grant only; a password grant or anything else is answered unsupported_grant_type."},
+			Run: func(ctx context.Context, e *env) verdict {
 				s, b, err := e.identity.do(ctx, http.MethodPost, e.identity.tokenURL, form,
 					"grant_type=password&username=a&password=b&audience="+url.QueryEscape(e.targetAudience()), e.identity.basic())
 				v := refusedOrErr(refused("grant_type=password", s, b), err)
@@ -116,22 +116,22 @@ func identityCases() []Case {
 				}
 				return v
 			}},
-		{ID: "IDP-10", Category: "issuer profile", Severity: Medium, Expect: Refuse, Source: "RFC 6749 §10.10; OWASP ASVS V2.2",
-			Title:    "Failed client authentication is rate-limited",
-			Explain:  "Without a limit, an attacker can guess client secrets as fast as the network allows. After repeated failures the issuer must slow the client down (429).",
-			identity: checkRateLimit},
-		{ID: "IDP-12", Category: "issuer profile", Severity: High, Expect: Accept, Source: "RFC 9449 §5, §6",
-			Title:    "A token requested with a DPoP proof is bound to the proof's key",
-			Explain:  "An issuer that advertises DPoP must bind the token it issues to the key that signed the proof (cnf.jkt) and say so (token_type DPoP). Issuing a plain bearer token instead silently drops the protection the caller asked for.",
-			identity: checkDPoPBinding},
-		{ID: "IDP-13", Category: "issuer profile", Severity: Medium, Expect: Refuse, Source: "RFC 9449 §11.1",
-			Title:    "A DPoP proof replayed at the token endpoint is refused",
-			Explain:  "A proof works once: one copied from a token request must not get its copier a second token bound to the victim's key (and the victim's key proves nothing if it can be replayed).",
-			identity: checkProofReplayAtTokenEndpoint},
-		{ID: "IDP-11", Category: "issuer profile", Severity: High, Expect: Accept, Source: "OWASP ASVS V2.2.1; OWASP device cookies; RFC 6749 §10.10",
-			Title:    "Others' failed attempts under a client's id do not lock that client out",
-			Explain:  "A rate limit keyed on the client id a request merely claims lets anyone lock any client out: a few requests a minute with its id and a wrong secret and the real service gets no tokens. Keying it on the address as well is not enough where the attacker shares the client's address (a proxy, a NAT gateway, a node), and exempting addresses that succeeded before fails after a restart, at another replica, or before the first success. A client that proves its credentials must get its token, whatever failures came before it.",
-			identity: checkNoLockoutByClaimedID},
+		{About: About{ID: "IDP-10", Category: "issuer profile", Severity: Medium, Expect: Refuse, Source: "RFC 6749 §10.10; OWASP ASVS V2.2",
+			Title:   "Failed client authentication is rate-limited",
+			Explain: "Without a limit, an attacker can guess client secrets as fast as the network allows. After repeated failures the issuer must slow the client down (429)."},
+			Run: checkRateLimit},
+		{About: About{ID: "IDP-12", Category: "issuer profile", Severity: High, Expect: Accept, Source: "RFC 9449 §5, §6",
+			Title:   "A token requested with a DPoP proof is bound to the proof's key",
+			Explain: "An issuer that advertises DPoP must bind the token it issues to the key that signed the proof (cnf.jkt) and say so (token_type DPoP). Issuing a plain bearer token instead silently drops the protection the caller asked for."},
+			Run: checkDPoPBinding},
+		{About: About{ID: "IDP-13", Category: "issuer profile", Severity: Medium, Expect: Refuse, Source: "RFC 9449 §11.1",
+			Title:   "A DPoP proof replayed at the token endpoint is refused",
+			Explain: "A proof works once: one copied from a token request must not get its copier a second token bound to the victim's key (and the victim's key proves nothing if it can be replayed)."},
+			Run: checkProofReplayAtTokenEndpoint},
+		{About: About{ID: "IDP-11", Category: "issuer profile", Severity: High, Expect: Accept, Source: "OWASP ASVS V2.2.1; OWASP device cookies; RFC 6749 §10.10",
+			Title:   "Others' failed attempts under a client's id do not lock that client out",
+			Explain: "A rate limit keyed on the client id a request merely claims lets anyone lock any client out: a few requests a minute with its id and a wrong secret and the real service gets no tokens. Keying it on the address as well is not enough where the attacker shares the client's address (a proxy, a NAT gateway, a node), and exempting addresses that succeeded before fails after a restart, at another replica, or before the first success. A client that proves its credentials must get its token, whatever failures came before it."},
+			Run: checkNoLockoutByClaimedID},
 	}
 }
 

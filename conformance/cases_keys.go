@@ -18,10 +18,10 @@ import (
 
 func keyCases() []Case {
 	fetchCase := func(id, param, source string) Case {
-		return Case{ID: id, Category: "key selection", Severity: Critical, Expect: Refuse, Source: source,
+		return Case{About: About{ID: id, Category: "key selection", Severity: Critical, Expect: Refuse, Source: source,
 			Title:   fmt.Sprintf("%s header pointing at the attacker's server", param),
-			Explain: fmt.Sprintf("%s tells a verifier where to download the key. If the verifier follows it, the attacker chooses the key (and the verifier makes requests wherever the attacker says: SSRF). Fetching it at all is the flaw, so the suite fails the case on the fetch, not only on acceptance.", param),
-			check: func(ctx context.Context, e *env, rs *target.ResourceServer) verdict {
+			Explain: fmt.Sprintf("%s tells a verifier where to download the key. If the verifier follows it, the attacker chooses the key (and the verifier makes requests wherever the attacker says: SSRF). Fetching it at all is the flaw, so the suite fails the case on the fetch, not only on acceptance.", param)},
+			Run: func(ctx context.Context, e *env, rs *target.ResourceServer) verdict {
 				if e.issuer == nil || e.hits == nil {
 					return skipOrFail(errNeedsTestIssuer)
 				}
@@ -45,20 +45,20 @@ func keyCases() []Case {
 			}}
 	}
 	return []Case{
-		{ID: "KEY-01", Category: "key selection", Severity: Critical, Expect: Refuse, Source: "CVE-2018-0114; RFC 8725 §3.10",
+		{About: About{ID: "KEY-01", Category: "key selection", Severity: Critical, Expect: Refuse, Source: "CVE-2018-0114; RFC 8725 §3.10",
 			Title:   "Embedded jwk header with the attacker's key",
-			Explain: "The token carries its own public key in the jwk header and is signed with the matching private key. A verifier that trusts a key because the token brought it trusts anyone.",
-			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
+			Explain: "The token carries its own public key in the jwk header and is signed with the matching private key. A verifier that trusts a key because the token brought it trusts anyone."},
+			Run: requests(func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				tok, err := attackerSigned(ctx, e, rs, func(h map[string]any, k signingKey) error {
 					h["jwk"] = k.Public()
 					return nil
 				})
 				return []attempt{bearer("embedded jwk", tok)}, err
-			}},
-		{ID: "KEY-02", Category: "key selection", Severity: Critical, Expect: Refuse, Source: "CVE-2018-0114",
+			})},
+		{About: About{ID: "KEY-02", Category: "key selection", Severity: Critical, Expect: Refuse, Source: "CVE-2018-0114",
 			Title:   "Embedded jwk header claiming a trusted kid",
-			Explain: "As KEY-01, but the embedded key wears the issuer's kid, for verifiers that look the kid up and then use the embedded key anyway.",
-			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
+			Explain: "As KEY-01, but the embedded key wears the issuer's kid, for verifiers that look the kid up and then use the embedded key anyway."},
+			Run: requests(func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				_, _, _, h0, _, err := realParts(ctx, e, rs)
 				if err != nil {
 					return nil, err
@@ -70,28 +70,28 @@ func keyCases() []Case {
 					return nil
 				})
 				return []attempt{bearer("embedded jwk, trusted kid", tok)}, err
-			}},
+			})},
 		fetchCase("KEY-03", "jku", "RFC 8725 §3.10; RFC 7515 §4.1.2"),
 		fetchCase("KEY-04", "x5u", "RFC 8725 §3.10; RFC 7515 §4.1.5"),
-		{ID: "KEY-05", Category: "key selection", Severity: Critical, Expect: Refuse, Source: "RFC 7515 §4.1.6",
+		{About: About{ID: "KEY-05", Category: "key selection", Severity: Critical, Expect: Refuse, Source: "RFC 7515 §4.1.6",
 			Title:   "Embedded x5c certificate chain (self-signed)",
-			Explain: "x5c carries certificates. A self-signed certificate proves only that the attacker has a key; trusting it is trusting the token's own say-so.",
-			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
+			Explain: "x5c carries certificates. A self-signed certificate proves only that the attacker has a key; trusting it is trusting the token's own say-so."},
+			Run: requests(func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				tok, err := attackerSigned(ctx, e, rs, func(h map[string]any, k signingKey) error {
 					cert, err := selfSigned(k.Signer)
 					h["x5c"] = []string{base64.StdEncoding.EncodeToString(cert)}
 					return err
 				})
 				return []attempt{bearer("x5c self-signed", tok)}, err
-			}},
-		{ID: "KEY-06", Category: "key selection", Severity: Medium, Expect: Refuse, Source: "RFC 7515 §4.1.4; go-spiffe jwtsvid",
-			Title:    "No kid",
-			Explain:  "Without kid a verifier must guess the key, and some try every key they know, or the first. Tokens here must name their key.",
-			attempts: forged(func(_ *testIssuer, h, _ map[string]any) { delete(h, "kid") })},
-		{ID: "KEY-07", Category: "key selection", Severity: Critical, Expect: Refuse, Source: "jwt_tool; OWASP WSTG-SESS-10",
+			})},
+		{About: About{ID: "KEY-06", Category: "key selection", Severity: Medium, Expect: Refuse, Source: "RFC 7515 §4.1.4; go-spiffe jwtsvid",
+			Title:   "No kid",
+			Explain: "Without kid a verifier must guess the key, and some try every key they know, or the first. Tokens here must name their key."},
+			Run: requests(forged(func(_ *testIssuer, h, _ map[string]any) { delete(h, "kid") }))},
+		{About: About{ID: "KEY-07", Category: "key selection", Severity: Critical, Expect: Refuse, Source: "jwt_tool; OWASP WSTG-SESS-10",
 			Title:   "Injection-shaped kid values",
-			Explain: "kid reaches file paths, SQL and shell commands in careless verifiers: ../../dev/null makes the key empty, a SQL quote makes it attacker-chosen. kid must only ever be looked up in the trusted key set.",
-			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
+			Explain: "kid reaches file paths, SQL and shell commands in careless verifiers: ../../dev/null makes the key empty, a SQL quote makes it attacker-chosen. kid must only ever be looked up in the trusted key set."},
+			Run: requests(func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				_, _, _, h, c, err := realParts(ctx, e, rs)
 				if err != nil {
 					return nil, err
@@ -115,23 +115,23 @@ func keyCases() []Case {
 					out = append(out, bearer(fmt.Sprintf("kid %q", kid), t2))
 				}
 				return out, nil
-			}},
-		{ID: "KEY-08", Category: "key selection", Severity: Medium, Expect: Refuse, Source: "go-oidc RemoteKeySet; RFC 8725 §3.10",
+			})},
+		{About: About{ID: "KEY-08", Category: "key selection", Severity: Medium, Expect: Refuse, Source: "go-oidc RemoteKeySet; RFC 8725 §3.10",
 			Title:   "Unknown kids do not make the server refetch the JWKS every time",
-			Explain: "A verifier refetches the JWKS when it sees a new kid (that is how rotation works), but at most once in a while: otherwise every made-up kid turns one request into two, and the issuer is flooded through its clients.",
-			check:   checkRefetchFlood},
-		{ID: "KEY-09", Category: "key selection", Severity: Medium, Expect: Refuse, Source: "RFC 7517 §4.2; RFC 8725 §3.10",
-			Title:    "A key published with use: enc verifies nothing",
-			Explain:  "The issuer says this key is for encryption. A verifier that ignores use lets a key meant for another purpose (and perhaps held by another system) sign tokens.",
-			attempts: signedByRole(testissuer.EncOnly, "key with use: enc")},
-		{ID: "KEY-10", Category: "key selection", Severity: Medium, Expect: Refuse, Source: "RFC 7517 §4.3",
-			Title:    "A key whose key_ops lacks verify verifies nothing",
-			Explain:  "key_ops lists what a key may do; a key published for encrypt only must not verify a signature, whatever its type.",
-			attempts: signedByRole(testissuer.NoVerifyOps, "key with key_ops [encrypt]")},
-		{ID: "KEY-11", Category: "key selection", Severity: High, Expect: Accept, Source: "RFC 7517 §4.5; OpenID Connect Core §10.1.1",
+			Explain: "A verifier refetches the JWKS when it sees a new kid (that is how rotation works), but at most once in a while: otherwise every made-up kid turns one request into two, and the issuer is flooded through its clients."},
+			Run: checkRefetchFlood},
+		{About: About{ID: "KEY-09", Category: "key selection", Severity: Medium, Expect: Refuse, Source: "RFC 7517 §4.2; RFC 8725 §3.10",
+			Title:   "A key published with use: enc verifies nothing",
+			Explain: "The issuer says this key is for encryption. A verifier that ignores use lets a key meant for another purpose (and perhaps held by another system) sign tokens."},
+			Run: requests(signedByRole(testissuer.EncOnly, "key with use: enc"))},
+		{About: About{ID: "KEY-10", Category: "key selection", Severity: Medium, Expect: Refuse, Source: "RFC 7517 §4.3",
+			Title:   "A key whose key_ops lacks verify verifies nothing",
+			Explain: "key_ops lists what a key may do; a key published for encrypt only must not verify a signature, whatever its type."},
+			Run: requests(signedByRole(testissuer.NoVerifyOps, "key with key_ops [encrypt]"))},
+		{About: About{ID: "KEY-11", Category: "key selection", Severity: High, Expect: Accept, Source: "RFC 7517 §4.5; OpenID Connect Core §10.1.1",
 			Title:   "A key published during the run is accepted in bounded time, also after a burst of unknown kids",
-			Explain: "Rotation: the issuer publishes a new key and starts signing with it. A verifier must fetch the JWKS again when it meets the new kid (rate-limited, as KEY-08 wants), not only when a cache of minutes expires, and a burst of made-up kids must not spend the refetch budget the real rotation needs. The suite publishes a key, measures how long the server takes to accept it, then sends 20 unknown kids and does it again.",
-			check:   checkPublishedKey},
+			Explain: "Rotation: the issuer publishes a new key and starts signing with it. A verifier must fetch the JWKS again when it meets the new kid (rate-limited, as KEY-08 wants), not only when a cache of minutes expires, and a burst of made-up kids must not spend the refetch budget the real rotation needs. The suite publishes a key, measures how long the server takes to accept it, then sends 20 unknown kids and does it again."},
+			Run: checkPublishedKey},
 	}
 }
 

@@ -10,10 +10,10 @@ import (
 
 func missionCases() []Case {
 	return []Case{
-		{ID: "M-01", Category: "mission", Severity: High, Expect: Refuse, Source: "RFC 7519 §4.1.3; RFC 8725 §3.9",
+		{About: About{ID: "M-01", Category: "mission", Severity: High, Expect: Refuse, Source: "RFC 7519 §4.1.3; RFC 8725 §3.9",
 			Title:   "Stolen token: valid, but for another service",
-			Explain: "A token for Logging, stolen from Logging's traffic, is sent here. It is genuine in every way but aud. Checking aud is what makes a stolen token useless anywhere but where it was meant to go.",
-			check: func(ctx context.Context, e *env, rs *target.ResourceServer) verdict {
+			Explain: "A token for Logging, stolen from Logging's traffic, is sent here. It is genuine in every way but aud. Checking aud is what makes a stolen token useless anywhere but where it was meant to go."},
+			Run: func(ctx context.Context, e *env, rs *target.ResourceServer) verdict {
 				owner := e.otherServer(rs)
 				// The token is the owner's in every way, its scope included.
 				raw, _, _, err := e.baseFor(ctx, rs, "some-other-service")
@@ -40,20 +40,20 @@ func missionCases() []Case {
 				}
 				return v
 			}},
-		{ID: "M-02", Category: "mission", Severity: High, Expect: Refuse, Source: "RFC 7519 §4.1.4",
+		{About: About{ID: "M-02", Category: "mission", Severity: High, Expect: Refuse, Source: "RFC 7519 §4.1.4",
 			Title:   "Expired token (10 minutes ago)",
-			Explain: "exp bounds how long a token works. Past it (plus a small leeway for clock skew) the token is refused, so a leaked token has a short life.",
-			attempts: forged(func(_ *testIssuer, _, c map[string]any) {
+			Explain: "exp bounds how long a token works. Past it (plus a small leeway for clock skew) the token is refused, so a leaked token has a short life."},
+			Run: requests(forged(func(_ *testIssuer, _, c map[string]any) {
 				now := time.Now()
 				c["iat"], c["nbf"], c["exp"] = now.Add(-15*time.Minute).Unix(), now.Add(-15*time.Minute).Unix(), now.Add(-10*time.Minute).Unix()
-			})},
-		{ID: "M-03", Category: "mission", Severity: High, Expect: Refuse, Source: "RFC 7519 §4.1.3",
-			Title:    "Wrong audience",
-			Explain:  "aud names a service that does not exist here. Only tokens whose aud names this service may be accepted.",
-			attempts: forged(func(_ *testIssuer, _, c map[string]any) { c["aud"] = "unrelated-service" })},
-		{ID: "M-04", Category: "mission", Severity: Critical, Expect: Refuse, Source: "RFC 7519 §4.1.1; RFC 8725 §3.8",
-			Title:    "Wrong issuer, signed with a trusted key",
-			Explain:  "The issuer is the trust anchor. A token naming another issuer is refused even when its signature verifies, because keys can be shared or mixed up between issuers.",
-			attempts: forged(func(_ *testIssuer, _, c map[string]any) { c["iss"] = "https://evil-issuer.example" })},
+			}))},
+		{About: About{ID: "M-03", Category: "mission", Severity: High, Expect: Refuse, Source: "RFC 7519 §4.1.3",
+			Title:   "Wrong audience",
+			Explain: "aud names a service that does not exist here. Only tokens whose aud names this service may be accepted."},
+			Run: requests(forged(func(_ *testIssuer, _, c map[string]any) { c["aud"] = "unrelated-service" }))},
+		{About: About{ID: "M-04", Category: "mission", Severity: Critical, Expect: Refuse, Source: "RFC 7519 §4.1.1; RFC 8725 §3.8",
+			Title:   "Wrong issuer, signed with a trusted key",
+			Explain: "The issuer is the trust anchor. A token naming another issuer is refused even when its signature verifies, because keys can be shared or mixed up between issuers."},
+			Run: requests(forged(func(_ *testIssuer, _, c map[string]any) { c["iss"] = "https://evil-issuer.example" }))},
 	}
 }

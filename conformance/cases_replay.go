@@ -10,28 +10,31 @@ import (
 
 func replayCases() []Case {
 	return []Case{
-		{ID: "RPL-01", Category: "replay", Severity: High, Expect: Refuse, SingleUseOnly: true, Source: "RFC 7519 §4.1.7; seed scenario",
+		{About: About{ID: "RPL-01", Category: "replay", Severity: High, Expect: Refuse, Source: "RFC 7519 §4.1.7; seed scenario",
 			Title:   "The same token presented twice",
-			Explain: "A single-use service remembers each jti until the token expires. The second presentation of a token, however valid, is a replay: someone copied the request.",
-			check: func(ctx context.Context, e *env, rs *target.ResourceServer) verdict {
+			Explain: "A single-use service remembers each jti until the token expires. The second presentation of a token, however valid, is a replay: someone copied the request."},
+			Applies: singleUseOnly,
+			Run: func(ctx context.Context, e *env, rs *target.ResourceServer) verdict {
 				return replayAfterUse(ctx, e, rs, nil, func(raw string) []Observation {
 					return []Observation{e.send(ctx, rs, bearer("second use", raw))}
 				})
 			}},
-		{ID: "RPL-02", Category: "replay", Severity: High, Expect: Refuse, SingleUseOnly: true, Source: "TOCTOU; seed scenario",
+		{About: About{ID: "RPL-02", Category: "replay", Severity: High, Expect: Refuse, Source: "TOCTOU; seed scenario",
 			Title:   "16 parallel presentations of one token: exactly one accepted",
-			Explain: "A check-then-store replay guard has a window: two requests both see the jti as new, then both store it. The check and the store must be one atomic step.",
-			check: func(ctx context.Context, e *env, rs *target.ResourceServer) verdict {
+			Explain: "A check-then-store replay guard has a window: two requests both see the jti as new, then both store it. The check and the store must be one atomic step."},
+			Applies: singleUseOnly,
+			Run: func(ctx context.Context, e *env, rs *target.ResourceServer) verdict {
 				raw, _, _, err := e.base(ctx, rs)
 				if err != nil {
 					return skipOrFail(err)
 				}
 				return parallelUses(ctx, e, rs, raw, []string{rs.URL})
 			}},
-		{ID: "RPL-03", Category: "replay", Severity: High, Expect: Refuse, SingleUseOnly: true, Source: "RFC 7519 §4.1.7; RFC 9449 §11.1",
+		{About: About{ID: "RPL-03", Category: "replay", Severity: High, Expect: Refuse, Source: "RFC 7519 §4.1.7; RFC 9449 §11.1",
 			Title:   "A token used at one replica is refused at every other, also in parallel",
-			Explain: "Single use means single use for the service, not for one of its processes. Replicas that each remember only their own used jtis accept every token once per replica: the replay store must be shared.",
-			check: func(ctx context.Context, e *env, rs *target.ResourceServer) verdict {
+			Explain: "Single use means single use for the service, not for one of its processes. Replicas that each remember only their own used jtis accept every token once per replica: the replay store must be shared."},
+			Applies: singleUseOnly,
+			Run: func(ctx context.Context, e *env, rs *target.ResourceServer) verdict {
 				if len(rs.Replicas) == 0 {
 					return verdict{status: NotApplicable, reason: "the target lists no replicas for this server"}
 				}
@@ -52,10 +55,11 @@ func replayCases() []Case {
 				}
 				return parallelUses(ctx, e, rs, fresh, rs.URLs())
 			}},
-		{ID: "RPL-04", Category: "replay", Severity: High, Expect: Refuse, SingleUseOnly: true, Source: "RFC 7519 §4.1.7; seed scenario",
+		{About: About{ID: "RPL-04", Category: "replay", Severity: High, Expect: Refuse, Source: "RFC 7519 §4.1.7; seed scenario",
 			Title:   "A used token is still refused after the server restarts",
-			Explain: "A replay store in memory forgets every used jti when the process restarts, and every token still within its lifetime works again. The suite uses a token, restarts the process serving the server, and replays it.",
-			check: func(ctx context.Context, e *env, rs *target.ResourceServer) verdict {
+			Explain: "A replay store in memory forgets every used jti when the process restarts, and every token still within its lifetime works again. The suite uses a token, restarts the process serving the server, and replays it."},
+			Applies: singleUseOnly,
+			Run: func(ctx context.Context, e *env, rs *target.ResourceServer) verdict {
 				if rs.Process == "" || e.restart == nil {
 					return verdict{status: NotApplicable, reason: "the suite does not start this server's process (resource_servers[].process)"}
 				}

@@ -56,10 +56,10 @@ func realParts(ctx context.Context, e *env, rs *target.ResourceServer) (hdr, pay
 
 func signatureCases() []Case {
 	none := func(id, spelling string) Case {
-		return Case{ID: id, Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 8725 §3.1; CVE-2015-9235",
+		return Case{About: About{ID: id, Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 8725 §3.1; CVE-2015-9235",
 			Title:   fmt.Sprintf("alg %q: no signature at all", spelling),
-			Explain: "alg none means 'unsigned'. A verifier that lets the token choose its algorithm, and accepts none in any spelling, accepts tokens anyone can write.",
-			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
+			Explain: "alg none means 'unsigned'. A verifier that lets the token choose its algorithm, and accepts none in any spelling, accepts tokens anyone can write."},
+			Run: requests(func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				_, payload, _, h, _, err := realParts(ctx, e, rs)
 				if err != nil {
 					return nil, err
@@ -68,14 +68,14 @@ func signatureCases() []Case {
 				h["alg"] = spelling
 				hdr, _ := marshalSegment(h)
 				return []attempt{bearer("empty signature", hdr+"."+payload+"."), bearer("junk signature", hdr+"."+payload+".c2ln")}, nil
-			}}
+			})}
 	}
 	return []Case{
 		none("SIG-01", "none"), none("SIG-02", "None"), none("SIG-03", "NONE"), none("SIG-04", "nOnE"),
-		{ID: "SIG-05", Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 7515 §5.2",
+		{About: About{ID: "SIG-05", Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 7515 §5.2",
 			Title:   "Tampered payload, original signature",
-			Explain: "The payload is changed (sub becomes admin) and the old signature kept. Only a verifier that checks the signature over exactly these bytes notices.",
-			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
+			Explain: "The payload is changed (sub becomes admin) and the old signature kept. Only a verifier that checks the signature over exactly these bytes notices."},
+			Run: requests(func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				hdr, _, sig, _, c, err := realParts(ctx, e, rs)
 				if err != nil {
 					return nil, err
@@ -84,18 +84,18 @@ func signatureCases() []Case {
 				c["sub"], c["scope"] = "admin", "admin "+fmt.Sprint(c["scope"])
 				payload, _ := marshalSegment(c)
 				return []attempt{bearer("tampered", hdr+"."+payload+"."+sig)}, nil
-			}},
-		{ID: "SIG-06", Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 7515 §5.2",
+			})},
+		{About: About{ID: "SIG-06", Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 7515 §5.2",
 			Title:   "Signature stripped",
-			Explain: "The token keeps its header (alg still says EdDSA or ES256) but the signature is gone. Decoding is not verifying.",
-			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
+			Explain: "The token keeps its header (alg still says EdDSA or ES256) but the signature is gone. Decoding is not verifying."},
+			Run: requests(func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				hdr, payload, _, _, _, err := realParts(ctx, e, rs)
 				return []attempt{bearer("stripped", hdr+"."+payload+".")}, err
-			}},
-		{ID: "SIG-07", Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 7515 §5.2",
+			})},
+		{About: About{ID: "SIG-07", Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 7515 §5.2",
 			Title:   "Signature truncated",
-			Explain: "Half a signature is not a signature. Verifiers that compare only a prefix, or ignore length, accept it.",
-			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
+			Explain: "Half a signature is not a signature. Verifiers that compare only a prefix, or ignore length, accept it."},
+			Run: requests(func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				hdr, payload, sig, _, _, err := realParts(ctx, e, rs)
 				if err != nil {
 					return nil, err
@@ -104,15 +104,15 @@ func signatureCases() []Case {
 				// only the signature is wrong.
 				raw, err := base64.RawURLEncoding.DecodeString(sig)
 				return []attempt{bearer("first half of the signature", hdr+"."+payload+"."+b64(raw[:len(raw)/2]))}, err
-			}},
-		{ID: "SIG-08", Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 8725 §3.1; CVE-2016-10555; CVE-2024-54150",
-			Title:    "Key confusion: HS256 keyed with the issuer's public key",
-			Explain:  "The attacker switches alg to HS256 and uses the issuer's PUBLIC key as the HMAC secret. A verifier that lets the header choose the algorithm then verifies with the same public key, and the forgery passes.",
-			attempts: keyConfusionAttempts},
-		{ID: "SIG-09", Category: "signature", Severity: Critical, Expect: Refuse, Source: "CVE-2022-21449",
+			})},
+		{About: About{ID: "SIG-08", Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 8725 §3.1; CVE-2016-10555; CVE-2024-54150",
+			Title:   "Key confusion: HS256 keyed with the issuer's public key",
+			Explain: "The attacker switches alg to HS256 and uses the issuer's PUBLIC key as the HMAC secret. A verifier that lets the header choose the algorithm then verifies with the same public key, and the forgery passes."},
+			Run: requests(keyConfusionAttempts)},
+		{About: About{ID: "SIG-09", Category: "signature", Severity: Critical, Expect: Refuse, Source: "CVE-2022-21449",
 			Title:   "ECDSA signature with r = s = 0 (psychic signature)",
-			Explain: "An ECDSA signature of zeros satisfies the verification equation in implementations that forget to check r and s are in [1, n-1]. It verifies for every message and every key.",
-			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
+			Explain: "An ECDSA signature of zeros satisfies the verification equation in implementations that forget to check r and s are in [1, n-1]. It verifies for every message and every key."},
+			Run: requests(func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				_, payload, _, h, _, err := realParts(ctx, e, rs)
 				if err != nil {
 					return nil, err
@@ -128,11 +128,11 @@ func signatureCases() []Case {
 					bearer("r=s=0 (raw)", hdr+"."+payload+"."+b64(make([]byte, 64))),
 					bearer("r=s=0 (DER)", hdr+"."+payload+"."+b64([]byte{0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00})),
 				}, nil
-			}},
-		{ID: "SIG-10", Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 7515 §4.1.4",
+			})},
+		{About: About{ID: "SIG-10", Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 7515 §4.1.4",
 			Title:   "Attacker's key, reusing a trusted kid",
-			Explain: "kid only selects a key; it proves nothing. The attacker signs with their own key and claims the issuer's kid. The signature must be checked with the trusted key that kid names.",
-			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
+			Explain: "kid only selects a key; it proves nothing. The attacker signs with their own key and claims the issuer's kid. The signature must be checked with the trusted key that kid names."},
+			Run: requests(func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				_, _, _, h, c, err := realParts(ctx, e, rs)
 				if err != nil {
 					return nil, err
@@ -143,11 +143,11 @@ func signatureCases() []Case {
 				}
 				tok, err := sign(attacker.Signer, attacker.Algorithm, h, c)
 				return []attempt{bearer("attacker signature, trusted kid", tok)}, err
-			}},
-		{ID: "SIG-11", Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 8725 §3.1; RFC 7517 §4.4",
+			})},
+		{About: About{ID: "SIG-11", Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 8725 §3.1; RFC 7517 §4.4",
 			Title:   "alg does not match the key the kid names",
-			Explain: "Each key is for one algorithm. A token that names an EdDSA key but says ES256 (signed with another ES256 key) must fail, not be verified under whatever alg it claims.",
-			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
+			Explain: "Each key is for one algorithm. A token that names an EdDSA key but says ES256 (signed with another ES256 key) must fail, not be verified under whatever alg it claims."},
+			Run: requests(func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				_, _, _, h, c, err := realParts(ctx, e, rs)
 				if err != nil {
 					return nil, err
@@ -164,11 +164,11 @@ func signatureCases() []Case {
 				h["alg"] = alg
 				tok, err := sign(other.Signer, alg, h, c)
 				return []attempt{bearer(alg+" header on a "+fmt.Sprint(h["kid"])+" key", tok)}, err
-			}},
-		{ID: "SIG-12", Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 8725 §3.5; jwt_tool",
+			})},
+		{About: About{ID: "SIG-12", Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 8725 §3.5; jwt_tool",
 			Title:   "HS256 with an empty or guessable secret",
-			Explain: "If a verifier accepts HMAC at all, an attacker tries empty and common secrets. Asymmetric-only verifiers refuse HS256 outright.",
-			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
+			Explain: "If a verifier accepts HMAC at all, an attacker tries empty and common secrets. Asymmetric-only verifiers refuse HS256 outright."},
+			Run: requests(func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				_, _, _, h, c, err := realParts(ctx, e, rs)
 				if err != nil {
 					return nil, err
@@ -184,11 +184,11 @@ func signatureCases() []Case {
 					out = append(out, bearer(fmt.Sprintf("HS256 secret %q", secret), tok))
 				}
 				return out, nil
-			}},
-		{ID: "SIG-13", Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 8725 §3.1; RFC 7518 §3.1",
-			Title:    "A trusted key's own signature under another key type's alg",
-			Explain:  "Signed by a trusted key and naming its kid, but alg names an algorithm of another key type (ES256 on an Ed25519 key). A verifier that takes the algorithm from the key, rather than refusing a header that does not match it, never checked alg at all; that is one step from key confusion.",
-			attempts: mislabelledKeyAttempts},
+			})},
+		{About: About{ID: "SIG-13", Category: "signature", Severity: Critical, Expect: Refuse, Source: "RFC 8725 §3.1; RFC 7518 §3.1",
+			Title:   "A trusted key's own signature under another key type's alg",
+			Explain: "Signed by a trusted key and naming its kid, but alg names an algorithm of another key type (ES256 on an Ed25519 key). A verifier that takes the algorithm from the key, rather than refusing a header that does not match it, never checked alg at all; that is one step from key confusion."},
+			Run: requests(mislabelledKeyAttempts)},
 	}
 }
 

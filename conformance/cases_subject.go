@@ -2,15 +2,16 @@ package conformance
 
 func subjectCases() []Case {
 	sc := func(id, title, explain string, sev Severity, value any) Case {
-		return Case{ID: id, Category: "subject", Severity: sev, Expect: Refuse, Source: "RFC 9068 §2.2; RFC 7519 §4.1.2",
-			Title: title, Explain: explain,
-			attempts: forged(func(_ *testIssuer, _, c map[string]any) {
+		return Case{About: About{ID: id, Category: "subject", Severity: sev, Expect: Refuse, Source: "RFC 9068 §2.2; RFC 7519 §4.1.2",
+			Title:   title,
+			Explain: explain},
+			Run: requests(forged(func(_ *testIssuer, _, c map[string]any) {
 				if value == nil {
 					delete(c, "sub")
 				} else {
 					c["sub"] = value
 				}
-			})}
+			}))}
 	}
 	return []Case{
 		sc("SUB-01", "sub missing", "sub says who is calling; Logging records it as the source of every entry. A token that names nobody cannot be audited.", High, nil),

@@ -12,9 +12,10 @@ import (
 
 func timeCases() []Case {
 	tc := func(id, title, explain string, sev Severity, change func(c map[string]any, now time.Time)) Case {
-		return Case{ID: id, Category: "time", Severity: sev, Expect: Refuse, Source: "RFC 7519 §4.1.4-6; RFC 9068 §4",
-			Title: title, Explain: explain,
-			attempts: forged(func(_ *testIssuer, _, c map[string]any) { change(c, time.Now()) })}
+		return Case{About: About{ID: id, Category: "time", Severity: sev, Expect: Refuse, Source: "RFC 7519 §4.1.4-6; RFC 9068 §4",
+			Title:   title,
+			Explain: explain},
+			Run: requests(forged(func(_ *testIssuer, _, c map[string]any) { change(c, time.Now()) }))}
 	}
 	return []Case{
 		tc("TIME-01", "exp missing", "A token without exp never expires: one leak is forever. Access tokens must carry exp.", High,
@@ -33,14 +34,14 @@ func timeCases() []Case {
 			func(c map[string]any, now time.Time) { c["iat"] = now.Add(10 * time.Minute).Unix() }),
 		tc("TIME-07", "exp is null", "null is not a time; a verifier that reads it as zero or as absent-but-fine is wrong either way.", Medium,
 			func(c map[string]any, _ time.Time) { c["exp"] = nil }),
-		{ID: "TIME-08", Category: "time", Severity: Medium, Expect: Refuse, Source: "RFC 7519 §4.1.4-6; RFC 8725 §3.10",
+		{About: About{ID: "TIME-08", Category: "time", Severity: Medium, Expect: Refuse, Source: "RFC 7519 §4.1.4-6; RFC 8725 §3.10",
 			Title:   "Effective clock-skew leeway of exp, nbf and iat, measured",
-			Explain: "Leeway absorbs clock skew of seconds. A library with a fixed five-minute allowance for nbf, or none for iat, passes the 10-minute cases and still accepts tokens from a clock minutes off. The suite bisects each bound up to 10 minutes, reports it, and fails any above the target's max_leeway (60 s unless set); the figures include the clock difference between the suite and the server.",
-			check:   measureLeeway},
-		{ID: "TIME-09", Category: "time", Severity: High, Expect: Refuse, Source: "RFC 7519 §2 (NumericDate); RFC 8725 §3.11",
+			Explain: "Leeway absorbs clock skew of seconds. A library with a fixed five-minute allowance for nbf, or none for iat, passes the 10-minute cases and still accepts tokens from a clock minutes off. The suite bisects each bound up to 10 minutes, reports it, and fails any above the target's max_leeway (60 s unless set); the figures include the clock difference between the suite and the server."},
+			Run: measureLeeway},
+		{About: About{ID: "TIME-09", Category: "time", Severity: High, Expect: Refuse, Source: "RFC 7519 §2 (NumericDate); RFC 8725 §3.11",
 			Title:   "exp of 0, negative, or too large for any number type",
-			Explain: "exp 0 is 1970; a verifier that reads 0 as 'not set' (a common zero-value bug) accepts the token forever. A value past float64 (1e400) must be refused, not parsed as infinity or zero.",
-			attempts: func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
+			Explain: "exp 0 is 1970; a verifier that reads 0 as 'not set' (a common zero-value bug) accepts the token forever. A value past float64 (1e400) must be refused, not parsed as infinity or zero."},
+			Run: requests(func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
 				if e.issuer == nil {
 					return nil, errNeedsTestIssuer
 				}
@@ -59,7 +60,7 @@ func timeCases() []Case {
 					out = append(out, bearer("exp "+exp, tok))
 				}
 				return out, nil
-			}},
+			})},
 	}
 }
 

@@ -137,7 +137,7 @@ func (s *Suite) Run(ctx context.Context) (*Report, error) {
 	if s.target.Identity != nil {
 		e.identity = newIdentityClient(ctx, s.target.Identity, s.opts.Client)
 	}
-	catalogue := Catalogue()
+	cases := Cases()
 	for i := range s.target.ResourceServers {
 		rs := &s.target.ResourceServers[i]
 		runs := []*env{e}
@@ -156,13 +156,13 @@ func (s *Suite) Run(ctx context.Context) (*Report, error) {
 			if len(runs) > 1 {
 				label += " [" + run.issuer.primary.Algorithm + "]"
 			}
-			report.Results = append(report.Results, s.runServer(ctx, run, rs, label, catalogue)...)
+			report.Results = append(report.Results, s.runServer(ctx, run, rs, label, cases)...)
 		}
 	}
 	if e.identity != nil {
-		for _, c := range catalogue {
-			if c.identity != nil && s.selected(c.ID) {
-				report.Results = append(report.Results, result(c, "identity", c.identity(ctx, e)))
+		for _, c := range IdentityCases() {
+			if s.selected(c.ID) {
+				report.Results = append(report.Results, result(c.About, "identity", c.Run(ctx, e)))
 			}
 		}
 	}
@@ -195,72 +195,65 @@ func (s *Suite) selected(id string) bool {
 	return len(s.opts.Only) == 0 || slices.Contains(s.opts.Only, id)
 }
 
-func (s *Suite) runServer(ctx context.Context, e *env, rs *target.ResourceServer, label string, catalogue []Case) []Result {
-	var results []Result
-	var final *Case
-	baseOK, dpopOK := true, true
-	add := func(c Case, v verdict) {
-		r := result(c, label, v)
-		if e.issuer != nil {
-			r.Algorithm = e.issuer.primary.Algorithm
-		}
-		results = append(results, r)
-	}
-	for _, c := range catalogue {
-		switch {
-		case c.identity != nil, c.ID == rfc6750Case.ID, !s.selected(c.ID) && c.ID != baseControlID:
-			continue
-		case c.SingleUseOnly && !rs.SingleUse:
-			add(c, verdict{status: NotApplicable, reason: "the target does not declare this server single_use"})
-			continue
-		case c.Category == "dpop" && !rs.DPoP:
-			add(c, verdict{status: NotApplicable, reason: "the target does not declare this server dpop"})
-			continue
-		case c.ID == finalControlID:
-			final = &c
-			continue
-		}
-		v := s.runCase(ctx, e, rs, c)
-		switch {
-		case c.ID == baseControlID:
-			baseOK = v.status == Pass
-		case c.ID == dpopControlID:
-			dpopOK = v.status == Pass
-		case c.Expect == Refuse && v.status == Pass && (!baseOK || c.Category == "dpop" && !dpopOK):
-			// A refusal proves nothing from a server that refuses valid tokens.
-			control := baseControlID
-			if baseOK {
-				control = dpopControlID
+// runServer runs the cases against one server, phase by phase. A case
+// runs if selected, or if a selected case rests on it; a refusal whose
+// control failed is inconclusive, so it fails.
+func (s *Suite) runServer(ctx context.Context, e *env, rs *target.ResourceServer, label string, cases []Case) []Result {
+	wanted := map[string]bool{}
+	for _, c := range cases {
+		if s.selected(c.ID) {
+			wanted[c.ID] = true
+			for _, id := range c.RestsOn {
+				wanted[id] = true
 			}
-			v.status, v.reason = Fail, "inconclusive: "+control+" failed, so this refusal may not be for the reason under test"
 		}
-		add(c, v)
 	}
-	if final != nil {
-		add(*final, s.runCase(ctx, e, rs, *final))
+	run := *e
+	passed := map[string]bool{}
+	for _, phase := range phaseOrder {
+		for _, c := range cases {
+			if c.Phase != phase || !wanted[c.ID] {
+				continue
+			}
+			var v verdict
+			if reason := applies(c, rs); reason != "" {
+				v = verdict{status: NotApplicable, reason: reason}
+			} else {
+				run.expect = c.Expect
+				v = c.Run(ctx, &run, rs)
+			}
+			passed[c.ID] = v.status == Pass
+			if failed := failedControl(c, passed); failed != "" && c.Expect == Refuse && v.status == Pass {
+				v.status, v.reason = Fail, "inconclusive: "+failed+" failed, so this refusal may not be for the reason under test"
+			}
+			r := result(c.About, label, v)
+			if e.issuer != nil {
+				r.Algorithm = e.issuer.primary.Algorithm
+			}
+			run.results = append(run.results, r)
+		}
 	}
-	if s.selected(rfc6750Case.ID) {
-		add(rfc6750Case, judgeChallenges(results))
-	}
-	return results
+	return run.results
 }
 
-func (s *Suite) runCase(ctx context.Context, e *env, rs *target.ResourceServer, c Case) verdict {
-	if c.check != nil {
-		return c.check(ctx, e, rs)
+func applies(c Case, rs *target.ResourceServer) string {
+	if c.Applies == nil {
+		return ""
 	}
-	attempts, err := c.attempts(ctx, e, rs)
-	if err != nil {
-		return skipOrFail(err)
-	}
-	obs := make([]Observation, 0, len(attempts))
-	for _, a := range attempts {
-		obs = append(obs, e.send(ctx, rs, a))
-	}
-	return judge(c.Expect, obs)
+	return c.Applies(rs)
 }
 
-func result(c Case, server string, v verdict) Result {
+// failedControl is the first case c rests on that ran and did not pass.
+func failedControl(c Case, passed map[string]bool) string {
+	for _, id := range c.RestsOn {
+		if ok, ran := passed[id]; ran && !ok {
+			return id
+		}
+	}
+	return ""
+}
+
+func result(c About, server string, v verdict) Result {
 	return Result{ID: c.ID, Title: c.Title, Category: c.Category, Source: c.Source, Explain: c.Explain,
 		Severity: c.Severity, Expected: c.Expect, Server: server, Status: v.status, Reason: v.reason, Observations: v.observations}
 }

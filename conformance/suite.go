@@ -51,8 +51,8 @@ const (
 	NotApplicable Status = "N/A"
 )
 
-// Case is one check of the catalogue.
-type Case struct {
+// About is what a case checks, as reports and docs show it.
+type About struct {
 	ID       string
 	Title    string
 	Category string
@@ -60,15 +60,46 @@ type Case struct {
 	Explain  string // the idea, for a newcomer
 	Severity Severity
 	Expect   Expectation
-	// SingleUseOnly cases run only against servers declared single-use.
-	SingleUseOnly bool
+}
 
-	// attempts builds the requests; each must end as Expect says.
-	attempts func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error)
-	// check replaces attempts for cases with their own logic.
-	check func(ctx context.Context, e *env, rs *target.ResourceServer) verdict
-	// identity cases run once against the identity service.
-	identity func(ctx context.Context, e *env) verdict
+// Phase orders the cases of a run against one server.
+type Phase int
+
+// Phases, in the order they run.
+const (
+	// Attack cases send what a correct server must refuse (or, as the
+	// controls of a category, accept). The zero value.
+	Attack Phase = iota
+	// Control cases run first: what every verdict after them rests on.
+	Control
+	// Final cases run after every attack: the server still works.
+	Final
+	// Summary cases judge what the run saw (Kit.Results), sending nothing.
+	Summary
+)
+
+var phaseOrder = []Phase{Control, Attack, Final, Summary}
+
+// Case is one check of a resource server.
+type Case struct {
+	About
+	Phase Phase
+	// RestsOn are cases whose pass a refusal by this one needs to mean
+	// anything: a server that refuses valid tokens refuses attacks too.
+	// They run first, also when not selected (-only).
+	RestsOn []string
+	// Applies, if set, returns why the case does not apply to rs ("" when
+	// it does); the case is then N/A.
+	Applies func(rs *target.ResourceServer) string
+	// Run judges the case against rs.
+	Run func(ctx context.Context, e *env, rs *target.ResourceServer) verdict
+}
+
+// IdentityCase is one check of the identity service (the issuer
+// profile), run once per run.
+type IdentityCase struct {
+	About
+	Run func(ctx context.Context, e *env) verdict
 }
 
 // attempt is one request: the whole Authorization header value, or none.
@@ -113,6 +144,10 @@ type env struct {
 	identity *identityClient
 	// issuerURL is the test issuer as servers under test reach it; jku and x5u attacks point below it.
 	issuerURL string
+	// expect is what the running case expects of its requests.
+	expect Expectation
+	// results are this server's results so far, for summary cases.
+	results []Result
 }
 
 // withIssuer returns a copy of e whose tokens are signed under alg.
@@ -166,6 +201,22 @@ func (e *env) forge(header, claims any) (string, error) {
 		return "", errNeedsTestIssuer
 	}
 	return sign(e.issuer.primary.Signer, e.issuer.primary.Algorithm, header, claims)
+}
+
+// requests is the common Run: the attempts build makes, each sent, all
+// judged against the case's expectation.
+func requests(build func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error)) func(context.Context, *env, *target.ResourceServer) verdict {
+	return func(ctx context.Context, e *env, rs *target.ResourceServer) verdict {
+		attempts, err := build(ctx, e, rs)
+		if err != nil {
+			return skipOrFail(err)
+		}
+		obs := make([]Observation, 0, len(attempts))
+		for _, a := range attempts {
+			obs = append(obs, e.send(ctx, rs, a))
+		}
+		return judge(e.expect, obs)
+	}
 }
 
 // forged is the common case shape: a valid minted token with one change.
