@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/s2sjwt/s2sjwt/conformance/internal/attack"
 	"github.com/s2sjwt/s2sjwt/conformance/target"
 	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
 )
@@ -20,15 +21,15 @@ type AlgorithmSupport struct {
 }
 
 // probeAlgorithms sends rs a valid token under each algorithm.
-func (s *Suite) probeAlgorithms(ctx context.Context, e *env, rs *target.ResourceServer) AlgorithmSupport {
+func (s *Suite) probeAlgorithms(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) AlgorithmSupport {
 	support := AlgorithmSupport{Server: rs.Name, Refused: map[string]string{}}
 	for _, alg := range testissuer.Algorithms {
-		run, err := e.withIssuer(alg)
+		run, err := e.WithIssuer(alg)
 		var o Observation
 		if err == nil {
 			var raw string
-			if raw, _, _, err = run.base(ctx, rs); err == nil {
-				o = run.send(ctx, rs, bearer("valid "+alg+" token", raw))
+			if raw, _, _, err = run.Base(ctx, rs); err == nil {
+				o = run.Send(ctx, rs, attack.Bearer("valid "+alg+" token", raw))
 			}
 		}
 		switch {
@@ -47,7 +48,7 @@ func (s *Suite) probeAlgorithms(ctx context.Context, e *env, rs *target.Resource
 
 // algorithmRuns returns one env per algorithm the catalogue runs under
 // against rs, or a configuration error when rs accepted none of them.
-func (s *Suite) algorithmRuns(e *env, rs *target.ResourceServer, support AlgorithmSupport) ([]*env, error) {
+func (s *Suite) algorithmRuns(e *attack.Kit, rs *target.ResourceServer, support AlgorithmSupport) ([]*attack.Kit, error) {
 	mode := s.target.TestIssuer.AlgorithmMode()
 	var algs []string
 	switch mode {
@@ -62,13 +63,13 @@ func (s *Suite) algorithmRuns(e *env, rs *target.ResourceServer, support Algorit
 	}
 	if len(algs) == 0 {
 		return nil, fmt.Errorf("%w: resource server %q accepted no valid token from the test issuer under %s (%s). Is it running at %s, and does it trust issuer %s with JWKS %s (or find it by discovery)?",
-			ErrConfig, rs.Name, modeWords(mode), support.refusals(), rs.URL, e.issuerURL, e.issuerURL+testissuer.JWKSPath)
+			ErrConfig, rs.Name, modeWords(mode), support.refusals(), rs.URL, e.IssuerURL, e.IssuerURL+testissuer.JWKSPath)
 	}
-	runs := make([]*env, 0, len(algs))
+	runs := make([]*attack.Kit, 0, len(algs))
 	for _, alg := range algs {
-		run, err := e.withIssuer(alg)
+		run, err := e.WithIssuer(alg)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 		}
 		runs = append(runs, run)
 	}

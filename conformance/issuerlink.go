@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/s2sjwt/s2sjwt/conformance/internal/attack"
 	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
 	"github.com/s2sjwt/s2sjwt/internal/jwk"
 )
@@ -92,9 +93,9 @@ func (s *Suite) IssuerDocuments() []byte {
 
 // ensureIssuer uses the test issuer already serving at its URL, or starts
 // one for this run from the same keys.
-func (s *Suite) ensureIssuer(ctx context.Context, e *env) (stop func(), how string, err error) {
+func (s *Suite) ensureIssuer(ctx context.Context, e *attack.Kit) (stop func(), how string, err error) {
 	ti := s.target.TestIssuer
-	e.issuerURL = ti.URL
+	e.IssuerURL = ti.URL
 	if ti.External {
 		s.reachIssuerAt(e, s.opts.IssuerLocalURL)
 		return func() {}, "in a container", nil
@@ -115,16 +116,16 @@ func (s *Suite) ensureIssuer(ctx context.Context, e *env) (stop func(), how stri
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: test issuer: %w", ErrConfig, err)
 	}
-	e.hits = func(context.Context) (testissuer.Hits, error) { return srv.Hits(), nil }
-	e.publish = func(_ context.Context, k jwk.Key) error { srv.Publish(k); return nil }
+	e.Hits = func(context.Context) (testissuer.Hits, error) { return srv.Hits(), nil }
+	e.Publish = func(_ context.Context, k jwk.Key) error { srv.Publish(k); return nil }
 	return stop, "started for this run", nil
 }
 
 // reachIssuerAt makes e read the fetch log of, and publish keys at, the
 // issuer running at base.
-func (s *Suite) reachIssuerAt(e *env, base string) {
-	e.hits = s.httpHits(base + testissuer.HitsPath)
-	e.publish = func(ctx context.Context, k jwk.Key) error {
+func (s *Suite) reachIssuerAt(e *attack.Kit, base string) {
+	e.Hits = s.httpHits(base + testissuer.HitsPath)
+	e.Publish = func(ctx context.Context, k jwk.Key) error {
 		body, _ := json.Marshal(jwk.Set{Keys: []jwk.Key{k}})
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+testissuer.PublishPath, bytes.NewReader(body))
 		if err != nil {

@@ -44,10 +44,10 @@ func buildBinaries(t *testing.T, names ...string) string {
 }
 
 // startProcess runs a command until the test ends, its output in the test log on failure.
-func startProcess(t *testing.T, env []string, name string, args ...string) *exec.Cmd {
+func startProcess(t *testing.T, Kit []string, name string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(name, args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(os.Environ(), Kit...)
 	log := &testutil.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	require.NoError(t, cmd.Start())

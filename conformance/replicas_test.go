@@ -47,13 +47,13 @@ func TestRun_NotificationReplicas(t *testing.T) {
 			for i, port := range ports {
 				addr := fmt.Sprintf("127.0.0.1:%d", port)
 				urls = append(urls, "http://"+addr)
-				env := map[string]string{"TRUSTED_ISSUER": "${TEST_ISSUER_URL}", "JWKS_URL": "${TEST_ISSUER_JWKS_URL}",
+				Kit := map[string]string{"TRUSTED_ISSUER": "${TEST_ISSUER_URL}", "JWKS_URL": "${TEST_ISSUER_JWKS_URL}",
 					"DATA_DIR": fmt.Sprintf("${WORKDIR}/notification-%d", i+1)}
 				if tc.databaseURL != "" {
-					env["DATABASE_URL"] = tc.databaseURL
+					Kit["DATABASE_URL"] = tc.databaseURL
 				}
 				procs = append(procs, target.Process{Name: fmt.Sprintf("notification-%d", i+1), Command: []string{bin, "-addr", addr},
-					Env: env, Health: "http://" + addr + "/healthz"})
+					Env: Kit, Health: "http://" + addr + "/healthz"})
 			}
 			tgt := &target.Target{
 				TestIssuer: &target.TestIssuerConfig{URL: "http://" + ln.Addr().String()},

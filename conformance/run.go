@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/s2sjwt/s2sjwt/conformance/internal/attack"
+	"github.com/s2sjwt/s2sjwt/conformance/internal/cases"
 	"github.com/s2sjwt/s2sjwt/conformance/target"
 	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
 )
@@ -37,22 +39,6 @@ type Options struct {
 	KeysDir string
 	// LogsDir, if set, keeps each started process's output as NAME.log.
 	LogsDir string
-}
-
-// Result is the verdict of one case against one server.
-type Result struct {
-	ID           string        `json:"id"`
-	Title        string        `json:"title"`
-	Category     string        `json:"category"`
-	Source       string        `json:"source"`
-	Explain      string        `json:"explain"`
-	Severity     Severity      `json:"severity"`
-	Expected     Expectation   `json:"expected"`
-	Server       string        `json:"server"`
-	Algorithm    string        `json:"algorithm,omitempty"`
-	Status       Status        `json:"status"`
-	Reason       string        `json:"reason,omitempty"`
-	Observations []Observation `json:"observations,omitempty"`
 }
 
 // Report is the outcome of a run.
@@ -108,7 +94,7 @@ func New(t *target.Target, opts Options) (*Suite, error) {
 // it started.
 func (s *Suite) Run(ctx context.Context) (*Report, error) {
 	report := &Report{Started: time.Now(), Mode: "real tokens from the identity service (cases that forge signatures are skipped)"}
-	e := &env{target: s.target, keys: s.keys, client: s.opts.Client}
+	e := &attack.Kit{Target: s.target, Keys: s.keys, Client: s.opts.Client}
 	if ti := s.target.TestIssuer; ti != nil {
 		stop, how, err := s.ensureIssuer(ctx, e)
 		if err != nil {
@@ -128,41 +114,41 @@ func (s *Suite) Run(ctx context.Context) (*Report, error) {
 		procs.stop()
 	}()
 	if len(s.target.Processes) > 0 {
-		e.restart = func(ctx context.Context, name string) error {
+		e.Restart = func(ctx context.Context, name string) error {
 			s.opts.Client.CloseIdleConnections()
 			return procs.restart(ctx, name)
 		}
 	}
 
 	if s.target.Identity != nil {
-		e.identity = newIdentityClient(ctx, s.target.Identity, s.opts.Client)
+		e.Identity = attack.NewIdentityClient(ctx, s.target.Identity, s.opts.Client)
 	}
-	cases := Cases()
+	catalogue := cases.Cases()
 	for i := range s.target.ResourceServers {
 		rs := &s.target.ResourceServers[i]
-		runs := []*env{e}
-		if e.issuerURL != "" {
+		runs := []*attack.Kit{e}
+		if e.IssuerURL != "" {
 			support := s.probeAlgorithms(ctx, e, rs)
 			if runs, err = s.algorithmRuns(e, rs, support); err != nil {
 				return nil, err
 			}
 			for _, run := range runs {
-				support.Ran = append(support.Ran, run.issuer.primary.Algorithm)
+				support.Ran = append(support.Ran, run.Issuer.Primary.Algorithm)
 			}
 			report.Algorithms = append(report.Algorithms, support)
 		}
 		for _, run := range runs {
 			label := rs.Name
 			if len(runs) > 1 {
-				label += " [" + run.issuer.primary.Algorithm + "]"
+				label += " [" + run.Issuer.Primary.Algorithm + "]"
 			}
-			report.Results = append(report.Results, s.runServer(ctx, run, rs, label, cases)...)
+			report.Results = append(report.Results, s.runServer(ctx, run, rs, label, catalogue)...)
 		}
 	}
-	if e.identity != nil {
-		for _, c := range IdentityCases() {
+	if e.Identity != nil {
+		for _, c := range cases.IdentityCases() {
 			if s.selected(c.ID) {
-				report.Results = append(report.Results, result(c.About, "identity", c.Run(ctx, e)))
+				report.Results = append(report.Results, attack.NewResult(c.About, "identity", c.Run(ctx, e)))
 			}
 		}
 	}
@@ -198,9 +184,9 @@ func (s *Suite) selected(id string) bool {
 // runServer runs the cases against one server, phase by phase. A case
 // runs if selected, or if a selected case rests on it; a refusal whose
 // control failed is inconclusive, so it fails.
-func (s *Suite) runServer(ctx context.Context, e *env, rs *target.ResourceServer, label string, cases []Case) []Result {
+func (s *Suite) runServer(ctx context.Context, e *attack.Kit, rs *target.ResourceServer, label string, catalogue []attack.Case) []Result {
 	wanted := map[string]bool{}
-	for _, c := range cases {
+	for _, c := range catalogue {
 		if s.selected(c.ID) {
 			wanted[c.ID] = true
 			for _, id := range c.RestsOn {
@@ -210,33 +196,33 @@ func (s *Suite) runServer(ctx context.Context, e *env, rs *target.ResourceServer
 	}
 	run := *e
 	passed := map[string]bool{}
-	for _, phase := range phaseOrder {
-		for _, c := range cases {
+	for _, phase := range attack.Phases {
+		for _, c := range catalogue {
 			if c.Phase != phase || !wanted[c.ID] {
 				continue
 			}
-			var v verdict
+			var v attack.Verdict
 			if reason := applies(c, rs); reason != "" {
-				v = verdict{status: NotApplicable, reason: reason}
+				v = attack.Verdict{Status: NotApplicable, Reason: reason}
 			} else {
-				run.expect = c.Expect
+				run.Expect = c.Expect
 				v = c.Run(ctx, &run, rs)
 			}
-			passed[c.ID] = v.status == Pass
-			if failed := failedControl(c, passed); failed != "" && c.Expect == Refuse && v.status == Pass {
-				v.status, v.reason = Fail, "inconclusive: "+failed+" failed, so this refusal may not be for the reason under test"
+			passed[c.ID] = v.Status == Pass
+			if failed := failedControl(c, passed); failed != "" && c.Expect == Refuse && v.Status == Pass {
+				v.Status, v.Reason = Fail, "inconclusive: "+failed+" failed, so this refusal may not be for the reason under test"
 			}
-			r := result(c.About, label, v)
-			if e.issuer != nil {
-				r.Algorithm = e.issuer.primary.Algorithm
+			r := attack.NewResult(c.About, label, v)
+			if e.Issuer != nil {
+				r.Algorithm = e.Issuer.Primary.Algorithm
 			}
-			run.results = append(run.results, r)
+			run.Results = append(run.Results, r)
 		}
 	}
-	return run.results
+	return run.Results
 }
 
-func applies(c Case, rs *target.ResourceServer) string {
+func applies(c attack.Case, rs *target.ResourceServer) string {
 	if c.Applies == nil {
 		return ""
 	}
@@ -244,18 +230,13 @@ func applies(c Case, rs *target.ResourceServer) string {
 }
 
 // failedControl is the first case c rests on that ran and did not pass.
-func failedControl(c Case, passed map[string]bool) string {
+func failedControl(c attack.Case, passed map[string]bool) string {
 	for _, id := range c.RestsOn {
 		if ok, ran := passed[id]; ran && !ok {
 			return id
 		}
 	}
 	return ""
-}
-
-func result(c About, server string, v verdict) Result {
-	return Result{ID: c.ID, Title: c.Title, Category: c.Category, Source: c.Source, Explain: c.Explain,
-		Severity: c.Severity, Expected: c.Expect, Server: server, Status: v.status, Reason: v.reason, Observations: v.observations}
 }
 
 func (s *Suite) applyExpectedFailures(results []Result) {

@@ -1,4 +1,4 @@
-package conformance
+package attack
 
 import (
 	"bytes"
@@ -62,6 +62,28 @@ type About struct {
 	Expect   Expectation
 }
 
+// Result is the verdict of one case against one server.
+type Result struct {
+	ID           string        `json:"id"`
+	Title        string        `json:"title"`
+	Category     string        `json:"category"`
+	Source       string        `json:"source"`
+	Explain      string        `json:"explain"`
+	Severity     Severity      `json:"severity"`
+	Expected     Expectation   `json:"expected"`
+	Server       string        `json:"server"`
+	Algorithm    string        `json:"algorithm,omitempty"`
+	Status       Status        `json:"status"`
+	Reason       string        `json:"reason,omitempty"`
+	Observations []Observation `json:"observations,omitempty"`
+}
+
+// NewResult is v's verdict of case c against server.
+func NewResult(c About, server string, v Verdict) Result {
+	return Result{ID: c.ID, Title: c.Title, Category: c.Category, Source: c.Source, Explain: c.Explain,
+		Severity: c.Severity, Expected: c.Expect, Server: server, Status: v.Status, Reason: v.Reason, Observations: v.Observations}
+}
+
 // Phase orders the cases of a run against one server.
 type Phase int
 
@@ -78,7 +100,7 @@ const (
 	Summary
 )
 
-var phaseOrder = []Phase{Control, Attack, Final, Summary}
+var Phases = []Phase{Control, Attack, Final, Summary}
 
 // Case is one check of a resource server.
 type Case struct {
@@ -92,26 +114,26 @@ type Case struct {
 	// it does); the case is then N/A.
 	Applies func(rs *target.ResourceServer) string
 	// Run judges the case against rs.
-	Run func(ctx context.Context, e *env, rs *target.ResourceServer) verdict
+	Run func(ctx context.Context, e *Kit, rs *target.ResourceServer) Verdict
 }
 
 // IdentityCase is one check of the identity service (the issuer
 // profile), run once per run.
 type IdentityCase struct {
 	About
-	Run func(ctx context.Context, e *env) verdict
+	Run func(ctx context.Context, e *Kit) Verdict
 }
 
 // attempt is one request: the whole Authorization header value, or none.
-type attempt struct {
-	label         string
-	authorization string
-	query         string // appended to the URL, for tokens in the wrong place
-	dpop          string // a DPoP proof header, if any
+type Attempt struct {
+	Label         string
+	Authorization string
+	Query         string // appended to the URL, for tokens in the wrong place
+	DPoP          string // a DPoP proof header, if any
 }
 
-func bearer(label, token string) attempt {
-	return attempt{label: label, authorization: "Bearer " + token}
+func Bearer(label, token string) Attempt {
+	return Attempt{Label: label, Authorization: "Bearer " + token}
 }
 
 // Observation is what a server answered to one attempt.
@@ -122,48 +144,48 @@ type Observation struct {
 	Error     string `json:"error,omitempty"`
 }
 
-type verdict struct {
-	status       Status
-	reason       string
-	observations []Observation
+type Verdict struct {
+	Status       Status
+	Reason       string
+	Observations []Observation
 }
 
 // errNeedsTestIssuer marks a case that must sign with a trusted key.
-var errNeedsTestIssuer = errors.New("needs the test issuer: the servers do not trust the suite's keys")
+var ErrNeedsTestIssuer = errors.New("needs the test issuer: the servers do not trust the suite's keys")
 
 // env is what cases work with during a run against one server, under
 // one algorithm.
-type env struct {
-	target   *target.Target
-	issuer   *testIssuer // nil when servers do not trust the suite's issuer
-	keys     *testissuer.Keys
-	hits     func(ctx context.Context) (testissuer.Hits, error) // the issuer's fetch log
-	publish  func(ctx context.Context, k jwk.Key) error         // adds a key to the trusted JWKS
-	restart  func(ctx context.Context, process string) error    // restarts a process the suite started
-	client   *http.Client
-	identity *identityClient
+type Kit struct {
+	Target   *target.Target
+	Issuer   *Issuer // nil when servers do not trust the suite's issuer
+	Keys     *testissuer.Keys
+	Hits     func(ctx context.Context) (testissuer.Hits, error) // the issuer's fetch log
+	Publish  func(ctx context.Context, k jwk.Key) error         // adds a key to the trusted JWKS
+	Restart  func(ctx context.Context, process string) error    // restarts a process the suite started
+	Client   *http.Client
+	Identity *IdentityClient
 	// issuerURL is the test issuer as servers under test reach it; jku and x5u attacks point below it.
-	issuerURL string
+	IssuerURL string
 	// expect is what the running case expects of its requests.
-	expect Expectation
+	Expect Expectation
 	// results are this server's results so far, for summary cases.
-	results []Result
+	Results []Result
 }
 
 // withIssuer returns a copy of e whose tokens are signed under alg.
-func (e *env) withIssuer(alg string) (*env, error) {
-	ti, err := newTestIssuer(e.issuerURL, e.keys, alg)
+func (e *Kit) WithIssuer(alg string) (*Kit, error) {
+	ti, err := NewIssuer(e.IssuerURL, e.Keys, alg)
 	if err != nil {
 		return nil, err
 	}
 	cp := *e
-	cp.issuer = ti
+	cp.Issuer = ti
 	return &cp, nil
 }
 
 // attacker returns the attacker's key for alg.
-func (e *env) attacker(alg string) (signingKey, error) {
-	k, ok := e.keys.Get(testissuer.Attacker, alg)
+func (e *Kit) Attacker(alg string) (SigningKey, error) {
+	k, ok := e.Keys.Get(testissuer.Attacker, alg)
 	if !ok {
 		return k, fmt.Errorf("the suite has no attacker key for alg %q", alg)
 	}
@@ -172,70 +194,79 @@ func (e *env) attacker(alg string) (signingKey, error) {
 
 // base returns a token valid for rs and its decoded parts: minted by the
 // test issuer, or a real one from the implementation's identity service.
-func (e *env) base(ctx context.Context, rs *target.ResourceServer) (raw string, header, claims map[string]any, err error) {
-	return e.baseFor(ctx, rs, rs.Audience)
+func (e *Kit) Base(ctx context.Context, rs *target.ResourceServer) (raw string, header, claims map[string]any, err error) {
+	return e.BaseFor(ctx, rs, rs.Audience)
 }
 
-func (e *env) baseFor(ctx context.Context, rs *target.ResourceServer, audience string) (raw string, header, claims map[string]any, err error) {
-	if e.issuer != nil {
-		header = e.issuer.header(e.issuer.primary)
-		claims = e.issuer.claims(rs, time.Now())
+func (e *Kit) BaseFor(ctx context.Context, rs *target.ResourceServer, audience string) (raw string, header, claims map[string]any, err error) {
+	if e.Issuer != nil {
+		header = e.Issuer.Header(e.Issuer.Primary)
+		claims = e.Issuer.Claims(rs, time.Now())
 		claims["aud"] = audience
-		raw, err = sign(e.issuer.primary.Signer, e.issuer.primary.Algorithm, header, claims)
+		raw, err = Sign(e.Issuer.Primary.Signer, e.Issuer.Primary.Algorithm, header, claims)
 		return raw, header, claims, err
 	}
-	if e.identity == nil {
-		return "", nil, nil, errNeedsTestIssuer
+	if e.Identity == nil {
+		return "", nil, nil, ErrNeedsTestIssuer
 	}
-	raw, err = e.identity.token(ctx, audience, rs.Scope)
+	raw, err = e.Identity.Token(ctx, audience, rs.Scope)
 	if err != nil {
 		return "", nil, nil, fmt.Errorf("real token from identity: %w", err)
 	}
-	header, claims, err = decode(raw)
+	header, claims, err = Decode(raw)
 	return raw, header, claims, err
 }
 
 // forge signs header and claims with a trusted key.
-func (e *env) forge(header, claims any) (string, error) {
-	if e.issuer == nil {
-		return "", errNeedsTestIssuer
+func (e *Kit) Forge(header, claims any) (string, error) {
+	if e.Issuer == nil {
+		return "", ErrNeedsTestIssuer
 	}
-	return sign(e.issuer.primary.Signer, e.issuer.primary.Algorithm, header, claims)
+	return Sign(e.Issuer.Primary.Signer, e.Issuer.Primary.Algorithm, header, claims)
+}
+
+// SkipOrFail is the verdict of a case that could not be built: skipped
+// when it needs the test issuer the servers do not trust, failed otherwise.
+func SkipOrFail(err error) Verdict {
+	if errors.Is(err, ErrNeedsTestIssuer) {
+		return Verdict{Status: Skip, Reason: err.Error()}
+	}
+	return Verdict{Status: Fail, Reason: "could not build the case: " + err.Error()}
 }
 
 // requests is the common Run: the attempts build makes, each sent, all
 // judged against the case's expectation.
-func requests(build func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error)) func(context.Context, *env, *target.ResourceServer) verdict {
-	return func(ctx context.Context, e *env, rs *target.ResourceServer) verdict {
+func Requests(build func(ctx context.Context, e *Kit, rs *target.ResourceServer) ([]Attempt, error)) func(context.Context, *Kit, *target.ResourceServer) Verdict {
+	return func(ctx context.Context, e *Kit, rs *target.ResourceServer) Verdict {
 		attempts, err := build(ctx, e, rs)
 		if err != nil {
-			return skipOrFail(err)
+			return SkipOrFail(err)
 		}
 		obs := make([]Observation, 0, len(attempts))
 		for _, a := range attempts {
-			obs = append(obs, e.send(ctx, rs, a))
+			obs = append(obs, e.Send(ctx, rs, a))
 		}
-		return judge(e.expect, obs)
+		return Judge(e.Expect, obs)
 	}
 }
 
 // forged is the common case shape: a valid minted token with one change.
-func forged(change func(ti *testIssuer, header, claims map[string]any)) func(context.Context, *env, *target.ResourceServer) ([]attempt, error) {
-	return func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
-		if e.issuer == nil {
-			return nil, errNeedsTestIssuer
+func Forged(change func(ti *Issuer, header, claims map[string]any)) func(context.Context, *Kit, *target.ResourceServer) ([]Attempt, error) {
+	return func(ctx context.Context, e *Kit, rs *target.ResourceServer) ([]Attempt, error) {
+		if e.Issuer == nil {
+			return nil, ErrNeedsTestIssuer
 		}
-		_, h, c, err := e.base(ctx, rs)
+		_, h, c, err := e.Base(ctx, rs)
 		if err != nil {
 			return nil, err
 		}
-		change(e.issuer, h, c)
-		tok, err := e.forge(h, c)
-		return []attempt{bearer("token", tok)}, err
+		change(e.Issuer, h, c)
+		tok, err := e.Forge(h, c)
+		return []Attempt{Bearer("token", tok)}, err
 	}
 }
 
-func decode(raw string) (header, claims map[string]any, err error) {
+func Decode(raw string) (header, claims map[string]any, err error) {
 	parts := strings.Split(raw, ".")
 	if len(parts) != 3 {
 		return nil, nil, errors.New("not a compact JWS")
@@ -256,22 +287,22 @@ func decode(raw string) (header, claims map[string]any, err error) {
 const maxChallengeBytes = 1 << 10
 
 // send makes one request to rs.
-func (e *env) send(ctx context.Context, rs *target.ResourceServer, a attempt) Observation {
-	return e.sendTo(ctx, rs, rs.URL, a)
+func (e *Kit) Send(ctx context.Context, rs *target.ResourceServer, a Attempt) Observation {
+	return e.SendTo(ctx, rs, rs.URL, a)
 }
 
 // sendTo makes rs's request at base, one of its URLs (replicas).
-func (e *env) sendTo(ctx context.Context, rs *target.ResourceServer, base string, a attempt) Observation {
-	obs := Observation{Label: a.label}
+func (e *Kit) SendTo(ctx context.Context, rs *target.ResourceServer, base string, a Attempt) Observation {
+	obs := Observation{Label: a.Label}
 	var body io.Reader
 	if len(rs.Body) > 0 {
 		body = bytes.NewReader(rs.Body)
 	}
-	target := strings.TrimSuffix(base, "/") + rs.Path
-	if a.query != "" {
-		target += "?" + a.query
+	url := strings.TrimSuffix(base, "/") + rs.Path
+	if a.Query != "" {
+		url += "?" + a.Query
 	}
-	req, err := http.NewRequestWithContext(ctx, rs.Method, target, body)
+	req, err := http.NewRequestWithContext(ctx, rs.Method, url, body)
 	if err != nil {
 		obs.Error = err.Error()
 		return obs
@@ -279,13 +310,13 @@ func (e *env) sendTo(ctx context.Context, rs *target.ResourceServer, base string
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if a.authorization != "" {
-		req.Header.Set("Authorization", a.authorization)
+	if a.Authorization != "" {
+		req.Header.Set("Authorization", a.Authorization)
 	}
-	if a.dpop != "" {
-		req.Header.Set("DPoP", a.dpop)
+	if a.DPoP != "" {
+		req.Header.Set("DPoP", a.DPoP)
 	}
-	resp, err := e.client.Do(req)
+	resp, err := e.Client.Do(req)
 	if err != nil {
 		obs.Error = "no answer: " + err.Error()
 		return obs
@@ -298,14 +329,14 @@ func (e *env) sendTo(ctx context.Context, rs *target.ResourceServer, base string
 		obs.Challenge = obs.Challenge[:maxChallengeBytes]
 	}
 	if obs.Status >= 300 {
-		obs.Error = serverReason(obs.Challenge, data)
+		obs.Error = ServerReason(obs.Challenge, data)
 	}
 	return obs
 }
 
 // judge compares observations with the expectation.
-func judge(expect Expectation, obs []Observation) verdict {
-	v := verdict{status: Pass, observations: obs}
+func Judge(expect Expectation, obs []Observation) Verdict {
+	v := Verdict{Status: Pass, Observations: obs}
 	for _, o := range obs {
 		var problem string
 		switch {
@@ -319,23 +350,23 @@ func judge(expect Expectation, obs []Observation) verdict {
 			problem = fmt.Sprintf("refused a valid token: %d %s", o.Status, o.Error)
 		}
 		if problem != "" {
-			v.status = Fail
-			v.reason = joinReason(v.reason, o.Label+": "+problem)
+			v.Status = Fail
+			v.Reason = JoinReason(v.Reason, o.Label+": "+problem)
 		}
 	}
 	return v
 }
 
-func joinReason(a, b string) string {
+func JoinReason(a, b string) string {
 	if a == "" {
 		return b
 	}
 	return a + "; " + b
 }
 
-func (e *env) readHits(ctx context.Context) (testissuer.Hits, error) {
-	if e.hits == nil {
-		return testissuer.Hits{}, errNeedsTestIssuer
+func (e *Kit) ReadHits(ctx context.Context) (testissuer.Hits, error) {
+	if e.Hits == nil {
+		return testissuer.Hits{}, ErrNeedsTestIssuer
 	}
-	return e.hits(ctx)
+	return e.Hits(ctx)
 }

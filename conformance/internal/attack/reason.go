@@ -1,4 +1,4 @@
-package conformance
+package attack
 
 import (
 	"encoding/json"
@@ -14,8 +14,8 @@ const maxReasonBytes = 200
 // serverReason says in a few words why a server refused: the RFC 6750
 // challenge's error and error_description, an OAuth-style or other common
 // JSON error body, or else the start of the body, bounded and escaped.
-func serverReason(challenge string, body []byte) string {
-	params := challengeParams(challenge)
+func ServerReason(challenge string, body []byte) string {
+	params := ChallengeParams(challenge)
 	if r := joinCodeAndText(params["error"], params["error_description"]); r != "" {
 		return bound(r)
 	}
@@ -43,7 +43,7 @@ func serverReason(challenge string, body []byte) string {
 			return bound(r)
 		}
 	}
-	return quoteBounded(strings.TrimSpace(string(body)))
+	return QuoteBounded(strings.TrimSpace(string(body)))
 }
 
 func joinCodeAndText(code, text string) string {
@@ -58,7 +58,7 @@ func joinCodeAndText(code, text string) string {
 
 // challengeParams parses the auth-params of a WWW-Authenticate challenge
 // (RFC 9110 §11.2), enough for error and error_description.
-func challengeParams(challenge string) map[string]string {
+func ChallengeParams(challenge string) map[string]string {
 	params := map[string]string{}
 	_, s, ok := strings.Cut(strings.TrimSpace(challenge), " ")
 	if !ok {
@@ -99,7 +99,7 @@ func bound(s string) string {
 }
 
 // quoteBounded quotes s, cut to maxReasonBytes, for text a server wrote.
-func quoteBounded(s string) string {
+func QuoteBounded(s string) string {
 	if s == "" {
 		return `""`
 	}

@@ -1,4 +1,4 @@
-package conformance
+package attack
 
 import (
 	"context"
@@ -17,23 +17,23 @@ import (
 
 // identityClient talks to the implementation's token endpoint as the
 // client registered for the suite.
-type identityClient struct {
-	cfg    *target.Identity
-	client *http.Client
+type IdentityClient struct {
+	Config *target.Identity
+	Client *http.Client
 	// tokenURL comes from the RFC 8414 metadata, or /oauth2/token.
-	tokenURL string
-	jwksURL  string
-	metadata map[string]any
+	TokenURL string
+	JWKSURL  string
+	Metadata map[string]any
 }
 
-func newIdentityClient(ctx context.Context, cfg *target.Identity, client *http.Client) *identityClient {
-	c := &identityClient{cfg: cfg, client: client, tokenURL: cfg.URL + "/oauth2/token", jwksURL: cfg.URL + "/.well-known/jwks.json"}
-	if status, body, err := c.do(ctx, http.MethodGet, cfg.URL+"/.well-known/oauth-authorization-server", "", ""); err == nil && status == 200 {
-		if json.Unmarshal(body, &c.metadata) == nil {
+func NewIdentityClient(ctx context.Context, cfg *target.Identity, client *http.Client) *IdentityClient {
+	c := &IdentityClient{Config: cfg, Client: client, TokenURL: cfg.URL + "/oauth2/token", JWKSURL: cfg.URL + "/.well-known/jwks.json"}
+	if status, body, err := c.Do(ctx, http.MethodGet, cfg.URL+"/.well-known/oauth-authorization-server", "", ""); err == nil && status == 200 {
+		if json.Unmarshal(body, &c.Metadata) == nil {
 			// Endpoints are named by issuer URL; reach them through cfg.URL,
 			// which may differ (a container's mapped port, say).
-			for key, dst := range map[string]*string{"token_endpoint": &c.tokenURL, "jwks_uri": &c.jwksURL} {
-				if s, ok := c.metadata[key].(string); ok && strings.HasPrefix(s, cfg.Issuer) {
+			for key, dst := range map[string]*string{"token_endpoint": &c.TokenURL, "jwks_uri": &c.JWKSURL} {
+				if s, ok := c.Metadata[key].(string); ok && strings.HasPrefix(s, cfg.Issuer) {
 					*dst = cfg.URL + strings.TrimPrefix(s, cfg.Issuer)
 				}
 			}
@@ -42,24 +42,25 @@ func newIdentityClient(ctx context.Context, cfg *target.Identity, client *http.C
 	return c
 }
 
-type tokenResponse struct {
+// TokenResponse is a token endpoint's answer (RFC 6749 §5.1, §5.2).
+type TokenResponse struct {
 	AccessToken string `json:"access_token"`
 	Error       string `json:"error"`
 	Description string `json:"error_description"`
 }
 
 // token gets a real access token for audience.
-func (c *identityClient) token(ctx context.Context, audience, scope string) (string, error) {
+func (c *IdentityClient) Token(ctx context.Context, audience, scope string) (string, error) {
 	form := url.Values{"grant_type": {"client_credentials"}, "audience": {audience}}
 	if scope != "" {
 		form.Set("scope", scope)
 	}
-	status, body, err := c.do(ctx, http.MethodPost, c.tokenURL, "application/x-www-form-urlencoded", form.Encode(),
-		[2]string{c.cfg.ClientID, c.cfg.ClientSecret})
+	status, body, err := c.Do(ctx, http.MethodPost, c.TokenURL, "application/x-www-form-urlencoded", form.Encode(),
+		[2]string{c.Config.ClientID, c.Config.ClientSecret})
 	if err != nil {
 		return "", err
 	}
-	var tr tokenResponse
+	var tr TokenResponse
 	_ = json.Unmarshal(body, &tr)
 	if status != http.StatusOK || tr.AccessToken == "" {
 		return "", fmt.Errorf("token endpoint answered %d %s %s", status, tr.Error, tr.Description)
@@ -67,12 +68,12 @@ func (c *identityClient) token(ctx context.Context, audience, scope string) (str
 	return tr.AccessToken, nil
 }
 
-func (c *identityClient) do(ctx context.Context, method, target, contentType, body string, basic ...[2]string) (int, []byte, error) {
-	return c.doWith(ctx, c.client, method, target, contentType, body, basic...)
+func (c *IdentityClient) Do(ctx context.Context, method, target, contentType, body string, basic ...[2]string) (int, []byte, error) {
+	return c.DoWith(ctx, c.Client, method, target, contentType, body, basic...)
 }
 
 // doWith is do through client.
-func (c *identityClient) doWith(ctx context.Context, client *http.Client, method, target, contentType, body string, basic ...[2]string) (int, []byte, error) {
+func (c *IdentityClient) DoWith(ctx context.Context, client *http.Client, method, target, contentType, body string, basic ...[2]string) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, target, strings.NewReader(body))
 	if err != nil {
 		return 0, nil, err
@@ -87,7 +88,7 @@ func (c *identityClient) doWith(ctx context.Context, client *http.Client, method
 }
 
 // send makes req and reads at most 64 KiB of the answer.
-func (c *identityClient) send(req *http.Request) (int, []byte, error) { return send(c.client, req) }
+func (c *IdentityClient) send(req *http.Request) (int, []byte, error) { return send(c.Client, req) }
 
 func send(client *http.Client, req *http.Request) (int, []byte, error) {
 	resp, err := client.Do(req)
@@ -99,18 +100,20 @@ func send(client *http.Client, req *http.Request) (int, []byte, error) {
 	return resp.StatusCode, data, err
 }
 
-func (c *identityClient) basic() [2]string { return [2]string{c.cfg.ClientID, c.cfg.ClientSecret} }
+func (c *IdentityClient) Basic() [2]string {
+	return [2]string{c.Config.ClientID, c.Config.ClientSecret}
+}
 
 // tokenWithProof asks for a token as the suite's client with a DPoP proof.
-func (c *identityClient) tokenWithProof(ctx context.Context, audience, proof string) (int, []byte, error) {
+func (c *IdentityClient) TokenWithProof(ctx context.Context, audience, proof string) (int, []byte, error) {
 	form := url.Values{"grant_type": {"client_credentials"}, "audience": {audience}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.tokenURL, strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.TokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
 		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("DPoP", proof)
-	req.SetBasicAuth(url.QueryEscape(c.cfg.ClientID), url.QueryEscape(c.cfg.ClientSecret))
+	req.SetBasicAuth(url.QueryEscape(c.Config.ClientID), url.QueryEscape(c.Config.ClientSecret))
 	return c.send(req)
 }
 
@@ -118,7 +121,7 @@ func (c *identityClient) tokenWithProof(ctx context.Context, audience, proof str
 // a random loopback address (127.x.y.z) that the server at target has never
 // seen, and that address; or base itself and false when target is not on
 // IPv4 loopback (or base's transport cannot be cloned).
-func freshSourceClient(base *http.Client, target string) (*http.Client, string, bool) {
+func FreshSourceClient(base *http.Client, target string) (*http.Client, string, bool) {
 	u, err := url.Parse(target)
 	if err != nil {
 		return base, "", false

@@ -1,4 +1,4 @@
-package conformance
+package cases
 
 import (
 	"context"
@@ -7,57 +7,58 @@ import (
 	"strings"
 	"time"
 
+	"github.com/s2sjwt/s2sjwt/conformance/internal/attack"
 	"github.com/s2sjwt/s2sjwt/conformance/target"
 )
 
-func timeCases() []Case {
-	tc := func(id, title, explain string, sev Severity, change func(c map[string]any, now time.Time)) Case {
-		return Case{About: About{ID: id, Category: "time", Severity: sev, Expect: Refuse, Source: "RFC 7519 §4.1.4-6; RFC 9068 §4",
+func timeCases() []attack.Case {
+	tc := func(id, title, explain string, sev attack.Severity, change func(c map[string]any, now time.Time)) attack.Case {
+		return attack.Case{About: attack.About{ID: id, Category: "time", Severity: sev, Expect: attack.Refuse, Source: "RFC 7519 §4.1.4-6; RFC 9068 §4",
 			Title:   title,
 			Explain: explain},
-			Run: requests(forged(func(_ *testIssuer, _, c map[string]any) { change(c, time.Now()) }))}
+			Run: attack.Requests(attack.Forged(func(_ *attack.Issuer, _, c map[string]any) { change(c, time.Now()) }))}
 	}
-	return []Case{
-		tc("TIME-01", "exp missing", "A token without exp never expires: one leak is forever. Access tokens must carry exp.", High,
+	return []attack.Case{
+		tc("TIME-01", "exp missing", "A token without exp never expires: one leak is forever. Access tokens must carry exp.", attack.High,
 			func(c map[string]any, _ time.Time) { delete(c, "exp") }),
-		tc("TIME-02", "exp 45 s ago, just past any allowed leeway", "Leeway is for clock skew (at most 30 s here), not an extension of the token's life.", High,
+		tc("TIME-02", "exp 45 s ago, just past any allowed leeway", "Leeway is for clock skew (at most 30 s here), not an extension of the token's life.", attack.High,
 			func(c map[string]any, now time.Time) {
 				c["iat"], c["nbf"], c["exp"] = now.Add(-5*time.Minute).Unix(), now.Add(-5*time.Minute).Unix(), now.Add(-45*time.Second).Unix()
 			}),
-		tc("TIME-03", "exp is a word", "exp is a JSON number of seconds; \"tomorrow\" is malformed.", Medium,
+		tc("TIME-03", "exp is a word", "exp is a JSON number of seconds; \"tomorrow\" is malformed.", attack.Medium,
 			func(c map[string]any, _ time.Time) { c["exp"] = "tomorrow" }),
-		tc("TIME-04", "exp is a numeric string", "\"9999999999\" is a string, not a NumericDate; lenient parsing hides type confusion.", Medium,
+		tc("TIME-04", "exp is a numeric string", "\"9999999999\" is a string, not a NumericDate; lenient parsing hides type confusion.", attack.Medium,
 			func(c map[string]any, now time.Time) { c["exp"] = fmt.Sprint(now.Add(time.Hour).Unix()) }),
-		tc("TIME-05", "nbf 10 minutes in the future", "nbf says when a token starts to work; before it, the token is refused.", Medium,
+		tc("TIME-05", "nbf 10 minutes in the future", "nbf says when a token starts to work; before it, the token is refused.", attack.Medium,
 			func(c map[string]any, now time.Time) { c["nbf"] = now.Add(10 * time.Minute).Unix() }),
-		tc("TIME-06", "iat 10 minutes in the future", "A token issued in the future comes from a broken or forged issuer clock.", Medium,
+		tc("TIME-06", "iat 10 minutes in the future", "A token issued in the future comes from a broken or forged issuer clock.", attack.Medium,
 			func(c map[string]any, now time.Time) { c["iat"] = now.Add(10 * time.Minute).Unix() }),
-		tc("TIME-07", "exp is null", "null is not a time; a verifier that reads it as zero or as absent-but-fine is wrong either way.", Medium,
+		tc("TIME-07", "exp is null", "null is not a time; a verifier that reads it as zero or as absent-but-fine is wrong either way.", attack.Medium,
 			func(c map[string]any, _ time.Time) { c["exp"] = nil }),
-		{About: About{ID: "TIME-08", Category: "time", Severity: Medium, Expect: Refuse, Source: "RFC 7519 §4.1.4-6; RFC 8725 §3.10",
+		{About: attack.About{ID: "TIME-08", Category: "time", Severity: attack.Medium, Expect: attack.Refuse, Source: "RFC 7519 §4.1.4-6; RFC 8725 §3.10",
 			Title:   "Effective clock-skew leeway of exp, nbf and iat, measured",
 			Explain: "Leeway absorbs clock skew of seconds. A library with a fixed five-minute allowance for nbf, or none for iat, passes the 10-minute cases and still accepts tokens from a clock minutes off. The suite bisects each bound up to 10 minutes, reports it, and fails any above the target's max_leeway (60 s unless set); the figures include the clock difference between the suite and the server."},
 			Run: measureLeeway},
-		{About: About{ID: "TIME-09", Category: "time", Severity: High, Expect: Refuse, Source: "RFC 7519 §2 (NumericDate); RFC 8725 §3.11",
+		{About: attack.About{ID: "TIME-09", Category: "time", Severity: attack.High, Expect: attack.Refuse, Source: "RFC 7519 §2 (NumericDate); RFC 8725 §3.11",
 			Title:   "exp of 0, negative, or too large for any number type",
 			Explain: "exp 0 is 1970; a verifier that reads 0 as 'not set' (a common zero-value bug) accepts the token forever. A value past float64 (1e400) must be refused, not parsed as infinity or zero."},
-			Run: requests(func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
-				if e.issuer == nil {
-					return nil, errNeedsTestIssuer
+			Run: attack.Requests(func(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) ([]attack.Attempt, error) {
+				if e.Issuer == nil {
+					return nil, attack.ErrNeedsTestIssuer
 				}
-				var out []attempt
+				var out []attack.Attempt
 				for _, exp := range []string{"0", "-1", "1e400", "-1e400"} {
-					c := e.issuer.claims(rs, time.Now())
+					c := e.Issuer.Claims(rs, time.Now())
 					delete(c, "exp")
 					body, _ := json.Marshal(c)
 					claims := fmt.Sprintf(`%s,"exp":%s}`, body[:len(body)-1], exp)
-					hdr, _ := marshalSegment(e.issuer.header(e.issuer.primary))
-					payload, _ := marshalSegment(claims)
-					tok, err := signSegments(e.issuer.primary.Signer, e.issuer.primary.Algorithm, hdr, payload)
+					hdr, _ := attack.MarshalSegment(e.Issuer.Header(e.Issuer.Primary))
+					payload, _ := attack.MarshalSegment(claims)
+					tok, err := attack.SignSegments(e.Issuer.Primary.Signer, e.Issuer.Primary.Algorithm, hdr, payload)
 					if err != nil {
 						return nil, err
 					}
-					out = append(out, bearer("exp "+exp, tok))
+					out = append(out, attack.Bearer("exp "+exp, tok))
 				}
 				return out, nil
 			})},
@@ -72,11 +73,11 @@ const (
 
 // measureLeeway is TIME-08: for exp (in the past), nbf and iat (in the
 // future) it finds by bisection the largest offset the server accepts.
-func measureLeeway(ctx context.Context, e *env, rs *target.ResourceServer) verdict {
-	if e.issuer == nil {
-		return skipOrFail(errNeedsTestIssuer)
+func measureLeeway(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) attack.Verdict {
+	if e.Issuer == nil {
+		return attack.SkipOrFail(attack.ErrNeedsTestIssuer)
 	}
-	limit := e.target.Leeway()
+	limit := e.Target.Leeway()
 	bounds := []struct {
 		claim string
 		set   func(c map[string]any, now time.Time, d time.Duration)
@@ -88,22 +89,22 @@ func measureLeeway(ctx context.Context, e *env, rs *target.ResourceServer) verdi
 		{"iat", func(c map[string]any, now time.Time, d time.Duration) { c["iat"] = now.Add(d).Unix() }},
 	}
 	var found, over []string
-	var obs []Observation
+	var obs []attack.Observation
 	for _, b := range bounds {
-		accepts := func(d time.Duration) (bool, Observation) {
-			c := e.issuer.claims(rs, time.Now())
+		accepts := func(d time.Duration) (bool, attack.Observation) {
+			c := e.Issuer.Claims(rs, time.Now())
 			b.set(c, time.Now(), d)
-			tok, err := e.forge(e.issuer.header(e.issuer.primary), c)
+			tok, err := e.Forge(e.Issuer.Header(e.Issuer.Primary), c)
 			if err != nil {
-				return false, Observation{Label: b.claim, Error: err.Error()}
+				return false, attack.Observation{Label: b.claim, Error: err.Error()}
 			}
-			o := e.send(ctx, rs, bearer(fmt.Sprintf("%s off by %s", b.claim, d), tok))
+			o := e.Send(ctx, rs, attack.Bearer(fmt.Sprintf("%s off by %s", b.claim, d), tok))
 			return o.Status >= 200 && o.Status < 300, o
 		}
 		// The control is a plainly valid token (exp a minute ahead, nbf and
 		// iat a minute ago); a strict verifier may refuse offset 0 itself.
 		if ok, o := accepts(-time.Minute); !ok {
-			return verdict{Fail, fmt.Sprintf("inconclusive: a valid token (%s a minute inside its bound) was refused (%d %s)", b.claim, o.Status, o.Error), []Observation{o}}
+			return attack.Verdict{Status: attack.Fail, Reason: fmt.Sprintf("inconclusive: a valid token (%s a minute inside its bound) was refused (%d %s)", b.claim, o.Status, o.Error), Observations: []attack.Observation{o}}
 		}
 		if ok, o := accepts(leewayProbeMax); ok {
 			over = append(over, fmt.Sprintf("%s accepted %s off", b.claim, leewayProbeMax))
@@ -126,7 +127,7 @@ func measureLeeway(ctx context.Context, e *env, rs *target.ResourceServer) verdi
 	}
 	summary := "effective leeway: " + strings.Join(found, ", ")
 	if len(over) > 0 {
-		return verdict{Fail, fmt.Sprintf("%s; above max_leeway %s: %s", summary, limit, strings.Join(over, "; ")), obs}
+		return attack.Verdict{Status: attack.Fail, Reason: fmt.Sprintf("%s; above max_leeway %s: %s", summary, limit, strings.Join(over, "; ")), Observations: obs}
 	}
-	return verdict{Pass, summary + " (±1.2 s, clock difference included)", nil}
+	return attack.Verdict{Status: attack.Pass, Reason: summary + " (±1.2 s, clock difference included)"}
 }

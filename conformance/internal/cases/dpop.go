@@ -1,4 +1,4 @@
-package conformance
+package cases
 
 import (
 	"cmp"
@@ -13,57 +13,57 @@ import (
 	"strings"
 	"time"
 
+	"github.com/s2sjwt/s2sjwt/conformance/internal/attack"
 	"github.com/s2sjwt/s2sjwt/conformance/target"
 	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
 	"github.com/s2sjwt/s2sjwt/internal/jwk"
 )
 
-
 // dpopCases run against servers the target declares dpop: a token bound to
 // the suite's proof key (cnf.jkt), presented with the DPoP scheme and a
 // proof (RFC 9449), each case one thing wrong.
-func dpopCases() []Case {
-	dc := func(id, title, explain, source string, sev Severity, change func(p *dpopAttempt)) Case {
-		return Case{About: About{ID: id, Category: "dpop", Severity: sev, Expect: Refuse, Source: source,
+func dpopCases() []attack.Case {
+	dc := func(id, title, explain, source string, sev attack.Severity, change func(p *dpopAttempt)) attack.Case {
+		return attack.Case{About: attack.About{ID: id, Category: "dpop", Severity: sev, Expect: attack.Refuse, Source: source,
 			Title:   title,
 			Explain: explain},
-			Run: requests(dpopAttempts(change))}
+			Run: attack.Requests(dpopAttempts(change))}
 	}
-	return []Case{
-		{About: About{ID: dpopControlID, Category: "dpop", Severity: High, Expect: Accept, Source: "RFC 9449 §7",
+	return []attack.Case{
+		{About: attack.About{ID: dpopControlID, Category: "dpop", Severity: attack.High, Expect: attack.Accept, Source: "RFC 9449 §7",
 			Title:   "A DPoP-bound token with a valid proof is accepted",
 			Explain: "The positive control: a token bound to the caller's key (cnf.jkt), the DPoP scheme, and a proof signed by that key for this request. If it is refused, no DPoP refusal below means anything."},
-			Run: requests(dpopAttempts(nil))},
+			Run: attack.Requests(dpopAttempts(nil))},
 		dc("DPOP-02", "Bound token with the DPoP scheme but no proof", "Without a proof, a bound token is just a bearer token: whoever copied it could use it.",
-			"RFC 9449 §7.1", Critical, func(p *dpopAttempt) { p.noProof = true }),
+			"RFC 9449 §7.1", attack.Critical, func(p *dpopAttempt) { p.noProof = true }),
 		dc("DPOP-03", "Bound token downgraded to the Bearer scheme", "A thief who stole a bound token presents it as a plain bearer token. A server that checks proofs only when the DPoP scheme is used loses the whole protection.",
-			"RFC 9449 §7.2", Critical, func(p *dpopAttempt) { p.scheme, p.noProof = "Bearer", true }),
+			"RFC 9449 §7.2", attack.Critical, func(p *dpopAttempt) { p.scheme, p.noProof = "Bearer", true }),
 		dc("DPOP-04", "Proof signed by another key than the token's cnf.jkt", "The thief has the token, not the key, and signs a proof with a key of their own. Only comparing the proof key's thumbprint with cnf.jkt stops this.",
-			"RFC 9449 §4.3 (12); RFC 7800", Critical, func(p *dpopAttempt) { p.key = p.other }),
+			"RFC 9449 §4.3 (12); RFC 7800", attack.Critical, func(p *dpopAttempt) { p.key = p.other }),
 		dc("DPOP-05", "Proof for another HTTP method (htm)", "A proof is for one request; one captured from a GET must not authorise a POST.",
-			"RFC 9449 §4.3 (8)", High, func(p *dpopAttempt) { p.claims["htm"] = otherMethod(p.claims["htm"].(string)) }),
+			"RFC 9449 §4.3 (8)", attack.High, func(p *dpopAttempt) { p.claims["htm"] = otherMethod(p.claims["htm"].(string)) }),
 		dc("DPOP-06", "Proof for another URL (htu)", "A proof captured at one endpoint must not work at another.",
-			"RFC 9449 §4.3 (9)", High, func(p *dpopAttempt) { p.claims["htu"] = p.claims["htu"].(string) + "-elsewhere" }),
+			"RFC 9449 §4.3 (9)", attack.High, func(p *dpopAttempt) { p.claims["htu"] = p.claims["htu"].(string) + "-elsewhere" }),
 		dc("DPOP-07", "Proof issued 5 minutes ago", "Proofs are short-lived: a server accepts only recent iat, or a captured proof lives as long as the token.",
-			"RFC 9449 §4.3 (11), §11.1", Medium, func(p *dpopAttempt) { p.claims["iat"] = time.Now().Add(-5 * time.Minute).Unix() }),
+			"RFC 9449 §4.3 (11), §11.1", attack.Medium, func(p *dpopAttempt) { p.claims["iat"] = time.Now().Add(-5 * time.Minute).Unix() }),
 		dc("DPOP-08", "Proof issued 5 minutes in the future", "A proof from the future can be replayed until then.",
-			"RFC 9449 §4.3 (11)", Medium, func(p *dpopAttempt) { p.claims["iat"] = time.Now().Add(5 * time.Minute).Unix() }),
-		{About: About{ID: "DPOP-09", Category: "dpop", Severity: High, Expect: Refuse, Source: "RFC 9449 §11.1",
+			"RFC 9449 §4.3 (11)", attack.Medium, func(p *dpopAttempt) { p.claims["iat"] = time.Now().Add(5 * time.Minute).Unix() }),
+		{About: attack.About{ID: "DPOP-09", Category: "dpop", Severity: attack.High, Expect: attack.Refuse, Source: "RFC 9449 §11.1",
 			Title:   "The same proof presented twice",
 			Explain: "A proof's jti is single-use: a copied request (token and proof) must not work twice."},
 			Run: checkProofReplay},
 		dc("DPOP-10", "Proof without ath", "ath binds the proof to the token presented with it; without it a proof made for one token works with any.",
-			"RFC 9449 §4.3 (13)", High, func(p *dpopAttempt) { delete(p.claims, "ath") }),
+			"RFC 9449 §4.3 (13)", attack.High, func(p *dpopAttempt) { delete(p.claims, "ath") }),
 		dc("DPOP-11", "Proof whose ath is another token's hash", "The proof was made for another token; presenting it with this one must fail.",
-			"RFC 9449 §4.3 (13)", High, func(p *dpopAttempt) { p.claims["ath"] = hashToken("another-token") }),
+			"RFC 9449 §4.3 (13)", attack.High, func(p *dpopAttempt) { p.claims["ath"] = hashToken("another-token") }),
 		dc("DPOP-12", "Proof with alg none", "An unsigned proof proves nothing about the key.",
-			"RFC 9449 §4.3 (5); RFC 8725 §3.1", Critical, func(p *dpopAttempt) { p.unsigned = true }),
+			"RFC 9449 §4.3 (5); RFC 8725 §3.1", attack.Critical, func(p *dpopAttempt) { p.unsigned = true }),
 		dc("DPOP-13", "Proof signed with HS256", "A proof must be signed with an asymmetric key; a MAC proves possession of nothing public.",
-			"RFC 9449 §4.3 (5)", Critical, func(p *dpopAttempt) { p.hmac = true }),
+			"RFC 9449 §4.3 (5)", attack.Critical, func(p *dpopAttempt) { p.hmac = true }),
 		dc("DPOP-14", "Proof's jwk holds the private key", "A jwk with private parameters is refused: whoever sent it is leaking the key, and it is not a public key the server can trust as one.",
-			"RFC 9449 §4.3 (6)", Medium, func(p *dpopAttempt) { p.leakPrivate = true }),
+			"RFC 9449 §4.3 (6)", attack.Medium, func(p *dpopAttempt) { p.leakPrivate = true }),
 		dc("DPOP-15", "Proof with typ JWT", "typ dpop+jwt is what makes a JWT a DPoP proof; without it any JWT the caller signed (an assertion, say) could serve as one.",
-			"RFC 9449 §4.3 (4)", Medium, func(p *dpopAttempt) { p.header["typ"] = "JWT" }),
+			"RFC 9449 §4.3 (4)", attack.Medium, func(p *dpopAttempt) { p.header["typ"] = "JWT" }),
 	}
 }
 
@@ -71,14 +71,14 @@ func dpopCases() []Case {
 type dpopAttempt struct {
 	scheme, token  string
 	noProof        bool
-	key, other     signingKey
+	key, other     attack.SigningKey
 	header, claims map[string]any
 	unsigned, hmac bool
 	leakPrivate    bool
 }
 
-func dpopAttempts(change func(p *dpopAttempt)) func(context.Context, *env, *target.ResourceServer) ([]attempt, error) {
-	return func(ctx context.Context, e *env, rs *target.ResourceServer) ([]attempt, error) {
+func dpopAttempts(change func(p *dpopAttempt)) func(context.Context, *attack.Kit, *target.ResourceServer) ([]attack.Attempt, error) {
+	return func(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) ([]attack.Attempt, error) {
 		p, err := newDPoPAttempt(ctx, e, rs)
 		if err != nil {
 			return nil, err
@@ -87,15 +87,15 @@ func dpopAttempts(change func(p *dpopAttempt)) func(context.Context, *env, *targ
 			change(p)
 		}
 		a, err := p.attempt()
-		return []attempt{a}, err
+		return []attack.Attempt{a}, err
 	}
 }
 
-func newDPoPAttempt(ctx context.Context, e *env, rs *target.ResourceServer) (*dpopAttempt, error) {
-	if e.issuer == nil {
-		return nil, errNeedsTestIssuer
+func newDPoPAttempt(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) (*dpopAttempt, error) {
+	if e.Issuer == nil {
+		return nil, attack.ErrNeedsTestIssuer
 	}
-	key, other, err := e.proofKeys()
+	key, other, err := proofKeys(e)
 	if err != nil {
 		return nil, err
 	}
@@ -103,29 +103,29 @@ func newDPoPAttempt(ctx context.Context, e *env, rs *target.ResourceServer) (*dp
 	if err != nil {
 		return nil, err
 	}
-	_, h, c, err := e.base(ctx, rs)
+	_, h, c, err := e.Base(ctx, rs)
 	if err != nil {
 		return nil, err
 	}
 	c["cnf"] = map[string]any{"jkt": jkt}
-	token, err := e.forge(h, c)
+	token, err := e.Forge(h, c)
 	if err != nil {
 		return nil, err
 	}
 	p := &dpopAttempt{scheme: "DPoP", token: token, key: key, other: other,
 		header: map[string]any{"typ": "dpop+jwt", "alg": key.Algorithm},
-		claims: map[string]any{"jti": randomID(), "htm": rs.Method, "htu": strings.TrimSuffix(cmp.Or(rs.PublicURL, rs.URL), "/") + rs.Path,
+		claims: map[string]any{"jti": attack.RandomID(), "htm": rs.Method, "htu": strings.TrimSuffix(cmp.Or(rs.PublicURL, rs.URL), "/") + rs.Path,
 			"iat": time.Now().Unix(), "ath": hashToken(token)}}
 	return p, nil
 }
 
 // attempt signs the proof as the attempt now says.
-func (p *dpopAttempt) attempt() (attempt, error) {
-	a := attempt{label: p.scheme + " " + "token", authorization: p.scheme + " " + p.token}
+func (p *dpopAttempt) attempt() (attack.Attempt, error) {
+	a := attack.Attempt{Label: p.scheme + " " + "token", Authorization: p.scheme + " " + p.token}
 	if p.noProof {
 		return a, nil
 	}
-	h := clone(p.header)
+	h := attack.Clone(p.header)
 	pub, err := json.Marshal(jwk.Key{Algorithm: p.key.Algorithm, Public: p.key.Signer.Public()})
 	if err != nil {
 		return a, err
@@ -141,30 +141,30 @@ func (p *dpopAttempt) attempt() (attempt, error) {
 	switch {
 	case p.unsigned:
 		h["alg"] = "none"
-		hdr, _ := marshalSegment(h)
-		payload, _ := marshalSegment(p.claims)
-		a.dpop = hdr + "." + payload + "."
+		hdr, _ := attack.MarshalSegment(h)
+		payload, _ := attack.MarshalSegment(p.claims)
+		a.DPoP = hdr + "." + payload + "."
 	case p.hmac:
 		h["alg"] = "HS256"
-		a.dpop, err = signWithHMAC([]byte("dpop"), h, p.claims)
+		a.DPoP, err = signWithHMAC([]byte("dpop"), h, p.claims)
 	default:
-		a.dpop, err = sign(p.key.Signer, p.key.Algorithm, h, p.claims)
+		a.DPoP, err = attack.Sign(p.key.Signer, p.key.Algorithm, h, p.claims)
 	}
-	a.label += " with proof"
+	a.Label += " with proof"
 	return a, err
 }
 
 // proofKeys returns the run's proof key and another, made once per run.
-func (e *env) proofKeys() (key, other signingKey, err error) {
-	alg := e.issuer.primary.Algorithm
+func proofKeys(e *attack.Kit) (key, other attack.SigningKey, err error) {
+	alg := e.Issuer.Primary.Algorithm
 	if alg == "PS256" {
 		alg = "RS256" // the proof algorithms servers list are EdDSA, ES256, RS256
 	}
-	key, ok := e.keys.Get(testissuer.Attacker, alg) // a key no server trusts for tokens
+	key, ok := e.Keys.Get(testissuer.Attacker, alg) // a key no server trusts for tokens
 	if !ok {
 		return key, other, fmt.Errorf("no %s key for proofs", alg)
 	}
-	other, ok = e.keys.Get(testissuer.Other, alg)
+	other, ok = e.Keys.Get(testissuer.Other, alg)
 	if !ok {
 		return key, other, fmt.Errorf("no second %s key for proofs", alg)
 	}
@@ -173,7 +173,7 @@ func (e *env) proofKeys() (key, other signingKey, err error) {
 
 func hashToken(token string) string {
 	sum := sha256.Sum256([]byte(token))
-	return b64(sum[:])
+	return attack.B64(sum[:])
 }
 
 func otherMethod(method string) string {
@@ -185,42 +185,42 @@ func otherMethod(method string) string {
 
 // checkProofReplay is DPOP-09: the same token and proof twice. On a
 // single-use server the token's own replay would explain the refusal.
-func checkProofReplay(ctx context.Context, e *env, rs *target.ResourceServer) verdict {
+func checkProofReplay(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) attack.Verdict {
 	if rs.SingleUse {
-		return verdict{status: NotApplicable, reason: "the server is single-use: a second use of the token is refused anyway"}
+		return attack.Verdict{Status: attack.NotApplicable, Reason: "the server is single-use: a second use of the token is refused anyway"}
 	}
 	p, err := newDPoPAttempt(ctx, e, rs)
 	if err != nil {
-		return skipOrFail(err)
+		return attack.SkipOrFail(err)
 	}
 	a, err := p.attempt()
 	if err != nil {
-		return skipOrFail(err)
+		return attack.SkipOrFail(err)
 	}
-	first := e.send(ctx, rs, a)
+	first := e.Send(ctx, rs, a)
 	if first.Status < 200 || first.Status >= 300 {
-		return verdict{Fail, fmt.Sprintf("inconclusive: first use refused (%d %s)", first.Status, first.Error), []Observation{first}}
+		return attack.Verdict{Status: attack.Fail, Reason: fmt.Sprintf("inconclusive: first use refused (%d %s)", first.Status, first.Error), Observations: []attack.Observation{first}}
 	}
-	a.label = "the same proof again"
-	v := judge(Refuse, []Observation{e.send(ctx, rs, a)})
-	v.observations = append([]Observation{first}, v.observations...)
+	a.Label = "the same proof again"
+	v := attack.Judge(attack.Refuse, []attack.Observation{e.Send(ctx, rs, a)})
+	v.Observations = append([]attack.Observation{first}, v.Observations...)
 	return v
 }
 
 // addPrivate puts key's private parameter into a public JWK, as a careless
 // client leaking its key would.
-func addPrivate(public map[string]any, key signingKey) error {
+func addPrivate(public map[string]any, key attack.SigningKey) error {
 	switch k := key.Signer.(type) {
 	case ed25519.PrivateKey:
-		public["d"] = b64(k.Seed())
+		public["d"] = attack.B64(k.Seed())
 	case *ecdsa.PrivateKey:
 		d, err := k.Bytes()
 		if err != nil {
 			return err
 		}
-		public["d"] = b64(d[len(d)-32:])
+		public["d"] = attack.B64(d[len(d)-32:])
 	case *rsa.PrivateKey:
-		public["d"] = b64(k.D.Bytes())
+		public["d"] = attack.B64(k.D.Bytes())
 	default:
 		return fmt.Errorf("no private parameter for a %T", key.Signer)
 	}

@@ -1,9 +1,9 @@
-package conformance
+package cases
 
 import (
-	"errors"
 	"slices"
 
+	"github.com/s2sjwt/s2sjwt/conformance/internal/attack"
 	"github.com/s2sjwt/s2sjwt/conformance/target"
 )
 
@@ -25,19 +25,19 @@ const (
 
 // Cases returns every resource-server case, in report order, each with its
 // phase, what it rests on and where it applies.
-func Cases() []Case {
+func Cases() []attack.Case {
 	cases := slices.Concat(controlCases(), missionCases(), audienceCases(), issuerCases(), timeCases(),
 		signatureCases(), keyCases(), headerCases(), subjectCases(), replayCases(), dpopCases(), formatCases(),
-		[]Case{rfc6750Case})
+		[]attack.Case{rfc6750Case})
 	for i := range cases {
 		c := &cases[i]
 		switch {
 		case c.ID == finalControlID:
-			c.Phase = Final
+			c.Phase = attack.Final
 		case c.Category == "control":
-			c.Phase = Control
+			c.Phase = attack.Control
 		}
-		if c.Phase == Attack && c.ID != dpopControlID {
+		if c.Phase == attack.Attack && c.ID != dpopControlID {
 			c.RestsOn = append(c.RestsOn, baseControlID)
 		}
 		if c.Category == "dpop" {
@@ -52,11 +52,11 @@ func Cases() []Case {
 
 // IdentityCases returns the issuer-profile cases, run once against the
 // target's identity service.
-func IdentityCases() []IdentityCase { return identityCases() }
+func IdentityCases() []attack.IdentityCase { return identityCases() }
 
 // Catalogue is every case of both lists, as docs and reports show them.
-func Catalogue() []About {
-	var all []About
+func Catalogue() []attack.About {
+	var all []attack.About
 	for _, c := range Cases() {
 		all = append(all, c.About)
 	}
@@ -78,11 +78,4 @@ func dpopOnly(rs *target.ResourceServer) string {
 		return "the target does not declare this server dpop"
 	}
 	return ""
-}
-
-func skipOrFail(err error) verdict {
-	if errors.Is(err, errNeedsTestIssuer) {
-		return verdict{status: Skip, reason: err.Error()}
-	}
-	return verdict{Fail, "could not build the case: " + err.Error(), nil}
 }
