@@ -15,7 +15,7 @@ import (
 	"github.com/s2sjwt/s2sjwt/conformance/target"
 )
 
-// identityClient talks to the implementation's token endpoint as the
+// IdentityClient talks to the implementation's token endpoint as the
 // client registered for the suite.
 type IdentityClient struct {
 	Config *target.Identity
@@ -49,7 +49,7 @@ type TokenResponse struct {
 	Description string `json:"error_description"`
 }
 
-// token gets a real access token for audience.
+// Token gets a real access token for audience.
 func (c *IdentityClient) Token(ctx context.Context, audience, scope string) (string, error) {
 	form := url.Values{"grant_type": {"client_credentials"}, "audience": {audience}}
 	if scope != "" {
@@ -72,7 +72,7 @@ func (c *IdentityClient) Do(ctx context.Context, method, target, contentType, bo
 	return c.DoWith(ctx, c.Client, method, target, contentType, body, basic...)
 }
 
-// doWith is do through client.
+// DoWith is do through client.
 func (c *IdentityClient) DoWith(ctx context.Context, client *http.Client, method, target, contentType, body string, basic ...[2]string) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, target, strings.NewReader(body))
 	if err != nil {
@@ -104,7 +104,7 @@ func (c *IdentityClient) Basic() [2]string {
 	return [2]string{c.Config.ClientID, c.Config.ClientSecret}
 }
 
-// tokenWithProof asks for a token as the suite's client with a DPoP proof.
+// TokenWithProof asks for a token as the suite's client with a DPoP proof.
 func (c *IdentityClient) TokenWithProof(ctx context.Context, audience, proof string) (int, []byte, error) {
 	form := url.Values{"grant_type": {"client_credentials"}, "audience": {audience}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.TokenURL, strings.NewReader(form.Encode()))
@@ -117,7 +117,7 @@ func (c *IdentityClient) TokenWithProof(ctx context.Context, audience, proof str
 	return c.send(req)
 }
 
-// freshSourceClient returns a client like base whose connections leave from
+// FreshSourceClient returns a client like base whose connections leave from
 // a random loopback address (127.x.y.z) that the server at target has never
 // seen, and that address; or base itself and false when target is not on
 // IPv4 loopback (or base's transport cannot be cloned).

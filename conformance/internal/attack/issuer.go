@@ -13,13 +13,13 @@ import (
 	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
 )
 
-// signingKey is a private key with the kid and alg it signs under.
+// SigningKey is a private key with the kid and alg it signs under.
 type SigningKey = testissuer.Key
 
-// testIssuer is the suite's issuer as one run against one server sees it:
-// the keys of one algorithm. Only primary and rotated (plus a P-256 key, so
+// Issuer is the suite's issuer as one run against one server sees it:
+// the keys of one algorithm. Only Primary and Rotated (plus a P-256 key, so
 // ECDSA attacks always have a target) are in the JWKS the servers trust;
-// other and attacker never are.
+// Other and Attacker never are.
 type Issuer struct {
 	URL      string
 	Primary  SigningKey // signs every valid token
@@ -29,7 +29,7 @@ type Issuer struct {
 	Attacker SigningKey // the attacker's own key
 }
 
-func NewIssuer(url string, keys *testissuer.Keys, alg string) (*Issuer, error) {
+func newIssuer(url string, keys *testissuer.Keys, alg string) (*Issuer, error) {
 	ti := &Issuer{URL: url}
 	for _, want := range []struct {
 		dst       *SigningKey
@@ -49,7 +49,7 @@ func NewIssuer(url string, keys *testissuer.Keys, alg string) (*Issuer, error) {
 	return ti, nil
 }
 
-// claims builds the claims of a token valid for rs in every respect.
+// Claims builds the claims of a token valid for rs in every respect.
 func (ti *Issuer) Claims(rs *target.ResourceServer, now time.Time) map[string]any {
 	c := map[string]any{
 		"iss": ti.URL, "sub": "conformance-client", "aud": rs.Audience,
@@ -66,7 +66,7 @@ func (ti *Issuer) Header(k SigningKey) map[string]any {
 	return map[string]any{"alg": k.Algorithm, "typ": "at+jwt", "kid": k.ID}
 }
 
-// sign serialises header and claims and signs them with k under alg.
+// Sign serialises header and claims and signs them with k under alg.
 func Sign(k crypto.Signer, alg string, header, claims any) (string, error) {
 	h, err := MarshalSegment(header)
 	if err != nil {
@@ -79,7 +79,7 @@ func Sign(k crypto.Signer, alg string, header, claims any) (string, error) {
 	return SignSegments(k, alg, h, c)
 }
 
-// signSegments signs already encoded segments, for tokens whose JSON is
+// SignSegments signs already encoded segments, for tokens whose JSON is
 // deliberately odd (duplicate members, say).
 func SignSegments(k any, alg, header, claims string) (string, error) {
 	input := header + "." + claims
@@ -90,7 +90,7 @@ func SignSegments(k any, alg, header, claims string) (string, error) {
 	return input + "." + B64(sig), nil
 }
 
-// marshalSegment encodes a map, or a string taken as raw JSON.
+// MarshalSegment encodes a map, or a string taken as raw JSON.
 func MarshalSegment(v any) (string, error) {
 	if s, ok := v.(string); ok {
 		return B64([]byte(s)), nil
@@ -107,7 +107,7 @@ func RandomID() string {
 	return B64(b[:])
 }
 
-// clone copies a header or claims map so a case can change it freely.
+// Clone copies a header or claims map so a case can change it freely.
 func Clone(m map[string]any) map[string]any {
 	out := make(map[string]any, len(m))
 	for k, v := range m {

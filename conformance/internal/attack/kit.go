@@ -124,7 +124,7 @@ type IdentityCase struct {
 	Run func(ctx context.Context, e *Kit) Verdict
 }
 
-// attempt is one request: the whole Authorization header value, or none.
+// Attempt is one request: the whole Authorization header value, or none.
 type Attempt struct {
 	Label         string
 	Authorization string
@@ -150,31 +150,39 @@ type Verdict struct {
 	Observations []Observation
 }
 
-// errNeedsTestIssuer marks a case that must sign with a trusted key.
+// ErrNeedsTestIssuer marks a case that must sign with a trusted key.
 var ErrNeedsTestIssuer = errors.New("needs the test issuer: the servers do not trust the suite's keys")
 
-// env is what cases work with during a run against one server, under
-// one algorithm.
+// Kit is what a case works with during a run against one server, under
+// one algorithm: everything it may touch. The suite builds it; a case reads
+// it and calls its methods.
 type Kit struct {
-	Target   *target.Target
-	Issuer   *Issuer // nil when servers do not trust the suite's issuer
-	Keys     *testissuer.Keys
-	Hits     func(ctx context.Context) (testissuer.Hits, error) // the issuer's fetch log
-	Publish  func(ctx context.Context, k jwk.Key) error         // adds a key to the trusted JWKS
-	Restart  func(ctx context.Context, process string) error    // restarts a process the suite started
-	Client   *http.Client
+	Target *target.Target
+	// Issuer mints tokens under the run's algorithm; nil when the servers
+	// do not trust the suite's issuer (then Base gets real tokens).
+	Issuer *Issuer
+	Keys   *testissuer.Keys
+	// Hits reads the test issuer's fetch log; nil without it (ReadHits).
+	Hits func(ctx context.Context) (testissuer.Hits, error)
+	// Publish adds a key to the trusted JWKS; nil without the test issuer.
+	Publish func(ctx context.Context, k jwk.Key) error
+	// Restart restarts a process the suite started; nil when it started none.
+	Restart func(ctx context.Context, process string) error
+	Client  *http.Client
+	// Identity talks to the target's identity service; nil without one.
 	Identity *IdentityClient
-	// issuerURL is the test issuer as servers under test reach it; jku and x5u attacks point below it.
+	// IssuerURL is the test issuer as servers under test reach it; jku and
+	// x5u attacks point below it.
 	IssuerURL string
-	// expect is what the running case expects of its requests.
+	// Expect is what the running case expects of its requests (Judge).
 	Expect Expectation
-	// results are this server's results so far, for summary cases.
+	// Results are this server's results so far, for summary cases.
 	Results []Result
 }
 
-// withIssuer returns a copy of e whose tokens are signed under alg.
+// WithIssuer returns a copy of e whose tokens are signed under alg.
 func (e *Kit) WithIssuer(alg string) (*Kit, error) {
-	ti, err := NewIssuer(e.IssuerURL, e.Keys, alg)
+	ti, err := newIssuer(e.IssuerURL, e.Keys, alg)
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +191,7 @@ func (e *Kit) WithIssuer(alg string) (*Kit, error) {
 	return &cp, nil
 }
 
-// attacker returns the attacker's key for alg.
+// Attacker returns the attacker's key for alg.
 func (e *Kit) Attacker(alg string) (SigningKey, error) {
 	k, ok := e.Keys.Get(testissuer.Attacker, alg)
 	if !ok {
@@ -192,7 +200,7 @@ func (e *Kit) Attacker(alg string) (SigningKey, error) {
 	return k, nil
 }
 
-// base returns a token valid for rs and its decoded parts: minted by the
+// Base returns a token valid for rs and its decoded parts: minted by the
 // test issuer, or a real one from the implementation's identity service.
 func (e *Kit) Base(ctx context.Context, rs *target.ResourceServer) (raw string, header, claims map[string]any, err error) {
 	return e.BaseFor(ctx, rs, rs.Audience)
@@ -217,7 +225,7 @@ func (e *Kit) BaseFor(ctx context.Context, rs *target.ResourceServer, audience s
 	return raw, header, claims, err
 }
 
-// forge signs header and claims with a trusted key.
+// Forge signs header and claims with a trusted key.
 func (e *Kit) Forge(header, claims any) (string, error) {
 	if e.Issuer == nil {
 		return "", ErrNeedsTestIssuer
@@ -234,7 +242,7 @@ func SkipOrFail(err error) Verdict {
 	return Verdict{Status: Fail, Reason: "could not build the case: " + err.Error()}
 }
 
-// requests is the common Run: the attempts build makes, each sent, all
+// Requests is the common Run: the attempts build makes, each sent, all
 // judged against the case's expectation.
 func Requests(build func(ctx context.Context, e *Kit, rs *target.ResourceServer) ([]Attempt, error)) func(context.Context, *Kit, *target.ResourceServer) Verdict {
 	return func(ctx context.Context, e *Kit, rs *target.ResourceServer) Verdict {
@@ -250,7 +258,7 @@ func Requests(build func(ctx context.Context, e *Kit, rs *target.ResourceServer)
 	}
 }
 
-// forged is the common case shape: a valid minted token with one change.
+// Forged is the common case shape: a valid minted token with one change.
 func Forged(change func(ti *Issuer, header, claims map[string]any)) func(context.Context, *Kit, *target.ResourceServer) ([]Attempt, error) {
 	return func(ctx context.Context, e *Kit, rs *target.ResourceServer) ([]Attempt, error) {
 		if e.Issuer == nil {
@@ -286,12 +294,12 @@ func Decode(raw string) (header, claims map[string]any, err error) {
 // maxChallengeBytes bounds the WWW-Authenticate value a report keeps.
 const maxChallengeBytes = 1 << 10
 
-// send makes one request to rs.
+// Send makes one request to rs.
 func (e *Kit) Send(ctx context.Context, rs *target.ResourceServer, a Attempt) Observation {
 	return e.SendTo(ctx, rs, rs.URL, a)
 }
 
-// sendTo makes rs's request at base, one of its URLs (replicas).
+// SendTo makes rs's request at base, one of its URLs (replicas).
 func (e *Kit) SendTo(ctx context.Context, rs *target.ResourceServer, base string, a Attempt) Observation {
 	obs := Observation{Label: a.Label}
 	var body io.Reader
@@ -329,12 +337,12 @@ func (e *Kit) SendTo(ctx context.Context, rs *target.ResourceServer, base string
 		obs.Challenge = obs.Challenge[:maxChallengeBytes]
 	}
 	if obs.Status >= 300 {
-		obs.Error = ServerReason(obs.Challenge, data)
+		obs.Error = serverReason(obs.Challenge, data)
 	}
 	return obs
 }
 
-// judge compares observations with the expectation.
+// Judge compares observations with the expectation.
 func Judge(expect Expectation, obs []Observation) Verdict {
 	v := Verdict{Status: Pass, Observations: obs}
 	for _, o := range obs {

@@ -14,8 +14,8 @@ const maxReasonBytes = 200
 // serverReason says in a few words why a server refused: the RFC 6750
 // challenge's error and error_description, an OAuth-style or other common
 // JSON error body, or else the start of the body, bounded and escaped.
-func ServerReason(challenge string, body []byte) string {
-	params := ChallengeParams(challenge)
+func serverReason(challenge string, body []byte) string {
+	params := challengeParams(challenge)
 	if r := joinCodeAndText(params["error"], params["error_description"]); r != "" {
 		return bound(r)
 	}
@@ -58,7 +58,7 @@ func joinCodeAndText(code, text string) string {
 
 // challengeParams parses the auth-params of a WWW-Authenticate challenge
 // (RFC 9110 §11.2), enough for error and error_description.
-func ChallengeParams(challenge string) map[string]string {
+func challengeParams(challenge string) map[string]string {
 	params := map[string]string{}
 	_, s, ok := strings.Cut(strings.TrimSpace(challenge), " ")
 	if !ok {
@@ -98,7 +98,7 @@ func bound(s string) string {
 	return q[1 : len(q)-1]
 }
 
-// quoteBounded quotes s, cut to maxReasonBytes, for text a server wrote.
+// QuoteBounded quotes s, cut to maxReasonBytes, for text a server wrote.
 func QuoteBounded(s string) string {
 	if s == "" {
 		return `""`

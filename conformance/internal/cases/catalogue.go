@@ -1,3 +1,7 @@
+// Package cases is the suite's catalogue: one file per category, each case
+// written with conformance/internal/attack. Cases returns them in report
+// order with the controls they rest on; IdentityCases are the issuer
+// profile's, a list of their own.
 package cases
 
 import (
