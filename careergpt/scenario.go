@@ -52,19 +52,22 @@ type Outcome struct {
 
 // Step is one request of the scenario and how it ended.
 type Step struct {
-	ID      string     `json:"id"`
-	Title   string     `json:"title"`
-	Story   string     `json:"story"`
-	From    string     `json:"from"`
-	To      string     `json:"to"`
-	Request string     `json:"request"`
-	Expect  string     `json:"expect"`
-	Result  string     `json:"result"`
-	Status  int        `json:"status"`
-	Reason  string     `json:"reason,omitempty"` // the receiver's error_description
-	Detail  string     `json:"detail,omitempty"`
-	Passed  bool       `json:"passed"`
-	Token   *TokenView `json:"token,omitempty"`
+	ID      string `json:"id"`
+	Title   string `json:"title"`
+	Story   string `json:"story"`
+	From    string `json:"from"`
+	To      string `json:"to"`
+	Request string `json:"request"`
+	Expect  string `json:"expect"`
+	Result  string `json:"result"`
+	Status  int    `json:"status"`
+	Reason  string `json:"reason,omitempty"` // the receiver's error_description
+	// Code is the receiver's reason code (authn.Reason), by which the
+	// scenario tells one refusal from another.
+	Code   string     `json:"code,omitempty"`
+	Detail string     `json:"detail,omitempty"`
+	Passed bool       `json:"passed"`
+	Token  *TokenView `json:"token,omitempty"`
 	// Proof is the DPoP proof sent with the token, decoded, if any.
 	Proof  *TokenView `json:"proof,omitempty"`
 	Checks []Check    `json:"checks,omitempty"`
@@ -451,13 +454,14 @@ func (s *Server) present(ctx context.Context, st *Step, target string, body any,
 		st.Result = Refused
 		var e struct {
 			Description string `json:"error_description"`
+			Reason      string `json:"reason"`
 		}
 		_ = json.Unmarshal(respBody, &e)
-		st.Reason = e.Description
+		st.Reason, st.Code = e.Description, e.Reason
 	default:
 		st.Result, st.Reason = Failed, http.StatusText(status)
 	}
-	st.Checks = append(s.checks(ctx, st.Token, receiver, st.Reason), proofChecks(st.Token, st.Proof)...)
+	st.Checks = append(s.checks(ctx, st.Token, receiver, st.Code), proofChecks(st.Token, st.Proof)...)
 	return respBody
 }
 
@@ -521,7 +525,7 @@ func proofChecks(token, proof *TokenView) []Check {
 
 // checks lists the checks the receiver makes and how this token fares in
 // each, as CareerGPT can tell from the token, the issuer's JWKS and the answer.
-func (s *Server) checks(ctx context.Context, t *TokenView, receiver, reason string) []Check {
+func (s *Server) checks(ctx context.Context, t *TokenView, receiver, reasonCode string) []Check {
 	kid, _ := t.Header["kid"].(string)
 	_, keyErr := s.jwks.Key(ctx, kid)
 	iss, _ := t.Claims["iss"].(string)
@@ -544,7 +548,7 @@ func (s *Server) checks(ctx context.Context, t *TokenView, receiver, reason stri
 		{"not expired (exp + leeway)", s.deps.Now().Before(time.Unix(int64(exp), 0).Add(s.cfg.PeerLeeway))},
 	}
 	if receiver == NotificationAudience {
-		checks = append(checks, Check{"jti not used before (single-use)", reason != authn.Describe(authn.ErrReplayed)})
+		checks = append(checks, Check{"jti not used before (single-use)", reasonCode != authn.ReasonReplayed})
 	}
 	return checks
 }

@@ -37,3 +37,69 @@ var (
 	ErrDPoPOnly     = errors.New("authn: this service accepts DPoP-bound tokens only")
 	ErrDPoPNonce    = errors.New("authn: DPoP proof lacks the server's current nonce")
 )
+
+// Reason codes: the "reason" member of a refusal's JSON body, one per
+// sentinel, so a client can tell one refusal from another by value, never
+// by the English of error_description. The set is closed (a metric label
+// may use it) and documented in docs/contract.md.
+const (
+	ReasonReplayed          = "token_replayed"
+	ReasonNoToken           = "no_token"
+	ReasonInsufficientScope = "insufficient_scope"
+	ReasonInvalid           = "invalid_token" // a fault of the token not listed below
+)
+
+// refusals are what a client sees of each rejection: its reason code and
+// error_description, the class of the fault, never internal detail. Most
+// specific first.
+var refusals = []struct {
+	err          error
+	reason, text string
+}{
+	{ErrReplayed, ReasonReplayed, "token already used"},
+	{ErrInsufficientScope, ReasonInsufficientScope, "token lacks the scope this request needs"},
+	{ErrDPoPRequired, "dpop_bound_as_bearer", "DPoP-bound token presented as a bearer token"},
+	{ErrDPoPOnly, "dpop_required", "this service accepts DPoP-bound tokens only"},
+	{ErrDPoPBinding, "dpop_wrong_key", "DPoP proof is not signed by the token's key"},
+	{ErrDPoPReplayed, "dpop_replayed", "DPoP proof already used"},
+	{ErrDPoPProof, "dpop_invalid", "invalid DPoP proof"},
+	{ErrTokenTooLarge, "too_large", "token too large"},
+	{ErrDuplicateMember, "malformed", "malformed token"},
+	{ErrMalformed, "malformed", "malformed token"},
+	{ErrAlgorithm, "algorithm", "algorithm not allowed"},
+	{ErrAlgorithmMismatch, "algorithm_mismatch", "algorithm does not match key"},
+	{ErrType, "type", "not an access token (typ must be at+jwt)"},
+	{ErrCritical, "critical_header", "unsupported critical header"},
+	{ErrEmbeddedKey, "embedded_key", "key references in the header are not accepted"},
+	{ErrNoKeyID, "no_kid", "no key id"},
+	{ErrUnknownKey, "unknown_key", "unknown signing key"},
+	{ErrSignature, "signature", "invalid signature"},
+	{ErrIssuer, "issuer", "untrusted issuer"},
+	{ErrAudience, "audience", "token is not for this service (wrong audience)"},
+	{ErrNoExpiry, "no_expiry", "token has no expiry"},
+	{ErrExpired, "expired", "token expired"},
+	{ErrNotYetValid, "not_yet_valid", "token not valid yet"},
+	{ErrIssuedInFuture, "issued_in_future", "token issued in the future"},
+	{ErrNoSubject, "no_subject", "token has no subject"},
+	{ErrNoTokenID, "no_jti", "token has no jti"},
+}
+
+// Describe returns the client-facing description of a rejection.
+func Describe(err error) string {
+	for _, r := range refusals {
+		if errors.Is(err, r.err) {
+			return r.text
+		}
+	}
+	return "invalid token"
+}
+
+// Reason returns the reason code of a rejection: one of a closed set.
+func Reason(err error) string {
+	for _, r := range refusals {
+		if errors.Is(err, r.err) {
+			return r.reason
+		}
+	}
+	return ReasonInvalid
+}

@@ -105,9 +105,9 @@ func (m *middleware) writeError(w http.ResponseWriter, err error) {
 	case !errors.Is(err, ErrNoToken) || m.dpop == nil:
 		WriteError(w, realm, err)
 	case m.dpop.Required:
-		writeChallenges(w, http.StatusUnauthorized, "unauthorized", "DPoP-bound token and proof required", dpopChallenge(realm, "", ""))
+		refusal{http.StatusUnauthorized, "unauthorized", "DPoP-bound token and proof required", ReasonNoToken}.write(w, dpopChallenge(realm, "", ""))
 	default:
-		writeChallenges(w, http.StatusUnauthorized, "unauthorized", "bearer token required",
+		refusal{http.StatusUnauthorized, "unauthorized", "bearer token required", ReasonNoToken}.write(w,
 			bearerChallenge(bearerError{Realm: realm, Description: "bearer token required"}), dpopChallenge(realm, "", ""))
 	}
 }
@@ -197,16 +197,14 @@ func requestURL(r *http.Request, base *url.URL) *url.URL {
 }
 
 // RequireScope returns middleware that admits only tokens whose scope claim
-// holds scope; others get 403 insufficient_scope. It must run after
-// Authenticate.
+// holds scope; others get 403 insufficient_scope (RFC 6750 §3.1). It must
+// run after Authenticate.
 func RequireScope(scope string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			claims, ok := ClaimsFromContext(r.Context())
 			if !ok || !claims.HasScope(scope) {
-				writeBearer(w, http.StatusForbidden, bearerError{
-					Code: "insufficient_scope", Description: "token lacks scope " + scope, Scope: scope,
-				})
+				WriteError(w, "", &scopeError{scope})
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -214,83 +212,49 @@ func RequireScope(scope string) func(http.Handler) http.Handler {
 	}
 }
 
+// scopeError is ErrInsufficientScope for one scope, which the challenge names.
+type scopeError struct{ scope string }
+
+func (e *scopeError) Error() string        { return ErrInsufficientScope.Error() + ": " + e.scope }
+func (e *scopeError) Is(target error) bool { return target == ErrInsufficientScope }
+
 // errUnavailable marks failures of this service, not of the token.
 var errUnavailable = errors.New("authn: verification unavailable")
 
-// descriptions are the error_description a client sees for each rejection:
-// the class of the fault, never internal detail.
-var descriptions = []struct {
-	err  error
-	text string
-}{
-	{ErrReplayed, "token already used"},
-	{ErrDPoPRequired, "DPoP-bound token presented as a bearer token"},
-	{ErrDPoPOnly, "this service accepts DPoP-bound tokens only"},
-	{ErrDPoPBinding, "DPoP proof is not signed by the token's key"},
-	{ErrDPoPReplayed, "DPoP proof already used"},
-	{ErrDPoPProof, "invalid DPoP proof"},
-	{ErrTokenTooLarge, "token too large"},
-	{ErrDuplicateMember, "malformed token"},
-	{ErrMalformed, "malformed token"},
-	{ErrAlgorithm, "algorithm not allowed"},
-	{ErrAlgorithmMismatch, "algorithm does not match key"},
-	{ErrType, "not an access token (typ must be at+jwt)"},
-	{ErrCritical, "unsupported critical header"},
-	{ErrEmbeddedKey, "key references in the header are not accepted"},
-	{ErrNoKeyID, "no key id"},
-	{ErrUnknownKey, "unknown signing key"},
-	{ErrSignature, "invalid signature"},
-	{ErrIssuer, "untrusted issuer"},
-	{ErrAudience, "token is not for this service (wrong audience)"},
-	{ErrNoExpiry, "token has no expiry"},
-	{ErrExpired, "token expired"},
-	{ErrNotYetValid, "token not valid yet"},
-	{ErrIssuedInFuture, "token issued in the future"},
-	{ErrNoSubject, "token has no subject"},
-	{ErrNoTokenID, "token has no jti"},
-}
-
-// Describe returns the client-facing description of a rejection.
-func Describe(err error) string {
-	for _, d := range descriptions {
-		if errors.Is(err, d.err) {
-			return d.text
-		}
-	}
-	return "invalid token"
-}
-
 // WriteError answers a failed authentication per RFC 6750 §3: 401 with a
-// WWW-Authenticate challenge, or 503 when the failure was this service's.
+// WWW-Authenticate challenge, 403 for a token without the scope needed, or
+// 503 when the failure was this service's. The JSON body's reason is
+// Reason(err).
 func WriteError(w http.ResponseWriter, realm string, err error) {
 	switch {
 	case errors.Is(err, ErrNoToken):
 		// §3.1: a request without credentials gets a challenge, no error code.
-		writeBearer(w, http.StatusUnauthorized, bearerError{Realm: realm, Description: "bearer token required"})
+		e := bearerError{Realm: realm, Description: "bearer token required"}
+		refusal{http.StatusUnauthorized, "unauthorized", e.Description, ReasonNoToken}.write(w, bearerChallenge(e))
 	case errors.Is(err, ErrDPoPProof), errors.Is(err, ErrDPoPBinding), errors.Is(err, ErrDPoPReplayed):
 		// RFC 9449 §7.1.
-		writeChallenges(w, http.StatusUnauthorized, "invalid_dpop_proof", Describe(err),
+		refusal{http.StatusUnauthorized, "invalid_dpop_proof", Describe(err), Reason(err)}.write(w,
 			dpopChallenge(realm, "invalid_dpop_proof", Describe(err)))
 	case errors.Is(err, ErrDPoPRequired), errors.Is(err, ErrDPoPOnly):
-		writeChallenges(w, http.StatusUnauthorized, "invalid_token", Describe(err),
+		refusal{http.StatusUnauthorized, "invalid_token", Describe(err), Reason(err)}.write(w,
 			bearerChallenge(bearerError{Realm: realm, Code: "invalid_token", Description: Describe(err)}), dpopChallenge(realm, "", ""))
+	case errors.Is(err, ErrInsufficientScope):
+		e := bearerError{Realm: realm, Code: "insufficient_scope", Description: Describe(err)}
+		var se *scopeError
+		if errors.As(err, &se) {
+			e.Scope, e.Description = se.scope, "token lacks scope "+se.scope
+		}
+		refusal{http.StatusForbidden, e.Code, e.Description, Reason(err)}.write(w, bearerChallenge(e))
 	case errors.Is(err, errUnavailable), errors.Is(err, ErrKeySetUnavailable):
 		httpx.Unavailable(w, "token verification is unavailable")
 	default:
-		writeBearer(w, http.StatusUnauthorized, bearerError{Realm: realm, Code: "invalid_token", Description: Describe(err)})
+		e := bearerError{Realm: realm, Code: "invalid_token", Description: Describe(err)}
+		refusal{http.StatusUnauthorized, e.Code, e.Description, Reason(err)}.write(w, bearerChallenge(e))
 	}
 }
 
 type bearerError struct {
 	Realm, Code, Description, Scope string
-}
-
-func writeBearer(w http.ResponseWriter, status int, e bearerError) {
-	code := e.Code
-	if code == "" {
-		code = "unauthorized"
-	}
-	writeChallenges(w, status, code, e.Description, bearerChallenge(e))
 }
 
 func bearerChallenge(e bearerError) string {
@@ -314,9 +278,17 @@ func authParams(params ...[2]string) string {
 	return strings.Join(out, ", ")
 }
 
-func writeChallenges(w http.ResponseWriter, status int, code, description string, challenges ...string) {
+// refusal is a refused request's answer: its status, the RFC 6750 error
+// code and description, and the reason code (Reason) in the JSON body.
+type refusal struct {
+	status                    int
+	code, description, reason string
+}
+
+func (rf refusal) write(w http.ResponseWriter, challenges ...string) {
 	for _, c := range challenges {
 		w.Header().Add("WWW-Authenticate", c)
 	}
-	httpx.Error(w, status, code, description)
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.Encode(w, rf.status, map[string]string{"error": rf.code, "error_description": rf.description, "reason": rf.reason})
 }

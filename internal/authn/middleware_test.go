@@ -2,6 +2,7 @@ package authn_test
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -48,23 +49,29 @@ func TestAuthenticate(t *testing.T) {
 		authorization []string
 		wantStatus    int
 		wantChallenge string
+		wantReason    string
 	}{
-		{"OK", []string{"Bearer " + good}, http.StatusNoContent, ""},
-		{"OK/SchemeCaseInsensitive", []string{"bearer " + good}, http.StatusNoContent, ""},
-		{"NoToken", nil, http.StatusUnauthorized, `Bearer realm="logging-service", error_description="bearer token required"`},
-		{"BasicScheme", []string{"Basic Zm9vOmJhcg=="}, http.StatusUnauthorized, `Bearer realm="logging-service"`},
-		{"Garbage", []string{"Bearer garbage"}, http.StatusUnauthorized, `error="invalid_token"`},
-		{"TwoHeaders", []string{"Bearer " + good, "Bearer " + good}, http.StatusUnauthorized, `error="invalid_token"`},
+		{"OK", []string{"Bearer " + good}, http.StatusNoContent, "", ""},
+		{"OK/SchemeCaseInsensitive", []string{"bearer " + good}, http.StatusNoContent, "", ""},
+		{"NoToken", nil, http.StatusUnauthorized, `Bearer realm="logging-service", error_description="bearer token required"`, authn.ReasonNoToken},
+		{"BasicScheme", []string{"Basic Zm9vOmJhcg=="}, http.StatusUnauthorized, `Bearer realm="logging-service"`, authn.ReasonNoToken},
+		{"Garbage", []string{"Bearer garbage"}, http.StatusUnauthorized, `error="invalid_token"`, "malformed"},
+		{"TwoHeaders", []string{"Bearer " + good, "Bearer " + good}, http.StatusUnauthorized, `error="invalid_token"`, "malformed"},
 		{"Expired", []string{"Bearer " + f.token(t, validHeader(), with(validClaims(), "exp", testNow.Unix()-3600))},
-			http.StatusUnauthorized, `error_description="token expired"`},
+			http.StatusUnauthorized, `error_description="token expired"`, "expired"},
 		{"InsufficientScope", []string{"Bearer " + f.token(t, validHeader(), with(validClaims(), "scope", "logs:read"))},
-			http.StatusForbidden, `error="insufficient_scope"`},
+			http.StatusForbidden, `error="insufficient_scope", error_description="token lacks scope logs:write", scope="logs:write"`, authn.ReasonInsufficientScope},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := serve(h, tt.authorization...)
 			require.Equal(t, tt.wantStatus, rec.Code)
 			require.Contains(t, rec.Header().Get("WWW-Authenticate"), tt.wantChallenge)
+			if tt.wantReason != "" {
+				var body struct{ Reason string }
+				require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
+				require.Equal(t, tt.wantReason, body.Reason, "the reason code tells refusals apart by value")
+			}
 			if rec.Code == http.StatusNoContent {
 				require.Equal(t, "careergpt-backend", rec.Header().Get("X-Sub"))
 			} else {
@@ -93,6 +100,7 @@ func TestAuthenticate_SingleUse(t *testing.T) {
 		rec := serve(h, "Bearer "+tok)
 		require.Equal(t, http.StatusUnauthorized, rec.Code)
 		require.Contains(t, rec.Header().Get("WWW-Authenticate"), `error_description="token already used"`)
+		require.Contains(t, rec.Body.String(), `"reason":"`+authn.ReasonReplayed+`"`)
 	})
 
 	t.Run("ConcurrentPresentations", func(t *testing.T) {
