@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -259,5 +258,3 @@ func sortedNames(m map[string]string) []string {
 	slices.Sort(names)
 	return names
 }
-
-func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

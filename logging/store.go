@@ -72,16 +72,6 @@ type Store struct {
 	Proofs *replay.Store
 }
 
-// OpenStore opens or creates the store at url (a SQLite path or
-// postgres://…).
-func OpenStore(ctx context.Context, url string) (*Store, error) {
-	db, err := database.Open(ctx, url, "logging", Schema, replay.Schema)
-	if err != nil {
-		return nil, fmt.Errorf("logging: %w", err)
-	}
-	return NewStore(db), nil
-}
-
 // NewStore returns a store on db, which holds Schema and replay.Schema.
 func NewStore(db *database.DB) *Store {
 	return &Store{db: db, appends: groupcommit.NewTx(db), Proofs: replay.New(db, nil)}

@@ -241,10 +241,3 @@ func (o *outbox) due(ctx context.Context) ([]outboxEntry, error) {
 func dbContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), deliveryTimeout)
 }
-
-// pending counts undelivered entries.
-func (o *outbox) pending(ctx context.Context) (int, error) {
-	var n int
-	err := o.db.QueryRowContext(ctx, `SELECT count(*) FROM audit_outbox`).Scan(&n)
-	return n, err
-}

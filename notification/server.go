@@ -59,12 +59,6 @@ var Schema = database.Schema{Name: "notification", Migrations: []database.Migrat
 	CREATE INDEX audit_outbox_next_attempt ON audit_outbox(next_attempt);`,
 }}}
 
-// OpenDB opens the database at url (a SQLite path or postgres://…) holding
-// notifications, their outbox and used token ids.
-func OpenDB(ctx context.Context, url string) (*database.DB, error) {
-	return database.Open(ctx, url, "notification", Schema, replay.Schema)
-}
-
 // AuditLogger sends an audit entry to the logging service with
 // notification's own token.
 type AuditLogger interface {

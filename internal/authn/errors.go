@@ -30,12 +30,12 @@ var (
 	ErrKeySetUnavailable = errors.New("authn: key set unavailable")
 
 	// DPoP (RFC 9449).
-	ErrDPoPProof    = errors.New("authn: invalid DPoP proof")
-	ErrDPoPBinding  = errors.New("authn: DPoP proof key is not the key the token is bound to")
-	ErrDPoPReplayed = errors.New("authn: DPoP proof already used")
-	ErrDPoPRequired = errors.New("authn: DPoP-bound token presented without a DPoP proof")
-	ErrDPoPOnly     = errors.New("authn: this service accepts DPoP-bound tokens only")
-	ErrDPoPNonce    = errors.New("authn: DPoP proof lacks the server's current nonce")
+	ErrDPoPProof     = errors.New("authn: invalid DPoP proof")
+	ErrDPoPBinding   = errors.New("authn: DPoP proof key is not the key the token is bound to")
+	ErrDPoPReplayed  = errors.New("authn: DPoP proof already used")
+	ErrBoundAsBearer = errors.New("authn: DPoP-bound token presented as a bearer token")
+	ErrDPoPRequired  = errors.New("authn: this service accepts DPoP-bound tokens only")
+	ErrDPoPNonce     = errors.New("authn: DPoP proof lacks the server's current nonce")
 )
 
 // Reason codes: the "reason" member of a refusal's JSON body, one per
@@ -58,8 +58,8 @@ var refusals = []struct {
 }{
 	{ErrReplayed, ReasonReplayed, "token already used"},
 	{ErrInsufficientScope, ReasonInsufficientScope, "token lacks the scope this request needs"},
-	{ErrDPoPRequired, "dpop_bound_as_bearer", "DPoP-bound token presented as a bearer token"},
-	{ErrDPoPOnly, "dpop_required", "this service accepts DPoP-bound tokens only"},
+	{ErrBoundAsBearer, "dpop_bound_as_bearer", "DPoP-bound token presented as a bearer token"},
+	{ErrDPoPRequired, "dpop_required", "this service accepts DPoP-bound tokens only"},
 	{ErrDPoPBinding, "dpop_wrong_key", "DPoP proof is not signed by the token's key"},
 	{ErrDPoPReplayed, "dpop_replayed", "DPoP proof already used"},
 	{ErrDPoPProof, "dpop_invalid", "invalid DPoP proof"},

@@ -131,9 +131,9 @@ func (m *middleware) authenticate(r *http.Request) (*Claims, error) {
 			return nil, err
 		}
 	case claims.Confirmation.JKT != "":
-		return nil, fmt.Errorf("%w: bound to %s, presented as a bearer token", ErrDPoPRequired, claims.Confirmation.JKT)
+		return nil, fmt.Errorf("%w: bound to %s, presented as a bearer token", ErrBoundAsBearer, claims.Confirmation.JKT)
 	case m.dpop != nil && m.dpop.Required:
-		return nil, ErrDPoPOnly
+		return nil, ErrDPoPRequired
 	}
 	if m.replay != nil {
 		forgetAfter := claims.ExpiresAt.Add(m.verifier.Leeway())
@@ -146,13 +146,6 @@ func (m *middleware) authenticate(r *http.Request) (*Claims, error) {
 		}
 	}
 	return claims, nil
-}
-
-// BearerToken returns the RFC 6750 §2.1 bearer token of r. Tokens in query
-// strings or form bodies are not looked for: they end up in logs.
-func BearerToken(r *http.Request) (string, error) {
-	_, token, err := credentials(r, false)
-	return token, err
 }
 
 // Authorization schemes, as credentials reports them.
@@ -235,7 +228,7 @@ func WriteError(w http.ResponseWriter, realm string, err error) {
 		// RFC 9449 §7.1.
 		refusal{http.StatusUnauthorized, "invalid_dpop_proof", Describe(err), Reason(err)}.write(w,
 			dpopChallenge(realm, "invalid_dpop_proof", Describe(err)))
-	case errors.Is(err, ErrDPoPRequired), errors.Is(err, ErrDPoPOnly):
+	case errors.Is(err, ErrBoundAsBearer), errors.Is(err, ErrDPoPRequired):
 		refusal{http.StatusUnauthorized, "invalid_token", Describe(err), Reason(err)}.write(w,
 			bearerChallenge(bearerError{Realm: realm, Code: "invalid_token", Description: Describe(err)}), dpopChallenge(realm, "", ""))
 	case errors.Is(err, ErrInsufficientScope):

@@ -91,8 +91,11 @@ func (k Key) MarshalJSON() ([]byte, error) {
 		if pub.Curve != elliptic.P256() {
 			return nil, fmt.Errorf("%w: curve %s", ErrUnsupportedKey, pub.Curve.Params().Name)
 		}
-		raw.Kty, raw.Crv = "EC", "P-256"
-		raw.X, raw.Y = b64(pub.X.FillBytes(make([]byte, 32))), b64(pub.Y.FillBytes(make([]byte, 32)))
+		x, y, err := p256Coordinates(pub)
+		if err != nil {
+			return nil, err
+		}
+		raw.Kty, raw.Crv, raw.X, raw.Y = "EC", "P-256", b64(x), b64(y)
 	case *rsa.PublicKey:
 		raw.Kty, raw.N = "RSA", b64(pub.N.Bytes())
 		raw.E = b64(big.NewInt(int64(pub.E)).Bytes())
@@ -207,6 +210,16 @@ func (s *Set) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
+// p256Coordinates returns a P-256 key's x and y, 32 bytes each, from its
+// uncompressed encoding (0x04 || x || y).
+func p256Coordinates(pub *ecdsa.PublicKey) (x, y []byte, err error) {
+	b, err := pub.Bytes()
+	if err != nil || len(b) != 65 {
+		return nil, nil, fmt.Errorf("%w: not a P-256 point", ErrUnsupportedKey)
+	}
+	return b[1:33], b[33:], nil
+}
+
 // Thumbprint returns the RFC 7638 SHA-256 thumbprint of pub, base64url
 // encoded. Identity uses it as the kid, so a kid names exactly one key.
 func Thumbprint(pub crypto.PublicKey) (string, error) {
@@ -216,8 +229,11 @@ func Thumbprint(pub crypto.PublicKey) (string, error) {
 	case ed25519.PublicKey:
 		members = fmt.Sprintf(`{"crv":"Ed25519","kty":"OKP","x":"%s"}`, b64(k))
 	case *ecdsa.PublicKey:
-		members = fmt.Sprintf(`{"crv":"P-256","kty":"EC","x":"%s","y":"%s"}`,
-			b64(k.X.FillBytes(make([]byte, 32))), b64(k.Y.FillBytes(make([]byte, 32))))
+		x, y, err := p256Coordinates(k)
+		if err != nil {
+			return "", err
+		}
+		members = fmt.Sprintf(`{"crv":"P-256","kty":"EC","x":"%s","y":"%s"}`, b64(x), b64(y))
 	case *rsa.PublicKey:
 		members = fmt.Sprintf(`{"e":"%s","kty":"RSA","n":"%s"}`,
 			b64(big.NewInt(int64(k.E)).Bytes()), b64(k.N.Bytes()))

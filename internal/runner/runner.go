@@ -214,18 +214,6 @@ func loopback(addr string) string {
 	return addr
 }
 
-// Closers closes each in order, returning the first error.
-type Closers []io.Closer
-
-// Close implements io.Closer.
-func (cs Closers) Close() error {
-	var errs []error
-	for _, c := range cs {
-		errs = append(errs, c.Close())
-	}
-	return errors.Join(errs...)
-}
-
 // ResourceServer holds the settings every resource server shares: whom it
 // trusts, how much clock skew it tolerates, and how it takes DPoP.
 type ResourceServer struct {
