@@ -188,66 +188,97 @@ func Load(path string) (*Target, error) {
 
 // Validate reports a target the suite cannot run. It changes nothing.
 func (t *Target) Validate() error {
-	fail := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
-	}
 	if len(t.ResourceServers) == 0 && t.Identity == nil {
-		return fail("nothing to test: no resource_servers and no identity")
+		return invalid("nothing to test: no resource_servers and no identity")
 	}
+	if t.TestIssuer == nil && t.Identity == nil {
+		return invalid("resource servers need a test_issuer (preferred) or an identity to get real tokens from")
+	}
+	for _, check := range []func() error{t.validateServers, t.validateIdentity, t.validateIssuer, t.validateDurations, t.validateProcesses} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+func (t *Target) validateServers() error {
 	names := map[string]bool{}
 	for i, rs := range t.ResourceServers {
-		switch {
-		case rs.Name == "" || names[rs.Name]:
-			return fail("resource_servers[%d].name: missing or repeated (%q)", i, rs.Name)
-		case rs.Audience == "":
-			return fail("resource_servers[%d].audience is required (server %q)", i, rs.Name)
-		case !validURL(rs.URL) && rs.Container == "":
-			return fail("resource_servers[%d].url: %q is not an http(s) URL (server %q)", i, rs.URL, rs.Name)
-		case rs.PublicURL != "" && !validURL(rs.PublicURL):
-			return fail("resource_servers[%d].public_url: %q is not an http(s) URL (server %q)", i, rs.PublicURL, rs.Name)
-		case rs.Method == "" || !strings.HasPrefix(rs.Path, "/"):
-			return fail("resource_servers[%d]: method and an absolute path are required (server %q)", i, rs.Name)
-		}
-		for j, u := range rs.Replicas {
-			if !validURL(u) {
-				return fail("resource_servers[%d].replicas[%d]: %q is not an http(s) URL", i, j, u)
-			}
-		}
-		if rs.Process != "" && !slices.ContainsFunc(t.Processes, func(p Process) bool { return p.Name == rs.Process }) {
-			return fail("resource_servers[%d].process: no process is named %q", i, rs.Process)
+		if err := rs.validate(i, names, t.Processes); err != nil {
+			return err
 		}
 		names[rs.Name] = true
 	}
-	if id := t.Identity; id != nil {
-		if !validURL(id.URL) && id.Container == "" || id.ClientID == "" || id.ClientSecret == "" || id.Issuer == "" {
-			return fail("identity: url, issuer, client_id and client_secret are required")
+	return nil
+}
+
+func (rs *ResourceServer) validate(i int, taken map[string]bool, processes []Process) error {
+	switch {
+	case rs.Name == "" || taken[rs.Name]:
+		return invalid("resource_servers[%d].name: missing or repeated (%q)", i, rs.Name)
+	case rs.Audience == "":
+		return invalid("resource_servers[%d].audience is required (server %q)", i, rs.Name)
+	case !validURL(rs.URL) && rs.Container == "":
+		return invalid("resource_servers[%d].url: %q is not an http(s) URL (server %q)", i, rs.URL, rs.Name)
+	case rs.PublicURL != "" && !validURL(rs.PublicURL):
+		return invalid("resource_servers[%d].public_url: %q is not an http(s) URL (server %q)", i, rs.PublicURL, rs.Name)
+	case rs.Method == "" || !strings.HasPrefix(rs.Path, "/"):
+		return invalid("resource_servers[%d]: method and an absolute path are required (server %q)", i, rs.Name)
+	case rs.Process != "" && !slices.ContainsFunc(processes, func(p Process) bool { return p.Name == rs.Process }):
+		return invalid("resource_servers[%d].process: no process is named %q", i, rs.Process)
+	}
+	for j, u := range rs.Replicas {
+		if !validURL(u) {
+			return invalid("resource_servers[%d].replicas[%d]: %q is not an http(s) URL", i, j, u)
 		}
 	}
-	if ti := t.TestIssuer; ti != nil {
-		if !validURL(ti.URL) && !ti.External && len(t.Containers) == 0 {
-			return fail("test_issuer.url: an http or https URL is required")
-		}
-		if mode := ti.AlgorithmMode(); mode != AlgAuto && mode != AlgAll && !slices.Contains(testissuer.Algorithms, mode) {
-			return fail("test_issuer.algorithm: %q is not auto, all, or one of %s", ti.Algorithm, strings.Join(testissuer.Algorithms, ", "))
-		}
+	return nil
+}
+
+func (t *Target) validateIdentity() error {
+	id := t.Identity
+	if id != nil && (!validURL(id.URL) && id.Container == "" || id.ClientID == "" || id.ClientSecret == "" || id.Issuer == "") {
+		return invalid("identity: url, issuer, client_id and client_secret are required")
 	}
+	return nil
+}
+
+func (t *Target) validateIssuer() error {
+	ti := t.TestIssuer
+	switch {
+	case ti == nil:
+	case !validURL(ti.URL) && !ti.External && len(t.Containers) == 0:
+		return invalid("test_issuer.url: an http or https URL is required")
+	case ti.AlgorithmMode() != AlgAuto && ti.AlgorithmMode() != AlgAll && !slices.Contains(testissuer.Algorithms, ti.AlgorithmMode()):
+		return invalid("test_issuer.algorithm: %q is not auto, all, or one of %s", ti.Algorithm, strings.Join(testissuer.Algorithms, ", "))
+	}
+	return nil
+}
+
+func (t *Target) validateDurations() error {
 	for name, v := range map[string]string{"max_leeway": t.MaxLeeway, "max_key_delay": t.MaxKeyDelay} {
 		if d, err := time.ParseDuration(v); v != "" && (err != nil || d < 0) {
-			return fail("%s: %q is not a duration like \"60s\"", name, v)
+			return invalid("%s: %q is not a duration like \"60s\"", name, v)
 		}
 	}
+	return nil
+}
+
+func (t *Target) validateProcesses() error {
 	for i, p := range t.Processes {
 		switch {
 		case p.Name == "":
-			return fail("processes[%d].name is required", i)
+			return invalid("processes[%d].name is required", i)
 		case len(p.Command) == 0 || p.Command[0] == "":
-			return fail("processes[%d].command is required (process %q)", i, p.Name)
+			return invalid("processes[%d].command is required (process %q)", i, p.Name)
 		case !validURL(p.Health) && !strings.Contains(p.Health, "${"):
-			return fail("processes[%d].health: %q is not an http(s) URL (process %q)", i, p.Health, p.Name)
+			return invalid("processes[%d].health: %q is not an http(s) URL (process %q)", i, p.Health, p.Name)
 		}
-	}
-	if t.TestIssuer == nil && t.Identity == nil && len(t.ResourceServers) > 0 {
-		return fail("resource servers need a test_issuer (preferred) or an identity to get real tokens from")
 	}
 	return nil
 }

@@ -90,18 +90,7 @@ func (p ProofChecker) check(ctx context.Context, r DPoPRequest, bind func(jkt st
 	if p.Replay == nil {
 		return "", fmt.Errorf("%w: no replay store", errUnavailable)
 	}
-	if len(p.Algorithms) == 0 {
-		p.Algorithms = DefaultAlgorithms
-	}
-	if p.Leeway == 0 {
-		p.Leeway = DefaultLeeway
-	}
-	if p.Now == nil {
-		p.Now = time.Now
-	}
-	if p.MaxSize == 0 {
-		p.MaxSize = DefaultMaxTokenSize
-	}
+	p = p.withDefaults()
 	if len(r.Proof) > p.MaxSize || strings.Count(r.Proof, ".") != 2 {
 		return "", fmt.Errorf("%w: not a compact JWS of at most %d bytes", ErrDPoPProof, p.MaxSize)
 	}
@@ -116,20 +105,8 @@ func (p ProofChecker) check(ctx context.Context, r DPoPRequest, bind func(jkt st
 	if err != nil {
 		return "", err
 	}
-	now := p.Now()
-	switch {
-	case pc.htm != r.Method:
-		return "", fmt.Errorf("%w: htm %q, request %s", ErrDPoPProof, pc.htm, r.Method)
-	case !sameResource(pc.htu, r.URL):
-		return "", fmt.Errorf("%w: htu %q is not this request's URL %v", ErrDPoPProof, pc.htu, r.URL)
-	case pc.iat == nil || pc.iat.After(now.Add(p.Leeway)) || pc.iat.Before(now.Add(-DPoPMaxAge-p.Leeway)):
-		return "", fmt.Errorf("%w: iat outside [now-%s, now+%s]", ErrDPoPProof, DPoPMaxAge, p.Leeway)
-	case pc.jti == "" || len(pc.jti) > maxProofJTI:
-		return "", fmt.Errorf("%w: jti missing or longer than %d bytes", ErrDPoPProof, maxProofJTI)
-	case r.AccessToken != "" && pc.ath != accessTokenHash(r.AccessToken):
-		return "", fmt.Errorf("%w: ath is not the hash of the presented token", ErrDPoPProof)
-	case p.Nonce != nil && !p.Nonce(pc.nonce):
-		return "", fmt.Errorf("%w: nonce missing or stale", ErrDPoPNonce)
+	if err := p.matches(pc, r); err != nil {
+		return "", err
 	}
 	sig, err := b64.DecodeString(sigB64)
 	if err != nil {
@@ -147,14 +124,58 @@ func (p ProofChecker) check(ctx context.Context, r DPoPRequest, bind func(jkt st
 			return "", err
 		}
 	}
-	first, err := p.Replay.Use(ctx, "dpop:"+jkt+":"+pc.jti, pc.iat.Add(DPoPMaxAge+2*p.Leeway))
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", errUnavailable, err)
-	}
-	if !first {
-		return "", fmt.Errorf("%w: jti %s", ErrDPoPReplayed, pc.jti)
+	if err := p.spend(ctx, jkt, pc); err != nil {
+		return "", err
 	}
 	return jkt, nil
+}
+
+func (p ProofChecker) withDefaults() ProofChecker {
+	if len(p.Algorithms) == 0 {
+		p.Algorithms = DefaultAlgorithms
+	}
+	if p.Leeway == 0 {
+		p.Leeway = DefaultLeeway
+	}
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	if p.MaxSize == 0 {
+		p.MaxSize = DefaultMaxTokenSize
+	}
+	return p
+}
+
+// matches checks the proof's claims against the request it came with.
+func (p ProofChecker) matches(pc proof, r DPoPRequest) error {
+	now := p.Now()
+	switch {
+	case pc.htm != r.Method:
+		return fmt.Errorf("%w: htm %q, request %s", ErrDPoPProof, pc.htm, r.Method)
+	case !sameResource(pc.htu, r.URL):
+		return fmt.Errorf("%w: htu %q is not this request's URL %v", ErrDPoPProof, pc.htu, r.URL)
+	case pc.iat == nil || pc.iat.After(now.Add(p.Leeway)) || pc.iat.Before(now.Add(-DPoPMaxAge-p.Leeway)):
+		return fmt.Errorf("%w: iat outside [now-%s, now+%s]", ErrDPoPProof, DPoPMaxAge, p.Leeway)
+	case pc.jti == "" || len(pc.jti) > maxProofJTI:
+		return fmt.Errorf("%w: jti missing or longer than %d bytes", ErrDPoPProof, maxProofJTI)
+	case r.AccessToken != "" && pc.ath != accessTokenHash(r.AccessToken):
+		return fmt.Errorf("%w: ath is not the hash of the presented token", ErrDPoPProof)
+	case p.Nonce != nil && !p.Nonce(pc.nonce):
+		return fmt.Errorf("%w: nonce missing or stale", ErrDPoPNonce)
+	}
+	return nil
+}
+
+// spend uses the proof's jti, per key, so a proof works once.
+func (p ProofChecker) spend(ctx context.Context, jkt string, pc proof) error {
+	first, err := p.Replay.Use(ctx, "dpop:"+jkt+":"+pc.jti, pc.iat.Add(DPoPMaxAge+2*p.Leeway))
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUnavailable, err)
+	}
+	if !first {
+		return fmt.Errorf("%w: jti %s", ErrDPoPReplayed, pc.jti)
+	}
+	return nil
 }
 
 // proofHeader reads a proof's header: its alg and the public key it carries.

@@ -27,41 +27,18 @@ func scanObject(data []byte, known []string, visit func(name string, value []byt
 		return trailing(data, i+1)
 	}
 	for {
-		if i >= len(data) || data[i] != '"' {
-			return fmt.Errorf("%w: member name expected", ErrMalformed)
-		}
-		end := skipString(data, i)
-		if end < 0 {
-			return fmt.Errorf("%w: unterminated string", ErrMalformed)
-		}
-		name, err := memberName(data[i:end])
+		name, value, next, err := member(data, i)
 		if err != nil {
 			return err
 		}
-		for _, s := range seen {
-			if strings.EqualFold(s, name) {
-				return fmt.Errorf("%w: %q", ErrDuplicateMember, name)
-			}
-		}
-		seen = append(seen, name)
-		for _, k := range known {
-			if name != k && strings.EqualFold(name, k) {
-				return fmt.Errorf("%w: %q is not %q", ErrMalformed, name, k)
-			}
-		}
-		i = skipSpace(data, end)
-		if i >= len(data) || data[i] != ':' {
-			return fmt.Errorf("%w: ':' expected", ErrMalformed)
-		}
-		start := skipSpace(data, i+1)
-		stop := skipValue(data, start)
-		if stop < 0 || stop == start {
-			return fmt.Errorf("%w: bad value for %q", ErrMalformed, name)
-		}
-		if err := visit(name, data[start:stop]); err != nil {
+		if err := checkName(name, seen, known); err != nil {
 			return err
 		}
-		i = skipSpace(data, stop)
+		seen = append(seen, name)
+		if err := visit(name, value); err != nil {
+			return err
+		}
+		i = skipSpace(data, next)
 		if i >= len(data) {
 			return fmt.Errorf("%w: unterminated object", ErrMalformed)
 		}
@@ -74,6 +51,47 @@ func scanObject(data []byte, known []string, visit func(name string, value []byt
 			return fmt.Errorf("%w: ',' or '}' expected", ErrMalformed)
 		}
 	}
+}
+
+// member reads the member at data[i:]: its name, its raw value, and where
+// the value ends.
+func member(data []byte, i int) (name string, value []byte, end int, err error) {
+	if i >= len(data) || data[i] != '"' {
+		return "", nil, 0, fmt.Errorf("%w: member name expected", ErrMalformed)
+	}
+	nameEnd := skipString(data, i)
+	if nameEnd < 0 {
+		return "", nil, 0, fmt.Errorf("%w: unterminated string", ErrMalformed)
+	}
+	if name, err = memberName(data[i:nameEnd]); err != nil {
+		return "", nil, 0, err
+	}
+	i = skipSpace(data, nameEnd)
+	if i >= len(data) || data[i] != ':' {
+		return "", nil, 0, fmt.Errorf("%w: ':' expected", ErrMalformed)
+	}
+	start := skipSpace(data, i+1)
+	stop := skipValue(data, start)
+	if stop < 0 || stop == start {
+		return "", nil, 0, fmt.Errorf("%w: bad value for %q", ErrMalformed, name)
+	}
+	return name, data[start:stop], stop, nil
+}
+
+// checkName refuses a name seen before in any letter case, and a known
+// name spelt in another case.
+func checkName(name string, seen, known []string) error {
+	for _, s := range seen {
+		if strings.EqualFold(s, name) {
+			return fmt.Errorf("%w: %q", ErrDuplicateMember, name)
+		}
+	}
+	for _, k := range known {
+		if name != k && strings.EqualFold(name, k) {
+			return fmt.Errorf("%w: %q is not %q", ErrMalformed, name, k)
+		}
+	}
+	return nil
 }
 
 func trailing(data []byte, i int) error {
