@@ -52,7 +52,6 @@ func (r *Report) Summary() string {
 // WriteText writes the report for a person at a terminal: a table per
 // category, then every failure with what was expected and why it matters.
 func (r *Report) WriteText(w io.Writer) error {
-	byCategory, servers := r.grouped()
 	fmt.Fprintf(w, "JWT conformance report — %s\n", r.Mode)
 	if lines := r.algorithmLines(); len(lines) > 0 {
 		fmt.Fprintf(w, "\nALGORITHMS (information: a valid token of each, before any attack)\n")
@@ -60,37 +59,67 @@ func (r *Report) WriteText(w io.Writer) error {
 			fmt.Fprintf(w, "  %s\n", l)
 		}
 	}
+	if err := r.writeTable(w); err != nil {
+		return err
+	}
+	r.writeFailures(w)
+	r.writeNotes(w)
+	_, err := fmt.Fprintf(w, "\n%s\n", r.Summary())
+	return err
+}
+
+// writeTable writes a table per category: a row per case, a column per server.
+func (r *Report) writeTable(w io.Writer) error {
+	byCategory, servers := r.grouped()
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, cat := range Categories {
 		rows := byCategory[cat]
 		if len(rows) == 0 {
 			continue
 		}
-		fmt.Fprintf(tw, "\n%s\t\t", strings.ToUpper(cat))
-		for _, s := range servers {
-			if hasServer(rows, s) {
-				fmt.Fprintf(tw, "%s\t", s)
-			}
-		}
-		fmt.Fprintln(tw)
+		shown := columns(rows, servers)
+		fmt.Fprintf(tw, "\n%s\t\t%s\n", strings.ToUpper(cat), tabbed(shown))
 		for _, rw := range rows {
-			fmt.Fprintf(tw, "  %s\t%s\t", rw.first.ID, rw.first.Title)
-			for _, s := range servers {
-				if !hasServer(rows, s) {
-					continue
-				}
-				if res, ok := rw.byServer[s]; ok {
-					fmt.Fprintf(tw, "%s\t", res.Status)
-				} else {
-					fmt.Fprint(tw, "-\t")
-				}
-			}
-			fmt.Fprintln(tw)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", rw.first.ID, rw.first.Title, tabbed(rw.cells(shown)))
 		}
 	}
-	if err := tw.Flush(); err != nil {
-		return err
+	return tw.Flush()
+}
+
+// columns are the servers that have a result in rows.
+func columns(rows []*row, servers []string) []string {
+	var shown []string
+	for _, s := range servers {
+		if hasServer(rows, s) {
+			shown = append(shown, s)
+		}
 	}
+	return shown
+}
+
+// cells are rw's statuses at each of servers, "-" where it has none.
+func (rw *row) cells(servers []string) []string {
+	cells := make([]string, len(servers))
+	for i, s := range servers {
+		cells[i] = "-"
+		if res, ok := rw.byServer[s]; ok {
+			cells[i] = string(res.Status)
+		}
+	}
+	return cells
+}
+
+// tabbed is cells, each ended by a tab, as the table's columns.
+func tabbed(cells []string) string {
+	var b strings.Builder
+	for _, c := range cells {
+		b.WriteString(c + "\t")
+	}
+	return b.String()
+}
+
+// writeFailures explains each failure, expected failure and unexpected pass.
+func (r *Report) writeFailures(w io.Writer) {
 	for _, section := range []struct {
 		status Status
 		title  string
@@ -109,6 +138,11 @@ func (r *Report) WriteText(w io.Writer) error {
 			fmt.Fprintf(w, "    why:      %s\n    source:   %s\n", res.Explain, res.Source)
 		}
 	}
+}
+
+// writeNotes lists the skipped and inapplicable cases, and what passing
+// cases had to say (a measured leeway, a key's delay).
+func (r *Report) writeNotes(w io.Writer) {
 	for _, section := range []struct {
 		title string
 		keep  func(Result) bool
@@ -127,8 +161,6 @@ func (r *Report) WriteText(w io.Writer) error {
 			fmt.Fprintf(w, "\n%s\n%s\n", section.title, strings.Join(lines, "\n"))
 		}
 	}
-	_, err := fmt.Fprintf(w, "\n%s\n", r.Summary())
-	return err
 }
 
 // algorithmLines says, per server, which algorithms it accepted.
@@ -248,25 +280,17 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		if len(rows) == 0 {
 			continue
 		}
-		var cols []string
-		for _, s := range servers {
-			if hasServer(rows, s) {
-				cols = append(cols, s)
-			}
-		}
+		cols := columns(rows, servers)
 		fmt.Fprintf(w, "\n## %s\n\n| case | what | severity | %s |\n|---|---|---|%s\n", cat, strings.Join(cols, " | "), strings.Repeat("---|", len(cols)))
 		for _, rw := range rows {
-			fmt.Fprintf(w, "| %s | %s | %s |", rw.first.ID, mdEscape(rw.first.Title), rw.first.Severity)
-			for _, s := range cols {
-				status := "-"
-				if res, ok := rw.byServer[s]; ok {
-					status = string(res.Status)
-				}
-				fmt.Fprintf(w, " %s |", status)
-			}
-			fmt.Fprintln(w)
+			fmt.Fprintf(w, "| %s | %s | %s | %s |\n", rw.first.ID, mdEscape(rw.first.Title), rw.first.Severity, strings.Join(rw.cells(cols), " | "))
 		}
 	}
+	r.writeMarkdownFailures(w)
+	return nil
+}
+
+func (r *Report) writeMarkdownFailures(w io.Writer) {
 	first := true
 	for _, res := range r.Results {
 		if res.Status != Fail {
@@ -290,7 +314,6 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		}
 		fmt.Fprintf(w, "- %s at %s (%s): %s\n", res.ID, res.Server, res.Status, mdEscape(res.Reason))
 	}
-	return nil
 }
 
 func mdEscape(s string) string { return strings.ReplaceAll(s, "|", `\|`) }

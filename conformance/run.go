@@ -125,24 +125,8 @@ func (s *Suite) Run(ctx context.Context) (*Report, error) {
 	}
 	catalogue := cases.Cases()
 	for i := range s.target.ResourceServers {
-		rs := &s.target.ResourceServers[i]
-		runs := []*attack.Kit{e}
-		if e.IssuerURL != "" {
-			support := s.probeAlgorithms(ctx, e, rs)
-			if runs, err = s.algorithmRuns(e, rs, support); err != nil {
-				return nil, err
-			}
-			for _, run := range runs {
-				support.Ran = append(support.Ran, run.Issuer.Primary.Algorithm)
-			}
-			report.Algorithms = append(report.Algorithms, support)
-		}
-		for _, run := range runs {
-			label := rs.Name
-			if len(runs) > 1 {
-				label += " [" + run.Issuer.Primary.Algorithm + "]"
-			}
-			report.Results = append(report.Results, s.runServer(ctx, run, rs, label, catalogue)...)
+		if err := s.runServerAlgorithms(ctx, e, &s.target.ResourceServers[i], catalogue, report); err != nil {
+			return nil, err
 		}
 	}
 	if e.Identity != nil {
@@ -159,6 +143,32 @@ func (s *Suite) Run(ctx context.Context) (*Report, error) {
 		report.Counts[r.Status]++
 	}
 	return report, nil
+}
+
+// runServerAlgorithms runs the catalogue against rs under each algorithm
+// the target asks for that rs accepts (once, with real tokens, without the
+// test issuer), into report.
+func (s *Suite) runServerAlgorithms(ctx context.Context, e *attack.Kit, rs *target.ResourceServer, catalogue []attack.Case, report *Report) error {
+	runs := []*attack.Kit{e}
+	if e.IssuerURL != "" {
+		support := s.probeAlgorithms(ctx, e, rs)
+		var err error
+		if runs, err = s.algorithmRuns(e, rs, support); err != nil {
+			return err
+		}
+		for _, run := range runs {
+			support.Ran = append(support.Ran, run.Issuer.Primary.Algorithm)
+		}
+		report.Algorithms = append(report.Algorithms, support)
+	}
+	for _, run := range runs {
+		label := rs.Name
+		if len(runs) > 1 {
+			label += " [" + run.Issuer.Primary.Algorithm + "]"
+		}
+		report.Results = append(report.Results, s.runServer(ctx, run, rs, label, catalogue)...)
+	}
+	return nil
 }
 
 // Placeholders are the ${NAME} values a target's processes and containers

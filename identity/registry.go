@@ -123,35 +123,44 @@ func (reg *Registry) Validate() error {
 			return fmt.Errorf("identity: registry: missing or repeated client_id %q", c.ID)
 		}
 		seen[c.ID] = true
-		if !c.DPoP.valid() {
-			return fmt.Errorf("identity: registry: client %q: dpop must be \"required\", \"off\" or absent", c.ID)
+		if err := c.validate(reg.Audiences); err != nil {
+			return fmt.Errorf("identity: registry: client %q: %w", c.ID, err)
 		}
-		switch c.AuthMethod {
-		case PrivateKeyJWT:
-			if (c.JWKS == nil) == (c.JWKSURI == "") {
-				return fmt.Errorf("identity: registry: client %q needs exactly one of jwks and jwks_uri", c.ID)
-			}
-			// jwk.Set skips keys it cannot use; a set left empty could
-			// never authenticate the client, which is a configuration error.
-			if c.JWKS != nil && len(c.JWKS.Keys) == 0 {
-				return fmt.Errorf("identity: registry: client %q has no usable key in jwks (EdDSA, P-256 or RSA ≥ 2048 with a kid)", c.ID)
-			}
-		case ClientSecretBasic:
-			if !isSHA256Hex(c.SecretSHA256) {
-				return fmt.Errorf("identity: registry: client %q needs a hex secret_sha256", c.ID)
-			}
-		default:
-			return fmt.Errorf("identity: registry: client %q: unknown auth_method %q", c.ID, c.AuthMethod)
+	}
+	return nil
+}
+
+// validate reports a client entry that could never authenticate, or that
+// allows what no audience offers.
+func (c *Client) validate(audiences map[string]Audience) error {
+	if !c.DPoP.valid() {
+		return errors.New(`dpop must be "required", "off" or absent`)
+	}
+	switch c.AuthMethod {
+	case PrivateKeyJWT:
+		if (c.JWKS == nil) == (c.JWKSURI == "") {
+			return errors.New("needs exactly one of jwks and jwks_uri")
 		}
-		for aud, scopes := range c.Allow {
-			a, ok := reg.Audiences[aud]
-			if !ok {
-				return fmt.Errorf("identity: registry: client %q allowed unknown audience %q", c.ID, aud)
-			}
-			for _, s := range scopes {
-				if !slices.Contains(a.Scopes, s) {
-					return fmt.Errorf("identity: registry: client %q allowed scope %q that %q lacks", c.ID, s, aud)
-				}
+		// jwk.Set skips keys it cannot use; a set left empty could
+		// never authenticate the client, which is a configuration error.
+		if c.JWKS != nil && len(c.JWKS.Keys) == 0 {
+			return errors.New("no usable key in jwks (EdDSA, P-256 or RSA ≥ 2048 with a kid)")
+		}
+	case ClientSecretBasic:
+		if !isSHA256Hex(c.SecretSHA256) {
+			return errors.New("needs a hex secret_sha256")
+		}
+	default:
+		return fmt.Errorf("unknown auth_method %q", c.AuthMethod)
+	}
+	for aud, scopes := range c.Allow {
+		a, ok := audiences[aud]
+		if !ok {
+			return fmt.Errorf("allowed unknown audience %q", aud)
+		}
+		for _, s := range scopes {
+			if !slices.Contains(a.Scopes, s) {
+				return fmt.Errorf("allowed scope %q that %q lacks", s, aud)
 			}
 		}
 	}

@@ -152,32 +152,10 @@ func (s *server) issue(r *http.Request, req *tokenRequest) (*tokenResponse, *oau
 		return nil, &oauthError{status: http.StatusForbidden, code: "unauthorized_client",
 			description: "sub must be the authenticated client", cause: fmt.Errorf("%q asked for sub %q", client.ID, req.subject)}
 	}
-	if len(client.Allow) == 0 {
-		return nil, badRequest("unauthorized_client", "client may not use client_credentials")
-	}
-	if req.audience == "" {
-		return nil, badRequest("invalid_target", "audience (or resource) is required")
-	}
-	allowed, ok := client.Allow[req.audience]
-	if !ok {
-		return nil, badRequest("invalid_target", "client may not get tokens for this audience")
-	}
-	scope, oerr := grantScope(req.scope, allowed)
+	scope, ttl, oerr := s.grant(client, req)
 	if oerr != nil {
 		return nil, oerr
 	}
-	ttl := min(s.cfg.TokenTTL, time.Duration(s.cfg.Registry.Audiences[req.audience].MaxTTL))
-	if req.expiresIn != "" {
-		secs, err := strconv.Atoi(req.expiresIn)
-		if err != nil || secs < 1 {
-			return nil, badRequest("invalid_request", "expires_in must be a positive number of seconds")
-		}
-		// Compare in seconds: secs*time.Second overflows past ~292 years.
-		if secs < int(ttl/time.Second) {
-			ttl = time.Duration(secs) * time.Second
-		}
-	}
-
 	jkt, oerr := s.proofOfPossession(r, client, req.audience)
 	if oerr != nil {
 		return nil, oerr
@@ -192,6 +170,36 @@ func (s *server) issue(r *http.Request, req *tokenRequest) (*tokenResponse, *oau
 		tokenType = "DPoP"
 	}
 	return &tokenResponse{AccessToken: token, TokenType: tokenType, ExpiresIn: int(ttl / time.Second), Scope: scope}, nil
+}
+
+// grant is what the registry lets client have of what req asks: the scope,
+// and the lifetime, capped by the audience's max_ttl.
+func (s *server) grant(client *Client, req *tokenRequest) (scope string, ttl time.Duration, oerr *oauthError) {
+	if len(client.Allow) == 0 {
+		return "", 0, badRequest("unauthorized_client", "client may not use client_credentials")
+	}
+	if req.audience == "" {
+		return "", 0, badRequest("invalid_target", "audience (or resource) is required")
+	}
+	allowed, ok := client.Allow[req.audience]
+	if !ok {
+		return "", 0, badRequest("invalid_target", "client may not get tokens for this audience")
+	}
+	if scope, oerr = grantScope(req.scope, allowed); oerr != nil {
+		return "", 0, oerr
+	}
+	ttl = min(s.cfg.TokenTTL, time.Duration(s.cfg.Registry.Audiences[req.audience].MaxTTL))
+	if req.expiresIn != "" {
+		secs, err := strconv.Atoi(req.expiresIn)
+		if err != nil || secs < 1 {
+			return "", 0, badRequest("invalid_request", "expires_in must be a positive number of seconds")
+		}
+		// Compare in seconds: secs*time.Second overflows past ~292 years.
+		if secs < int(ttl/time.Second) {
+			ttl = time.Duration(secs) * time.Second
+		}
+	}
+	return scope, ttl, nil
 }
 
 // proofOfPossession checks the request's DPoP proof (RFC 9449 §5), if any,

@@ -48,30 +48,13 @@ func Run(ctx context.Context, tgt *target.Target, opts Options) (report *conform
 	if len(tgt.Containers) == 0 {
 		return nil, fmt.Errorf("%w: the target names no containers", conformance.ErrConfig)
 	}
-	if tgt.TestIssuer == nil {
-		tgt.TestIssuer = &target.TestIssuerConfig{}
+	if opts.Logf == nil {
+		opts.Logf = func(string, ...any) {}
 	}
-	issuerURL := "http://" + IssuerAlias + ":8080"
-	tgt.TestIssuer.URL, tgt.TestIssuer.External = issuerURL, true
-	logf := opts.Logf
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
-
-	// Placeholder URLs until the containers run; the suite reads them only in Run.
-	for i := range tgt.ResourceServers {
-		if tgt.ResourceServers[i].Container != "" {
-			tgt.ResourceServers[i].URL = "http://pending"
-		}
-	}
-	if id := tgt.Identity; id != nil && id.Container != "" {
-		id.URL = "http://pending"
-	}
-	suite, err := conformance.New(tgt, opts.Suite)
+	suite, err := conformance.New(pending(tgt), opts.Suite)
 	if err != nil {
 		return nil, err
 	}
-
 	nw, err := network.New(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("containers: network: %w", err)
@@ -85,8 +68,53 @@ func Run(ctx context.Context, tgt *target.Target, opts Options) (report *conform
 		}
 		err = errors.Join(err, nw.Remove(context.WithoutCancel(ctx)))
 	}()
+	issuer, err := startIssuer(ctx, nw, suite, opts)
+	if issuer != nil {
+		started = append(started, issuer)
+	}
+	if err != nil {
+		return nil, err
+	}
+	urls := map[string]string{}
+	for _, spec := range tgt.Containers {
+		c, url, err := start(ctx, nw, spec, opts, suite.Placeholders())
+		if c != nil {
+			started = append(started, c)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("containers: %s: %w", spec.Name, err)
+		}
+		urls[spec.Name] = url
+		opts.Logf("%s (%s) up at %s", spec.Name, image(spec, opts), url)
+	}
+	if err := reachAt(tgt, urls); err != nil {
+		return nil, err
+	}
+	return suite.Run(ctx)
+}
 
-	vars := suite.Placeholders()
+// pending points tgt's test issuer at its container's network alias and
+// gives the servers in containers placeholder URLs, until the containers
+// run; the suite reads them only in Run.
+func pending(tgt *target.Target) *target.Target {
+	if tgt.TestIssuer == nil {
+		tgt.TestIssuer = &target.TestIssuerConfig{}
+	}
+	tgt.TestIssuer.URL, tgt.TestIssuer.External = "http://"+IssuerAlias+":8080", true
+	for i := range tgt.ResourceServers {
+		if tgt.ResourceServers[i].Container != "" {
+			tgt.ResourceServers[i].URL = "http://pending"
+		}
+	}
+	if id := tgt.Identity; id != nil && id.Container != "" {
+		id.URL = "http://pending"
+	}
+	return tgt
+}
+
+// startIssuer runs the test issuer's image with the suite's public
+// documents, and tells the suite where it reaches it.
+func startIssuer(ctx context.Context, nw *testcontainers.DockerNetwork, suite *conformance.Suite, opts Options) (testcontainers.Container, error) {
 	issuer, err := testcontainers.Run(ctx, opts.IssuerImage,
 		testcontainers.WithCmd("issuer", "-listen", ":8080", "-documents", "/issuer.json"),
 		testcontainers.WithFiles(testcontainers.ContainerFile{
@@ -95,45 +123,35 @@ func Run(ctx context.Context, tgt *target.Target, opts Options) (report *conform
 		testcontainers.WithExposedPorts("8080/tcp"),
 		network.WithNetwork([]string{IssuerAlias}, nw),
 	)
-	if issuer != nil {
-		started = append(started, issuer)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("containers: test issuer: %w", err)
+		return issuer, fmt.Errorf("containers: test issuer: %w", err)
 	}
 	hits, err := loopbackEndpoint(ctx, issuer, "8080/tcp", "/healthz")
 	if err != nil {
-		return nil, fmt.Errorf("containers: test issuer: %w", err)
+		return issuer, fmt.Errorf("containers: test issuer: %w", err)
 	}
 	suite.SetIssuerLocalURL(hits)
-	logf("test issuer %s up", opts.IssuerImage)
+	opts.Logf("test issuer %s up", opts.IssuerImage)
+	return issuer, nil
+}
 
-	urls := map[string]string{}
-	for _, spec := range tgt.Containers {
-		c, url, err := start(ctx, nw, spec, opts, vars)
-		if c != nil {
-			started = append(started, c)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("containers: %s: %w", spec.Name, err)
-		}
-		urls[spec.Name] = url
-		logf("%s (%s) up at %s", spec.Name, image(spec, opts), url)
-	}
+// reachAt gives each server and the identity that names a container the
+// URL it was mapped to.
+func reachAt(tgt *target.Target, urls map[string]string) error {
 	for i := range tgt.ResourceServers {
 		rs := &tgt.ResourceServers[i]
 		if rs.Container != "" {
 			if rs.URL = urls[rs.Container]; rs.URL == "" {
-				return nil, fmt.Errorf("%w: resource server %s names unknown container %q", conformance.ErrConfig, rs.Name, rs.Container)
+				return fmt.Errorf("%w: resource server %s names unknown container %q", conformance.ErrConfig, rs.Name, rs.Container)
 			}
 		}
 	}
 	if id := tgt.Identity; id != nil && id.Container != "" {
 		if id.URL = urls[id.Container]; id.URL == "" {
-			return nil, fmt.Errorf("%w: identity names unknown container %q", conformance.ErrConfig, id.Container)
+			return fmt.Errorf("%w: identity names unknown container %q", conformance.ErrConfig, id.Container)
 		}
 	}
-	return suite.Run(ctx)
+	return nil
 }
 
 func image(spec target.Container, opts Options) string {

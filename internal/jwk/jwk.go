@@ -136,41 +136,54 @@ func (k *Key) UnmarshalJSON(data []byte) error {
 }
 
 func parsePublic(raw rawKey) (crypto.PublicKey, error) {
-	b64 := base64.RawURLEncoding.DecodeString
 	switch raw.Kty {
 	case "OKP":
-		x, err := b64(raw.X)
-		if raw.Crv != "Ed25519" || err != nil || len(x) != ed25519.PublicKeySize {
-			return nil, fmt.Errorf("%w: bad OKP key", ErrUnsupportedKey)
-		}
-		return ed25519.PublicKey(x), nil
+		return parseOKP(raw)
 	case "EC":
-		x, errX := b64(raw.X)
-		y, errY := b64(raw.Y)
-		if raw.Crv != "P-256" || errX != nil || errY != nil || len(x) != 32 || len(y) != 32 {
-			return nil, fmt.Errorf("%w: bad EC key", ErrUnsupportedKey)
-		}
-		// Rebuild through the uncompressed point encoding so that
-		// crypto/ecdsa checks the point is on the curve.
-		point := append(append([]byte{4}, x...), y...)
-		pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrUnsupportedKey, err)
-		}
-		return pub, nil
+		return parseEC(raw)
 	case "RSA":
-		n, errN := b64(raw.N)
-		e, errE := b64(raw.E)
-		if errN != nil || errE != nil || len(e) == 0 || len(e) > 4 {
-			return nil, fmt.Errorf("%w: bad RSA key", ErrUnsupportedKey)
-		}
-		exp := int(new(big.Int).SetBytes(e).Int64())
-		if exp < 3 || exp%2 == 0 {
-			return nil, fmt.Errorf("%w: bad RSA exponent", ErrUnsupportedKey)
-		}
-		return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: exp}, nil
+		return parseRSA(raw)
 	}
 	return nil, fmt.Errorf("%w: kty %q", ErrUnsupportedKey, raw.Kty)
+}
+
+var b64Decode = base64.RawURLEncoding.DecodeString
+
+func parseOKP(raw rawKey) (crypto.PublicKey, error) {
+	x, err := b64Decode(raw.X)
+	if raw.Crv != "Ed25519" || err != nil || len(x) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("%w: bad OKP key", ErrUnsupportedKey)
+	}
+	return ed25519.PublicKey(x), nil
+}
+
+func parseEC(raw rawKey) (crypto.PublicKey, error) {
+	x, errX := b64Decode(raw.X)
+	y, errY := b64Decode(raw.Y)
+	if raw.Crv != "P-256" || errX != nil || errY != nil || len(x) != 32 || len(y) != 32 {
+		return nil, fmt.Errorf("%w: bad EC key", ErrUnsupportedKey)
+	}
+	// Rebuild through the uncompressed point encoding so that
+	// crypto/ecdsa checks the point is on the curve.
+	point := append(append([]byte{4}, x...), y...)
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnsupportedKey, err)
+	}
+	return pub, nil
+}
+
+func parseRSA(raw rawKey) (crypto.PublicKey, error) {
+	n, errN := b64Decode(raw.N)
+	e, errE := b64Decode(raw.E)
+	if errN != nil || errE != nil || len(e) == 0 || len(e) > 4 {
+		return nil, fmt.Errorf("%w: bad RSA key", ErrUnsupportedKey)
+	}
+	exp := int(new(big.Int).SetBytes(e).Int64())
+	if exp < 3 || exp%2 == 0 {
+		return nil, fmt.Errorf("%w: bad RSA exponent", ErrUnsupportedKey)
+	}
+	return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: exp}, nil
 }
 
 type rawSet struct {

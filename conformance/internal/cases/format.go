@@ -196,6 +196,21 @@ func checkPolyglot(ctx context.Context, e *attack.Kit, rs *target.ResourceServer
 	return attack.Verdict{Status: attack.Pass, Observations: obs}
 }
 
+// challengeProblem says what is wrong with o's challenge under RFC 6750 §3,
+// or "": a Bearer challenge, with an error code when a token was sent.
+func challengeProblem(o attack.Observation, noToken bool) string {
+	scheme, params, _ := strings.Cut(o.Challenge, " ")
+	switch {
+	case !strings.EqualFold(scheme, "Bearer") && !(noToken && strings.EqualFold(scheme, "DPoP")):
+		// Without credentials, a DPoP-only server names DPoP (RFC 9449 §7.1).
+		return fmt.Sprintf("%d without a Bearer challenge (WWW-Authenticate %s)", o.Status, attack.QuoteBounded(o.Challenge))
+	case !noToken && !slices.ContainsFunc([]string{"invalid_token", "invalid_request", "insufficient_scope"},
+		func(code string) bool { return strings.Contains(params, `error="`+code+`"`) }):
+		return fmt.Sprintf("%d challenge has no error code (%s)", o.Status, attack.QuoteBounded(o.Challenge))
+	}
+	return ""
+}
+
 // judgeChallenges checks every refusal (400, 401, 403) of a token the run
 // saw: RFC 6750 §3 says each carries a Bearer challenge, with an error code
 // when a token was sent. It reports how many were wrong, with one example.
@@ -212,16 +227,7 @@ func judgeChallenges(results []attack.Result) attack.Verdict {
 				continue
 			}
 			seen++
-			scheme, params, _ := strings.Cut(o.Challenge, " ")
-			var problem string
-			switch {
-			case !strings.EqualFold(scheme, "Bearer") && !(slices.Contains(noTokenCases, r.ID) && strings.EqualFold(scheme, "DPoP")):
-				// Without credentials, a DPoP-only server names DPoP (RFC 9449 §7.1).
-				problem = fmt.Sprintf("%d without a Bearer challenge (WWW-Authenticate %s)", o.Status, attack.QuoteBounded(o.Challenge))
-			case !slices.Contains(noTokenCases, r.ID) && !slices.ContainsFunc([]string{"invalid_token", "invalid_request", "insufficient_scope"},
-				func(code string) bool { return strings.Contains(params, `error="`+code+`"`) }):
-				problem = fmt.Sprintf("%d challenge has no error code (%s)", o.Status, attack.QuoteBounded(o.Challenge))
-			}
+			problem := challengeProblem(o, slices.Contains(noTokenCases, r.ID))
 			if problem == "" {
 				continue
 			}
