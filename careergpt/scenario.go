@@ -91,6 +91,26 @@ type Check struct {
 var Actions = []string{"scenario", "stolen", "replay", "replay-earlier", "unknown-issuer", "expired"}
 
 // Play runs an action and remembers its outcome.
+// Start implements runner.Starter: with Config.PlayOnStart it plays the
+// scenario once the other services answer, and tells it on stdout.
+func (s *Server) Start(ctx context.Context, stdout io.Writer) {
+	if !s.cfg.PlayOnStart {
+		return
+	}
+	peers := append([]string{s.cfg.IdentityURL, s.cfg.LoggingURL, s.cfg.NotificationURL}, s.cfg.NotificationReplicas...)
+	if err := WaitHealthy(ctx, s.cfg.PeersTimeout, peers...); err != nil {
+		s.deps.Logger.Error("scenario not played", "err", err)
+		return
+	}
+	out, err := s.Play(ctx, "scenario")
+	if err != nil {
+		s.deps.Logger.Error("scenario failed", "err", err)
+		return
+	}
+	Narrate(stdout, out)
+	s.deps.Logger.Info("scenario played", "passed", out.Passed, "steps", len(out.Steps))
+}
+
 func (s *Server) Play(ctx context.Context, action string) (*Outcome, error) {
 	select {
 	case s.runs <- struct{}{}:

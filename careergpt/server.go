@@ -47,6 +47,10 @@ type Config struct {
 	// AllowedHosts are host names besides loopback that requests may be
 	// addressed to (the Host header, without port).
 	AllowedHosts []string
+	// PlayOnStart plays the scenario once, when the server starts (Start),
+	// after waiting up to PeersTimeout for the other services.
+	PlayOnStart  bool
+	PeersTimeout time.Duration
 }
 
 // Validate reports a missing URL.

@@ -2,11 +2,12 @@ package careergpt
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
@@ -20,14 +21,7 @@ import (
 // Setup is the careergpt binary's configuration (flags and environment).
 type Setup struct {
 	Config
-	DataDir     string
-	PlayOnStart bool
-	// PeersTimeout bounds the wait for the other services before the
-	// scenario plays on start.
-	PeersTimeout time.Duration
-
-	server *Server
-	logger *slog.Logger
+	DataDir string
 }
 
 // Flags implements runner.Service.
@@ -69,32 +63,38 @@ func (s *Setup) Open(_ context.Context, in runner.Instance) (http.Handler, io.Cl
 	if err != nil {
 		return nil, nil, err
 	}
-	s.logger = logger
-	s.server, err = NewServer(s.Config, Deps{Key: key, Signer: signer, DPoPKey: dpopKey, Logger: logger})
+	srv, err := NewServer(s.Config, Deps{Key: key, Signer: signer, DPoPKey: dpopKey, Logger: logger})
 	if err != nil {
 		return nil, nil, err
 	}
-	return s.server, io.NopCloser(nil), nil
+	return srv, io.NopCloser(nil), nil
 }
 
-// Start implements runner.Starter: it plays the scenario once the other
-// services answer, and tells it on stdout.
-func (s *Setup) Start(ctx context.Context, stdout io.Writer) {
-	if !s.PlayOnStart {
-		return
+// PlayAt plays action (the scenario, or one step) at the CareerGPT whose
+// API is at baseURL, and returns what happened, as the page does.
+func PlayAt(ctx context.Context, baseURL, action string) (*Outcome, error) {
+	path := "/v1/scenario"
+	if action != "scenario" {
+		path = "/v1/steps/" + url.PathEscape(action)
 	}
-	peers := append([]string{s.IdentityURL, s.LoggingURL, s.NotificationURL}, s.NotificationReplicas...)
-	if err := WaitHealthy(ctx, s.PeersTimeout, peers...); err != nil {
-		s.logger.Error("scenario not played", "err", err)
-		return
-	}
-	out, err := s.server.Play(ctx, "scenario")
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+path, nil)
 	if err != nil {
-		s.logger.Error("scenario failed", "err", err)
-		return
+		return nil, fmt.Errorf("careergpt: %w", err)
 	}
-	Narrate(stdout, out)
-	s.logger.Info("scenario played", "passed", out.Passed, "steps", len(out.Steps))
+	// The scenario waits out a token's expiry: minutes, not seconds.
+	resp, err := (&http.Client{Timeout: 2 * time.Minute}).Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("careergpt: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("careergpt: playing %s: %s", action, resp.Status)
+	}
+	var out Outcome
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&out); err != nil {
+		return nil, fmt.Errorf("careergpt: %w", err)
+	}
+	return &out, nil
 }
 
 // WaitHealthy polls each base URL's /healthz until all answer or timeout.
@@ -118,6 +118,3 @@ func WaitHealthy(ctx context.Context, timeout time.Duration, baseURLs ...string)
 	}
 	return nil
 }
-
-// Server returns the server Open built.
-func (s *Setup) Server() *Server { return s.server }

@@ -3,6 +3,7 @@ package notification
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -114,6 +115,9 @@ func NewServer(deps Deps) (*Server, error) {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Start implements runner.Starter: it delivers audit entries until ctx ends.
+func (s *Server) Start(ctx context.Context, _ io.Writer) { s.DeliverAudit(ctx) }
 
 // DeliverAudit delivers queued audit entries to Logging until ctx ends,
 // retrying with backoff while Identity or Logging is unavailable; entries

@@ -27,8 +27,6 @@ type Setup struct {
 	// notification to Logging with its own token.
 	IdentityURL string
 	LoggingURL  string
-
-	server *Server
 }
 
 // Flags implements runner.Service.
@@ -80,10 +78,5 @@ func (s *Setup) Open(ctx context.Context, in runner.Instance) (http.Handler, io.
 		db.Close()
 		return nil, nil, err
 	}
-	s.server = srv
 	return srv, db, nil
 }
-
-// Start implements runner.Starter: it delivers queued audit entries while
-// the service runs.
-func (s *Setup) Start(ctx context.Context, _ io.Writer) { s.server.DeliverAudit(ctx) }

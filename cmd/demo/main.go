@@ -18,7 +18,6 @@ import (
 
 	"github.com/s2sjwt/s2sjwt/careergpt"
 	"github.com/s2sjwt/s2sjwt/identity"
-	"github.com/s2sjwt/s2sjwt/internal/httpx"
 	"github.com/s2sjwt/s2sjwt/internal/runner"
 	"github.com/s2sjwt/s2sjwt/logging"
 	"github.com/s2sjwt/s2sjwt/notification"
@@ -59,92 +58,94 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		lns[i] = ln
 	}
-	url := func(i int) string { return "http://" + lns[i].Addr().String() }
-	careergptURL, identityURL, loggingURL, notificationURL := url(0), url(1), url(2), url(3)
+	units, cg, err := demoUnits(lns, db, dataDir, level, env, stdout)
+	if err != nil {
+		closeAll(lns)
+		return err
+	}
+	cg.PlayOnStart = !*once
+	err = runner.Serve(ctx, stdout, units, func(ctx context.Context) error {
+		fmt.Fprintf(stdout, "Four services on loopback:\n  careergpt     %s   ← open this page to watch the flow\n  identity      %s\n  logging       %s\n  notification  %s\n",
+			url(lns[0]), url(lns[1]), url(lns[2]), url(lns[3]))
+		if len(lns) > 4 {
+			fmt.Fprintf(stdout, "  notification  %s   (second replica; every service on DATABASE_URL)\n", url(lns[4]))
+		}
+		if *once {
+			return playOnce(ctx, stdout, cg.Config, url(lns[0]))
+		}
+		fmt.Fprintln(stdout, "Press Ctrl+C to stop.")
+		return nil
+	})
+	if errors.Is(err, errPlayed) {
+		return nil
+	}
+	return err
+}
 
+func url(ln net.Listener) string { return "http://" + ln.Addr().String() }
+
+// errPlayed ends the demo's -once run after the scenario passed.
+var errPlayed = errors.New("demo: played")
+
+// playOnce plays the scenario through CareerGPT's API, as a user would,
+// tells it, and ends the run.
+func playOnce(ctx context.Context, stdout io.Writer, cfg careergpt.Config, careergptURL string) error {
+	peers := append([]string{cfg.IdentityURL, cfg.LoggingURL, cfg.NotificationURL}, cfg.NotificationReplicas...)
+	if err := careergpt.WaitHealthy(ctx, cfg.PeersTimeout, peers...); err != nil {
+		return err
+	}
+	out, err := careergpt.PlayAt(ctx, careergptURL, "scenario")
+	if err != nil {
+		return err
+	}
+	careergpt.Narrate(stdout, out)
+	if !out.Passed {
+		return errors.New("demo: the scenario did not end as expected")
+	}
+	return errPlayed
+}
+
+// demoUnits are the four services (five with a second Notification
+// replica) on lns, with the demo's registry and data directories.
+func demoUnits(lns []net.Listener, db runner.Database, dataDir, level string, env runner.Env, stdout io.Writer) ([]runner.Unit, *careergpt.Setup, error) {
+	careergptURL, identityURL, loggingURL, notificationURL := url(lns[0]), url(lns[1]), url(lns[2]), url(lns[3])
 	trust := runner.ResourceServer{Issuer: identityURL}
 	cg := &careergpt.Setup{
-		Config:  careergpt.Config{IdentityURL: identityURL, LoggingURL: loggingURL, NotificationURL: notificationURL},
-		DataDir: filepath.Join(dataDir, "careergpt"), PlayOnStart: true, PeersTimeout: 10 * time.Second,
+		Config: careergpt.Config{IdentityURL: identityURL, LoggingURL: loggingURL, NotificationURL: notificationURL,
+			PeersTimeout: 10 * time.Second},
+		DataDir: filepath.Join(dataDir, "careergpt"),
 	}
 	if len(lns) > 4 {
-		cg.NotificationReplicas = []string{notificationURL, url(4)}
+		cg.NotificationReplicas = []string{notificationURL, url(lns[4])}
 	}
 	newNotification := func() *notification.Setup {
 		// Replicas share the data directory: one client key for the service.
 		return &notification.Setup{ResourceServer: trust, Database: db, DataDir: filepath.Join(dataDir, "notification"),
 			IdentityURL: identityURL, LoggingURL: loggingURL}
 	}
-	services := []struct {
-		name string
-		svc  runner.Service
-	}{
-		{"careergpt", cg},
-		{"identity", &identity.Setup{
+	services := []runner.Service{
+		cg,
+		&identity.Setup{
 			Issuer: identityURL, Registry: demoRegistry(careergptURL, notificationURL),
 			Database: db, KeySecret: env("IDENTITY_KEY_SECRET", ""), DataDir: filepath.Join(dataDir, "identity"), Algorithm: "EdDSA",
 			RotationInterval: 24 * time.Hour, PublishLead: 20 * time.Second, Leeway: 5 * time.Second,
-		}},
-		{"logging", &logging.Setup{ResourceServer: withDPoP(trust, runner.DPoPRequired), Database: db, DataDir: filepath.Join(dataDir, "logging")}},
-		{"notification", newNotification()},
+		},
+		&logging.Setup{ResourceServer: withDPoP(trust, runner.DPoPRequired), Database: db, DataDir: filepath.Join(dataDir, "logging")},
+		newNotification(),
 	}
 	if len(lns) > 4 {
-		services = append(services, struct {
-			name string
-			svc  runner.Service
-		}{"notification-2", newNotification()})
+		services = append(services, newNotification())
 	}
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, len(services))
-	for i, s := range services {
-		logger, err := runner.NewLogger(stdout, level, s.name)
+	names := []string{"careergpt", "identity", "logging", "notification", "notification-2"}
+	units := make([]runner.Unit, len(services))
+	for i, svc := range services {
+		logger, err := runner.NewLogger(stdout, level, names[i])
 		if err != nil {
-			closeAll(lns)
-			return err
+			return nil, nil, err
 		}
-		h, closer, err := s.svc.Open(ctx, runner.InstanceAt(lns[i], logger))
-		if err != nil {
-			closeAll(lns)
-			return fmt.Errorf("demo: %s: %w", s.name, err)
-		}
-		defer closer.Close()
-		go func() { errc <- httpx.Serve(ctx, lns[i], h, logger) }()
-		// CareerGPT's start plays the scenario: it comes last, below.
-		if st, ok := s.svc.(runner.Starter); ok && s.svc != runner.Service(cg) {
-			go st.Start(ctx, stdout)
-		}
+		units[i] = runner.Unit{Name: names[i], Listener: lns[i], Logger: logger, Service: svc}
 	}
-
-	fmt.Fprintf(stdout, "Four services on loopback:\n  careergpt     %s   ← open this page to watch the flow\n  identity      %s\n  logging       %s\n  notification  %s\n",
-		careergptURL, identityURL, loggingURL, notificationURL)
-	if len(lns) > 4 {
-		fmt.Fprintf(stdout, "  notification  %s   (second replica; every service on DATABASE_URL)\n", url(4))
-	}
-	if *once {
-		if err := careergpt.WaitHealthy(ctx, 10*time.Second, append([]string{identityURL, loggingURL, notificationURL}, cg.NotificationReplicas...)...); err != nil {
-			return err
-		}
-		out, err := cg.Server().Play(ctx, "scenario")
-		if err != nil {
-			return err
-		}
-		careergpt.Narrate(stdout, out)
-		if !out.Passed {
-			return errors.New("demo: the scenario did not end as expected")
-		}
-		return nil
-	}
-	go cg.Start(ctx, stdout)
-	fmt.Fprintln(stdout, "Press Ctrl+C to stop.")
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		return err
-	}
-	cancel()
-	return nil
+	return units, cg, nil
 }
 
 // demoRegistry is deploy/registry.json with loopback URLs for the clients' keys.

@@ -1,28 +1,32 @@
-// Package runner is the process side of every service binary: flags with
-// environment defaults, logging, listen-then-serve, graceful shutdown, and
-// the `healthcheck` subcommand for images without a shell.
+// Package runner is the process side of every service binary, by concern:
+// the lifecycle (Run, Serve: listen, then serve, graceful shutdown, the
+// `healthcheck` subcommand for images without a shell) here; flags with
+// environment defaults in flags.go; whom a resource server trusts and how
+// it takes DPoP in trust.go; where a service keeps its state in
+// database.go.
+//
+//	func main() { runner.Main(run) }
+//
+//	func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+//		return runner.Run(ctx, args, getenv, stdout, "logging", "127.0.0.1:9002", &logging.Setup{})
+//	}
 package runner
 
 import (
-	"cmp"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
-	"time"
 
-	"github.com/s2sjwt/s2sjwt/internal/authn"
-	"github.com/s2sjwt/s2sjwt/internal/database"
 	"github.com/s2sjwt/s2sjwt/internal/httpx"
 )
 
@@ -50,77 +54,10 @@ func InstanceAt(ln net.Listener, logger *slog.Logger) Instance {
 	return Instance{Logger: logger, URL: "http://" + loopback(ln.Addr().String())}
 }
 
-// Starter is a Service with work to do once it is listening.
+// Starter is a handler with work to do once it is listening (Notification
+// delivers its audit entries, CareerGPT plays the scenario).
 type Starter interface {
 	Start(ctx context.Context, stdout io.Writer)
-}
-
-// Env reads configuration from the environment with a fallback.
-type Env func(key, fallback string) string
-
-// EnvFrom adapts getenv.
-func EnvFrom(getenv func(string) string) Env {
-	return func(key, fallback string) string {
-		if v := getenv(key); v != "" {
-			return v
-		}
-		return fallback
-	}
-}
-
-// DurationFlag registers a duration flag whose default comes from env. A
-// malformed environment value is a start-up error (see CheckFlags) unless
-// the flag overrides it: a typo must not silently become the default.
-func DurationFlag(fs *flag.FlagSet, env Env, p *time.Duration, name, key string, fallback time.Duration, usage string) {
-	*p = fallback
-	v := &durationValue{p: p}
-	if raw := env(key, ""); raw != "" {
-		d, err := time.ParseDuration(raw)
-		if err != nil {
-			v.err = fmt.Errorf("%s=%q: %w", key, raw, err)
-		} else {
-			*p = d
-		}
-	}
-	fs.Var(v, name, usage+" (env "+key+")")
-}
-
-// durationValue is a flag.Value that remembers a bad environment value.
-type durationValue struct {
-	p   *time.Duration
-	err error
-}
-
-func (d *durationValue) String() string {
-	if d.p == nil {
-		return ""
-	}
-	return d.p.String()
-}
-
-func (d *durationValue) Set(s string) error {
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return err
-	}
-	*d.p, d.err = v, nil
-	return nil
-}
-
-// CheckFlags reports configuration the environment got wrong, after Parse.
-func CheckFlags(fs *flag.FlagSet) error {
-	var errs []error
-	fs.VisitAll(func(f *flag.Flag) {
-		if d, ok := f.Value.(*durationValue); ok && d.err != nil {
-			errs = append(errs, d.err)
-		}
-	})
-	return errors.Join(errs...)
-}
-
-// StringFlag registers a string flag whose default comes from env.
-func StringFlag(fs *flag.FlagSet, env Env, p *string, name, key, fallback, usage string) {
-	fs.StringVar(p, name, env(key, fallback), usage+" (env "+key+")")
 }
 
 // Run is a service binary's main: `NAME [flags]` serves, `NAME healthcheck`
@@ -159,28 +96,65 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	handler, closer, err := svc.Open(ctx, InstanceAt(ln, logger))
-	if err != nil {
-		ln.Close()
-		return fmt.Errorf("%s: %w", name, err)
+	return Serve(ctx, stdout, []Unit{{Name: name, Listener: ln, Logger: logger, Service: svc}}, nil)
+}
+
+// Unit is one service a process serves: its name, the listener it serves
+// on (listen first, so that a taken port fails at once and ":0" works), and
+// its logger.
+type Unit struct {
+	Name     string
+	Listener net.Listener
+	Logger   *slog.Logger
+	Service  Service
+}
+
+// Serve opens each unit's service and serves it on its listener until ctx
+// ends or one of them fails, then shuts them all down gracefully. Handlers
+// that are Starters start once every unit serves, and so does ready, if
+// set; its error ends Serve too. A single binary and the demo's four
+// services run through it alike.
+func Serve(ctx context.Context, stdout io.Writer, units []Unit, ready func(context.Context) error) error {
+	handlers := make([]http.Handler, len(units))
+	for i, u := range units {
+		h, closer, err := u.Service.Open(ctx, InstanceAt(u.Listener, u.Logger))
+		if err != nil {
+			for _, rest := range units[i:] {
+				rest.Listener.Close()
+			}
+			return fmt.Errorf("%s: %w", u.Name, err)
+		}
+		// Closed last, after background work has ended: an audit delivery
+		// cut off by a closed database would leave its claim behind.
+		defer closer.Close()
+		handlers[i] = h
+		u.Logger.Info("listening", "addr", u.Listener.Addr().String())
 	}
-	defer closer.Close()
-	logger.Info("listening", "addr", ln.Addr().String())
-	// Background work ends before what it uses is closed: an audit
-	// delivery cut off by a closed database would leave its claim behind.
 	ctx, stop := context.WithCancel(ctx)
-	started := make(chan struct{})
-	if s, ok := svc.(Starter); ok {
-		go func() {
-			defer close(started)
-			s.Start(ctx, stdout)
-		}()
-	} else {
-		close(started)
+	defer stop()
+	errc := make(chan error, len(units)+1)
+	var servers, background sync.WaitGroup
+	for i, u := range units {
+		servers.Go(func() { errc <- httpx.Serve(ctx, u.Listener, handlers[i], u.Logger) })
+		if st, ok := handlers[i].(Starter); ok {
+			background.Go(func() { st.Start(ctx, stdout) })
+		}
 	}
-	err = httpx.Serve(ctx, ln, handler, logger)
+	if ready != nil {
+		background.Go(func() {
+			if err := ready(ctx); err != nil {
+				errc <- err
+			}
+		})
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
 	stop()
-	<-started
+	servers.Wait()
+	background.Wait()
 	return err
 }
 
@@ -214,76 +188,6 @@ func loopback(addr string) string {
 	return addr
 }
 
-// ResourceServer holds the settings every resource server shares: whom it
-// trusts, how much clock skew it tolerates, and how it takes DPoP.
-type ResourceServer struct {
-	Issuer  string
-	JWKSURL string
-	Leeway  time.Duration
-	// JWKSMaxAge and JWKSMinRefresh tune the key cache (authn defaults).
-	JWKSMaxAge     time.Duration
-	JWKSMinRefresh time.Duration
-	// DPoP is DPoPOff, DPoPOptional (the default) or DPoPRequired.
-	DPoP string
-	// PublicURL is this service as its clients address it (scheme and
-	// host): a DPoP proof's htu must name it. Empty: the listener's
-	// loopback URL, right for the demo and for a binary run as it is.
-	PublicURL string
-}
-
-// DPoP modes of a resource server.
-const (
-	// DPoPOff: bearer tokens only; "Authorization: DPoP" is no credential.
-	DPoPOff = "off"
-	// DPoPOptional: bearer tokens, and DPoP-bound tokens with their proofs.
-	// The default, so that every documented client (Notification binds its
-	// audit tokens) works with a resource server left at its defaults.
-	DPoPOptional = "optional"
-	// DPoPRequired: DPoP-bound tokens with their proofs only.
-	DPoPRequired = "required"
-)
-
-// DPoPConfig is the middleware's DPoP configuration for rs.DPoP, or nil
-// when DPoP is off; proofs are remembered in replay, and must name
-// rs.PublicURL, or else the instance's own URL.
-func (rs ResourceServer) DPoPConfig(replay authn.ReplayGuard, in Instance) (*authn.DPoPConfig, error) {
-	switch rs.DPoP {
-	case DPoPOff:
-		return nil, nil
-	case "", DPoPOptional, DPoPRequired: // "": the zero value, optional
-	default:
-		return nil, fmt.Errorf("DPOP=%q: want off, optional or required", rs.DPoP)
-	}
-	public := cmp.Or(rs.PublicURL, in.URL)
-	base, err := url.Parse(public)
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" || strings.Trim(base.Path, "/") != "" || base.RawQuery != "" {
-		return nil, fmt.Errorf("PUBLIC_URL=%q: want scheme://host[:port], as clients address this service", public)
-	}
-	base.Path = ""
-	return &authn.DPoPConfig{Replay: replay, Required: rs.DPoP == DPoPRequired, BaseURL: base}, nil
-}
-
-// Flags registers TRUSTED_ISSUER, JWKS_URL, LEEWAY, DPOP and PUBLIC_URL.
-func (rs *ResourceServer) Flags(fs *flag.FlagSet, env Env) {
-	StringFlag(fs, env, &rs.Issuer, "issuer", "TRUSTED_ISSUER", "http://127.0.0.1:9001", "the one issuer whose tokens are accepted")
-	StringFlag(fs, env, &rs.JWKSURL, "jwks-url", "JWKS_URL", "", "issuer's JWKS; discovered from its RFC 8414 metadata when empty")
-	DurationFlag(fs, env, &rs.Leeway, "leeway", "LEEWAY", authn.DefaultLeeway, "clock-skew leeway for exp, nbf, iat")
-	DurationFlag(fs, env, &rs.JWKSMaxAge, "jwks-max-age", "JWKS_MAX_AGE", authn.DefaultMaxKeyAge, "age after which cached keys are refreshed in the background")
-	DurationFlag(fs, env, &rs.JWKSMinRefresh, "jwks-min-refresh", "JWKS_MIN_REFRESH", authn.DefaultMinRefreshInterval, "least time between two JWKS fetches")
-	StringFlag(fs, env, &rs.DPoP, "dpop", "DPOP", DPoPOptional, "DPoP-bound tokens (RFC 9449): off, optional or required")
-	StringFlag(fs, env, &rs.PublicURL, "public-url", "PUBLIC_URL", "", "this service's URL as clients address it, which DPoP proofs must name (default: the listen address on loopback)")
-}
-
-// Verifier returns the verifier for audience, with a remote key set.
-func (rs ResourceServer) Verifier(audience string, logger *slog.Logger) (*authn.Verifier, error) {
-	keys, err := authn.NewRemoteKeySet(authn.RemoteKeySetConfig{JWKSURL: rs.JWKSURL, Issuer: rs.Issuer, Logger: logger,
-		MaxKeyAge: rs.JWKSMaxAge, MinRefreshInterval: rs.JWKSMinRefresh})
-	if err != nil {
-		return nil, err
-	}
-	return authn.NewVerifier(authn.Config{Issuer: rs.Issuer, Audience: audience, KeySet: keys, Leeway: rs.Leeway})
-}
-
 // RunFunc is a testable main: everything the process gives it is a parameter.
 type RunFunc func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error
 
@@ -297,42 +201,3 @@ func Main(run RunFunc) {
 		os.Exit(1)
 	}
 }
-
-// Database is where a service keeps its state: a SQLite file of its own
-// by default, or PostgreSQL, which replicas of the service share.
-type Database struct {
-	URL string
-	// Timeout bounds each operation a request waits for.
-	Timeout time.Duration
-}
-
-// Flags registers DATABASE_URL and DATABASE_TIMEOUT. The URL is a secret
-// (it may hold a password), so -h shows no default.
-func (d *Database) Flags(fs *flag.FlagSet, env Env) {
-	d.URL = env("DATABASE_URL", "")
-	fs.Var(secretValue{&d.URL}, "database-url", "postgres://… shared by replicas; empty: a SQLite file in the data directory (env DATABASE_URL)")
-	DurationFlag(fs, env, &d.Timeout, "database-timeout", "DATABASE_TIMEOUT", database.DefaultTimeout,
-		"longest a request waits for the database before it is answered 503")
-}
-
-// Open opens d.URL, or else the SQLite file sqlitePath, with the schemas
-// in namespace.
-func (d Database) Open(ctx context.Context, sqlitePath, namespace string, schemas ...database.Schema) (*database.DB, error) {
-	url := d.URL
-	if url == "" {
-		url = sqlitePath
-	} else if !database.IsPostgres(url) {
-		return nil, errors.New("DATABASE_URL: want postgres://… (or nothing, for SQLite)")
-	}
-	db, err := database.Open(ctx, url, namespace, schemas...)
-	if err == nil {
-		db.Timeout = d.Timeout
-	}
-	return db, err
-}
-
-// secretValue is a string flag that never prints its value.
-type secretValue struct{ p *string }
-
-func (v secretValue) String() string     { return "" }
-func (v secretValue) Set(s string) error { *v.p = s; return nil }

@@ -1,0 +1,83 @@
+package runner
+
+import (
+	"cmp"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/s2sjwt/s2sjwt/internal/authn"
+)
+
+// ResourceServer holds the settings every resource server shares: whom it
+// trusts, how much clock skew it tolerates, and how it takes DPoP.
+type ResourceServer struct {
+	Issuer  string
+	JWKSURL string
+	Leeway  time.Duration
+	// JWKSMaxAge and JWKSMinRefresh tune the key cache (authn defaults).
+	JWKSMaxAge     time.Duration
+	JWKSMinRefresh time.Duration
+	// DPoP is DPoPOff, DPoPOptional (the default) or DPoPRequired.
+	DPoP string
+	// PublicURL is this service as its clients address it (scheme and
+	// host): a DPoP proof's htu must name it. Empty: the listener's
+	// loopback URL, right for the demo and for a binary run as it is.
+	PublicURL string
+}
+
+// DPoP modes of a resource server.
+const (
+	// DPoPOff: bearer tokens only; "Authorization: DPoP" is no credential.
+	DPoPOff = "off"
+	// DPoPOptional: bearer tokens, and DPoP-bound tokens with their proofs.
+	// The default, so that every documented client (Notification binds its
+	// audit tokens) works with a resource server left at its defaults.
+	DPoPOptional = "optional"
+	// DPoPRequired: DPoP-bound tokens with their proofs only.
+	DPoPRequired = "required"
+)
+
+// DPoPConfig is the middleware's DPoP configuration for rs.DPoP, or nil
+// when DPoP is off; proofs are remembered in replay, and must name
+// rs.PublicURL, or else the instance's own URL.
+func (rs ResourceServer) DPoPConfig(replay authn.ReplayGuard, in Instance) (*authn.DPoPConfig, error) {
+	switch rs.DPoP {
+	case DPoPOff:
+		return nil, nil
+	case "", DPoPOptional, DPoPRequired: // "": the zero value, optional
+	default:
+		return nil, fmt.Errorf("DPOP=%q: want off, optional or required", rs.DPoP)
+	}
+	public := cmp.Or(rs.PublicURL, in.URL)
+	base, err := url.Parse(public)
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" || strings.Trim(base.Path, "/") != "" || base.RawQuery != "" {
+		return nil, fmt.Errorf("PUBLIC_URL=%q: want scheme://host[:port], as clients address this service", public)
+	}
+	base.Path = ""
+	return &authn.DPoPConfig{Replay: replay, Required: rs.DPoP == DPoPRequired, BaseURL: base}, nil
+}
+
+// Flags registers TRUSTED_ISSUER, JWKS_URL, LEEWAY, DPOP and PUBLIC_URL.
+func (rs *ResourceServer) Flags(fs *flag.FlagSet, env Env) {
+	StringFlag(fs, env, &rs.Issuer, "issuer", "TRUSTED_ISSUER", "http://127.0.0.1:9001", "the one issuer whose tokens are accepted")
+	StringFlag(fs, env, &rs.JWKSURL, "jwks-url", "JWKS_URL", "", "issuer's JWKS; discovered from its RFC 8414 metadata when empty")
+	DurationFlag(fs, env, &rs.Leeway, "leeway", "LEEWAY", authn.DefaultLeeway, "clock-skew leeway for exp, nbf, iat")
+	DurationFlag(fs, env, &rs.JWKSMaxAge, "jwks-max-age", "JWKS_MAX_AGE", authn.DefaultMaxKeyAge, "age after which cached keys are refreshed in the background")
+	DurationFlag(fs, env, &rs.JWKSMinRefresh, "jwks-min-refresh", "JWKS_MIN_REFRESH", authn.DefaultMinRefreshInterval, "least time between two JWKS fetches")
+	StringFlag(fs, env, &rs.DPoP, "dpop", "DPOP", DPoPOptional, "DPoP-bound tokens (RFC 9449): off, optional or required")
+	StringFlag(fs, env, &rs.PublicURL, "public-url", "PUBLIC_URL", "", "this service's URL as clients address it, which DPoP proofs must name (default: the listen address on loopback)")
+}
+
+// Verifier returns the verifier for audience, with a remote key set.
+func (rs ResourceServer) Verifier(audience string, logger *slog.Logger) (*authn.Verifier, error) {
+	keys, err := authn.NewRemoteKeySet(authn.RemoteKeySetConfig{JWKSURL: rs.JWKSURL, Issuer: rs.Issuer, Logger: logger,
+		MaxKeyAge: rs.JWKSMaxAge, MinRefreshInterval: rs.JWKSMinRefresh})
+	if err != nil {
+		return nil, err
+	}
+	return authn.NewVerifier(authn.Config{Issuer: rs.Issuer, Audience: audience, KeySet: keys, Leeway: rs.Leeway})
+}
