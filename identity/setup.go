@@ -16,24 +16,23 @@ import (
 	"github.com/s2sjwt/s2sjwt/internal/runner"
 )
 
-// Setup is the identity binary's configuration (flags and environment).
+// Setup is the identity binary's configuration (flags and environment):
+// the service's Config, and where its registry, keys and state live.
 type Setup struct {
-	Issuer       string
+	// Config is the service's; its Registry is read from RegistryPath
+	// unless set, and its DPoPNonceKey derived from KeySecret.
+	Config
 	RegistryPath string
-	Registry     *Registry // used instead of RegistryPath when set
 	Database     runner.Database
 	DataDir      string
 	// KeySecret seals the signing keys in the database (env
 	// IDENTITY_KEY_SECRET, never a flag). Required with PostgreSQL; with
 	// SQLite a random one is kept in DataDir if empty.
-	KeySecret         string
-	Algorithm         string
-	RotationInterval  time.Duration
-	PublishLead       time.Duration
-	Leeway            time.Duration
-	AdminSecretSHA256 string
-	DPoPNonce         bool
-	Now               func() time.Time
+	KeySecret        string
+	Algorithm        string
+	RotationInterval time.Duration
+	PublishLead      time.Duration
+	Now              func() time.Time
 }
 
 // Flags implements runner.Service.
@@ -96,7 +95,8 @@ func (s *Setup) open(ctx context.Context, db *database.DB, reg *Registry, logger
 	if err != nil {
 		return nil, err
 	}
-	return NewServer(Config{Issuer: s.Issuer, Registry: reg, Leeway: s.Leeway, AdminSecretSHA256: s.AdminSecretSHA256,
-		DPoPNonce: s.DPoPNonce, DPoPNonceKey: nonceKey},
+	cfg := s.Config
+	cfg.Registry, cfg.DPoPNonceKey = reg, nonceKey
+	return NewServer(cfg,
 		Deps{Keys: keys, Replay: replay.New(db, s.Now), Logger: logger, Now: s.Now})
 }

@@ -126,9 +126,9 @@ func demoUnits(lns []net.Listener, db runner.Database, dataDir, level string, en
 	services := []runner.Service{
 		cg,
 		&identity.Setup{
-			Issuer: identityURL, Registry: demoRegistry(careergptURL, notificationURL),
+			Config:   identity.Config{Issuer: identityURL, Registry: demoRegistry(careergptURL, notificationURL), Leeway: 5 * time.Second},
 			Database: db, KeySecret: env("IDENTITY_KEY_SECRET", ""), DataDir: filepath.Join(dataDir, "identity"), Algorithm: "EdDSA",
-			RotationInterval: 24 * time.Hour, PublishLead: 20 * time.Second, Leeway: 5 * time.Second,
+			RotationInterval: 24 * time.Hour, PublishLead: 20 * time.Second,
 		},
 		&logging.Setup{ResourceServer: withDPoP(trust, runner.DPoPRequired), Database: db, DataDir: filepath.Join(dataDir, "logging")},
 		newNotification(),
