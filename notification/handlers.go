@@ -2,7 +2,6 @@ package notification
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/s2sjwt/s2sjwt/internal/authn"
 	"github.com/s2sjwt/s2sjwt/internal/database"
-	"github.com/s2sjwt/s2sjwt/internal/groupcommit"
 	"github.com/s2sjwt/s2sjwt/internal/httpx"
 )
 
@@ -69,7 +67,7 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	// From here the request is accepted: a caller that disconnects must not
 	// cancel half of what follows.
 	ctx := context.WithoutCancel(r.Context())
-	id, delivered, err := s.store(ctx, claims, req)
+	id, delivered, err := s.notifications.accept(ctx, claims, req)
 	switch {
 	case errors.Is(err, authn.ErrReplayed):
 		s.deps.Logger.Info("token rejected", "reason", "token already used", "jti", claims.ID)
@@ -94,40 +92,4 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	}
 	s.deps.Logger.Info("notification accepted", "id", id, "source", claims.Subject, "jti", claims.ID, "audit", resp.Audit)
 	httpx.Encode(w, http.StatusAccepted, resp)
-}
-
-// store uses the token, stores the notification and queues its audit entry
-// in one transaction: all of it is durable, or none. Concurrent requests
-// share the transaction's commit (group commit).
-func (s *Server) store(ctx context.Context, claims *authn.Claims, req sendRequest) (id int64, delivered <-chan struct{}, err error) {
-	queued := int64(-1)
-	err = s.commits.Do(ctx, groupcommit.Work{Key: claims.ID, Run: func(tx *sql.Tx) error {
-		first, err := s.deps.Replay.UseTx(ctx, tx, claims.ID, claims.ExpiresAt.Add(s.deps.Verifier.Leeway()))
-		if err != nil {
-			return err
-		}
-		if !first {
-			return fmt.Errorf("%w: jti %s", authn.ErrReplayed, claims.ID)
-		}
-		err = tx.QueryRowContext(ctx,
-			`INSERT INTO notifications (time, source, channel, target, message, jti) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-			s.deps.Now().UnixNano(), claims.Subject, req.Channel, req.To, req.Message, claims.ID).Scan(&id)
-		if err != nil {
-			return err
-		}
-		if s.outbox != nil {
-			if delivered, err = s.outbox.add(ctx, tx, id, claims.Subject, req.Channel); err != nil {
-				return err
-			}
-			queued = id
-		}
-		return nil
-	}})
-	if err != nil {
-		if queued >= 0 {
-			s.outbox.forget(queued) // rolled back, or the commit failed
-		}
-		return 0, nil, err
-	}
-	return id, delivered, nil
 }
