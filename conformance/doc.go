@@ -10,6 +10,10 @@
 // that refuses everything fails the suite.
 //
 // The suite imports nothing from the services it tests; it speaks HTTP only.
+// It is built in layers the compiler keeps apart: the target file as data
+// (conformance/target), what a case is written with (internal/attack), the
+// catalogue (internal/cases), and this package, which runs the catalogue
+// phase by phase, naming no case, and writes the reports (ExampleSuite_Run).
 //
 //	t, err := target.Load("target.json") // package conformance/target
 //	suite, err := conformance.New(t, conformance.Options{})
