@@ -85,7 +85,7 @@ func (s *Server) notify(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	status, _, err := s.post(ctx, s.cfg.NotificationURL+"/v1/notifications", notificationBody(), tok.AccessToken, "")
+	status, _, _, err := s.post(ctx, s.cfg.NotificationURL+"/v1/notifications", notificationBody(), s.own(tok))
 	if err == nil && status != http.StatusAccepted {
 		err = fmt.Errorf("careergpt: notification-service answered %d", status)
 	}

@@ -1,27 +1,21 @@
 package careergpt
 
 import (
-	"bytes"
 	"context"
-	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/s2sjwt/s2sjwt/internal/authn"
-	"github.com/s2sjwt/s2sjwt/internal/jwk"
 	"github.com/s2sjwt/s2sjwt/internal/tokenclient"
 )
 
@@ -271,15 +265,6 @@ func (s *Server) stolenStep(ctx context.Context, out *Outcome, tok *tokenclient.
 	s.finish(out, st)
 }
 
-// own presents tok as CareerGPT does: with a proof from its DPoP key when
-// the token is bound to it.
-func (s *Server) own(tok *tokenclient.Token) credential {
-	if tok.Type == "DPoP" {
-		return credential{token: tok.AccessToken, dpop: s.deps.DPoPKey}
-	}
-	return bearer(tok.AccessToken)
-}
-
 // thiefAtLoggingSteps show what DPoP adds to aud: the stolen Logging token
 // is refused at Logging itself, with the thief's own proof and as a bearer
 // token. They run only when the token is bound.
@@ -443,151 +428,6 @@ func (s *Server) finish(out *Outcome, st Step) {
 
 func notificationBody() map[string]any {
 	return map[string]any{"channel": "email", "to": "candidate@example.com", "message": "Your career advice is ready."}
-}
-
-// present POSTs body with token to target, records the answer in st, and
-// returns the response body.
-func (s *Server) present(ctx context.Context, st *Step, target string, body any, cred credential, receiver string) []byte {
-	if u, err := url.Parse(target); err == nil {
-		st.Request = "POST " + u.Path
-	}
-	st.Token = decodeToken(cred.token)
-	proof := ""
-	if cred.dpop != nil {
-		var err error
-		if proof, err = tokenclient.Proof(cred.dpop, http.MethodPost, target, cred.token, s.deps.Now()); err != nil {
-			st.Result, st.Reason = Failed, err.Error()
-			return nil
-		}
-		st.Proof = decodeToken(proof)
-	}
-	status, respBody, err := s.post(ctx, target, body, cred.token, proof)
-	if err != nil {
-		st.Result, st.Reason = Failed, err.Error()
-		return nil
-	}
-	st.Status = status
-	switch {
-	case status < 300:
-		st.Result = Accepted
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		st.Result = Refused
-		var e struct {
-			Description string `json:"error_description"`
-			Reason      string `json:"reason"`
-		}
-		_ = json.Unmarshal(respBody, &e)
-		st.Reason, st.Code = e.Description, e.Reason
-	default:
-		st.Result, st.Reason = Failed, http.StatusText(status)
-	}
-	st.Checks = append(s.checks(ctx, st.Token, receiver, st.Code), proofChecks(st.Token, st.Proof)...)
-	return respBody
-}
-
-// credential is how a request presents its token: as a bearer token, or
-// with the DPoP scheme and a proof signed by dpop (RFC 9449).
-type credential struct {
-	token string
-	dpop  crypto.Signer
-}
-
-func bearer(token string) credential { return credential{token: token} }
-
-// post sends body as JSON with token: as a bearer token, or with the DPoP
-// scheme when a proof goes with it.
-func (s *Server) post(ctx context.Context, target string, body any, token, proof string) (int, []byte, error) {
-	data, _ := json.Marshal(body)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(data))
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	if proof != "" {
-		req.Header.Set("Authorization", "DPoP "+token)
-		req.Header.Set("DPoP", proof)
-	}
-	resp, err := s.deps.HTTP.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	respBody, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	return resp.StatusCode, respBody, err
-}
-
-// proofChecks are what CareerGPT can tell of DPoP from a bound token and
-// the proof sent with it.
-func proofChecks(token, proof *TokenView) []Check {
-	if token == nil {
-		return nil
-	}
-	cnf, _ := token.Claims["cnf"].(map[string]any)
-	jkt, _ := cnf["jkt"].(string)
-	if jkt == "" {
-		return nil
-	}
-	if proof == nil {
-		return []Check{{Name: "sent with a DPoP proof (the token is bound to a key)", OK: false}}
-	}
-	data, _ := json.Marshal(proof.Header["jwk"])
-	var key jwk.Key
-	thumb := ""
-	if json.Unmarshal(data, &key) == nil {
-		thumb, _ = jwk.Thumbprint(key.Public)
-	}
-	return []Check{
-		{Name: "sent with a DPoP proof (the token is bound to a key)", OK: true},
-		{Name: "proof signed by the key the token is bound to (cnf.jkt)", OK: thumb == jkt},
-	}
-}
-
-// checks lists the checks the receiver makes and how this token fares in
-// each, as CareerGPT can tell from the token, the issuer's JWKS and the answer.
-func (s *Server) checks(ctx context.Context, t *TokenView, receiver, reasonCode string) []Check {
-	kid, _ := t.Header["kid"].(string)
-	_, keyErr := s.jwks.Key(ctx, kid)
-	iss, _ := t.Claims["iss"].(string)
-	exp, _ := t.Claims["exp"].(float64)
-	var auds []string
-	switch a := t.Claims["aud"].(type) {
-	case string:
-		auds = []string{a}
-	case []any:
-		for _, v := range a {
-			if s, ok := v.(string); ok {
-				auds = append(auds, s)
-			}
-		}
-	}
-	checks := []Check{
-		{"signed by a key Identity publishes (kid " + kid + ")", keyErr == nil},
-		{"iss is the trusted issuer " + s.cfg.IdentityURL, iss == s.cfg.IdentityURL},
-		{"aud names " + receiver, slices.Contains(auds, receiver)},
-		{"not expired (exp + leeway)", s.deps.Now().Before(time.Unix(int64(exp), 0).Add(s.cfg.PeerLeeway))},
-	}
-	if receiver == NotificationAudience {
-		checks = append(checks, Check{"jti not used before (single-use)", reasonCode != authn.ReasonReplayed})
-	}
-	return checks
-}
-
-// decodeToken shows a token's header and claims, without its signature.
-func decodeToken(raw string) *TokenView {
-	parts := strings.Split(raw, ".")
-	if len(parts) != 3 {
-		return nil
-	}
-	v := &TokenView{}
-	for i, dst := range []*map[string]any{&v.Header, &v.Claims} {
-		data, err := base64.RawURLEncoding.DecodeString(parts[i])
-		if err != nil || json.Unmarshal(data, dst) != nil {
-			return nil
-		}
-	}
-	v.JTI, _ = v.Claims["jti"].(string)
-	return v
 }
 
 // rogueIssuer mints tokens no one should trust: its own key, its own iss.
