@@ -118,18 +118,17 @@ func (s *Server) Play(ctx context.Context, action string) (*Outcome, error) {
 		s.playScenario(ctx, out)
 	case "stolen":
 		if tok := s.issueStep(ctx, out, LoggingAudience, scopeLogsWrite, 0); tok != nil {
-			s.stolenStep(ctx, out, tok)
+			s.show(ctx, out, s.stolen(tok))
 		}
 	case "replay":
 		if tok := s.issueStep(ctx, out, NotificationAudience, scopeNotify, 0); tok != nil {
-			s.notifyStep(ctx, out, tok)
-			s.replayStep(ctx, out, tok)
+			s.showAll(ctx, out, s.notificationTokenSteps(tok)[:2])
 		}
 	case "replay-earlier":
 		// The last Notification token already used, presented again: after a
 		// restart of Notification this shows its memory of jti is durable.
 		if tok := s.usedNotificationToken(); tok != nil {
-			s.replayStep(ctx, out, tok)
+			s.show(ctx, out, s.replay(tok))
 		} else {
 			s.finish(out, Step{ID: "replay-refused", Title: "No Notification token used yet", From: LaneCareerGPT,
 				To: LaneNotification, Expect: Refused, Result: Failed, Reason: "play the scenario or the replay action first"})
@@ -154,17 +153,168 @@ func (s *Server) Play(ctx context.Context, action string) (*Outcome, error) {
 
 func (s *Server) playScenario(ctx context.Context, out *Outcome) {
 	if tok := s.issueStep(ctx, out, LoggingAudience, scopeLogsWrite, 0); tok != nil {
-		s.logStep(ctx, out, tok)
-		s.stolenStep(ctx, out, tok)
-		s.thiefAtLoggingSteps(ctx, out, tok)
+		s.showAll(ctx, out, s.loggingTokenSteps(tok))
 	}
 	if tok := s.issueStep(ctx, out, NotificationAudience, scopeNotify, 0); tok != nil {
-		s.notifyStep(ctx, out, tok)
-		s.replayStep(ctx, out, tok)
-		s.replicaReplayStep(ctx, out, tok)
+		s.showAll(ctx, out, s.notificationTokenSteps(tok))
 	}
 	s.unknownIssuerStep(ctx, out)
 	s.expiredSteps(ctx, out)
+}
+
+// presentation is a step that presents a token to a service: the step as
+// the page shows it, where the request goes with what, and, for a step
+// expected to be accepted, what more to make of the answer.
+type presentation struct {
+	Step
+	url      string
+	body     any
+	cred     credential
+	receiver string
+	accepted func(st *Step, answer []byte) // when accepted as expected
+	// followUp, when the step was accepted as expected, adds the steps
+	// that follow from the answer.
+	followUp func(ctx context.Context, out *Outcome, answer []byte)
+}
+
+// show plays p: it presents the token, judges the answer and records the step.
+func (s *Server) show(ctx context.Context, out *Outcome, p presentation) {
+	st := p.Step
+	answer := s.present(ctx, &st, p.url, p.body, p.cred, p.receiver)
+	if p.accepted != nil && st.Result == Accepted {
+		p.accepted(&st, answer)
+	}
+	s.finish(out, st)
+	if p.followUp != nil && st.Result == Accepted {
+		p.followUp(ctx, out, answer)
+	}
+}
+
+func (s *Server) showAll(ctx context.Context, out *Outcome, steps []presentation) {
+	for _, p := range steps {
+		s.show(ctx, out, p)
+	}
+}
+
+// loggingTokenSteps are what CareerGPT's Logging token meets: accepted at
+// Logging, useless at Notification, and, bound to CareerGPT's key (DPoP),
+// useless at Logging too in a thief's hands.
+func (s *Server) loggingTokenSteps(tok *tokenclient.Token) []presentation {
+	logs := s.cfg.LoggingURL + "/v1/logs"
+	steps := []presentation{{
+		Step: Step{ID: "logging-accepts", From: LaneCareerGPT, To: LaneLogging, Expect: Accepted,
+			Title: "Logging accepts its own token",
+			Story: "CareerGPT writes a log entry with the Logging token. Logging checks issuer, audience, expiry and " +
+				"signature, then records the caller's sub as the entry's source."},
+		url: logs, cred: s.own(tok), receiver: LoggingAudience,
+		body:     map[string]any{"level": "info", "message": "career advice served", "attributes": map[string]string{"step": "logging-accepts"}},
+		accepted: sourceIsCaller,
+	}, s.stolen(tok)}
+	if tok.Type != "DPoP" {
+		return steps
+	}
+	_, thief, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return steps
+	}
+	thiefBody := map[string]any{"message": "written by a thief"}
+	return append(steps, presentation{
+		Step: Step{ID: "stolen-token-at-logging-refused", From: LaneCareerGPT, To: LaneLogging, Expect: Refused,
+			Title: "A stolen Logging token is useless even at Logging",
+			Story: "The thief now takes the stolen Logging token to Logging itself, where its aud is right, and signs a " +
+				"DPoP proof with a key of its own. The token is bound to CareerGPT's DPoP key (cnf.jkt), so Logging " +
+				"refuses it: aud keeps a token to its service, DPoP keeps it to its holder."},
+		url: logs, body: thiefBody, cred: credential{token: tok.AccessToken, dpop: thief}, receiver: LoggingAudience,
+	}, presentation{
+		Step: Step{ID: "bearer-downgrade-refused", From: LaneCareerGPT, To: LaneLogging, Expect: Refused,
+			Title: "The stolen token as a plain bearer token",
+			Story: "The thief drops DPoP and presents the token as a bearer token, with no proof at all. A bound token " +
+				"never works as a bearer token, so Logging refuses it too."},
+		url: logs, body: thiefBody, cred: bearer(tok.AccessToken), receiver: LoggingAudience,
+	})
+}
+
+// sourceIsCaller checks Logging's stored entry: its source is the token's
+// sub, never anything the request said.
+func sourceIsCaller(st *Step, answer []byte) {
+	var entry struct {
+		Source string `json:"source"`
+	}
+	if json.Unmarshal(answer, &entry) == nil {
+		st.Detail = fmt.Sprintf("Logging stored the entry with source=%q, taken from the token's sub, not from the request body.", entry.Source)
+		if entry.Source != ClientID {
+			st.Result = Failed
+		}
+	}
+}
+
+func (s *Server) stolen(tok *tokenclient.Token) presentation {
+	return presentation{
+		Step: Step{ID: "stolen-token-refused", From: LaneCareerGPT, To: LaneNotification, Expect: Refused,
+			Title: "A Logging token is useless at Notification",
+			Story: "The same Logging token is sent to Notification, as a thief who stole it would. Its aud says " +
+				"logging-service, so Notification refuses it: a token only works where it was meant to."},
+		url: s.cfg.NotificationURL + "/v1/notifications", body: notificationBody(), cred: bearer(tok.AccessToken), receiver: NotificationAudience,
+	}
+}
+
+// notificationTokenSteps are what a Notification token meets: accepted
+// once, refused when presented again, at the same replica and at another.
+func (s *Server) notificationTokenSteps(tok *tokenclient.Token) []presentation {
+	steps := []presentation{{
+		Step: Step{ID: "notification-accepts", From: LaneCareerGPT, To: LaneNotification, Expect: Accepted,
+			Title: "Notification accepts its own token",
+			Story: "CareerGPT sends a notification with a token for notification-service. Notification accepts it, " +
+				"marks its jti as used, and logs to Logging with a token of its own (sub notification-backend)."},
+		url: s.notificationURL() + "/v1/notifications", body: notificationBody(), cred: bearer(tok.AccessToken), receiver: NotificationAudience,
+		accepted: func(st *Step, answer []byte) { s.auditLogged(tok, st, answer) },
+		followUp: func(ctx context.Context, out *Outcome, answer []byte) {
+			var r struct {
+				ID int64 `json:"id"`
+			}
+			_ = json.Unmarshal(answer, &r)
+			s.notificationCallSteps(ctx, out, r.ID)
+		},
+	}, s.replay(tok)}
+	if len(s.cfg.NotificationReplicas) >= 2 {
+		steps = append(steps, presentation{
+			Step: Step{ID: "replica-replay-refused", From: LaneCareerGPT, To: LaneNotification, Expect: Refused,
+				Title: "The same token at another Notification replica",
+				Story: "The token used at Notification's first replica is presented at its second one. The replicas share " +
+					"one store of used jtis (PostgreSQL), so the second refuses it too: a service with many processes is " +
+					"still one service, and a token is single-use for all of it."},
+			url: s.cfg.NotificationReplicas[1] + "/v1/notifications", body: notificationBody(), cred: bearer(tok.AccessToken), receiver: NotificationAudience,
+		})
+	}
+	return steps
+}
+
+func (s *Server) replay(tok *tokenclient.Token) presentation {
+	return presentation{
+		Step: Step{ID: "replay-refused", From: LaneCareerGPT, To: LaneNotification, Expect: Refused,
+			Title: "The same Notification token, again",
+			Story: "The Notification token is presented a second time. Notification remembers every jti until the " +
+				"token expires, so a copied request cannot be replayed."},
+		url: s.notificationURL() + "/v1/notifications", body: notificationBody(), cred: bearer(tok.AccessToken), receiver: NotificationAudience,
+	}
+}
+
+// auditLogged reads whether Notification's audit entry reached Logging,
+// and remembers the used token for the replay-earlier action.
+func (s *Server) auditLogged(tok *tokenclient.Token, st *Step, answer []byte) {
+	s.mu.Lock()
+	s.lastUsed = tok // kept in memory only, never shown
+	s.mu.Unlock()
+	var r struct {
+		Logged bool `json:"logged"`
+	}
+	if json.Unmarshal(answer, &r) != nil {
+		return
+	}
+	st.Detail = "Notification's own audit entry reached Logging: " + map[bool]string{true: "yes", false: "no"}[r.Logged] + "."
+	if !r.Logged {
+		st.Result = Failed
+	}
 }
 
 // notificationURL is where the notification steps go: the first replica
@@ -175,24 +325,6 @@ func (s *Server) notificationURL() string {
 		return s.cfg.NotificationReplicas[0]
 	}
 	return s.cfg.NotificationURL
-}
-
-// replicaReplayStep replays the used Notification token at a second
-// replica, when CareerGPT knows two: single use holds for the service,
-// not for one of its processes.
-func (s *Server) replicaReplayStep(ctx context.Context, out *Outcome, tok *tokenclient.Token) {
-	if len(s.cfg.NotificationReplicas) < 2 {
-		return
-	}
-	st := Step{
-		ID: "replica-replay-refused", From: LaneCareerGPT, To: LaneNotification, Expect: Refused,
-		Title: "The same token at another Notification replica",
-		Story: "The token used at Notification's first replica is presented at its second one. The replicas share " +
-			"one store of used jtis (PostgreSQL), so the second refuses it too: a service with many processes is " +
-			"still one service, and a token is single-use for all of it.",
-	}
-	s.present(ctx, &st, s.cfg.NotificationReplicas[1]+"/v1/notifications", notificationBody(), bearer(tok.AccessToken), NotificationAudience)
-	s.finish(out, st)
 }
 
 func (s *Server) issueStep(ctx context.Context, out *Outcome, audience, scope string, ttl time.Duration) *tokenclient.Token {
@@ -231,96 +363,6 @@ func (s *Server) issueStep(ctx context.Context, out *Outcome, audience, scope st
 		return nil
 	}
 	return tok
-}
-
-func (s *Server) logStep(ctx context.Context, out *Outcome, tok *tokenclient.Token) {
-	st := Step{
-		ID: "logging-accepts", From: LaneCareerGPT, To: LaneLogging, Expect: Accepted,
-		Title: "Logging accepts its own token",
-		Story: "CareerGPT writes a log entry with the Logging token. Logging checks issuer, audience, expiry and " +
-			"signature, then records the caller's sub as the entry's source.",
-	}
-	body := map[string]any{"level": "info", "message": "career advice served", "attributes": map[string]string{"step": st.ID}}
-	resp := s.present(ctx, &st, s.cfg.LoggingURL+"/v1/logs", body, s.own(tok), LoggingAudience)
-	var entry struct {
-		Source string `json:"source"`
-	}
-	if st.Result == Accepted && json.Unmarshal(resp, &entry) == nil {
-		st.Detail = fmt.Sprintf("Logging stored the entry with source=%q, taken from the token's sub, not from the request body.", entry.Source)
-		if entry.Source != ClientID {
-			st.Result = Failed
-		}
-	}
-	s.finish(out, st)
-}
-
-func (s *Server) stolenStep(ctx context.Context, out *Outcome, tok *tokenclient.Token) {
-	st := Step{
-		ID: "stolen-token-refused", From: LaneCareerGPT, To: LaneNotification, Expect: Refused,
-		Title: "A Logging token is useless at Notification",
-		Story: "The same Logging token is sent to Notification, as a thief who stole it would. Its aud says " +
-			"logging-service, so Notification refuses it: a token only works where it was meant to.",
-	}
-	s.present(ctx, &st, s.cfg.NotificationURL+"/v1/notifications", notificationBody(), bearer(tok.AccessToken), NotificationAudience)
-	s.finish(out, st)
-}
-
-// thiefAtLoggingSteps show what DPoP adds to aud: the stolen Logging token
-// is refused at Logging itself, with the thief's own proof and as a bearer
-// token. They run only when the token is bound.
-func (s *Server) thiefAtLoggingSteps(ctx context.Context, out *Outcome, tok *tokenclient.Token) {
-	if tok.Type != "DPoP" {
-		return
-	}
-	_, thief, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return
-	}
-	body := map[string]any{"message": "written by a thief"}
-	st := Step{
-		ID: "stolen-token-at-logging-refused", From: LaneCareerGPT, To: LaneLogging, Expect: Refused,
-		Title: "A stolen Logging token is useless even at Logging",
-		Story: "The thief now takes the stolen Logging token to Logging itself, where its aud is right, and signs a " +
-			"DPoP proof with a key of its own. The token is bound to CareerGPT's DPoP key (cnf.jkt), so Logging " +
-			"refuses it: aud keeps a token to its service, DPoP keeps it to its holder.",
-	}
-	s.present(ctx, &st, s.cfg.LoggingURL+"/v1/logs", body, credential{token: tok.AccessToken, dpop: thief}, LoggingAudience)
-	s.finish(out, st)
-	st = Step{
-		ID: "bearer-downgrade-refused", From: LaneCareerGPT, To: LaneLogging, Expect: Refused,
-		Title: "The stolen token as a plain bearer token",
-		Story: "The thief drops DPoP and presents the token as a bearer token, with no proof at all. A bound token " +
-			"never works as a bearer token, so Logging refuses it too.",
-	}
-	s.present(ctx, &st, s.cfg.LoggingURL+"/v1/logs", body, bearer(tok.AccessToken), LoggingAudience)
-	s.finish(out, st)
-}
-
-func (s *Server) notifyStep(ctx context.Context, out *Outcome, tok *tokenclient.Token) {
-	st := Step{
-		ID: "notification-accepts", From: LaneCareerGPT, To: LaneNotification, Expect: Accepted,
-		Title: "Notification accepts its own token",
-		Story: "CareerGPT sends a notification with a token for notification-service. Notification accepts it, " +
-			"marks its jti as used, and logs to Logging with a token of its own (sub notification-backend).",
-	}
-	resp := s.present(ctx, &st, s.notificationURL()+"/v1/notifications", notificationBody(), bearer(tok.AccessToken), NotificationAudience)
-	s.mu.Lock()
-	s.lastUsed = tok // kept in memory only, never shown
-	s.mu.Unlock()
-	var r struct {
-		ID     int64 `json:"id"`
-		Logged bool  `json:"logged"`
-	}
-	if st.Result == Accepted && json.Unmarshal(resp, &r) == nil {
-		st.Detail = "Notification's own audit entry reached Logging: " + map[bool]string{true: "yes", false: "no"}[r.Logged] + "."
-		if !r.Logged {
-			st.Result = Failed
-		}
-	}
-	s.finish(out, st)
-	if st.Result == Accepted {
-		s.notificationCallSteps(ctx, out, r.ID)
-	}
 }
 
 // notificationCallSteps show Notification's own calls, which CareerGPT
@@ -368,31 +410,22 @@ func (s *Server) notificationCallSteps(ctx context.Context, out *Outcome, id int
 	}
 }
 
-func (s *Server) replayStep(ctx context.Context, out *Outcome, tok *tokenclient.Token) {
-	st := Step{
-		ID: "replay-refused", From: LaneCareerGPT, To: LaneNotification, Expect: Refused,
-		Title: "The same Notification token, again",
-		Story: "The Notification token is presented a second time. Notification remembers every jti until the " +
-			"token expires, so a copied request cannot be replayed.",
-	}
-	s.present(ctx, &st, s.notificationURL()+"/v1/notifications", notificationBody(), bearer(tok.AccessToken), NotificationAudience)
-	s.finish(out, st)
-}
-
 func (s *Server) unknownIssuerStep(ctx context.Context, out *Outcome) {
-	st := Step{
-		ID: "unknown-issuer-refused", From: LaneCareerGPT, To: LaneLogging, Expect: Refused,
-		Title: "A token from an unknown issuer",
-		Story: "CareerGPT mints a token itself, signed by a key Identity never published and naming another " +
-			"issuer. Logging trusts only Identity, so it is refused, however right its sub and aud look.",
+	p := presentation{
+		Step: Step{ID: "unknown-issuer-refused", From: LaneCareerGPT, To: LaneLogging, Expect: Refused,
+			Title: "A token from an unknown issuer",
+			Story: "CareerGPT mints a token itself, signed by a key Identity never published and naming another " +
+				"issuer. Logging trusts only Identity, so it is refused, however right its sub and aud look."},
+		url: s.cfg.LoggingURL + "/v1/logs", body: map[string]any{"message": "forged"}, receiver: LoggingAudience,
 	}
 	raw, err := s.rogue.mint(s.deps.Now())
 	if err != nil {
-		st.Result, st.Reason = Failed, err.Error()
-	} else {
-		s.present(ctx, &st, s.cfg.LoggingURL+"/v1/logs", map[string]any{"message": "forged"}, bearer(raw), LoggingAudience)
+		p.Result, p.Reason = Failed, err.Error()
+		s.finish(out, p.Step)
+		return
 	}
-	s.finish(out, st)
+	p.cred = bearer(raw)
+	s.show(ctx, out, p)
 }
 
 func (s *Server) expiredSteps(ctx context.Context, out *Outcome) {
@@ -404,14 +437,13 @@ func (s *Server) expiredSteps(ctx context.Context, out *Outcome) {
 	if err := s.deps.Sleep(ctx, wait); err != nil {
 		return
 	}
-	st := Step{
-		ID: "expired-refused", From: LaneCareerGPT, To: LaneLogging, Expect: Refused,
-		Title: "An expired token",
-		Story: fmt.Sprintf("CareerGPT asked for a 1-second token and waited %s, past its exp and the %s clock-skew "+
-			"leeway. Logging refuses it: a token's power ends at exp.", wait.Round(time.Second), s.cfg.PeerLeeway),
-	}
-	s.present(ctx, &st, s.cfg.LoggingURL+"/v1/logs", map[string]any{"message": "too late"}, s.own(tok), LoggingAudience)
-	s.finish(out, st)
+	s.show(ctx, out, presentation{
+		Step: Step{ID: "expired-refused", From: LaneCareerGPT, To: LaneLogging, Expect: Refused,
+			Title: "An expired token",
+			Story: fmt.Sprintf("CareerGPT asked for a 1-second token and waited %s, past its exp and the %s clock-skew "+
+				"leeway. Logging refuses it: a token's power ends at exp.", wait.Round(time.Second), s.cfg.PeerLeeway)},
+		url: s.cfg.LoggingURL + "/v1/logs", body: map[string]any{"message": "too late"}, cred: s.own(tok), receiver: LoggingAudience,
+	})
 }
 
 func (s *Server) usedNotificationToken() *tokenclient.Token {
