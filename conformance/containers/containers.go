@@ -114,7 +114,7 @@ func pending(tgt *target.Target) *target.Target {
 
 // startIssuer runs the test issuer's image with the suite's public
 // documents, and tells the suite where it reaches it.
-func startIssuer(ctx context.Context, nw *testcontainers.DockerNetwork, suite *conformance.Suite, opts Options) (testcontainers.Container, error) {
+func startIssuer(ctx context.Context, nw *testcontainers.DockerNetwork, suite *conformance.Suite, opts Options) (*testcontainers.DockerContainer, error) {
 	issuer, err := testcontainers.Run(ctx, opts.IssuerImage,
 		testcontainers.WithCmd("issuer", "-listen", ":8080", "-documents", "/issuer.json"),
 		testcontainers.WithFiles(testcontainers.ContainerFile{
