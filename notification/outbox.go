@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/s2sjwt/s2sjwt/internal/database"
 )
 
 // The audit_outbox table (in Schema) holds audit entries not yet
@@ -36,7 +38,10 @@ const (
 // and before the delete sends it again (entries name their
 // notification_id).
 type outbox struct {
-	db     *sql.DB
+	db *sql.DB
+	// alone is set where no other process shares the outbox (a SQLite
+	// file): every claim found at start is then a dead process's.
+	alone  bool
 	audit  AuditLogger
 	logger *slog.Logger
 	now    func() time.Time
@@ -46,8 +51,9 @@ type outbox struct {
 	waiters map[int64]chan struct{} // closed when that entry is delivered
 }
 
-func newOutbox(db *sql.DB, audit AuditLogger, logger *slog.Logger, now func() time.Time) *outbox {
-	return &outbox{db: db, audit: audit, logger: logger, now: now, wake: make(chan struct{}, 1), waiters: map[int64]chan struct{}{}}
+func newOutbox(db *database.DB, audit AuditLogger, logger *slog.Logger, now func() time.Time) *outbox {
+	return &outbox{db: db.DB, alone: db.Dialect == database.SQLite, audit: audit, logger: logger, now: now,
+		wake: make(chan struct{}, 1), waiters: map[int64]chan struct{}{}}
 }
 
 // add queues the entry inside tx and returns a channel closed once it is
@@ -126,6 +132,9 @@ func (o *outbox) kick() {
 
 // run delivers due entries until ctx ends.
 func (o *outbox) run(ctx context.Context) {
+	if o.alone {
+		o.releaseClaims(ctx)
+	}
 	ticker := time.NewTicker(outboxPoll)
 	defer ticker.Stop()
 	for {
@@ -233,6 +242,18 @@ func (o *outbox) due(ctx context.Context) ([]outboxEntry, error) {
 	}
 	slices.SortFunc(out, func(a, b outboxEntry) int { return cmp.Compare(a.id, b.id) }) // RETURNING has no order
 	return out, rows.Err()
+}
+
+// releaseClaims makes every entry due now: what a process killed in the
+// middle of a delivery left claimed would otherwise wait out claimLease.
+// Only for an outbox no other process shares.
+func (o *outbox) releaseClaims(ctx context.Context) {
+	ctx, cancel := dbContext(ctx)
+	defer cancel()
+	now := o.now().UnixNano()
+	if _, err := o.db.ExecContext(ctx, `UPDATE audit_outbox SET next_attempt = $1 WHERE next_attempt > $1`, now); err != nil {
+		o.logger.Error("audit outbox: claims not released", "err", err)
+	}
 }
 
 // dbContext bounds an outbox statement without letting a shutdown cut it

@@ -68,7 +68,7 @@ func NewServer(deps Deps) (*Server, error) {
 	}
 	s := &Server{deps: deps}
 	if deps.Audit != nil {
-		s.outbox = newOutbox(deps.DB.DB, deps.Audit, deps.Logger, deps.Now)
+		s.outbox = newOutbox(deps.DB, deps.Audit, deps.Logger, deps.Now)
 	}
 	s.notifications = &store{commits: groupcommit.NewTx(deps.DB), replay: deps.Replay, outbox: s.outbox,
 		now: deps.Now, leeway: deps.Verifier.Leeway()}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -167,4 +168,30 @@ func storedIDs(t *testing.T, path string) []string {
 		ids = append(ids, fmt.Sprint(id))
 	}
 	return ids
+}
+
+// TestOutbox_ClaimOfAKilledProcessIsReleasedOnSQLite: an entry a killed
+// process had claimed for delivery (next attempt a lease ahead) is
+// delivered as soon as Notification starts again, not after the lease:
+// on SQLite no other process shares the outbox, so the claim is a dead one.
+func TestOutbox_ClaimOfAKilledProcessIsReleasedOnSQLite(t *testing.T) {
+	iss := testutil.NewIssuer(t)
+	peers := newAuditPeers(t)
+	dir := t.TempDir()
+	env := map[string]string{"TRUSTED_ISSUER": iss.URL, "JWKS_URL": iss.JWKSURL(), "DATA_DIR": dir,
+		"IDENTITY_URL": peers.identity.URL, "LOGGING_URL": peers.logging.URL}
+	testutil.Start(t, run, "notification", env).Stop() // creates the database
+
+	db, err := database.Open(context.Background(), filepath.Join(dir, "notification.db"), "notification")
+	require.NoError(t, err)
+	claimedUntil := time.Now().Add(time.Minute).UnixNano()
+	_, err = db.Exec(`INSERT INTO notifications (id, time, source, channel, target, message, jti) VALUES (41, 0, 'careergpt-backend', 'email', 'a@example.com', 'm', 'jti-41')`)
+	require.NoError(t, err)
+	_, err = db.Exec(`INSERT INTO audit_outbox (notification_id, requested_by, channel, next_attempt) VALUES (41, 'careergpt-backend', 'email', $1)`, claimedUntil)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	testutil.Start(t, run, "notification", env)
+	require.Eventually(t, func() bool { return slices.Contains(peers.delivered(), "41") }, 10*time.Second, 20*time.Millisecond,
+		"the dead process's claim still held the entry")
 }

@@ -225,6 +225,24 @@ func (e *Kit) BaseFor(ctx context.Context, rs *target.ResourceServer, audience s
 	return raw, header, claims, err
 }
 
+// Token is a valid base token and its parts, encoded and decoded.
+type Token struct {
+	Raw                                 string
+	Header, Claims                      map[string]any
+	HeaderB64, PayloadB64, SignatureB64 string
+}
+
+// Token returns a valid base token for rs (as Base) with its segments, for
+// cases that change the encoding rather than the claims.
+func (e *Kit) Token(ctx context.Context, rs *target.ResourceServer) (Token, error) {
+	raw, h, c, err := e.Base(ctx, rs)
+	if err != nil {
+		return Token{}, err
+	}
+	parts := strings.Split(raw, ".")
+	return Token{Raw: raw, Header: h, Claims: c, HeaderB64: parts[0], PayloadB64: parts[1], SignatureB64: parts[2]}, nil
+}
+
 // Forge signs header and claims with a trusted key.
 func (e *Kit) Forge(header, claims any) (string, error) {
 	if e.Issuer == nil {

@@ -42,13 +42,16 @@ func formatCases() []attack.Case {
 			}),
 		fc("FMT-03", "Invalid base64url in the header", "Lenient decoders skip bad characters; two parsers reading the same bytes differently is how signature checks get bypassed.",
 			"RFC 7515 §2", attack.Medium, func(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) ([]attack.Attempt, error) {
-				hdr, payload, sig, _, _, err := realParts(ctx, e, rs)
-				return []attack.Attempt{attack.Bearer("'!' in header", "!"+hdr[1:]+"."+payload+"."+sig)}, err
+				base, err := e.Token(ctx, rs)
+				if err != nil {
+					return nil, err
+				}
+				return []attack.Attempt{attack.Bearer("'!' in header", "!"+base.HeaderB64[1:]+"."+base.PayloadB64+"."+base.SignatureB64)}, nil
 			}),
 		fc("FMT-04", "Padding in base64url segments", "JWS segments are base64url without padding; tolerating '=' is harmless alone but shows a lax decoder.",
 			"RFC 7515 §2", attack.Low, func(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) ([]attack.Attempt, error) {
-				hdr, payload, sig, _, _, err := realParts(ctx, e, rs)
-				return []attack.Attempt{attack.Bearer("padded signature", hdr+"."+payload+"."+sig+"==")}, err
+				base, err := e.Token(ctx, rs)
+				return []attack.Attempt{attack.Bearer("padded signature", base.Raw+"==")}, err
 			}),
 		fc("FMT-05", "Duplicate JSON member names", "{\"aud\":\"this\",\"aud\":\"other\"}: parsers disagree on which wins. RFC 7519 allows refusing or taking the last; taking the first accepts a token its issuer meant for another service.",
 			"RFC 7519 §4; RFC 8725 §3.12", attack.High, func(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) ([]attack.Attempt, error) {
@@ -73,7 +76,8 @@ func formatCases() []attack.Case {
 			}),
 		fc("FMT-06", "JWS JSON serialization instead of compact", "Access tokens in headers are compact JWS. Accepting JSON serialization opens parser-differential attacks between the two forms.",
 			"RFC 7515 §7.2; RFC 9068", attack.Medium, func(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) ([]attack.Attempt, error) {
-				hdr, payload, sig, _, _, err := realParts(ctx, e, rs)
+				base, err := e.Token(ctx, rs)
+				hdr, payload, sig := base.HeaderB64, base.PayloadB64, base.SignatureB64
 				flat := fmt.Sprintf(`{"protected":%q,"payload":%q,"signature":%q}`, hdr, payload, sig)
 				general := fmt.Sprintf(`{"payload":%q,"signatures":[{"protected":%q,"signature":%q}]}`, payload, hdr, sig)
 				return []attack.Attempt{attack.Bearer("flattened JSON", flat), attack.Bearer("general JSON", general),
@@ -111,7 +115,8 @@ func formatCases() []attack.Case {
 			}),
 		fc("FMT-11", "An encrypted token (JWE) where a signed one is expected", "Five segments and alg dir: a JWE is not signed. A library that also decrypts may accept a token the attacker encrypted with a key it chose.",
 			"RFC 8725bis; CVE-2023-51774", attack.High, func(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) ([]attack.Attempt, error) {
-				_, _, _, h, _, err := realParts(ctx, e, rs)
+				base, err := e.Token(ctx, rs)
+				h := base.Header
 				if err != nil {
 					return nil, err
 				}
@@ -171,7 +176,8 @@ func checkPolyglot(ctx context.Context, e *attack.Kit, rs *target.ResourceServer
 	if err != nil {
 		return attack.SkipOrFail(err)
 	}
-	_, _, _, _, mine, err := realParts(ctx, e, rs)
+	base, err := e.Token(ctx, rs)
+	mine := base.Claims
 	if err != nil {
 		return attack.SkipOrFail(err)
 	}

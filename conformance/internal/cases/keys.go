@@ -60,7 +60,8 @@ func keyCases() []attack.Case {
 			Title:   "Embedded jwk header claiming a trusted kid",
 			Explain: "As KEY-01, but the embedded key wears the issuer's kid, for verifiers that look the kid up and then use the embedded key anyway."},
 			Run: attack.Requests(func(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) ([]attack.Attempt, error) {
-				_, _, _, h0, _, err := realParts(ctx, e, rs)
+				base, err := e.Token(ctx, rs)
+				h0 := base.Header
 				if err != nil {
 					return nil, err
 				}
@@ -93,7 +94,8 @@ func keyCases() []attack.Case {
 			Title:   "Injection-shaped kid values",
 			Explain: "kid reaches file paths, SQL and shell commands in careless verifiers: ../../dev/null makes the key empty, a SQL quote makes it attacker-chosen. kid must only ever be looked up in the trusted key set."},
 			Run: attack.Requests(func(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) ([]attack.Attempt, error) {
-				_, _, _, h, c, err := realParts(ctx, e, rs)
+				base, err := e.Token(ctx, rs)
+				h, c := base.Header, base.Claims
 				if err != nil {
 					return nil, err
 				}
@@ -238,7 +240,8 @@ func publishedKeyAccepted(ctx context.Context, e *attack.Kit, rs *target.Resourc
 // attackerSigned signs a valid token with the attacker's key, its header
 // edited by edit.
 func attackerSigned(ctx context.Context, e *attack.Kit, rs *target.ResourceServer, edit func(h map[string]any, k attack.SigningKey) error) (string, error) {
-	_, _, _, h, c, err := realParts(ctx, e, rs)
+	base, err := e.Token(ctx, rs)
+	h, c := base.Header, base.Claims
 	if err != nil {
 		return "", err
 	}

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/s2sjwt/s2sjwt/conformance/internal/attack"
@@ -45,23 +44,14 @@ func trustedKey(e *attack.Kit, ctx context.Context, alg string) (jwk.Key, error)
 	return jwk.Key{}, fmt.Errorf("%w (no %s key in the identity JWKS)", attack.ErrNeedsTestIssuer, alg)
 }
 
-// realParts returns the encoded header and payload of a base token plus its claims.
-func realParts(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) (hdr, payload, sig string, h, c map[string]any, err error) {
-	raw, h, c, err := e.Base(ctx, rs)
-	if err != nil {
-		return "", "", "", nil, nil, err
-	}
-	parts := strings.Split(raw, ".")
-	return parts[0], parts[1], parts[2], h, c, nil
-}
-
 func signatureCases() []attack.Case {
 	none := func(id, spelling string) attack.Case {
 		return attack.Case{About: attack.About{ID: id, Category: "signature", Severity: attack.Critical, Expect: attack.Refuse, Source: "RFC 8725 §3.1; CVE-2015-9235",
 			Title:   fmt.Sprintf("alg %q: no signature at all", spelling),
 			Explain: "alg none means 'unsigned'. A verifier that lets the token choose its algorithm, and accepts none in any spelling, accepts tokens anyone can write."},
 			Run: attack.Requests(func(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) ([]attack.Attempt, error) {
-				_, payload, _, h, _, err := realParts(ctx, e, rs)
+				base, err := e.Token(ctx, rs)
+				payload, h := base.PayloadB64, base.Header
 				if err != nil {
 					return nil, err
 				}
@@ -77,7 +67,8 @@ func signatureCases() []attack.Case {
 			Title:   "Tampered payload, original signature",
 			Explain: "The payload is changed (sub becomes admin) and the old signature kept. Only a verifier that checks the signature over exactly these bytes notices."},
 			Run: attack.Requests(func(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) ([]attack.Attempt, error) {
-				hdr, _, sig, _, c, err := realParts(ctx, e, rs)
+				base, err := e.Token(ctx, rs)
+				hdr, sig, c := base.HeaderB64, base.SignatureB64, base.Claims
 				if err != nil {
 					return nil, err
 				}
@@ -90,14 +81,15 @@ func signatureCases() []attack.Case {
 			Title:   "Signature stripped",
 			Explain: "The token keeps its header (alg still says EdDSA or ES256) but the signature is gone. Decoding is not verifying."},
 			Run: attack.Requests(func(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) ([]attack.Attempt, error) {
-				hdr, payload, _, _, _, err := realParts(ctx, e, rs)
-				return []attack.Attempt{attack.Bearer("stripped", hdr+"."+payload+".")}, err
+				base, err := e.Token(ctx, rs)
+				return []attack.Attempt{attack.Bearer("stripped", base.HeaderB64+"."+base.PayloadB64+".")}, err
 			})},
 		{About: attack.About{ID: "SIG-07", Category: "signature", Severity: attack.Critical, Expect: attack.Refuse, Source: "RFC 7515 §5.2",
 			Title:   "Signature truncated",
 			Explain: "Half a signature is not a signature. Verifiers that compare only a prefix, or ignore length, accept it."},
 			Run: attack.Requests(func(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) ([]attack.Attempt, error) {
-				hdr, payload, sig, _, _, err := realParts(ctx, e, rs)
+				base, err := e.Token(ctx, rs)
+				hdr, payload, sig := base.HeaderB64, base.PayloadB64, base.SignatureB64
 				if err != nil {
 					return nil, err
 				}
@@ -114,7 +106,8 @@ func signatureCases() []attack.Case {
 			Title:   "ECDSA signature with r = s = 0 (psychic signature)",
 			Explain: "An ECDSA signature of zeros satisfies the verification equation in implementations that forget to check r and s are in [1, n-1]. It verifies for every message and every key."},
 			Run: attack.Requests(func(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) ([]attack.Attempt, error) {
-				_, payload, _, h, _, err := realParts(ctx, e, rs)
+				base, err := e.Token(ctx, rs)
+				payload, h := base.PayloadB64, base.Header
 				if err != nil {
 					return nil, err
 				}
@@ -134,7 +127,8 @@ func signatureCases() []attack.Case {
 			Title:   "Attacker's key, reusing a trusted kid",
 			Explain: "kid only selects a key; it proves nothing. The attacker signs with their own key and claims the issuer's kid. The signature must be checked with the trusted key that kid names."},
 			Run: attack.Requests(func(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) ([]attack.Attempt, error) {
-				_, _, _, h, c, err := realParts(ctx, e, rs)
+				base, err := e.Token(ctx, rs)
+				h, c := base.Header, base.Claims
 				if err != nil {
 					return nil, err
 				}
@@ -149,7 +143,8 @@ func signatureCases() []attack.Case {
 			Title:   "alg does not match the key the kid names",
 			Explain: "Each key is for one algorithm. A token that names an EdDSA key but says ES256 (signed with another ES256 key) must fail, not be verified under whatever alg it claims."},
 			Run: attack.Requests(func(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) ([]attack.Attempt, error) {
-				_, _, _, h, c, err := realParts(ctx, e, rs)
+				base, err := e.Token(ctx, rs)
+				h, c := base.Header, base.Claims
 				if err != nil {
 					return nil, err
 				}
@@ -170,7 +165,8 @@ func signatureCases() []attack.Case {
 			Title:   "HS256 with an empty or guessable secret",
 			Explain: "If a verifier accepts HMAC at all, an attacker tries empty and common secrets. Asymmetric-only verifiers refuse HS256 outright."},
 			Run: attack.Requests(func(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) ([]attack.Attempt, error) {
-				_, _, _, h, c, err := realParts(ctx, e, rs)
+				base, err := e.Token(ctx, rs)
+				h, c := base.Header, base.Claims
 				if err != nil {
 					return nil, err
 				}
@@ -218,7 +214,8 @@ func otherKeyTypeAlg(alg string) string {
 
 // keyConfusionAttempts builds SIG-08.
 func keyConfusionAttempts(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) ([]attack.Attempt, error) {
-	_, _, _, h, c, err := realParts(ctx, e, rs)
+	base, err := e.Token(ctx, rs)
+	h, c := base.Header, base.Claims
 	if err != nil {
 		return nil, err
 	}
