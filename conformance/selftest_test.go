@@ -271,3 +271,22 @@ func failedIDs(report *conformance.Report) (failed []string) {
 	}
 	return failed
 }
+
+// TestSuite_LeewayWithinMaxLeeway: a server whose leeway is the largest the
+// target allows (60 s, go-jose's default) passes both TIME-02 and TIME-08,
+// which measures it; TIME-02 once sent a token 45 s past exp and failed it.
+func TestSuite_LeewayWithinMaxLeeway(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	issuerURL := "http://" + ln.Addr().String()
+	srv := httptest.NewServer(vulnerable.New(vulnerable.Config{Issuer: issuerURL, JWKSURL: issuerURL + "/jwks.json",
+		Audience: "vulnerable-service", Leeway: 60 * time.Second}))
+	t.Cleanup(srv.Close)
+	tgt := &target.Target{MaxLeeway: "60s", TestIssuer: &target.TestIssuerConfig{URL: issuerURL},
+		ResourceServers: []target.ResourceServer{{Name: "vulnerable", URL: srv.URL, Method: http.MethodGet, Path: "/", Audience: "vulnerable-service"}}}
+	suite, err := conformance.New(tgt, conformance.Options{IssuerListener: ln, KeysDir: keysDir, Only: []string{"TIME-02", "TIME-08"}})
+	require.NoError(t, err)
+	report, err := suite.Run(context.Background())
+	require.NoError(t, err)
+	require.Empty(t, failedIDs(report), text(report))
+}

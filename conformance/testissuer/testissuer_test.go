@@ -135,3 +135,27 @@ func TestServer_PublishNeedsAControlMAC(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, http.StatusUnauthorized, publish(valid, other), "a body changed after signing")
 }
+
+// TestServer_PublishesPS256Keys: a PS256 key published over HTTP (KEY-11
+// under -alg all at a long-lived issuer) is taken and served with its alg;
+// it was answered 400 while the key parser took every RSA key as RS256.
+func TestServer_PublishesPS256Keys(t *testing.T) {
+	keys, err := testissuer.NewKeys()
+	require.NoError(t, err)
+	srv, err := testissuer.NewServer(keys.Documents("https://issuer.test"))
+	require.NoError(t, err)
+	key, err := testissuer.NewKey("PS256")
+	require.NoError(t, err)
+	body, err := json.Marshal(jwk.Set{Keys: []jwk.Key{key.Public()}})
+	require.NoError(t, err)
+	req := httptest.NewRequest(http.MethodPost, testissuer.PublishPath, bytes.NewReader(body))
+	testissuer.SignControl(req, keys.ControlToken, body, time.Now())
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusNoContent, rec.Code, rec.Body.String())
+
+	rec = httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, testissuer.JWKSPath, nil))
+	require.Contains(t, rec.Body.String(), `"kid":"`+key.ID+`"`)
+	require.Contains(t, rec.Body.String(), `"alg":"PS256"`)
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"testing"
 
@@ -77,4 +78,25 @@ func TestSet_SkipsUnusableKeys(t *testing.T) {
 	var set jwk.Set
 	require.NoError(t, json.Unmarshal([]byte(`{"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"hmac"},{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`), &set))
 	require.Empty(t, set.Keys, "a symmetric key and a key without kid are both unusable here")
+}
+
+// TestKey_RSAForPS256: an RSA key published for PS256 keeps that alg (it
+// was refused, so the suite's issuer could not publish one); PS256 on an
+// EC key is still refused.
+func TestKey_RSAForPS256(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	data, err := json.Marshal(jwk.Key{ID: "ps", Algorithm: jwk.PS256, Public: &key.PublicKey})
+	require.NoError(t, err)
+	var k jwk.Key
+	require.NoError(t, json.Unmarshal(data, &k))
+	require.Equal(t, jwk.PS256, k.Algorithm)
+
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	data, _ = json.Marshal(jwk.Key{ID: "ec", Algorithm: jwk.ES256, Public: &ec.PublicKey})
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(data, &m))
+	m["alg"] = jwk.PS256
+	data, _ = json.Marshal(m)
+	require.ErrorIs(t, json.Unmarshal(data, &k), jwk.ErrUnsupportedKey)
 }

@@ -21,10 +21,16 @@ func timeCases() []attack.Case {
 	return []attack.Case{
 		tc("TIME-01", "exp missing", "A token without exp never expires: one leak is forever. Access tokens must carry exp.", attack.High,
 			func(c map[string]any, _ time.Time) { delete(c, "exp") }),
-		tc("TIME-02", "exp 45 s ago, just past any allowed leeway", "Leeway is for clock skew (at most 30 s here), not an extension of the token's life.", attack.High,
-			func(c map[string]any, now time.Time) {
-				c["iat"], c["nbf"], c["exp"] = now.Add(-5*time.Minute).Unix(), now.Add(-5*time.Minute).Unix(), now.Add(-45*time.Second).Unix()
-			}),
+		{About: attack.About{ID: "TIME-02", Category: "time", Severity: attack.High, Expect: attack.Refuse, Source: "RFC 7519 §4.1.4-6; RFC 9068 §4",
+			Title:   "exp just past the largest leeway the target allows (max_leeway + 15 s ago)",
+			Explain: "Leeway is for clock skew, not an extension of the token's life: once exp and the server's leeway have passed, the token is refused. The suite goes 15 s past the target's max_leeway (60 s unless set), so a server within its documented leeway passes and one with minutes of it does not."},
+			Run: attack.Requests(func(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) ([]attack.Attempt, error) {
+				past := e.Target.Leeway() + 15*time.Second
+				return attack.Forged(func(_ *attack.Issuer, _, c map[string]any) {
+					now := time.Now()
+					c["iat"], c["nbf"], c["exp"] = now.Add(-5*time.Minute-past).Unix(), now.Add(-5*time.Minute-past).Unix(), now.Add(-past).Unix()
+				})(ctx, e, rs)
+			})},
 		tc("TIME-03", "exp is a word", "exp is a JSON number of seconds; \"tomorrow\" is malformed.", attack.Medium,
 			func(c map[string]any, _ time.Time) { c["exp"] = "tomorrow" }),
 		tc("TIME-04", "exp is a numeric string", "\"9999999999\" is a string, not a NumericDate; lenient parsing hides type confusion.", attack.Medium,

@@ -1,6 +1,7 @@
 package vulnerable
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -30,7 +31,7 @@ func (s *server) checkClaims(c map[string]any) error {
 		return errRefused
 	}
 	now := time.Now()
-	leeway := 5 * time.Second
+	leeway := cmp.Or(s.cfg.Leeway, 5*time.Second)
 	if s.has(HugeLeeway) {
 		leeway = time.Hour
 	}

@@ -40,6 +40,9 @@ type Config struct {
 	RefreshInterval time.Duration
 	// DPoP accepts DPoP-bound tokens with proofs (RFC 9449).
 	DPoP bool
+	// Leeway is its clock-skew leeway; 5 s if zero. A setting, not a flaw:
+	// go-jose's default is 60 s.
+	Leeway time.Duration
 	// UsedFile, if set, keeps used jtis across restarts (one per line).
 	// ReplicaMemoryNotShared is a deployment of two servers, each with its
 	// own memory; the server itself behaves correctly.
