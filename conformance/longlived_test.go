@@ -293,3 +293,19 @@ func TestRun_FakeIssuerGetsNoControlToken(t *testing.T) {
 	}
 	require.Positive(t, publishes, "the suite took the fake for its issuer and published there")
 }
+
+// TestRun_SkipLeavesOutCasesButNotTheirControls: -skip removes a case from
+// the run; the control the remaining cases rest on runs even when skipped.
+func TestRun_SkipLeavesOutCasesButNotTheirControls(t *testing.T) {
+	tgt, ln := vulnerableTarget(t, "EdDSA")
+	suite, err := conformance.New(tgt, conformance.Options{IssuerListener: ln, KeysDir: t.TempDir(),
+		Only: []string{"AUD-05", "AUD-06", "CTRL-01"}, Skip: []string{"AUD-05", "CTRL-01"}})
+	require.NoError(t, err)
+	report, err := suite.Run(context.Background())
+	require.NoError(t, err)
+	var ran []string
+	for _, r := range report.Results {
+		ran = append(ran, r.ID)
+	}
+	require.Equal(t, []string{"CTRL-01", "AUD-06"}, ran)
+}

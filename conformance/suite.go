@@ -31,6 +31,9 @@ type Options struct {
 	IssuerLocalURL string
 	// Only, if set, runs just these case ids.
 	Only []string
+	// Skip runs every case but these (after Only). A control the cases that
+	// run rest on runs regardless: without it their refusals prove nothing.
+	Skip []string
 	// IssuerListener, if set, is where the test issuer serves instead of
 	// TestIssuer.Listen: tests bind ":0" first to learn the URL.
 	IssuerListener net.Listener
@@ -68,6 +71,9 @@ func New(t *target.Target, opts Options) (*Suite, error) {
 	if err := t.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	if err := knownCases(opts.Only, opts.Skip); err != nil {
+		return nil, err
+	}
 	s := &Suite{target: t, opts: opts, keysDir: opts.KeysDir}
 	if s.keysDir == "" {
 		s.keysDir = testissuer.DefaultKeysDir()
@@ -86,6 +92,23 @@ func New(t *target.Target, opts Options) (*Suite, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// knownCases reports a case id in lists that no case has: a typo would
+// otherwise select nothing, or skip nothing, in silence.
+func knownCases(lists ...[]string) error {
+	known := map[string]bool{}
+	for _, c := range cases.Catalogue() {
+		known[c.ID] = true
+	}
+	for _, ids := range lists {
+		for _, id := range ids {
+			if !known[id] {
+				return fmt.Errorf("%w: no case has the id %q (`conformance list` lists them)", ErrConfig, id)
+			}
+		}
+	}
+	return nil
 }
 
 // Run makes sure the test issuer serves (the long-lived one when it is
@@ -188,7 +211,7 @@ func (s *Suite) Placeholders() map[string]string {
 }
 
 func (s *Suite) selected(id string) bool {
-	return len(s.opts.Only) == 0 || slices.Contains(s.opts.Only, id)
+	return (len(s.opts.Only) == 0 || slices.Contains(s.opts.Only, id)) && !slices.Contains(s.opts.Skip, id)
 }
 
 // runServer runs the cases against one server, phase by phase. A case

@@ -135,7 +135,7 @@ func parse(fs *flag.FlagSet, args []string) error {
 
 // reportFlags are the options every run mode shares.
 type reportFlags struct {
-	json, junit, markdown, onlyIDs, alg, keys, logs string
+	json, junit, markdown, onlyIDs, skipIDs, alg, keys, logs string
 }
 
 func (f *reportFlags) register(fs *flag.FlagSet) {
@@ -146,6 +146,7 @@ func (f *reportFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.junit, "junit", "", "also write JUnit XML to this file")
 	fs.StringVar(&f.markdown, "markdown", "", "also write Markdown to this file")
 	fs.StringVar(&f.onlyIDs, "only", "", "comma-separated case ids to run (controls always run)")
+	fs.StringVar(&f.skipIDs, "skip", "", "comma-separated case ids not to run, as go test -skip beside -run (controls the others rest on still run)")
 }
 
 // load reads the target, applies the flags that override it and opens the
@@ -172,11 +173,15 @@ func (f *reportFlags) apply(t *target.Target) error {
 }
 
 func (f *reportFlags) options() conformance.Options {
-	var only []string
-	if f.onlyIDs != "" {
-		only = strings.Split(f.onlyIDs, ",")
+	return conformance.Options{Only: ids(f.onlyIDs), Skip: ids(f.skipIDs), KeysDir: f.keys, LogsDir: f.logs}
+}
+
+// ids splits a comma-separated list of case ids.
+func ids(list string) []string {
+	if list == "" {
+		return nil
 	}
-	return conformance.Options{Only: only, KeysDir: f.keys, LogsDir: f.logs}
+	return strings.Split(list, ",")
 }
 
 // reportFiles are the output files, opened before the run so that a bad

@@ -46,6 +46,8 @@ func TestRun_ConfigurationErrorsBeforeAnyRequest(t *testing.T) {
 		"stray argument":  {"conformance", "-target", path, "extra", "-alg", "RS256"},
 		"bad output path": {"conformance", "-target", path, "-json", filepath.Join(t.TempDir(), "missing", "r.json")},
 		"bad algorithm":   {"conformance", "-target", path, "-alg", "HS256"},
+		"unknown case":    {"conformance", "-target", path, "-only", "AUD-5"},
+		"unknown skip":    {"conformance", "-target", path, "-skip", "KEY-111"},
 		"no target":       {"conformance"},
 	} {
 		t.Run(name, func(t *testing.T) {
