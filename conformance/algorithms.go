@@ -18,17 +18,22 @@ type AlgorithmSupport struct {
 	Accepted []string          `json:"accepted"`
 	Ran      []string          `json:"ran"`               // the algorithms the catalogue ran under
 	Refused  map[string]string `json:"refused,omitempty"` // algorithm → what the server answered
+	// sent describes the valid token of each algorithm, for the message
+	// when none is accepted.
+	sent map[string]string
 }
 
 // probeAlgorithms sends rs a valid token under each algorithm.
 func (s *Suite) probeAlgorithms(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) AlgorithmSupport {
-	support := AlgorithmSupport{Server: rs.Name, Refused: map[string]string{}}
+	support := AlgorithmSupport{Server: rs.Name, Refused: map[string]string{}, sent: map[string]string{}}
 	for _, alg := range testissuer.Algorithms {
 		run, err := e.WithIssuer(alg)
 		var o Observation
 		if err == nil {
 			var raw string
-			if raw, _, _, err = run.Base(ctx, rs); err == nil {
+			var h, c map[string]any
+			if raw, h, c, err = run.Base(ctx, rs); err == nil {
+				support.sent[alg] = fmt.Sprintf("typ %v, kid %v, iss %v, sub %v, aud %v", h["typ"], h["kid"], c["iss"], c["sub"], c["aud"])
 				o = run.Send(ctx, rs, attack.Bearer("valid "+alg+" token", raw))
 			}
 		}
@@ -62,8 +67,12 @@ func (s *Suite) algorithmRuns(e *attack.Kit, rs *target.ResourceServer, support 
 		}
 	}
 	if len(algs) == 0 {
-		return nil, fmt.Errorf("%w: resource server %q accepted no valid token from the test issuer under %s (%s). Is it running at %s, and does it trust issuer %s with JWKS %s (or find it by discovery)?",
-			ErrConfig, rs.Name, modeWords(mode), support.refusals(), rs.URL, e.IssuerURL, e.IssuerURL+testissuer.JWKSPath)
+		return nil, fmt.Errorf("%w: resource server %q accepted no valid token from the test issuer under %s.\n"+
+			"It answered: %s.\nThe tokens it refused: %s.\n"+
+			"Is it running at %s, and does it trust issuer %s with JWKS %s (or find it by discovery)? "+
+			"The suite's tokens are RFC 9068 access tokens (typ at+jwt); a verifier of another format, such as SPIFFE "+
+			"JWT-SVIDs or Kubernetes service-account tokens, refuses them, and the suite does not mint those yet",
+			ErrConfig, rs.Name, modeWords(mode), support.refusals(), support.sentTokens(), rs.URL, e.IssuerURL, e.IssuerURL+testissuer.JWKSPath)
 	}
 	runs := make([]*attack.Kit, 0, len(algs))
 	for _, alg := range algs {
@@ -81,6 +90,16 @@ func modeWords(mode string) string {
 		return "any of " + strings.Join(testissuer.Algorithms, ", ")
 	}
 	return mode
+}
+
+func (a AlgorithmSupport) sentTokens() string {
+	var parts []string
+	for _, alg := range testissuer.Algorithms {
+		if t, ok := a.sent[alg]; ok {
+			parts = append(parts, alg+" ("+t+")")
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 func (a AlgorithmSupport) refusals() string {
