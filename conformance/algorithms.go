@@ -18,14 +18,15 @@ type AlgorithmSupport struct {
 	Accepted []string          `json:"accepted"`
 	Ran      []string          `json:"ran"`               // the algorithms the catalogue ran under
 	Refused  map[string]string `json:"refused,omitempty"` // algorithm → what the server answered
-	// sent describes the valid token of each algorithm, for the message
-	// when none is accepted.
-	sent map[string]string
+	// token and kids describe the valid tokens sent, for the message when
+	// none is accepted: what they share, and each algorithm's kid.
+	token string
+	kids  map[string]string
 }
 
 // probeAlgorithms sends rs a valid token under each algorithm.
 func (s *Suite) probeAlgorithms(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) AlgorithmSupport {
-	support := AlgorithmSupport{Server: rs.Name, Refused: map[string]string{}, sent: map[string]string{}}
+	support := AlgorithmSupport{Server: rs.Name, Refused: map[string]string{}, kids: map[string]string{}}
 	for _, alg := range testissuer.Algorithms {
 		run, err := e.WithIssuer(alg)
 		var o Observation
@@ -33,7 +34,8 @@ func (s *Suite) probeAlgorithms(ctx context.Context, e *attack.Kit, rs *target.R
 			var raw string
 			var h, c map[string]any
 			if raw, h, c, err = run.Base(ctx, rs); err == nil {
-				support.sent[alg] = fmt.Sprintf("typ %v, kid %v, iss %v, sub %v, aud %v", h["typ"], h["kid"], c["iss"], c["sub"], c["aud"])
+				support.token = fmt.Sprintf("typ %v, iss %v, sub %v, aud %v", h["typ"], c["iss"], c["sub"], c["aud"])
+				support.kids[alg] = fmt.Sprint(h["kid"])
 				o = run.Send(ctx, rs, attack.Bearer("valid "+alg+" token", raw))
 			}
 		}
@@ -71,7 +73,7 @@ func (s *Suite) algorithmRuns(e *attack.Kit, rs *target.ResourceServer, support 
 			"It answered: %s.\nThe tokens it refused: %s.\n"+
 			"Is it running at %s, and does it trust issuer %s with JWKS %s (or find it by discovery)? "+
 			"The suite's tokens are RFC 9068 access tokens (typ at+jwt); a verifier of another format, such as SPIFFE "+
-			"JWT-SVIDs or Kubernetes service-account tokens, refuses them, and the suite does not mint those yet",
+			"JWT-SVIDs or Kubernetes service-account tokens, refuses them, and the suite does not mint those yet.",
 			ErrConfig, rs.Name, modeWords(mode), support.refusals(), support.sentTokens(), rs.URL, e.IssuerURL, e.IssuerURL+testissuer.JWKSPath)
 	}
 	runs := make([]*attack.Kit, 0, len(algs))
@@ -93,13 +95,13 @@ func modeWords(mode string) string {
 }
 
 func (a AlgorithmSupport) sentTokens() string {
-	var parts []string
+	var kids []string
 	for _, alg := range testissuer.Algorithms {
-		if t, ok := a.sent[alg]; ok {
-			parts = append(parts, alg+" ("+t+")")
+		if kid, ok := a.kids[alg]; ok {
+			kids = append(kids, alg+" kid "+kid)
 		}
 	}
-	return strings.Join(parts, "; ")
+	return a.token + "; " + strings.Join(kids, ", ")
 }
 
 func (a AlgorithmSupport) refusals() string {
