@@ -174,13 +174,29 @@ func insert(ctx context.Context, ex Execer, jti string, forget int64) (bool, err
 	return n == 1, nil
 }
 
-// Purge deletes ids whose tokens can no longer be accepted anyway.
+// PurgeStep bounds one purge statement. SQLite has one writer, which a
+// statement holds to its end: deleting a million expired ids in one stalled
+// every check for seconds. In steps, the checks waiting for the connection
+// get it between two of them.
+const PurgeStep = 2000
+
+// Purge deletes ids whose tokens can no longer be accepted anyway, in
+// statements of at most PurgeStep rows.
 func (s *Store) Purge(ctx context.Context) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM used_jti WHERE forget_after < $1`, s.now().Unix())
-	if err != nil {
-		return 0, fmt.Errorf("replay: purge: %w", err)
+	cutoff := s.now().Unix()
+	var total int64
+	for {
+		res, err := s.db.ExecContext(ctx,
+			`DELETE FROM used_jti WHERE jti IN (SELECT jti FROM used_jti WHERE forget_after < $1 LIMIT $2)`, cutoff, PurgeStep)
+		if err != nil {
+			return total, fmt.Errorf("replay: purge: %w", err)
+		}
+		n, err := res.RowsAffected()
+		total += n
+		if err != nil || n < PurgeStep {
+			return total, err
+		}
 	}
-	return res.RowsAffected()
 }
 
 // purgeTimeout bounds a background purge.

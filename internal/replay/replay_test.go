@@ -171,3 +171,35 @@ func TestStore_PurgesInTheBackground(t *testing.T) {
 		}, 5*time.Second, 10*time.Millisecond, "the expired id is purged")
 	})
 }
+
+// TestStore_PurgeInSteps: a purge of more expired ids than one step holds
+// removes them all, in steps, and none that may still be needed.
+func TestStore_PurgeInSteps(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, url string) {
+		ctx := context.Background()
+		now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+		s := open(t, url, func() time.Time { return now })
+		expired := 2*replay.PurgeStep + 17
+		var wg sync.WaitGroup
+		for i := range expired + 5 {
+			forget := now.Add(time.Second)
+			if i >= expired {
+				forget = now.Add(time.Hour)
+			}
+			wg.Go(func() {
+				_, err := s.Use(ctx, fmt.Sprintf("jti-%05d", i), forget)
+				assert.NoError(t, err)
+			})
+		}
+		wg.Wait()
+		now = now.Add(time.Minute)
+		n, err := s.Purge(ctx)
+		require.NoError(t, err)
+		require.Equal(t, int64(expired), n)
+		for i := expired; i < expired+5; i++ {
+			first, err := s.Use(ctx, fmt.Sprintf("jti-%05d", i), now.Add(time.Hour))
+			require.NoError(t, err)
+			require.False(t, first, "an id still needed survives the purge")
+		}
+	})
+}
