@@ -119,8 +119,8 @@ func Serve(ctx context.Context, stdout io.Writer, units []Unit, ready func(conte
 	for i, u := range units {
 		h, closer, err := u.Service.Open(ctx, InstanceAt(u.Listener, u.Logger))
 		if err != nil {
-			for _, rest := range units[i:] {
-				rest.Listener.Close()
+			for _, all := range units {
+				all.Listener.Close()
 			}
 			return fmt.Errorf("%s: %w", u.Name, err)
 		}
