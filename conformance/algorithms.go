@@ -53,7 +53,7 @@ func (s *Suite) probeAlgorithms(ctx context.Context, e *attack.Kit, rs *target.R
 	return support
 }
 
-// algorithmRuns returns one env per algorithm the catalogue runs under
+// algorithmRuns returns one Kit per algorithm the catalogue runs under
 // against rs, or a configuration error when rs accepted none of them.
 func (s *Suite) algorithmRuns(e *attack.Kit, rs *target.ResourceServer, support AlgorithmSupport) ([]*attack.Kit, error) {
 	mode := s.target.TestIssuer.AlgorithmMode()

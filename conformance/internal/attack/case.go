@@ -1,0 +1,140 @@
+package attack
+
+import (
+	"context"
+
+	"github.com/s2sjwt/s2sjwt/conformance/target"
+)
+
+// Severity ranks what an accepted attack would let an attacker do.
+type Severity string
+
+// Severities, worst first.
+const (
+	Critical Severity = "critical" // forge any token
+	High     Severity = "high"     // use a real token where it must not work
+	Medium   Severity = "medium"   // weaker checks, denial of service
+	Low      Severity = "low"      // protocol hygiene
+)
+
+// Expectation is what a correct server does with a case's requests.
+type Expectation string
+
+// Expectations.
+const (
+	Refuse Expectation = "refused"
+	Accept Expectation = "accepted"
+)
+
+// Status is a case's verdict.
+type Status string
+
+// Verdicts. XFAIL and XPASS concern cases listed as expected failures.
+const (
+	Pass  Status = "PASS"
+	Fail  Status = "FAIL"
+	Skip  Status = "SKIP"
+	XFail Status = "XFAIL"
+	XPass Status = "XPASS"
+	// NotApplicable cases did not apply to this server; the reason says why.
+	NotApplicable Status = "N/A"
+)
+
+// About is what a case checks, as reports and docs show it.
+type About struct {
+	ID       string
+	Title    string
+	Category string
+	Source   string // the RFC section, CVE or tool it comes from
+	Explain  string // the idea, for a newcomer
+	Severity Severity
+	Expect   Expectation
+}
+
+// Result is the verdict of one case against one server.
+type Result struct {
+	ID           string        `json:"id"`
+	Title        string        `json:"title"`
+	Category     string        `json:"category"`
+	Source       string        `json:"source"`
+	Explain      string        `json:"explain"`
+	Severity     Severity      `json:"severity"`
+	Expected     Expectation   `json:"expected"`
+	Server       string        `json:"server"`
+	Algorithm    string        `json:"algorithm,omitempty"`
+	Status       Status        `json:"status"`
+	Reason       string        `json:"reason,omitempty"`
+	Observations []Observation `json:"observations,omitempty"`
+}
+
+// NewResult is v's verdict of case c against server.
+func NewResult(c About, server string, v Verdict) Result {
+	return Result{ID: c.ID, Title: c.Title, Category: c.Category, Source: c.Source, Explain: c.Explain,
+		Severity: c.Severity, Expected: c.Expect, Server: server, Status: v.Status, Reason: v.Reason, Observations: v.Observations}
+}
+
+// Phase orders the cases of a run against one server.
+type Phase int
+
+// Phases, in the order they run.
+const (
+	// Attack cases send what a correct server must refuse (or, as the
+	// controls of a category, accept). The zero value.
+	Attack Phase = iota
+	// Control cases run first: what every verdict after them rests on.
+	Control
+	// Final cases run after every attack: the server still works.
+	Final
+	// Summary cases judge what the run saw (Kit.Results), sending nothing.
+	Summary
+)
+
+var Phases = []Phase{Control, Attack, Final, Summary}
+
+// Case is one check of a resource server.
+type Case struct {
+	About
+	Phase Phase
+	// RestsOn are cases whose pass a refusal by this one needs to mean
+	// anything: a server that refuses valid tokens refuses attacks too.
+	// They run first, also when not selected (-only).
+	RestsOn []string
+	// Applies, if set, returns why the case does not apply to rs ("" when
+	// it does); the case is then N/A.
+	Applies func(rs *target.ResourceServer) string
+	// Run judges the case against rs.
+	Run func(ctx context.Context, e *Kit, rs *target.ResourceServer) Verdict
+}
+
+// IdentityCase is one check of the identity service (the issuer
+// profile), run once per run.
+type IdentityCase struct {
+	About
+	Run func(ctx context.Context, e *Kit) Verdict
+}
+
+// Attempt is one request: the whole Authorization header value, or none.
+type Attempt struct {
+	Label         string
+	Authorization string
+	Query         string // appended to the URL, for tokens in the wrong place
+	DPoP          string // a DPoP proof header, if any
+}
+
+func Bearer(label, token string) Attempt {
+	return Attempt{Label: label, Authorization: "Bearer " + token}
+}
+
+// Observation is what a server answered to one attempt.
+type Observation struct {
+	Label     string `json:"label"`
+	Status    int    `json:"status"`
+	Challenge string `json:"www_authenticate,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+type Verdict struct {
+	Status       Status
+	Reason       string
+	Observations []Observation
+}
