@@ -76,22 +76,10 @@ func jwksKIDs(t *testing.T, base string) []string {
 	return kids
 }
 
-// requestToken asks base for a Logging token as conformance-suite with secret.
-func requestToken(t *testing.T, base, secret string) *http.Response {
-	t.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}, "audience": {"logging-service"}}
-	req, _ := http.NewRequest(http.MethodPost, base+"/oauth2/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth("conformance-suite", secret)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	return resp
-}
-
 // tokenKID gets a token at base and returns the kid it was signed with.
 func tokenKID(t *testing.T, base, secret string) string {
 	t.Helper()
-	resp := requestToken(t, base, secret)
+	resp := testutil.RequestToken(t, base, "conformance-suite", secret, "logging-service")
 	defer resp.Body.Close()
 	var tok struct {
 		AccessToken string `json:"access_token"`
@@ -173,7 +161,7 @@ func TestReplicas_CorrectSecretAfterFailuresAtBoth(t *testing.T) {
 		testutil.Start(t, run, "identity", testutil.WithEnv(env, "DATA_DIR", t.TempDir())),
 	}
 	post := func(base, secret string) int {
-		resp := requestToken(t, base, secret)
+		resp := testutil.RequestToken(t, base, "conformance-suite", secret, "logging-service")
 		resp.Body.Close()
 		return resp.StatusCode
 	}

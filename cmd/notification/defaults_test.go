@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,13 +54,7 @@ func TestRun_AuditWithDocumentedDefaults(t *testing.T) {
 	n := testutil.Start(t, run, "notification", map[string]string{"TRUSTED_ISSUER": identityURL,
 		"IDENTITY_URL": identityURL, "LOGGING_URL": lg.URL, "DATA_DIR": t.TempDir()}, "-addr", notificationAddr)
 
-	form := url.Values{"grant_type": {"client_credentials"}, "audience": {"notification-service"}}
-	req, err := http.NewRequest(http.MethodPost, identityURL+"/oauth2/token", strings.NewReader(form.Encode()))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth("caller", callerSecret)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
+	resp := testutil.RequestToken(t, identityURL, "caller", callerSecret, "notification-service")
 	var tok struct {
 		AccessToken string `json:"access_token"`
 	}

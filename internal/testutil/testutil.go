@@ -12,7 +12,9 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -208,4 +210,18 @@ func Do(tb testing.TB, method, url, token, body string) (int, string) {
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(data)
+}
+
+// RequestToken asks the token endpoint at base (an Identity's URL) for a
+// token for audience, as clientID with secret (client_secret_basic).
+func RequestToken(tb testing.TB, base, clientID, secret, audience string) *http.Response {
+	tb.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}, "audience": {audience}}
+	req, err := http.NewRequest(http.MethodPost, base+"/oauth2/token", strings.NewReader(form.Encode()))
+	require.NoError(tb, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(clientID, secret)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(tb, err)
+	return resp
 }
