@@ -25,7 +25,7 @@ func TestRun_DPoPProofNamesThePublicURL(t *testing.T) {
 	require.NoError(t, err)
 	jkt, err := jwk.Thumbprint(key.Public())
 	require.NoError(t, err)
-	env := map[string]string{"TRUSTED_ISSUER": iss.URL, "JWKS_URL": iss.JWKSURL()}
+	env := map[string]string{"TRUSTED_ISSUER": iss.URL, "JWKS_URL": iss.JWKSURL(), "DPOP": "optional"}
 
 	post := func(target, host, htu string) int {
 		tok := iss.Token(t, "careergpt-backend", "logging-service", "logs:write", "cnf", map[string]string{"jkt": jkt})
