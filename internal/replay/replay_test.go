@@ -97,53 +97,68 @@ func useConcurrently(t *testing.T, replicas []*replay.Store) {
 // same run:
 //
 //	go test -run '^$' -bench 'Store_Use' -benchmem ./internal/replay/
+// BenchmarkStore_Use measures replay checks with ids shaped like the ones
+// Identity issues (Random: 128 random bits, base64url, 22 characters) and,
+// in the same run, sequential ids of the same length, whose inserts all
+// land on the B-tree's last page: the difference is what random ids cost.
+//
+//	go test -run '^$' -bench 'Store_Use' -benchtime 2s -count 3 ./internal/replay/
 func BenchmarkStore_Use(b *testing.B) {
 	ctx := context.Background()
 	exp := time.Now().Add(time.Hour)
 	b.Run("InMemoryBaseline", func(b *testing.B) {
 		var mu sync.Mutex
 		seen := map[string]struct{}{}
-		i := 0
 		for b.Loop() {
+			id := randomJTI()
 			mu.Lock()
-			seen[fmt.Sprint(i)] = struct{}{}
+			seen[id] = struct{}{}
 			mu.Unlock()
-			i++
 		}
 	})
+	ids := map[string]func() func() string{
+		"Random":       func() func() string { return randomJTI },
+		"Sequential22": sequentialJTIs,
+	}
 	for _, backend := range []struct {
 		name string
 		url  func(testing.TB) string
 	}{{"SQLite", dbtest.SQLite}, {"Postgres", dbtest.Postgres}} {
-		b.Run(backend.name, func(b *testing.B) {
-			s := open(b, backend.url(b), nil)
-			i := 0
-			for b.Loop() {
-				if _, err := s.Use(ctx, fmt.Sprint(i), exp); err != nil {
-					b.Fatal(err)
+		for _, shape := range []string{"Random", "Sequential22"} {
+			b.Run(backend.name+"/"+shape, func(b *testing.B) {
+				s, next := open(b, backend.url(b), nil), ids[shape]()
+				for b.Loop() {
+					if _, err := s.Use(ctx, next(), exp); err != nil {
+						b.Fatal(err)
+					}
 				}
-				i++
-			}
-		})
-		b.Run(backend.name+"Parallel", func(b *testing.B) {
-			benchmarkParallel(b, open(b, backend.url(b), nil))
-		})
+			})
+			b.Run(backend.name+"Parallel/"+shape, func(b *testing.B) {
+				benchmarkParallel(b, open(b, backend.url(b), nil), ids[shape]())
+			})
+		}
 	}
 }
 
-func benchmarkParallel(b *testing.B, s *replay.Store) {
-	ctx := context.Background()
-	exp := time.Now().Add(time.Hour)
+// sequentialJTIs returns ids as long as Identity's, in ascending order.
+func sequentialJTIs() func() string {
 	var mu sync.Mutex
 	i := 0
+	return func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		i++
+		return fmt.Sprintf("%022d", i)
+	}
+}
+
+func benchmarkParallel(b *testing.B, s *replay.Store, next func() string) {
+	ctx := context.Background()
+	exp := time.Now().Add(time.Hour)
 	b.SetParallelism(32) // 64 callers on 2 cores
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			mu.Lock()
-			i++
-			id := fmt.Sprint(i)
-			mu.Unlock()
-			if _, err := s.Use(ctx, id, exp); err != nil {
+			if _, err := s.Use(ctx, next(), exp); err != nil {
 				b.Fatal(err)
 			}
 		}
