@@ -97,6 +97,7 @@ func useConcurrently(t *testing.T, replicas []*replay.Store) {
 // same run:
 //
 //	go test -run '^$' -bench 'Store_Use' -benchmem ./internal/replay/
+//
 // BenchmarkStore_Use measures replay checks with ids shaped like the ones
 // Identity issues (Random: 128 random bits, base64url, 22 characters) and,
 // in the same run, sequential ids of the same length, whose inserts all
