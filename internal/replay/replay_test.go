@@ -93,15 +93,11 @@ func useConcurrently(t *testing.T, replicas []*replay.Store) {
 }
 
 // BenchmarkStore_Use measures durable replay checks on SQLite and, with
-// TEST_DATABASE_URL, PostgreSQL, against an in-memory map check, in the
-// same run:
-//
-//	go test -run '^$' -bench 'Store_Use' -benchmem ./internal/replay/
-//
-// BenchmarkStore_Use measures replay checks with ids shaped like the ones
-// Identity issues (Random: 128 random bits, base64url, 22 characters) and,
-// in the same run, sequential ids of the same length, whose inserts all
-// land on the B-tree's last page: the difference is what random ids cost.
+// TEST_DATABASE_URL, PostgreSQL, against an in-memory map check, with ids
+// shaped like the ones Identity issues (Random: 128 random bits, base64url,
+// 22 characters) and, in the same run, sequential ids of the same length,
+// whose inserts all land on the B-tree's last page: the difference is what
+// random ids cost.
 //
 //	go test -run '^$' -bench 'Store_Use' -benchtime 2s -count 3 ./internal/replay/
 func BenchmarkStore_Use(b *testing.B) {
