@@ -50,6 +50,7 @@ bench: ## the benchmarks recorded in docs/benchmarks.md (TEST_DATABASE_URL adds 
 	$(GO) test -run '^$$' -bench 'IssueToken' -benchmem -cpu 1 ./identity/
 	$(GO) test -run '^$$' -bench 'Store_Use' -benchtime 2s -count 3 ./internal/replay/
 	$(GO) test -run '^$$' -bench 'Purge_CheckLatency' -benchtime 1x -count 3 ./internal/replay/
+	$(GO) test -run '^$$' -bench 'Store_ListRecent' -benchtime 20x -count 3 ./logging/
 	@# servers pinned to CPU 0 by the benchmarks, their client on CPU 1
 	$(PIN_CLIENT) $(GO) test -run '^$$' -bench 'TokenEndpoint' -benchtime 3s -count 3 ./cmd/identity/
 	$(PIN_CLIENT) $(GO) test -run '^$$' -bench HTTP -benchtime 3s -count 3 ./cmd/logging/ ./cmd/notification/
