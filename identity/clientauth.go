@@ -130,12 +130,12 @@ func newAssertionVerifiers(cfg Config, deps Deps) (map[string]*authn.Verifier, e
 			keys = remote
 		}
 		v, err := authn.NewVerifier(authn.Config{
-			Issuer:                c.ID,
-			Audience:              cfg.tokenEndpoint(),
-			KeySet:                keys,
-			Leeway:                cfg.Leeway,
-			SkipTypeCheckInsecure: true, // RFC 7523 assertions have no registered typ
-			Now:                   deps.Now,
+			Issuer:   c.ID,
+			Audience: cfg.tokenEndpoint(),
+			KeySet:   keys,
+			Leeway:   cfg.Leeway,
+			Profile:  authn.ClientAssertion, // RFC 7523 assertions have no registered typ
+			Now:      deps.Now,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("identity: client %q: %w", c.ID, err)

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"time"
 
@@ -72,6 +74,20 @@ type Client struct {
 	Allow map[string][]string `json:"allow"`
 	// DPoP "required" makes every token of this client DPoP-bound.
 	DPoP DPoPMode `json:"dpop,omitempty"`
+	// SPIFFEID, if set, makes this client's tokens SPIFFE JWT-SVIDs: sub
+	// is this ID, typ JWT, no header parameter but alg, kid and typ. It
+	// needs an ES256 or RS256 signing key (IDENTITY_ALG): JWT-SVID allows
+	// no EdDSA.
+	SPIFFEID string `json:"spiffe_id,omitempty"`
+}
+
+// Subject is the sub of the client's tokens: its SPIFFE ID for JWT-SVIDs,
+// else its client id.
+func (c *Client) Subject() string { return cmp.Or(c.SPIFFEID, c.ID) }
+
+// HasJWTSVIDClients reports whether any client's tokens are JWT-SVIDs.
+func (r *Registry) HasJWTSVIDClients() bool {
+	return slices.ContainsFunc(r.Clients, func(c Client) bool { return c.SPIFFEID != "" })
 }
 
 // Duration is a time.Duration written as "5m" in JSON.
@@ -130,11 +146,19 @@ func (reg *Registry) Validate() error {
 	return nil
 }
 
+// spiffeID is a workload's SPIFFE ID (SPIFFE ID §2): a lower-case trust
+// domain and a path of plain segments, none starting with a dot (so no
+// dot segment).
+var spiffeID = regexp.MustCompile(`^spiffe://[a-z0-9._-]+(/[a-zA-Z0-9_-][a-zA-Z0-9._-]*)+$`)
+
 // validate reports a client entry that could never authenticate, or that
 // allows what no audience offers.
 func (c *Client) validate(audiences map[string]Audience) error {
 	if !c.DPoP.valid() {
 		return errors.New(`dpop must be "required", "off" or absent`)
+	}
+	if c.SPIFFEID != "" && !spiffeID.MatchString(c.SPIFFEID) {
+		return fmt.Errorf("spiffe_id %q is not a workload's SPIFFE ID (spiffe://trust.domain/path)", c.SPIFFEID)
 	}
 	switch c.AuthMethod {
 	case PrivateKeyJWT:

@@ -12,6 +12,7 @@ import (
 
 	"github.com/s2sjwt/s2sjwt/internal/authn"
 	"github.com/s2sjwt/s2sjwt/internal/database"
+	"github.com/s2sjwt/s2sjwt/internal/jwk"
 	"github.com/s2sjwt/s2sjwt/internal/replay"
 	"github.com/s2sjwt/s2sjwt/internal/runner"
 )
@@ -59,6 +60,9 @@ func (s *Setup) Open(ctx context.Context, in runner.Instance) (http.Handler, io.
 		if reg, err = LoadRegistry(s.RegistryPath); err != nil {
 			return nil, nil, err
 		}
+	}
+	if reg.HasJWTSVIDClients() && s.Algorithm == jwk.EdDSA {
+		return nil, nil, errors.New("clients with a spiffe_id get JWT-SVIDs, which cannot be EdDSA (JWT-SVID §2.1): set IDENTITY_ALG to ES256 or RS256")
 	}
 	if s.Database.URL != "" && s.KeySecret == "" {
 		return nil, nil, errors.New("IDENTITY_KEY_SECRET is required with DATABASE_URL: every replica seals and unseals the signing keys with it")

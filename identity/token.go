@@ -18,6 +18,7 @@ import (
 
 	"github.com/s2sjwt/s2sjwt/internal/authn"
 	"github.com/s2sjwt/s2sjwt/internal/httpx"
+	"github.com/s2sjwt/s2sjwt/internal/jwk"
 )
 
 // maxTokenRequestBytes bounds a token request body.
@@ -160,11 +161,11 @@ func (s *server) issue(r *http.Request, req *tokenRequest) (*tokenResponse, *oau
 	if oerr != nil {
 		return nil, oerr
 	}
-	token, jti, kid, err := s.sign(r.Context(), client.ID, req.audience, scope, jkt, ttl)
+	token, jti, kid, err := s.sign(r.Context(), client, req.audience, scope, jkt, ttl)
 	if err != nil {
 		return nil, &oauthError{status: http.StatusInternalServerError, code: "server_error", description: "try again later", cause: err}
 	}
-	s.deps.Logger.Info("token issued", "jti", jti, "sub", client.ID, "aud", req.audience, "scope", scope, "kid", kid, "ttl", ttl, "dpop_jkt", jkt)
+	s.deps.Logger.Info("token issued", "jti", jti, "sub", client.Subject(), "aud", req.audience, "scope", scope, "kid", kid, "ttl", ttl, "dpop_jkt", jkt)
 	tokenType := "Bearer"
 	if jkt != "" {
 		tokenType = "DPoP"
@@ -279,19 +280,29 @@ func (c accessTokenClaims) GetAudience() (jwt.ClaimStrings, error) {
 
 func unixDate(sec int64) (*jwt.NumericDate, error) { return jwt.NewNumericDate(time.Unix(sec, 0)), nil }
 
-func (s *server) sign(ctx context.Context, sub, aud, scope, jkt string, ttl time.Duration) (token, jti, kid string, err error) {
+// sign issues client's token: an RFC 9068 access token, or a SPIFFE
+// JWT-SVID (typ JWT, sub its SPIFFE ID) for a client with one. Both carry
+// the same claims; a JWT-SVID's extra ones are allowed by its standard (§3).
+func (s *server) sign(ctx context.Context, client *Client, aud, scope, jkt string, ttl time.Duration) (token, jti, kid string, err error) {
 	key, err := s.deps.Keys.Signer(ctx)
 	if err != nil {
 		return "", "", "", err
 	}
+	typ := authn.AccessTokenType
+	if client.SPIFFEID != "" {
+		if key.Algorithm == jwk.EdDSA {
+			return "", "", "", errors.New("a JWT-SVID cannot be signed with EdDSA (JWT-SVID §2.1): set IDENTITY_ALG to ES256 or RS256")
+		}
+		typ = "JWT"
+	}
 	jti = newTokenID()
 	now := s.now()
 	t := jwt.NewWithClaims(jwt.GetSigningMethod(key.Algorithm), accessTokenClaims{
-		Issuer: s.cfg.Issuer, Subject: sub, Audience: aud,
+		Issuer: s.cfg.Issuer, Subject: client.Subject(), Audience: aud,
 		ExpiresAt: now.Add(ttl).Unix(), IssuedAt: now.Unix(), NotBefore: now.Unix(),
-		ID: jti, ClientID: sub, Scope: scope, Confirmation: confirmation(jkt),
+		ID: jti, ClientID: client.ID, Scope: scope, Confirmation: confirmation(jkt),
 	})
-	t.Header["typ"] = authn.AccessTokenType
+	t.Header["typ"] = typ
 	t.Header["kid"] = key.ID
 	token, err = t.SignedString(key.Signer)
 	return token, jti, key.ID, err

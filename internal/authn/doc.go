@@ -15,4 +15,13 @@
 //
 // DPoP (RFC 9449) is part of the same verifier: WithDPoP checks each
 // request's proof against the key the token is bound to (cnf.jkt).
+//
+// The format accepted is a Profile, a named set of checks: AccessToken
+// (RFC 9068, the zero value), JWTSVID(trustDomain) for SPIFFE JWT-SVIDs,
+// ServiceAccount for Kubernetes projected tokens, ClientAssertion for RFC
+// 7523 assertions at a token endpoint. Every profile bounds how far ahead
+// exp may lie (Config.MaxLifetime, an hour by default).
+//
+//	p, _ := authn.JWTSVID("example.org")
+//	v, err := authn.NewVerifier(authn.Config{Profile: p, Audience: "logging-service", KeySet: bundle})
 package authn

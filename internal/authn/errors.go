@@ -24,6 +24,9 @@ var (
 	ErrNotYetValid       = errors.New("authn: token not valid yet")
 	ErrIssuedInFuture    = errors.New("authn: token issued in the future")
 	ErrNoSubject         = errors.New("authn: no subject")
+	ErrSubject           = errors.New("authn: subject is not an identity of this format")
+	ErrHeaderParameter   = errors.New("authn: header parameter the token's format does not allow")
+	ErrLifetime          = errors.New("authn: token lives longer than this service accepts")
 	ErrNoTokenID         = errors.New("authn: no token id")
 	ErrReplayed          = errors.New("authn: token already used")
 	ErrInsufficientScope = errors.New("authn: insufficient scope")
@@ -68,7 +71,7 @@ var refusals = []struct {
 	{ErrMalformed, "malformed", "malformed token"},
 	{ErrAlgorithm, "algorithm", "algorithm not allowed"},
 	{ErrAlgorithmMismatch, "algorithm_mismatch", "algorithm does not match key"},
-	{ErrType, "type", "not an access token (typ must be at+jwt)"},
+	{ErrType, "type", "wrong token type (typ)"},
 	{ErrCritical, "critical_header", "unsupported critical header"},
 	{ErrEmbeddedKey, "embedded_key", "key references in the header are not accepted"},
 	{ErrNoKeyID, "no_kid", "no key id"},
@@ -81,6 +84,9 @@ var refusals = []struct {
 	{ErrNotYetValid, "not_yet_valid", "token not valid yet"},
 	{ErrIssuedInFuture, "issued_in_future", "token issued in the future"},
 	{ErrNoSubject, "no_subject", "token has no subject"},
+	{ErrSubject, "subject", "subject is not an identity of this token format"},
+	{ErrHeaderParameter, "header_parameter", "header parameter not allowed in this token format"},
+	{ErrLifetime, "lifetime", "token lives longer than this service accepts"},
 	{ErrNoTokenID, "no_jti", "token has no jti"},
 }
 

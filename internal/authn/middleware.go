@@ -136,6 +136,9 @@ func (m *middleware) authenticate(r *http.Request) (*Claims, error) {
 		return nil, ErrDPoPRequired
 	}
 	if m.replay != nil {
+		if claims.ID == "" {
+			return nil, ErrNoTokenID // a profile where jti is optional, on a single-use server
+		}
 		forgetAfter := claims.ExpiresAt.Add(m.verifier.Leeway())
 		first, err := m.replay.Use(r.Context(), claims.ID, forgetAfter)
 		if err != nil {

@@ -26,6 +26,10 @@ const (
 	DefaultLeeway = 5 * time.Second
 	// MaxLeeway bounds a configured leeway: beyond it "expired" means little.
 	MaxLeeway = 30 * time.Second
+	// DefaultMaxLifetime bounds how far ahead exp may lie: a token minted
+	// for years by a misconfigured issuer is refused, not kept forever.
+	// Twelve times Identity's default lifetime, and Kubernetes' default.
+	DefaultMaxLifetime = time.Hour
 	// DefaultMaxTokenSize bounds the work an unauthenticated caller can cause.
 	DefaultMaxTokenSize = 8 << 10
 	// AccessTokenType is the RFC 9068 "typ" of a JWT access token.
@@ -41,7 +45,11 @@ var DefaultAlgorithms = []string{jwk.EdDSA, jwk.ES256, jwk.RS256}
 // Audience and KeySet are required, so a forgotten setting is a start-up
 // error instead of a verifier that accepts anything.
 type Config struct {
-	// Issuer is the exact "iss" of trusted tokens.
+	// Profile is the token format accepted; AccessToken (RFC 9068) when
+	// zero.
+	Profile Profile
+	// Issuer is the exact "iss" of trusted tokens (not checked under
+	// JWTSVID, whose key set is the trust domain's).
 	Issuer string
 	// Audience is this service's own identifier; "aud" must contain it exactly.
 	Audience string
@@ -53,18 +61,18 @@ type Config struct {
 	Leeway time.Duration
 	// MaxTokenSize in bytes; DefaultMaxTokenSize when zero.
 	MaxTokenSize int
-	// SkipTypeCheckInsecure accepts any "typ". Only for RFC 7523 client
-	// assertions, which have no registered type; never for access tokens,
-	// where it would let an ID token or assertion pass as an access token.
-	SkipTypeCheckInsecure bool
+	// MaxLifetime bounds how far after now exp may lie; DefaultMaxLifetime
+	// when zero.
+	MaxLifetime time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
 
 // Validate reports a configuration that would weaken verification.
 func (c Config) Validate() error {
+	p := c.Profile.orDefault()
 	switch {
-	case c.Issuer == "":
+	case c.Issuer == "" && p.issuer:
 		return errors.New("authn: config: issuer is required")
 	case c.Audience == "":
 		return errors.New("authn: config: audience is required")
@@ -72,12 +80,12 @@ func (c Config) Validate() error {
 		return errors.New("authn: config: key set is required")
 	case c.Leeway < 0 || c.Leeway > MaxLeeway:
 		return fmt.Errorf("authn: config: leeway %s outside [0, %s]", c.Leeway, MaxLeeway)
-	case c.MaxTokenSize < 0:
-		return errors.New("authn: config: negative max token size")
+	case c.MaxTokenSize < 0 || c.MaxLifetime < 0:
+		return errors.New("authn: config: negative max token size or lifetime")
 	}
 	for _, alg := range c.Algorithms {
-		if !slices.Contains(DefaultAlgorithms, alg) {
-			return fmt.Errorf("authn: config: algorithm %q is not allowed", alg)
+		if !slices.Contains(DefaultAlgorithms, alg) || p.algorithms != nil && !slices.Contains(p.algorithms, alg) {
+			return fmt.Errorf("authn: config: algorithm %q is not allowed (profile %s)", alg, p.name)
 		}
 	}
 	return nil
@@ -109,10 +117,11 @@ func (c *Claims) HasScope(scope string) bool {
 	return false
 }
 
-// Verifier checks JWT access tokens for one audience from one issuer.
+// Verifier checks tokens of one profile for one audience from one issuer.
 // It is safe for concurrent use.
 type Verifier struct {
 	cfg        Config
+	profile    Profile
 	algorithms []string
 	validator  *jwt.Validator
 }
@@ -131,22 +140,27 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.MaxLifetime == 0 {
+		cfg.MaxLifetime = DefaultMaxLifetime
+	}
+	p := cfg.Profile.orDefault()
 	algs := cfg.Algorithms
 	if len(algs) == 0 {
-		algs = DefaultAlgorithms
+		algs = slices.DeleteFunc(slices.Clone(DefaultAlgorithms), func(alg string) bool {
+			return p.algorithms != nil && !slices.Contains(p.algorithms, alg)
+		})
 	}
-	return &Verifier{
-		cfg:        cfg,
-		algorithms: algs,
-		validator: jwt.NewValidator(
-			jwt.WithIssuer(cfg.Issuer),
-			jwt.WithAudience(cfg.Audience),
-			jwt.WithExpirationRequired(),
-			jwt.WithIssuedAt(),
-			jwt.WithLeeway(cfg.Leeway),
-			jwt.WithTimeFunc(cfg.Now),
-		),
-	}, nil
+	opts := []jwt.ParserOption{
+		jwt.WithAudience(cfg.Audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(cfg.Leeway),
+		jwt.WithTimeFunc(cfg.Now),
+	}
+	if p.issuer {
+		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
+	}
+	return &Verifier{cfg: cfg, profile: p, algorithms: algs, validator: jwt.NewValidator(opts...)}, nil
 }
 
 // Audience returns the audience this verifier accepts.
@@ -159,6 +173,8 @@ type header struct {
 	Alg string `json:"alg"`
 	Typ string `json:"typ"`
 	Kid string `json:"kid"`
+	// other is the first member that is not alg, typ or kid, if any.
+	other string
 }
 
 var b64 = base64.RawURLEncoding.Strict()
@@ -226,8 +242,11 @@ func (v *Verifier) VerifyParsed(ctx context.Context, t *Token) (*Claims, error) 
 	if !slices.Contains(v.algorithms, hdr.Alg) {
 		return nil, fmt.Errorf("%w: %q", ErrAlgorithm, hdr.Alg)
 	}
-	if !v.cfg.SkipTypeCheckInsecure && !isAccessTokenType(hdr.Typ) {
-		return nil, fmt.Errorf("%w: %q", ErrType, hdr.Typ)
+	if !v.profile.typeOK(hdr.Typ) {
+		return nil, fmt.Errorf("%w: %q (profile %s)", ErrType, hdr.Typ, v.profile.name)
+	}
+	if v.profile.closedHeader && hdr.other != "" {
+		return nil, fmt.Errorf("%w: %q (profile %s)", ErrHeaderParameter, hdr.other, v.profile.name)
 	}
 	if hdr.Kid == "" {
 		return nil, ErrNoKeyID
@@ -273,6 +292,10 @@ func parseHeader(segment string, h *header) error {
 			return fmt.Errorf("%w: %s", ErrCritical, value)
 		case "jwk", "jku", "x5u", "x5c":
 			return fmt.Errorf("%w: %q", ErrEmbeddedKey, name)
+		default:
+			if h.other == "" {
+				h.other = name
+			}
 		}
 		return err
 	})
@@ -407,11 +430,14 @@ func numericDate(name string, value []byte) (*jwt.NumericDate, error) {
 // most fundamental first: whose token it is before when it is valid.
 func (v *Verifier) validateClaims(c *Claims) error {
 	// golang-jwt reports every missing required claim the same way; name them.
+	p := v.profile
 	switch {
-	case c.Issuer == "":
+	case c.Issuer == "" && p.issuer:
 		return fmt.Errorf("%w: no iss", ErrIssuer)
 	case len(c.Audience) == 0:
 		return fmt.Errorf("%w: no aud", ErrAudience)
+	case len(c.Audience) > 1 && p.oneAudience:
+		return fmt.Errorf("%w: %d audiences (profile %s takes one)", ErrAudience, len(c.Audience), p.name)
 	case c.ExpiresAt == nil:
 		return ErrNoExpiry
 	}
@@ -429,10 +455,24 @@ func (v *Verifier) validateClaims(c *Claims) error {
 		}
 		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	if c.Subject == "" {
-		return ErrNoSubject
+	if limit := v.cfg.Now().Add(v.cfg.MaxLifetime + v.cfg.Leeway); c.ExpiresAt.After(limit) {
+		return fmt.Errorf("%w: exp %s, more than %s ahead", ErrLifetime, c.ExpiresAt.UTC().Format(time.RFC3339), v.cfg.MaxLifetime)
 	}
-	if c.ID == "" {
+	return v.validateIdentity(c)
+}
+
+// validateIdentity checks who the token names (sub, in the profile's
+// shape) and that it can be told from its siblings (jti).
+func (v *Verifier) validateIdentity(c *Claims) error {
+	switch {
+	case c.Subject == "":
+		return ErrNoSubject
+	case v.profile.subject != nil:
+		if err := v.profile.subject(c.Subject); err != nil {
+			return err
+		}
+	}
+	if c.ID == "" && v.profile.needsJTI {
 		return ErrNoTokenID
 	}
 	return nil

@@ -109,7 +109,8 @@ func (k Key) MarshalJSON() ([]byte, error) {
 	return json.Marshal(raw)
 }
 
-// UnmarshalJSON reads a public key. Keys whose "use" is not "sig", whose
+// UnmarshalJSON reads a public key. Keys whose "use" is not "sig" (or a
+// SPIFFE bundle's "jwt-svid"), whose
 // parameters do not form a valid key, or whose "alg" does not fit the key
 // type are refused, so a Set never holds a key that could verify under the
 // wrong algorithm.
@@ -118,7 +119,8 @@ func (k *Key) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return fmt.Errorf("jwk: %w", err)
 	}
-	if raw.Use != "" && raw.Use != "sig" {
+	// "jwt-svid" is a SPIFFE bundle's JWT authority: a signing key too.
+	if raw.Use != "" && raw.Use != "sig" && raw.Use != "jwt-svid" {
 		return fmt.Errorf("%w: use %q", ErrUnsupportedKey, raw.Use)
 	}
 	if raw.KeyOps != nil && !slices.Contains(raw.KeyOps, "verify") {

@@ -27,6 +27,27 @@ type ResourceServer struct {
 	// host): a DPoP proof's htu must name it. Empty: the listener's
 	// loopback URL, right for the demo and for a binary run as it is.
 	PublicURL string
+	// Profile is the token format accepted: rfc9068 (the default),
+	// jwt-svid (of TrustDomain) or kubernetes.
+	Profile     string
+	TrustDomain string
+}
+
+// TokenProfile is the verifier's profile for rs.Profile.
+func (rs ResourceServer) TokenProfile() (authn.Profile, error) {
+	switch rs.Profile {
+	case "", authn.AccessToken.Name():
+		return authn.AccessToken, nil
+	case authn.ServiceAccount.Name():
+		return authn.ServiceAccount, nil
+	case "jwt-svid":
+		p, err := authn.JWTSVID(rs.TrustDomain)
+		if err != nil {
+			return p, fmt.Errorf("TOKEN_PROFILE=jwt-svid needs TRUST_DOMAIN: %w", err)
+		}
+		return p, nil
+	}
+	return authn.Profile{}, fmt.Errorf("TOKEN_PROFILE=%q: want rfc9068, jwt-svid or kubernetes", rs.Profile)
 }
 
 // DPoP modes of a resource server.
@@ -70,14 +91,20 @@ func (rs *ResourceServer) Flags(fs *flag.FlagSet, env Env) {
 	DurationFlag(fs, env, &rs.JWKSMinRefresh, "jwks-min-refresh", "JWKS_MIN_REFRESH", authn.DefaultMinRefreshInterval, "least time between two JWKS fetches")
 	StringFlag(fs, env, &rs.DPoP, "dpop", "DPOP", DPoPOptional, "DPoP-bound tokens (RFC 9449): off, optional or required")
 	StringFlag(fs, env, &rs.PublicURL, "public-url", "PUBLIC_URL", "", "this service's URL as clients address it, which DPoP proofs must name (default: the listen address on loopback)")
+	StringFlag(fs, env, &rs.Profile, "token-profile", "TOKEN_PROFILE", "rfc9068", "token format accepted: rfc9068 (access tokens), jwt-svid (SPIFFE, with TRUST_DOMAIN) or kubernetes (service-account tokens)")
+	StringFlag(fs, env, &rs.TrustDomain, "trust-domain", "TRUST_DOMAIN", "", "the SPIFFE trust domain whose JWT-SVIDs are accepted (TOKEN_PROFILE=jwt-svid)")
 }
 
 // Verifier returns the verifier for audience, with a remote key set.
 func (rs ResourceServer) Verifier(audience string, logger *slog.Logger) (*authn.Verifier, error) {
+	profile, err := rs.TokenProfile()
+	if err != nil {
+		return nil, err
+	}
 	keys, err := authn.NewRemoteKeySet(authn.RemoteKeySetConfig{JWKSURL: rs.JWKSURL, Issuer: rs.Issuer, Logger: logger,
 		MaxKeyAge: rs.JWKSMaxAge, MinRefreshInterval: rs.JWKSMinRefresh})
 	if err != nil {
 		return nil, err
 	}
-	return authn.NewVerifier(authn.Config{Issuer: rs.Issuer, Audience: audience, KeySet: keys, Leeway: rs.Leeway})
+	return authn.NewVerifier(authn.Config{Profile: profile, Issuer: rs.Issuer, Audience: audience, KeySet: keys, Leeway: rs.Leeway})
 }
