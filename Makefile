@@ -4,7 +4,9 @@ IMAGES   := $(SERVICES) conformance
 TAG      ?= dev
 GO       ?= go
 COMPOSE  ?= $(shell command -v docker-compose >/dev/null 2>&1 && echo docker-compose || echo docker compose)
-TARGET   ?= conformance/targets/local.json
+# This project's services under each token profile they speak: RFC 9068
+# access tokens, SPIFFE JWT-SVIDs, Kubernetes service-account tokens.
+TARGET   ?= conformance/targets/local.json conformance/targets/local-jwt-svid.json conformance/targets/local-kubernetes.json
 PIN_CLIENT := $(shell command -v taskset >/dev/null 2>&1 && echo taskset -c 1)
 
 .PHONY: help demo test build images up down conformance conformance-docker bench vet fmt
@@ -39,7 +41,7 @@ ifeq ($(DOCKER),1)
 conformance: conformance-docker ## run the conformance suite (TARGET=file for another implementation; DOCKER=1: images via testcontainers)
 else
 conformance: build ## run the conformance suite (TARGET=file for another implementation; DOCKER=1: images via testcontainers)
-	./bin/conformance -target $(TARGET) $(ARGS)
+	@set -e; for t in $(TARGET); do echo "== $$t"; ./bin/conformance -target $$t $(ARGS); done
 endif
 
 conformance-docker: build images ## run the suite against images started with testcontainers

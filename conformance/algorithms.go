@@ -27,14 +27,14 @@ type AlgorithmSupport struct {
 // probeAlgorithms sends rs a valid token under each algorithm.
 func (s *Suite) probeAlgorithms(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) AlgorithmSupport {
 	support := AlgorithmSupport{Server: rs.Name, Refused: map[string]string{}, kids: map[string]string{}}
-	for _, alg := range testissuer.Algorithms {
+	for _, alg := range rs.Token.Algorithms() {
 		run, err := e.WithIssuer(alg)
 		var o Observation
 		if err == nil {
 			var raw string
 			var h, c map[string]any
 			if raw, h, c, err = run.Base(ctx, rs); err == nil {
-				support.token = fmt.Sprintf("typ %v, iss %v, sub %v, aud %v", h["typ"], c["iss"], c["sub"], c["aud"])
+				support.token = fmt.Sprintf("profile %s: typ %v, iss %v, sub %v, aud %v", rs.Token.Describe(), h["typ"], c["iss"], c["sub"], c["aud"])
 				support.kids[alg] = fmt.Sprint(h["kid"])
 				o = run.Send(ctx, rs, attack.Bearer("valid "+alg+" token", raw))
 			}
@@ -71,10 +71,9 @@ func (s *Suite) algorithmRuns(e *attack.Kit, rs *target.ResourceServer, support 
 	if len(algs) == 0 {
 		return nil, fmt.Errorf("%w: resource server %q accepted no valid token from the test issuer under %s.\n"+
 			"It answered: %s.\nThe tokens it refused: %s.\n"+
-			"Is it running at %s, and does it trust issuer %s with JWKS %s (or find it by discovery)? "+
-			"The suite's tokens are RFC 9068 access tokens (typ at+jwt); a verifier of another format, such as SPIFFE "+
-			"JWT-SVIDs or Kubernetes service-account tokens, refuses them, and the suite does not mint those yet.",
-			ErrConfig, rs.Name, modeWords(mode), support.refusals(), support.sentTokens(), rs.URL, e.IssuerURL, e.IssuerURL+testissuer.JWKSPath)
+			"Is it running at %s, and does it trust issuer %s with JWKS %s (or find it by discovery)? %s",
+			ErrConfig, rs.Name, modeWords(mode, rs), support.refusals(), support.sentTokens(), rs.URL, e.IssuerURL, e.IssuerURL+testissuer.JWKSPath,
+			profileHint(rs.Token))
 	}
 	runs := make([]*attack.Kit, 0, len(algs))
 	for _, alg := range algs {
@@ -87,11 +86,26 @@ func (s *Suite) algorithmRuns(e *attack.Kit, rs *target.ResourceServer, support 
 	return runs, nil
 }
 
-func modeWords(mode string) string {
+func modeWords(mode string, rs *target.ResourceServer) string {
 	if mode == target.AlgAuto || mode == target.AlgAll {
-		return "any of " + strings.Join(testissuer.Algorithms, ", ")
+		return "any of " + strings.Join(rs.Token.Algorithms(), ", ")
 	}
 	return mode
+}
+
+// profileHint says which setting of the target would change the tokens.
+func profileHint(p target.Token) string {
+	switch p.ProfileName() {
+	case target.ProfileJWTSVID:
+		return fmt.Sprintf("The tokens were JWT-SVIDs of trust domain %s (token.profile jwt-svid); a SPIFFE verifier fetches "+
+			"the trust domain's bundle, which the test issuer serves at %s. If it expects another subject, set token.subject.", p.TrustDomain, testissuer.BundlePath)
+	case target.ProfileKubernetes:
+		return "The tokens were service-account tokens (token.profile kubernetes); a verifier finds the keys by OIDC discovery at " +
+			"the issuer or at " + testissuer.KubernetesJWKSPath + ". If it expects another audience or subject, set audience or token.subject."
+	}
+	return "The tokens were RFC 9068 access tokens (typ at+jwt, token.profile rfc9068). A SPIFFE JWT-SVID verifier refuses them: " +
+		"set token.profile to jwt-svid with its trust_domain; a Kubernetes service-account token verifier: kubernetes with namespace " +
+		"and service_account; an in-house format: token.header and token.claims (docs/conformance.md, Token profiles)."
 }
 
 func (a AlgorithmSupport) sentTokens() string {

@@ -322,10 +322,14 @@ func mdEscape(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
 func WriteCatalogue(w io.Writer) error {
 	var b strings.Builder
 	for _, cat := range Categories {
-		fmt.Fprintf(&b, "\n### %s\n\n| id | case | expected | severity | source |\n|---|---|---|---|---|\n", cat)
+		fmt.Fprintf(&b, "\n### %s\n\n| id | case | expected | severity | profiles | source |\n|---|---|---|---|---|---|\n", cat)
 		for _, c := range Catalogue() {
 			if c.Category == cat {
-				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", c.ID, mdEscape(c.Title), c.Expect, c.Severity, mdEscape(c.Source))
+				profiles := "all"
+				if len(c.Profiles) > 0 {
+					profiles = strings.Join(c.Profiles, ", ")
+				}
+				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", c.ID, mdEscape(c.Title), c.Expect, c.Severity, profiles, mdEscape(c.Source))
 			}
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/s2sjwt/s2sjwt/conformance"
 	"github.com/s2sjwt/s2sjwt/conformance/internal/vulnerable"
 	"github.com/s2sjwt/s2sjwt/conformance/target"
+	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
 	"github.com/s2sjwt/s2sjwt/internal/testutil"
 )
 
@@ -46,6 +47,13 @@ func TestMain(m *testing.M) {
 // flaw and returns the ids of the failed cases.
 func runAgainst(t *testing.T, flaw vulnerable.Flaw, alg string, only ...string) (failed []string, report *conformance.Report) {
 	t.Helper()
+	return runAgainstProfile(t, flaw, alg, target.Token{}, only...)
+}
+
+// runAgainstProfile is runAgainst with a server that verifies tokens of
+// profile p, and a target that says so.
+func runAgainstProfile(t *testing.T, flaw vulnerable.Flaw, alg string, p target.Token, only ...string) (failed []string, report *conformance.Report) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	issuerURL := "http://" + ln.Addr().String()
@@ -53,8 +61,12 @@ func runAgainst(t *testing.T, flaw vulnerable.Flaw, alg string, only ...string) 
 	// replay would hide it (DPOP-09 is not applicable on single-use servers).
 	singleUse := flaw != vulnerable.DPoPNoProofReplayCheck
 	cfg := vulnerable.Config{
-		Issuer: issuerURL, JWKSURL: issuerURL + "/jwks.json", Audience: "vulnerable-service",
+		Issuer: issuerURL, JWKSURL: issuerURL + testissuer.JWKSPath, Audience: "vulnerable-service",
 		Scope: "write", SingleUse: singleUse, Flaw: flaw, RefreshInterval: time.Second, DPoP: true,
+		Profile: p.Profile, TrustDomain: p.TrustDomain, Namespace: p.Namespace, ServiceAccount: p.ServiceAccount, OnlySubject: p.OnlySubject,
+	}
+	if p.Profile == target.ProfileJWTSVID {
+		cfg.JWKSURL = issuerURL + testissuer.BundlePath
 	}
 	handler := vulnerable.New(cfg)
 	srv := httptest.NewServer(handler)
@@ -71,7 +83,7 @@ func runAgainst(t *testing.T, flaw vulnerable.Flaw, alg string, only ...string) 
 		TestIssuer:  &target.TestIssuerConfig{URL: issuerURL, Algorithm: alg},
 		ResourceServers: []target.ResourceServer{{
 			Name: "vulnerable", URL: srv.URL, Method: http.MethodPost, Path: "/", Body: json.RawMessage(`{}`),
-			Audience: "vulnerable-service", Scope: "write", SingleUse: singleUse, Replicas: []string{replica.URL}, DPoP: true,
+			Audience: "vulnerable-service", Scope: "write", SingleUse: singleUse, Replicas: []string{replica.URL}, DPoP: true, Token: p,
 		}},
 	}
 	suite, err := conformance.New(tgt, conformance.Options{IssuerListener: ln, KeysDir: keysDir, Only: only})
@@ -134,6 +146,11 @@ func TestSuite_EveryAttackCaseIsExercised(t *testing.T) {
 		}
 	}
 	for _, ids := range vulnerable.IdentityCatches {
+		for _, id := range ids {
+			caught[id] = true
+		}
+	}
+	for _, ids := range vulnerable.ProfileCatches {
 		for _, id := range ids {
 			caught[id] = true
 		}

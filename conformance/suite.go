@@ -256,8 +256,8 @@ func (s *Suite) runServer(ctx context.Context, e *attack.Kit, rs *target.Resourc
 }
 
 func applies(c attack.Case, rs *target.ResourceServer) string {
-	if c.Applies == nil {
-		return ""
+	if why := c.AppliesTo(rs.Token.ProfileName()); why != "" || c.Applies == nil {
+		return why
 	}
 	return c.Applies(rs)
 }

@@ -114,6 +114,9 @@ type ResourceServer struct {
 	// Container, in docker mode, names the container serving it; URL is
 	// then filled in from its mapped port.
 	Container string `json:"container,omitempty"`
+	// Token is what a valid token for this server looks like: its profile
+	// (rfc9068 by default, jwt-svid, kubernetes) and overrides.
+	Token Token `json:"token,omitzero"`
 }
 
 // Identity is the implementation's token service and a client registered
@@ -237,7 +240,7 @@ func (rs *ResourceServer) validate(i int, taken map[string]bool, processes []Pro
 			return invalid("resource_servers[%d].replicas[%d]: %q is not an http(s) URL", i, j, u)
 		}
 	}
-	return nil
+	return rs.Token.validate(fmt.Sprintf("resource_servers[%d].token", i))
 }
 
 func (t *Target) validateIdentity() error {

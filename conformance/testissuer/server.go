@@ -15,14 +15,20 @@ import (
 
 // Paths the issuer serves, relative to its URL.
 const (
-	JWKSPath      = "/jwks.json"
-	OtherPath     = "/other" // another issuer, with a key set of its own
-	AttackerPath  = "/attacker/"
-	HitsPath      = "/hits"
-	AboutPath     = "/.well-known/conformance-issuer"
-	PublishPath   = "/control/publish"
-	oauthMetadata = "/.well-known/oauth-authorization-server"
-	oidcMetadata  = "/.well-known/openid-configuration"
+	JWKSPath = "/jwks.json"
+	// BundlePath serves the trusted keys as a SPIFFE bundle (use:
+	// jwt-svid), as a SPIFFE bundle endpoint does, for JWT-SVID verifiers.
+	BundlePath = "/spiffe/bundle"
+	// KubernetesJWKSPath is where a Kubernetes API server serves its
+	// service-account keys; the same set as JWKSPath.
+	KubernetesJWKSPath = "/openid/v1/jwks"
+	OtherPath          = "/other" // another issuer, with a key set of its own
+	AttackerPath       = "/attacker/"
+	HitsPath           = "/hits"
+	AboutPath          = "/.well-known/conformance-issuer"
+	PublishPath        = "/control/publish"
+	oauthMetadata      = "/.well-known/oauth-authorization-server"
+	oidcMetadata       = "/.well-known/openid-configuration"
 )
 
 // Bounds on what the fetch log keeps: anyone who reaches the issuer can
@@ -116,6 +122,8 @@ func NewServer(docs Documents) (*Server, error) {
 	s.mux.HandleFunc("GET /healthz", s.static([]byte(`"ok"`)))
 	s.mux.HandleFunc("GET "+AboutPath, s.static(s.about))
 	s.mux.HandleFunc("GET "+JWKSPath, s.handleJWKS)
+	s.mux.HandleFunc("GET "+KubernetesJWKSPath, s.handleJWKS)
+	s.mux.HandleFunc("GET "+BundlePath, s.handleBundle)
 	s.mux.HandleFunc("GET "+oauthMetadata, s.static(metadata(docs.Issuer)))
 	s.mux.HandleFunc("GET "+oidcMetadata, s.static(metadata(docs.Issuer)))
 	s.mux.HandleFunc("GET "+OtherPath+JWKSPath, s.static(docs.Other))
@@ -151,11 +159,41 @@ func (s *Server) static(body []byte) http.HandlerFunc {
 }
 
 func (s *Server) handleJWKS(w http.ResponseWriter, _ *http.Request) {
+	body, _ := json.Marshal(map[string][]json.RawMessage{"keys": s.fetchKeys()})
+	writeJSON(w, body)
+}
+
+// fetchKeys counts a fetch and returns the trusted and published keys.
+func (s *Server) fetchKeys() []json.RawMessage {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.hits.JWKS++
-	keys := append(slices.Clone(s.trusted), s.published...)
-	s.mu.Unlock()
-	body, _ := json.Marshal(map[string][]json.RawMessage{"keys": keys})
+	return append(slices.Clone(s.trusted), s.published...)
+}
+
+// bundleRefreshHint is the SPIFFE bundle's refresh hint in seconds: short,
+// so a verifier that follows it sees a published key (KEY-11) well within
+// the suite's default wait.
+const bundleRefreshHint = 5
+
+// handleBundle serves the key set as a SPIFFE bundle (SPIFFE Trust Domain
+// and Bundle §4): every key a JWT authority (use jwt-svid) but those
+// marked use enc, which SPIFFE consumers skip as they skip any other use.
+// The sequence number grows with each published key.
+func (s *Server) handleBundle(w http.ResponseWriter, _ *http.Request) {
+	raw := s.fetchKeys()
+	keys := make([]map[string]any, 0, len(raw))
+	for _, r := range raw {
+		var k map[string]any
+		if json.Unmarshal(r, &k) != nil {
+			continue
+		}
+		if k["use"] != "enc" {
+			k["use"] = "jwt-svid"
+		}
+		keys = append(keys, k)
+	}
+	body, _ := json.Marshal(map[string]any{"keys": keys, "spiffe_refresh_hint": bundleRefreshHint, "spiffe_sequence": len(raw)})
 	writeJSON(w, body)
 }
 

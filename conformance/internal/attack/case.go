@@ -2,6 +2,8 @@ package attack
 
 import (
 	"context"
+	"slices"
+	"strings"
 
 	"github.com/s2sjwt/s2sjwt/conformance/target"
 )
@@ -49,6 +51,18 @@ type About struct {
 	Explain  string // the idea, for a newcomer
 	Severity Severity
 	Expect   Expectation
+	// Profiles are the token profiles the case applies to; empty, every
+	// one. Elsewhere it is N/A.
+	Profiles []string
+}
+
+// AppliesTo is why the case does not apply to tokens of profile ("" when
+// it does).
+func (a About) AppliesTo(profile string) string {
+	if len(a.Profiles) == 0 || slices.Contains(a.Profiles, profile) {
+		return ""
+	}
+	return "applies to tokens of profile " + strings.Join(a.Profiles, " or ") + ", not to this server's " + profile
 }
 
 // Result is the verdict of one case against one server.

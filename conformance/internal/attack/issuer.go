@@ -6,10 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/s2sjwt/s2sjwt/conformance/target"
 	"github.com/s2sjwt/s2sjwt/conformance/testissuer"
 )
 
@@ -47,23 +45,6 @@ func newIssuer(url string, keys *testissuer.Keys, alg string) (*Issuer, error) {
 		}
 	}
 	return ti, nil
-}
-
-// Claims builds the claims of a token valid for rs in every respect.
-func (ti *Issuer) Claims(rs *target.ResourceServer, now time.Time) map[string]any {
-	c := map[string]any{
-		"iss": ti.URL, "sub": "conformance-client", "aud": rs.Audience,
-		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(),
-		"jti": RandomID(), "client_id": "conformance-client",
-	}
-	if rs.Scope != "" {
-		c["scope"] = rs.Scope
-	}
-	return c
-}
-
-func (ti *Issuer) Header(k SigningKey) map[string]any {
-	return map[string]any{"alg": k.Algorithm, "typ": "at+jwt", "kid": k.ID}
 }
 
 // Sign serialises header and claims and signs them with k under alg.

@@ -75,9 +75,10 @@ func (e *Kit) Base(ctx context.Context, rs *target.ResourceServer) (raw string, 
 
 func (e *Kit) BaseFor(ctx context.Context, rs *target.ResourceServer, audience string) (raw string, header, claims map[string]any, err error) {
 	if e.Issuer != nil {
-		header = e.Issuer.Header(e.Issuer.Primary)
-		claims = e.Issuer.Claims(rs, time.Now())
-		claims["aud"] = audience
+		other := *rs // the same profile, another audience
+		other.Audience = audience
+		header = e.Issuer.Header(rs, e.Issuer.Primary)
+		claims = e.Issuer.Claims(&other, time.Now())
 		raw, err = Sign(e.Issuer.Primary.Signer, e.Issuer.Primary.Algorithm, header, claims)
 		return raw, header, claims, err
 	}

@@ -12,10 +12,10 @@ func audienceCases() []attack.Case {
 			Title:   title,
 			Explain: explain},
 			Run: attack.Requests(attack.Forged(func(_ *attack.Issuer, _, c map[string]any) {
-				if v := value(c["aud"].(string)); v == nil {
+				if v := value(audienceOf(c)); v == nil {
 					delete(c, "aud")
 				} else {
-					c["aud"] = v
+					c["aud"] = sameForm(c["aud"], v)
 				}
 			}))}
 	}
@@ -39,4 +39,30 @@ func audienceCases() []attack.Case {
 		aud("AUD-11", "aud has surrounding whitespace", "Trimming before comparing is not exact comparison.", attack.Medium,
 			func(own string) any { return " " + own + " " }),
 	}
+}
+
+// audienceOf is the audience of a valid token's claims, whether its profile
+// writes aud as a string or as an array of one (kubernetes).
+func audienceOf(c map[string]any) string {
+	switch aud := c["aud"].(type) {
+	case string:
+		return aud
+	case []any:
+		if len(aud) > 0 {
+			s, _ := aud[0].(string)
+			return s
+		}
+	}
+	return ""
+}
+
+// sameForm writes a string audience the way the valid token writes aud, so
+// the value is the only difference.
+func sameForm(own, v any) any {
+	if s, ok := v.(string); ok {
+		if _, list := own.([]any); list {
+			return []any{s}
+		}
+	}
+	return v
 }

@@ -14,7 +14,7 @@ import (
 // Categories, in report order.
 var Categories = []string{
 	"control", "mission", "audience", "issuer", "time", "signature", "key selection",
-	"type and header", "subject", "replay", "dpop", "format and cost", "issuer profile",
+	"type and header", "subject", "token profile", "replay", "dpop", "format and cost", "issuer profile",
 }
 
 // The controls the catalogue's verdicts rest on.
@@ -31,10 +31,13 @@ const (
 // phase, what it rests on and where it applies.
 func Cases() []attack.Case {
 	cases := slices.Concat(controlCases(), missionCases(), audienceCases(), issuerCases(), timeCases(),
-		signatureCases(), keyCases(), headerCases(), subjectCases(), replayCases(), dpopCases(), formatCases(),
+		signatureCases(), keyCases(), headerCases(), subjectCases(), profileCases(), replayCases(), dpopCases(), formatCases(),
 		[]attack.Case{rfc6750Case})
 	for i := range cases {
 		c := &cases[i]
+		if profiles, ok := narrowed[c.ID]; ok {
+			c.Profiles = profiles
+		}
 		switch {
 		case c.ID == finalControlID:
 			c.Phase = attack.Final
@@ -53,6 +56,23 @@ func Cases() []attack.Case {
 	}
 	return cases
 }
+
+// narrowed are the general cases whose premise a token profile does not
+// share; they are N/A under the others.
+var narrowed = map[string][]string{
+	// typ at+jwt is RFC 9068's: a JWT-SVID is typed JWT or JOSE, a
+	// service-account token not at all.
+	"CTRL-07": {target.ProfileRFC9068}, "HDR-01": {target.ProfileRFC9068}, "HDR-02": {target.ProfileRFC9068},
+	// A JWT-SVID is trusted through its trust domain's bundle; iss is none
+	// of its claims.
+	"M-04": notJWTSVID, "ISS-01": notJWTSVID, "ISS-02": notJWTSVID, "ISS-03": notJWTSVID, "ISS-04": notJWTSVID,
+	// What RFC 7519 allows and JWT-SVID advises against or forbids: several
+	// audiences (SVID-12), header parameters beyond alg, kid, typ (SVID-13),
+	// a key without use in a bundle where use is required.
+	"CTRL-02": notJWTSVID, "CTRL-05": notJWTSVID, "CTRL-09": notJWTSVID,
+}
+
+var notJWTSVID = []string{target.ProfileRFC9068, target.ProfileKubernetes}
 
 // IdentityCases returns the issuer-profile cases, run once against the
 // target's identity service.

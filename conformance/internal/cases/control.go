@@ -21,7 +21,7 @@ func controlCases() []attack.Case {
 		{About: attack.About{ID: "CTRL-02", Category: "control", Severity: attack.Medium, Expect: attack.Accept, Source: "RFC 7519 §4.1.3",
 			Title:   "aud as an array that contains the service",
 			Explain: "aud may be a string or an array of strings; a token for several audiences that include this service is for this service."},
-			Run: attack.Requests(attack.Forged(func(_ *attack.Issuer, _, c map[string]any) { c["aud"] = []any{"some-other-service", c["aud"]} }))},
+			Run: attack.Requests(attack.Forged(func(_ *attack.Issuer, _, c map[string]any) { c["aud"] = []any{"some-other-service", audienceOf(c)} }))},
 		{About: attack.About{ID: "CTRL-03", Category: "control", Severity: attack.Low, Expect: attack.Accept, Source: "RFC 7519 §4.1.4-5 (\"some small leeway\")",
 			Title:   "iat and nbf 2 s in the future, within clock-skew leeway",
 			Explain: "Clocks drift. RFC 7519 allows a small leeway, and without any, a token from an issuer whose clock runs 2 s ahead is refused: an outage waiting for a clock to drift. An interoperability finding, not a security one (TIME-08 reports the leeway measured)."},
@@ -37,7 +37,7 @@ func controlCases() []attack.Case {
 					return nil, attack.ErrNeedsTestIssuer
 				}
 				k := e.Issuer.Rotated
-				tok, err := attack.Sign(k.Signer, k.Algorithm, e.Issuer.Header(k), e.Issuer.Claims(rs, time.Now()))
+				tok, err := attack.Sign(k.Signer, k.Algorithm, e.Issuer.Header(rs, k), e.Issuer.Claims(rs, time.Now()))
 				return []attack.Attempt{attack.Bearer("rotated kid", tok)}, err
 			})},
 		{About: attack.About{ID: "CTRL-05", Category: "control", Severity: attack.Medium, Expect: attack.Accept, Source: "RFC 7519 §4.3; RFC 7515 §4",

@@ -62,10 +62,10 @@ func formatCases() []attack.Case {
 				if err != nil {
 					return nil, err
 				}
-				own := c["aud"]
+				own, _ := json.Marshal(c["aud"])
 				delete(c, "aud")
 				body, _ := json.Marshal(c)
-				dupAud := fmt.Sprintf(`{"aud":%q,%s,"aud":"some-other-service"}`, own, body[1:len(body)-1])
+				dupAud := fmt.Sprintf(`{"aud":%s,%s,"aud":"some-other-service"}`, own, body[1:len(body)-1])
 				// Only aud: a duplicate alg's acceptance could not be told
 				// from a verifier that takes the algorithm from the key (SIG-13).
 				k := e.Issuer.Primary
@@ -128,7 +128,7 @@ func formatCases() []attack.Case {
 				if e.Issuer == nil {
 					return nil, attack.ErrNeedsTestIssuer
 				}
-				h := e.Issuer.Header(e.Issuer.Primary)
+				h := e.Issuer.Header(rs, e.Issuer.Primary)
 				var out []attack.Attempt
 				for label, payload := range map[string]string{"text": "hello", "array": `["sub","admin"]`, "null": "null"} {
 					tok, err := e.Forge(h, payload)

@@ -65,7 +65,7 @@ func headerCases() []attack.Case {
 				if err != nil {
 					return nil, err
 				}
-				h := e.Issuer.Header(e.Issuer.Primary)
+				h := e.Issuer.Header(rs, e.Issuer.Primary)
 				h["cty"] = "JWT"
 				hdr, _ := attack.MarshalSegment(h)
 				k := e.Issuer.Primary

@@ -35,7 +35,7 @@ func issuerCases() []attack.Case {
 				k := e.Issuer.Other
 				c := e.Issuer.Claims(rs, time.Now())
 				c["iss"] = e.Issuer.URL + "/other"
-				tok, err := attack.Sign(k.Signer, k.Algorithm, e.Issuer.Header(k), c)
+				tok, err := attack.Sign(k.Signer, k.Algorithm, e.Issuer.Header(rs, k), c)
 				return []attack.Attempt{attack.Bearer("other issuer", tok)}, err
 			})},
 	}

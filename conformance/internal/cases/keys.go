@@ -157,7 +157,7 @@ func signedByRole(role, label string) func(context.Context, *attack.Kit, *target
 		if !ok {
 			return nil, fmt.Errorf("the test issuer has no %s key", role)
 		}
-		tok, err := attack.Sign(k.Signer, k.Algorithm, e.Issuer.Header(k), e.Issuer.Claims(rs, time.Now()))
+		tok, err := attack.Sign(k.Signer, k.Algorithm, e.Issuer.Header(rs, k), e.Issuer.Claims(rs, time.Now()))
 		return []attack.Attempt{attack.Bearer(label, tok)}, err
 	}
 }
@@ -216,7 +216,7 @@ func publishedKeyAccepted(ctx context.Context, e *attack.Kit, rs *target.Resourc
 	}
 	start := time.Now()
 	for {
-		tok, err := attack.Sign(key.Signer, key.Algorithm, e.Issuer.Header(key), e.Issuer.Claims(rs, time.Now()))
+		tok, err := attack.Sign(key.Signer, key.Algorithm, e.Issuer.Header(rs, key), e.Issuer.Claims(rs, time.Now()))
 		if err != nil {
 			v := attack.SkipOrFail(err)
 			return "", &v

@@ -251,7 +251,7 @@ func mislabelledKeyAttempts(ctx context.Context, e *attack.Kit, rs *target.Resou
 	for _, alg := range testissuer.Algorithms {
 		k, _ := e.Keys.Get(testissuer.Primary, alg)
 		label := otherKeyTypeAlg(alg)
-		h := e.Issuer.Header(k)
+		h := e.Issuer.Header(rs, k)
 		h["alg"] = label
 		hdr, _ := attack.MarshalSegment(h)
 		payload, _ := attack.MarshalSegment(e.Issuer.Claims(rs, time.Now()))

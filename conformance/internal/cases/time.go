@@ -58,13 +58,30 @@ func timeCases() []attack.Case {
 					delete(c, "exp")
 					body, _ := json.Marshal(c)
 					claims := fmt.Sprintf(`%s,"exp":%s}`, body[:len(body)-1], exp)
-					hdr, _ := attack.MarshalSegment(e.Issuer.Header(e.Issuer.Primary))
+					hdr, _ := attack.MarshalSegment(e.Issuer.Header(rs, e.Issuer.Primary))
 					payload, _ := attack.MarshalSegment(claims)
 					tok, err := attack.SignSegments(e.Issuer.Primary.Signer, e.Issuer.Primary.Algorithm, hdr, payload)
 					if err != nil {
 						return nil, err
 					}
 					out = append(out, attack.Bearer("exp "+exp, tok))
+				}
+				return out, nil
+			})},
+		{About: attack.About{ID: "TIME-10", Category: "time", Severity: attack.Medium, Expect: attack.Refuse, Source: "RFC 8725 §3.10; RFC 9068 §5; Kubernetes TokenRequest",
+			Title:   "A token that lives longer than the server allows (max_lifetime + 10 min, and ten years)",
+			Explain: "exp bounds what a stolen token is worth, but only if someone bounds exp: a token minted for ten years, by a misconfigured or compromised issuer, is a permanent credential. A verifier caps the lifetime it accepts (the target's max_lifetime, an hour unless set) and refuses a token whose exp lies beyond it."},
+			Run: attack.Requests(func(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) ([]attack.Attempt, error) {
+				var out []attack.Attempt
+				for i, life := range []time.Duration{rs.Token.Lifetime() + 10*time.Minute, 10 * 365 * 24 * time.Hour} {
+					attempts, err := attack.Forged(func(_ *attack.Issuer, _, c map[string]any) {
+						c["exp"] = time.Now().Add(life).Unix()
+					})(ctx, e, rs)
+					if err != nil {
+						return nil, err
+					}
+					attempts[0].Label = []string{"exp max_lifetime + 10 min ahead", "exp ten years ahead"}[i]
+					out = append(out, attempts...)
 				}
 				return out, nil
 			})},
@@ -75,6 +92,10 @@ func timeCases() []attack.Case {
 const (
 	leewayProbeMax   = 10 * time.Minute
 	leewayBisections = 9 // 600 s / 2^9: about 1.2 s
+	// leewayResolution is what the measurement cannot tell apart: one
+	// bisection step, and the second NumericDates are truncated to. A
+	// server at exactly max_leeway can measure that much above it.
+	leewayResolution = leewayProbeMax>>leewayBisections + time.Second
 )
 
 // measureLeeway is TIME-08: for exp (in the past), nbf and iat (in the
@@ -100,7 +121,7 @@ func measureLeeway(ctx context.Context, e *attack.Kit, rs *target.ResourceServer
 		accepts := func(d time.Duration) (bool, attack.Observation) {
 			c := e.Issuer.Claims(rs, time.Now())
 			b.set(c, time.Now(), d)
-			tok, err := e.Forge(e.Issuer.Header(e.Issuer.Primary), c)
+			tok, err := e.Forge(e.Issuer.Header(rs, e.Issuer.Primary), c)
 			if err != nil {
 				return false, attack.Observation{Label: b.claim, Error: err.Error()}
 			}
@@ -127,7 +148,7 @@ func measureLeeway(ctx context.Context, e *attack.Kit, rs *target.ResourceServer
 			}
 		}
 		found = append(found, fmt.Sprintf("%s %s", b.claim, lo.Round(time.Second)))
-		if lo > limit {
+		if lo > limit+leewayResolution {
 			over = append(over, fmt.Sprintf("%s accepted about %s off", b.claim, lo.Round(time.Second)))
 		}
 	}

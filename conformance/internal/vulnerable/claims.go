@@ -9,7 +9,7 @@ import (
 )
 
 func (s *server) checkClaims(c map[string]any) error {
-	if !s.has(SkipsIssuer) && !s.has(DiscoversKeysFromIss) {
+	if s.checksIssuer() {
 		iss, ok := c["iss"].(string)
 		want := s.cfg.Issuer
 		switch {
@@ -27,7 +27,8 @@ func (s *server) checkClaims(c map[string]any) error {
 			return errRefused
 		}
 	}
-	if !s.has(SkipsAudience) && !s.audienceOK(c["aud"]) {
+	legacy := s.legacyServiceAccount(c)
+	if !s.has(SkipsAudience) && !legacy && (!s.audienceOK(c["aud"]) || !s.audienceCountOK(c["aud"])) {
 		return errRefused
 	}
 	now := time.Now()
@@ -41,9 +42,9 @@ func (s *server) checkClaims(c map[string]any) error {
 	case err != nil:
 		return err
 	case zeroExp:
-	case !hasExp && !s.has(ExpiryOptional) && !s.has(SkipsExpiry) && !s.has(TreatsBadExpAsAbsent):
+	case !hasExp && !s.has(ExpiryOptional) && !s.has(SkipsExpiry) && !s.has(TreatsBadExpAsAbsent) && !legacy:
 		return errRefused
-	case hasExp && !s.has(SkipsExpiry) && now.After(exp.Add(leeway)):
+	case hasExp && !s.has(SkipsExpiry) && (now.After(exp.Add(leeway)) || !s.lifetimeOK(exp, now)):
 		return errRefused
 	}
 	nbfLeeway := leeway
@@ -56,7 +57,7 @@ func (s *server) checkClaims(c map[string]any) error {
 	if iat, ok, err := s.numericDate(c, "iat"); err != nil || ok && !s.has(SkipsIssuedAt) && iat.After(now.Add(leeway)) {
 		return errRefused
 	}
-	if sub, ok := c["sub"].(string); !s.has(SkipsSubject) && (!ok || sub == "") {
+	if sub, ok := c["sub"].(string); !s.has(SkipsSubject) && (!ok || sub == "" || !s.subjectOK(c)) {
 		return errRefused
 	}
 	if _, ok := c["jti"].(string); !ok {

@@ -78,6 +78,16 @@ const (
 	DPoPAcceptsHS256         Flaw = "accepts HS256 proofs unchecked"
 	DPoPAcceptsPrivateJWK    Flaw = "accepts a proof jwk with private members"
 	DPoPIgnoresTyp           Flaw = "accepts proofs of any typ"
+
+	NoLifetimeBound             Flaw = "accepts an exp any distance ahead"
+	SPIFFEIDLax                 Flaw = "parses SPIFFE IDs with net/url and case folding"
+	SVIDAnyTrustDomain          Flaw = "accepts a SPIFFE ID of any trust domain its bundle signs"
+	SVIDManyAudiences           Flaw = "accepts JWT-SVIDs for several audiences"
+	SVIDExtraHeader             Flaw = "accepts JWT-SVIDs with header parameters beyond alg, kid, typ"
+	SVIDAnyAlgorithm            Flaw = "accepts EdDSA JWT-SVIDs"
+	ComparesAccountNameOnly     Flaw = "compares the service account's name, not its namespace"
+	ComparesNamespaceOnly       Flaw = "compares the service account's namespace only"
+	AcceptsLegacyServiceAccount Flaw = "accepts legacy secret-based service-account tokens"
 )
 
 // Catches maps each flaw to the suite cases that must fail because of it.
@@ -154,4 +164,27 @@ var Catches = map[Flaw][]string{
 	DPoPAcceptsHS256:         {"DPOP-13"},
 	DPoPAcceptsPrivateJWK:    {"DPOP-14"},
 	DPoPIgnoresTyp:           {"DPOP-15"},
+	NoLifetimeBound:          {"TIME-10"},
+}
+
+// ProfileCatches are the flaws of a profile's verifier: each runs against
+// a server of that profile (ProfileOf).
+var ProfileCatches = map[Flaw][]string{
+	SPIFFEIDLax:                 {"SVID-01", "SVID-03", "SVID-04", "SVID-05", "SVID-06", "SVID-07", "SVID-08", "SVID-09", "SVID-10", "SVID-11"},
+	SVIDAnyTrustDomain:          {"SVID-02"},
+	SVIDManyAudiences:           {"SVID-12"},
+	SVIDExtraHeader:             {"SVID-13"},
+	SVIDAnyAlgorithm:            {"SVID-14"},
+	ComparesAccountNameOnly:     {"K8S-01"},
+	ComparesNamespaceOnly:       {"K8S-02"},
+	AcceptsLegacyServiceAccount: {"K8S-03"},
+}
+
+// ProfileOf is the profile a profile flaw's server verifies.
+func ProfileOf(f Flaw) string {
+	switch f {
+	case ComparesAccountNameOnly, ComparesNamespaceOnly, AcceptsLegacyServiceAccount:
+		return ProfileKubernetes
+	}
+	return ProfileJWTSVID
 }

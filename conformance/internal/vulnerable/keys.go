@@ -159,6 +159,9 @@ func (s *server) fetchSet(ctx context.Context, url string) map[string]jwk.Key {
 	// How this server reads a key's stated purpose, flaws included.
 	kept := raw.Keys[:0]
 	for _, k := range raw.Keys {
+		if s.cfg.Profile == ProfileJWTSVID && k["use"] == "jwt-svid" {
+			k["use"] = "sig" // a SPIFFE bundle's JWT authority
+		}
 		_, hasUse := k["use"]
 		switch {
 		case s.has(RequiresUse) && !hasUse:

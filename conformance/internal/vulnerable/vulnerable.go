@@ -43,6 +43,14 @@ type Config struct {
 	// Leeway is its clock-skew leeway; 5 s if zero. A setting, not a flaw:
 	// go-jose's default is 60 s.
 	Leeway time.Duration
+	// Profile is the token profile it verifies: "" (RFC 9068), jwt-svid
+	// (sub a SPIFFE ID of TrustDomain) or kubernetes (sub a service
+	// account; Namespace and ServiceAccount the only one accepted when
+	// OnlySubject).
+	Profile, TrustDomain, Namespace, ServiceAccount string
+	OnlySubject                                     bool
+	// MaxLifetime bounds how far ahead exp may lie; an hour if zero.
+	MaxLifetime time.Duration
 	// UsedFile, if set, keeps used jtis across restarts (one per line).
 	// ReplicaMemoryNotShared is a deployment of two servers, each with its
 	// own memory; the server itself behaves correctly.
@@ -62,7 +70,13 @@ type server struct {
 
 // New returns the server.
 func New(cfg Config) http.Handler {
-	if len(cfg.Algorithms) == 0 {
+	switch {
+	case len(cfg.Algorithms) > 0:
+	case cfg.Profile == ProfileJWTSVID && cfg.Flaw != SVIDAnyAlgorithm:
+		cfg.Algorithms = []string{"ES256", "RS256", "PS256"} // JWT-SVID §2.1
+	case cfg.Profile == ProfileJWTSVID:
+		cfg.Algorithms = []string{"EdDSA", "ES256", "RS256", "PS256"}
+	default:
 		cfg.Algorithms = []string{"EdDSA", "ES256", "RS256"}
 	}
 	if cfg.RefreshInterval == 0 {
@@ -250,11 +264,7 @@ func (s *server) object(segment string) (map[string]any, error) {
 
 func (s *server) checkSignature(ctx context.Context, h map[string]any, parts []string, iss string) error {
 	alg, _ := h["alg"].(string)
-	typ, hasTyp := h["typ"].(string)
-	switch {
-	case s.has(SkipsType):
-	case !hasTyp && s.has(TypeOptional):
-	case !strings.EqualFold(typ, "at+jwt") && !strings.EqualFold(typ, "application/at+jwt"):
+	if !s.typeOK(h) || !s.headerOK(h) {
 		return errRefused
 	}
 	if _, ok := h["crit"]; ok && !s.has(IgnoresCrit) {
