@@ -2,7 +2,6 @@ package conformance_test
 
 import (
 	"slices"
-	"sort"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -49,14 +48,8 @@ func TestSuite_PassesCorrectServerPerProfile(t *testing.T) {
 // TestSuite_CatchesEveryProfileFlaw: each broken verifier of a profile
 // fails the cases built for its flaw.
 func TestSuite_CatchesEveryProfileFlaw(t *testing.T) {
-	flaws := make([]string, 0, len(vulnerable.ProfileCatches))
-	for f := range vulnerable.ProfileCatches {
-		flaws = append(flaws, string(f))
-	}
-	sort.Strings(flaws)
-	for _, f := range flaws {
-		flaw := vulnerable.Flaw(f)
-		t.Run(f, func(t *testing.T) {
+	for _, flaw := range sortedFlaws(vulnerable.ProfileCatches) {
+		t.Run(string(flaw), func(t *testing.T) {
 			t.Parallel()
 			failed, report := runAgainstProfile(t, flaw, "ES256", profileFor(flaw), vulnerable.ProfileCatches[flaw]...)
 			require.ElementsMatch(t, vulnerable.ProfileCatches[flaw], failed, text(report))
