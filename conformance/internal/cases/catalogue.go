@@ -66,6 +66,7 @@ var narrowed = map[string][]string{
 	// A JWT-SVID is trusted through its trust domain's bundle; iss is none
 	// of its claims.
 	"M-04": notJWTSVID, "ISS-01": notJWTSVID, "ISS-02": notJWTSVID, "ISS-03": notJWTSVID, "ISS-04": notJWTSVID,
+	"ISS-06": notJWTSVID, "ISS-07": notJWTSVID, "ISS-08": notJWTSVID, "ISS-09": notJWTSVID,
 	// What RFC 7519 allows and JWT-SVID advises against or forbids: several
 	// audiences (SVID-12), header parameters beyond alg, kid, typ (SVID-13),
 	// a key without use in a bundle where use is required.

@@ -144,6 +144,18 @@ func formatCases() []attack.Case {
 				raw, _, _, err := e.Base(ctx, rs)
 				return []attack.Attempt{{Label: "access_token in query", Query: "access_token=" + raw}}, err
 			}),
+		fc("FMT-15", "Another spelling of a valid token: characters outside base64url after the signature", "A lenient decoder that skips what is not base64url (Python's b64decode without validate, say) verifies token+\"!!!!\" as the token itself. Each spelling is then a new token to whatever is keyed on the string: a replay cache, a deny-list, a rate limit.",
+			"RFC 7515 §2, §7.1; RFC 4648 §3.3", attack.Medium, func(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) ([]attack.Attempt, error) {
+				var out []attack.Attempt
+				for _, extra := range []string{"!!!!", "%%"} {
+					base, err := e.Token(ctx, rs) // a fresh token each, so single-use servers judge the spelling, not a replay
+					if err != nil {
+						return nil, err
+					}
+					out = append(out, attack.Bearer("token+"+extra, base.Raw+extra))
+				}
+				return out, nil
+			}),
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -12,9 +13,24 @@ func (s *server) checkClaims(c map[string]any) error {
 	if s.checksIssuer() {
 		iss, ok := c["iss"].(string)
 		want := s.cfg.Issuer
+		if list, isList := c["iss"].([]any); isList && s.has(IssuerInArray) {
+			iss, ok = want, slices.Contains(list, any(want))
+		}
 		switch {
 		case !ok:
 			return errRefused
+		case s.has(IssuerTrimmed):
+			if strings.TrimSpace(iss) != want {
+				return errRefused
+			}
+		case s.has(IssuerSubstring):
+			if iss == "" || !strings.Contains(want, iss) {
+				return errRefused
+			}
+		case s.has(IssuerPrefix):
+			if !strings.HasPrefix(iss, want) {
+				return errRefused
+			}
 		case s.has(IssuerCaseInsensitive):
 			if !strings.EqualFold(iss, want) {
 				return errRefused

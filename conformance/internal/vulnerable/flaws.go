@@ -80,6 +80,11 @@ const (
 	DPoPIgnoresTyp           Flaw = "accepts proofs of any typ"
 
 	NoLifetimeBound             Flaw = "accepts an exp any distance ahead"
+	IssuerTrimmed               Flaw = "trims iss before comparing"
+	IssuerInArray               Flaw = "accepts an iss array that holds the issuer"
+	IssuerSubstring             Flaw = "accepts an iss the expected issuer contains"
+	IssuerPrefix                Flaw = "matches iss by prefix"
+	SkipsNonAlphabet            Flaw = "skips characters outside base64url in the signature"
 	SPIFFEIDLax                 Flaw = "parses SPIFFE IDs with net/url and case folding"
 	SVIDAnyTrustDomain          Flaw = "accepts a SPIFFE ID of any trust domain its bundle signs"
 	SVIDManyAudiences           Flaw = "accepts JWT-SVIDs for several audiences"
@@ -165,6 +170,11 @@ var Catches = map[Flaw][]string{
 	DPoPAcceptsPrivateJWK:    {"DPOP-14"},
 	DPoPIgnoresTyp:           {"DPOP-15"},
 	NoLifetimeBound:          {"TIME-10"},
+	IssuerTrimmed:            {"ISS-06"},
+	IssuerInArray:            {"ISS-07"},
+	IssuerSubstring:          {"ISS-08"},
+	IssuerPrefix:             {"ISS-09"},
+	SkipsNonAlphabet:         {"FMT-15"},
 }
 
 // ProfileCatches are the flaws of a profile's verifier: each runs against

@@ -274,8 +274,16 @@ func (s *server) checkSignature(ctx context.Context, h map[string]any, parts []s
 		return nil
 	}
 	sigSegment := parts[2]
-	if s.has(LaxBase64) {
+	switch {
+	case s.has(LaxBase64):
 		sigSegment = strings.TrimRight(sigSegment, "=")
+	case s.has(SkipsNonAlphabet):
+		sigSegment = strings.Map(func(r rune) rune {
+			if r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+				return r
+			}
+			return -1
+		}, sigSegment)
 	}
 	sig, err := base64.RawURLEncoding.Strict().DecodeString(sigSegment)
 	if err != nil {
