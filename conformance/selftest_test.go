@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/signal"
+	"runtime"
 	"slices"
 	"syscall"
 	"testing"
@@ -306,4 +307,30 @@ func TestSuite_LeewayWithinMaxLeeway(t *testing.T) {
 	report, err := suite.Run(context.Background())
 	require.NoError(t, err)
 	require.Empty(t, failedIDs(report), text(report))
+}
+
+// TestSuite_RaceCaughtOnABusyMachine: with every core of this process kept
+// busy, RPL-02 catches a check-then-store replay guard in each of ten runs,
+// and passes a correct one. (Requests started from goroutines once missed
+// the 20-ms window with both cores loaded; held requests do not.)
+func TestSuite_RaceCaughtOnABusyMachine(t *testing.T) {
+	stop := make(chan struct{})
+	defer close(stop)
+	for range runtime.NumCPU() {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+			}
+		}()
+	}
+	for run := range 10 {
+		failed, report := runAgainst(t, vulnerable.RacyReplay, "ES256", "RPL-02")
+		require.Contains(t, failed, "RPL-02", "run %d:\n%s", run+1, text(report))
+	}
+	failed, report := runAgainst(t, vulnerable.Correct, "ES256", "RPL-02")
+	require.Empty(t, failed, text(report))
 }

@@ -188,6 +188,23 @@ func (e *Kit) Send(ctx context.Context, rs *target.ResourceServer, a Attempt) Ob
 // SendTo makes rs's request at base, one of its URLs (replicas).
 func (e *Kit) SendTo(ctx context.Context, rs *target.ResourceServer, base string, a Attempt) Observation {
 	obs := Observation{Label: a.Label}
+	req, err := e.request(ctx, rs, base, a)
+	if err != nil {
+		obs.Error = err.Error()
+		return obs
+	}
+	resp, err := e.Client.Do(req)
+	if err != nil {
+		obs.Error = "no answer: " + err.Error()
+		return obs
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<10))
+	return observe(obs, resp, data)
+}
+
+// request is rs's request at base with a's credentials.
+func (e *Kit) request(ctx context.Context, rs *target.ResourceServer, base string, a Attempt) (*http.Request, error) {
 	var body io.Reader
 	if len(rs.Body) > 0 {
 		body = bytes.NewReader(rs.Body)
@@ -198,8 +215,7 @@ func (e *Kit) SendTo(ctx context.Context, rs *target.ResourceServer, base string
 	}
 	req, err := http.NewRequestWithContext(ctx, rs.Method, url, body)
 	if err != nil {
-		obs.Error = err.Error()
-		return obs
+		return nil, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -210,13 +226,11 @@ func (e *Kit) SendTo(ctx context.Context, rs *target.ResourceServer, base string
 	if a.DPoP != "" {
 		req.Header.Set("DPoP", a.DPoP)
 	}
-	resp, err := e.Client.Do(req)
-	if err != nil {
-		obs.Error = "no answer: " + err.Error()
-		return obs
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<10))
+	return req, nil
+}
+
+// observe records what resp (its body read into data) says.
+func observe(obs Observation, resp *http.Response, data []byte) Observation {
 	obs.Status = resp.StatusCode
 	obs.Challenge = resp.Header.Get("WWW-Authenticate")
 	if len(obs.Challenge) > maxChallengeBytes {
