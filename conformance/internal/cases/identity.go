@@ -342,21 +342,40 @@ func checkDPoPBinding(ctx context.Context, e *attack.Kit) attack.Verdict {
 	return attack.Verdict{Status: attack.Pass}
 }
 
-// checkRequestedSub is IDP-03.
+// checkRequestedSub is IDP-03: a sub asked for in the form (RFC 6749
+// §3.2 makes token requests form-encoded, so a form-only endpoint is
+// tested too) and in the seed's JSON shape. Each must be refused, or
+// answered with a token whose sub is the client's own.
 func checkRequestedSub(ctx context.Context, e *attack.Kit) attack.Verdict {
 	other := e.Identity.Config.OtherSubject
 	if other == "" {
 		other = "careergpt-backend"
 	}
-	body := fmt.Sprintf(`{"sub":%q,"aud":%q}`, other, targetAudience(e))
-	s, b, err := e.Identity.Do(ctx, http.MethodPost, e.Identity.TokenURL, "application/json", body, e.Identity.Basic())
-	v := refusedOrErr(refused("JSON sub="+other, s, b), err)
-	if v.Status == attack.Fail && s == http.StatusOK {
-		// Issuing is acceptable only if the sub was ignored.
-		var tr attack.TokenResponse
-		_ = json.Unmarshal(b, &tr)
-		if _, c, err := attack.Decode(tr.AccessToken); err == nil && c["sub"] == e.Identity.Config.ClientID {
-			return attack.Verdict{Status: attack.Pass, Observations: v.Observations}
+	aud := targetAudience(e)
+	v := attack.Verdict{Status: attack.Pass}
+	for _, req := range []struct{ label, contentType, body string }{
+		{"form sub=" + other, form, "grant_type=client_credentials&audience=" + url.QueryEscape(aud) + "&sub=" + url.QueryEscape(other)},
+		{"JSON sub=" + other, "application/json", fmt.Sprintf(`{"sub":%q,"aud":%q}`, other, aud)},
+	} {
+		s, b, err := e.Identity.Do(ctx, http.MethodPost, e.Identity.TokenURL, req.contentType, req.body, e.Identity.Basic())
+		obs := attack.Observation{Label: req.label, Status: s, Error: errorOf(b)}
+		var problem string
+		switch {
+		case err != nil:
+			problem = err.Error()
+		case s == http.StatusOK:
+			// Issuing is right only if the requested sub was ignored.
+			var tr attack.TokenResponse
+			_ = json.Unmarshal(b, &tr)
+			if _, c, err := attack.Decode(tr.AccessToken); err != nil || c["sub"] != e.Identity.Config.ClientID {
+				problem = fmt.Sprintf("issued a token with sub %v, not the authenticated client %s", c["sub"], e.Identity.Config.ClientID)
+			}
+		case s >= 500:
+			problem = fmt.Sprintf("server error %d", s)
+		}
+		v.Observations = append(v.Observations, obs)
+		if problem != "" {
+			v.Status, v.Reason = attack.Fail, attack.JoinReason(v.Reason, req.label+": "+problem)
 		}
 	}
 	return v

@@ -26,6 +26,7 @@ const (
 	SkipsClientAuth        IdentityFlaw = "issues tokens without client authentication"
 	AcceptsAnySecret       IdentityFlaw = "accepts any secret for a known client"
 	HonorsRequestedSub     IdentityFlaw = "puts the requested sub in the token"
+	HonorsFormSub          IdentityFlaw = "puts a sub form parameter in the token"
 	IssuesAnyAudience      IdentityFlaw = "issues tokens for any audience"
 	TypJWT                 IdentityFlaw = "types access tokens JWT"
 	RepeatsJTI             IdentityFlaw = "gives every token the same jti"
@@ -44,6 +45,7 @@ var IdentityCatches = map[IdentityFlaw][]string{
 	SkipsClientAuth:        {"IDP-01"},
 	AcceptsAnySecret:       {"IDP-02"},
 	HonorsRequestedSub:     {"IDP-03"},
+	HonorsFormSub:          {"IDP-03"},
 	IssuesAnyAudience:      {"IDP-04"},
 	TypJWT:                 {"IDP-05"},
 	RepeatsJTI:             {"IDP-06"},
@@ -110,13 +112,18 @@ func (id *identity) handleJWKS(w http.ResponseWriter, _ *http.Request) {
 
 func (id *identity) handleToken(w http.ResponseWriter, r *http.Request) {
 	var grant, aud, sub string
+	honoursSub := false // whether a requested sub goes into the token
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		var body struct{ Sub, Aud string }
 		_ = json.NewDecoder(r.Body).Decode(&body)
 		grant, aud, sub = "client_credentials", body.Aud, body.Sub
+		honoursSub = id.has(HonorsRequestedSub)
 	} else {
 		_ = r.ParseForm()
 		grant, aud = r.PostForm.Get("grant_type"), r.PostForm.Get("audience")
+		if id.has(HonorsFormSub) {
+			sub, honoursSub = r.PostForm.Get("sub"), true
+		}
 	}
 	if grant != "client_credentials" {
 		code := "unsupported_grant_type"
@@ -135,7 +142,7 @@ func (id *identity) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeJSONBody(w, http.StatusBadRequest, map[string]string{"error": "invalid_target"})
 		return
 	}
-	if sub != "" && sub != client && !id.has(HonorsRequestedSub) {
+	if sub != "" && sub != client && !honoursSub {
 		writeJSONBody(w, http.StatusForbidden, map[string]string{"error": "unauthorized_client"})
 		return
 	}
