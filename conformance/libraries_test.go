@@ -116,6 +116,68 @@ func TestLibraries_KubernetesServiceAccount(t *testing.T) {
 	t.Parallel()
 	ln, issuerURL := issuerListener(t)
 	const audience, allowed = "ledger-api", "system:serviceaccount:payments:ledger"
+	srv := oidcServer(t, issuerURL, audience, func(sub string) bool { return sub == allowed })
+
+	rs := target.ResourceServer{Name: "service-account", URL: srv.URL, Method: http.MethodGet, Path: "/", Audience: audience,
+		Token: target.Token{Profile: target.ProfileKubernetes, Namespace: "payments", ServiceAccount: "ledger", OnlySubject: true}}
+	byAlg := runLibrary(t, ln, issuerURL, rs)
+	require.Equal(t, []string{"ES256", "RS256"}, sortedKeys(byAlg), "the positive control must pass under each algorithm Kubernetes signs with")
+	for alg, failed := range byAlg {
+		require.ElementsMatch(t, []string{
+			"CTRL-08", // the scheme is matched as "Bearer " exactly
+			"TIME-04", // go-oidc reads exp into a json.Number, which takes "9999999999" as well as 9999999999
+			"TIME-06", // go-oidc does not check iat: a token issued in the future is accepted
+			"TIME-08", // go-oidc allows nbf five minutes ahead
+			"TIME-10", // nothing bounds exp
+			"KEY-06",  // without a kid, go-oidc tries every key of the set
+			"KEY-08",  // its RemoteKeySet refetches the JWKS for every unknown kid
+			"KEY-09",  // go-jose ignores use: a key published for encryption verifies tokens
+			"KEY-10",  // and key_ops
+			"FMT-02",  // no bound on the token's size
+			"FMT-06",  // go-jose's ParseSigned takes the JWS JSON serialization too
+		}, failed, "%s", alg)
+	}
+}
+
+// TestLibraries_GoOIDCChecksNoScope: go-oidc's verifier used for access
+// tokens, as many services do, checks no scope. Run twice, with the target
+// naming no scope and then the scope the server would need, the verdicts
+// differ in the scope cases alone: the ones that withhold the scope fail,
+// the control passes, nothing else moves.
+func TestLibraries_GoOIDCChecksNoScope(t *testing.T) {
+	t.Parallel()
+	verdicts := map[string]map[string]conformance.Status{}
+	for _, scope := range []string{"", "ledger:write"} {
+		ln, issuerURL := issuerListener(t)
+		srv := oidcServer(t, issuerURL, "ledger-api", func(string) bool { return true })
+		tgt := &target.Target{TestIssuer: &target.TestIssuerConfig{URL: issuerURL, Algorithm: "ES256"},
+			ResourceServers: []target.ResourceServer{{Name: "ledger", URL: srv.URL, Method: http.MethodGet, Path: "/", Audience: "ledger-api", Scope: scope}}}
+		suite, err := conformance.New(tgt, conformance.Options{IssuerListener: ln, KeysDir: keysDir, Skip: []string{"KEY-11", "TIME-08"}})
+		require.NoError(t, err)
+		report, err := suite.Run(context.Background())
+		require.NoError(t, err)
+		verdicts[scope] = map[string]conformance.Status{}
+		for _, r := range report.Results {
+			verdicts[scope][r.ID] = r.Status
+		}
+	}
+	changed := map[string]conformance.Status{}
+	for id, without := range verdicts[""] {
+		if with := verdicts["ledger:write"][id]; with != without {
+			changed[id] = with
+		}
+	}
+	require.Equal(t, map[string]conformance.Status{
+		"SCOPE-01": conformance.Pass, // accepted, as it must be
+		"SCOPE-02": conformance.Fail, "SCOPE-03": conformance.Fail, "SCOPE-04": conformance.Fail,
+		"SCOPE-05": conformance.Fail, "SCOPE-06": conformance.Fail,
+	}, changed)
+}
+
+// oidcServer is a resource server verifying tokens with go-oidc, the keys
+// found by discovery at issuerURL, for audience; admit judges the subject.
+func oidcServer(t *testing.T, issuerURL, audience string, admit func(sub string) bool) *httptest.Server {
+	t.Helper()
 	var (
 		mu       sync.Mutex
 		verifier *oidc.IDTokenVerifier
@@ -142,7 +204,7 @@ func TestLibraries_KubernetesServiceAccount(t *testing.T) {
 			return
 		}
 		tok, err := verify(req.Context(), raw)
-		if err != nil || tok.Subject != allowed {
+		if err != nil || !admit(tok.Subject) {
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 			http.Error(w, "invalid token", http.StatusUnauthorized)
 			return
@@ -150,26 +212,7 @@ func TestLibraries_KubernetesServiceAccount(t *testing.T) {
 		_ = json.NewEncoder(w).Encode(map[string]string{"caller": tok.Subject})
 	}))
 	t.Cleanup(srv.Close)
-
-	rs := target.ResourceServer{Name: "service-account", URL: srv.URL, Method: http.MethodGet, Path: "/", Audience: audience,
-		Token: target.Token{Profile: target.ProfileKubernetes, Namespace: "payments", ServiceAccount: "ledger", OnlySubject: true}}
-	byAlg := runLibrary(t, ln, issuerURL, rs)
-	require.Equal(t, []string{"ES256", "RS256"}, sortedKeys(byAlg), "the positive control must pass under each algorithm Kubernetes signs with")
-	for alg, failed := range byAlg {
-		require.ElementsMatch(t, []string{
-			"CTRL-08", // the scheme is matched as "Bearer " exactly
-			"TIME-04", // go-oidc reads exp into a json.Number, which takes "9999999999" as well as 9999999999
-			"TIME-06", // go-oidc does not check iat: a token issued in the future is accepted
-			"TIME-08", // go-oidc allows nbf five minutes ahead
-			"TIME-10", // nothing bounds exp
-			"KEY-06",  // without a kid, go-oidc tries every key of the set
-			"KEY-08",  // its RemoteKeySet refetches the JWKS for every unknown kid
-			"KEY-09",  // go-jose ignores use: a key published for encryption verifies tokens
-			"KEY-10",  // and key_ops
-			"FMT-02",  // no bound on the token's size
-			"FMT-06",  // go-jose's ParseSigned takes the JWS JSON serialization too
-		}, failed, "%s", alg)
-	}
+	return srv
 }
 
 func issuerListener(t *testing.T) (net.Listener, string) {

@@ -85,6 +85,11 @@ const (
 	IssuerSubstring             Flaw = "accepts an iss the expected issuer contains"
 	IssuerPrefix                Flaw = "matches iss by prefix"
 	SkipsNonAlphabet            Flaw = "skips characters outside base64url in the signature"
+	IgnoresScope                Flaw = "checks no scope"
+	ScopePrefix                 Flaw = "matches scopes by prefix"
+	ScopeSubstring              Flaw = "looks for the scope anywhere in the scope string"
+	ScopeExactString            Flaw = "wants the scope string to be the needed scope alone"
+	ReadsSCP                    Flaw = "reads scp where scope is absent"
 	SPIFFEIDLax                 Flaw = "parses SPIFFE IDs with net/url and case folding"
 	SVIDAnyTrustDomain          Flaw = "accepts a SPIFFE ID of any trust domain its bundle signs"
 	SVIDManyAudiences           Flaw = "accepts JWT-SVIDs for several audiences"
@@ -175,6 +180,11 @@ var Catches = map[Flaw][]string{
 	IssuerSubstring:          {"ISS-08"},
 	IssuerPrefix:             {"ISS-09"},
 	SkipsNonAlphabet:         {"FMT-15"},
+	IgnoresScope:             {"SCOPE-02", "SCOPE-03", "SCOPE-04", "SCOPE-05", "SCOPE-06"},
+	ScopePrefix:              {"SCOPE-04"},
+	ScopeSubstring:           {"SCOPE-04", "SCOPE-05"},
+	ScopeExactString:         {"SCOPE-01"},
+	ReadsSCP:                 {"SCOPE-06"},
 }
 
 // ProfileCatches are the flaws of a profile's verifier: each runs against

@@ -130,12 +130,33 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, "invalid_token", err.Error())
 		return
 	}
-	if scope, _ := claims["scope"].(string); s.cfg.Scope != "" && !slices.Contains(strings.Fields(scope), s.cfg.Scope) {
+	if s.cfg.Scope != "" && !s.scopeOK(claims) {
 		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope"`)
 		w.WriteHeader(http.StatusForbidden)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// scopeOK is whether the token grants the configured scope, as this
+// server reads scope.
+func (s *server) scopeOK(claims map[string]any) bool {
+	scope, _ := claims["scope"].(string)
+	if scp, ok := claims["scp"].(string); ok && scope == "" && s.has(ReadsSCP) {
+		scope = scp
+	}
+	need := s.cfg.Scope
+	switch {
+	case s.has(IgnoresScope):
+		return true
+	case s.has(ScopePrefix):
+		return slices.ContainsFunc(strings.Fields(scope), func(got string) bool { return strings.HasPrefix(got, need) })
+	case s.has(ScopeSubstring):
+		return strings.Contains(scope, need)
+	case s.has(ScopeExactString):
+		return scope == need
+	}
+	return slices.Contains(strings.Fields(scope), need)
 }
 
 func (s *server) refuse(w http.ResponseWriter, code, why string) {
