@@ -127,6 +127,7 @@ func TestLibraries_KubernetesServiceAccount(t *testing.T) {
 			"CTRL-08", // the scheme is matched as "Bearer " exactly
 			"TIME-04", // go-oidc reads exp into a json.Number, which takes "9999999999" as well as 9999999999
 			"TIME-06", // go-oidc does not check iat: a token issued in the future is accepted
+			"TIME-12", // nor an iat in the future written as a string
 			"TIME-08", // go-oidc allows nbf five minutes ahead
 			"TIME-10", // nothing bounds exp
 			"KEY-06",  // without a kid, go-oidc tries every key of the set

@@ -68,6 +68,8 @@ func timeCases() []attack.Case {
 				}
 				return out, nil
 			})},
+		numericDateTypes("TIME-11", "nbf"),
+		numericDateTypes("TIME-12", "iat"),
 		{About: attack.About{ID: "TIME-10", Category: "time", Severity: attack.Medium, Expect: attack.Refuse, Source: "RFC 8725 §3.10; RFC 9068 §5; Kubernetes TokenRequest",
 			Title:   "A token that lives longer than the server allows (max_lifetime + 10 min, and ten years)",
 			Explain: "exp bounds what a stolen token is worth, but only if someone bounds exp: a token minted for ten years, by a misconfigured or compromised issuer, is a permanent credential. A verifier caps the lifetime it accepts (the target's max_lifetime, an hour unless set) and refuses a token whose exp lies beyond it."},
@@ -157,4 +159,35 @@ func measureLeeway(ctx context.Context, e *attack.Kit, rs *target.ResourceServer
 		return attack.Verdict{Status: attack.Fail, Reason: fmt.Sprintf("%s; above max_leeway %s: %s", summary, limit, strings.Join(over, "; ")), Observations: obs}
 	}
 	return attack.Verdict{Status: attack.Pass, Reason: summary + " (±1.2 s, clock difference included)"}
+}
+
+// numericDateTypes is the type-confusion class for a NumericDate claim:
+// ten minutes ahead, which a server that reads the claim refuses, written
+// as each JSON type that can carry it and is not a number (null and
+// booleans carry no time: accepting them shows leniency, not harm). A server that skips a claim it
+// cannot read (Rust's jsonwebtoken, CVE-2026-25537: nbf as a string) or
+// reads a string as a number where a number is required accepts one.
+func numericDateTypes(id, claim string) attack.Case {
+	return attack.Case{About: attack.About{ID: id, Category: "time", Severity: attack.Medium, Expect: attack.Refuse,
+		Source:  "RFC 7519 §2 (NumericDate), §4.1.5-6; CVE-2026-25537",
+		Title:   claim + " ten minutes ahead, as a string, an array and an object",
+		Explain: claim + " is a JSON number. Written as anything else, it is malformed and the token refused; a verifier that skips what it cannot read accepts a token its issuer said is not valid yet."},
+		Run: attack.Requests(func(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) ([]attack.Attempt, error) {
+			ahead := time.Now().Add(10 * time.Minute).Unix()
+			var out []attack.Attempt
+			for _, v := range []struct {
+				label string
+				value any
+			}{
+				{"a numeric string", fmt.Sprint(ahead)}, {"an array", []any{ahead}}, {"an object", map[string]any{"seconds": ahead}},
+			} {
+				attempts, err := attack.Forged(func(_ *attack.Issuer, _, c map[string]any) { c[claim] = v.value })(ctx, e, rs)
+				if err != nil {
+					return nil, err
+				}
+				attempts[0].Label = claim + " as " + v.label
+				out = append(out, attempts...)
+			}
+			return out, nil
+		})}
 }

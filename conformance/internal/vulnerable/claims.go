@@ -67,10 +67,10 @@ func (s *server) checkClaims(c map[string]any) error {
 	if s.has(NotBeforeFiveMinutes) {
 		nbfLeeway = 5 * time.Minute
 	}
-	if nbf, ok, err := s.numericDate(c, "nbf"); err != nil || ok && !s.has(SkipsNotBefore) && nbf.After(now.Add(nbfLeeway)) {
+	if nbf, ok, err := s.numericDate(c, "nbf"); err != nil && !s.has(SkipsBadNotBefore) || ok && !s.has(SkipsNotBefore) && nbf.After(now.Add(nbfLeeway)) {
 		return errRefused
 	}
-	if iat, ok, err := s.numericDate(c, "iat"); err != nil || ok && !s.has(SkipsIssuedAt) && iat.After(now.Add(leeway)) {
+	if iat, ok, err := s.numericDate(c, "iat"); err != nil && !s.has(SkipsBadIssuedAt) || ok && !s.has(SkipsIssuedAt) && iat.After(now.Add(leeway)) {
 		return errRefused
 	}
 	if sub, ok := c["sub"].(string); !s.has(SkipsSubject) && (!ok || sub == "" || !s.subjectOK(c)) {

@@ -90,6 +90,8 @@ const (
 	ScopeSubstring              Flaw = "looks for the scope anywhere in the scope string"
 	ScopeExactString            Flaw = "wants the scope string to be the needed scope alone"
 	ReadsSCP                    Flaw = "reads scp where scope is absent"
+	SkipsBadNotBefore           Flaw = "skips an nbf that is not a number"
+	SkipsBadIssuedAt            Flaw = "skips an iat that is not a number"
 	SPIFFEIDLax                 Flaw = "parses SPIFFE IDs with net/url and case folding"
 	SVIDAnyTrustDomain          Flaw = "accepts a SPIFFE ID of any trust domain its bundle signs"
 	SVIDManyAudiences           Flaw = "accepts JWT-SVIDs for several audiences"
@@ -185,6 +187,8 @@ var Catches = map[Flaw][]string{
 	ScopeSubstring:           {"SCOPE-04", "SCOPE-05"},
 	ScopeExactString:         {"SCOPE-01"},
 	ReadsSCP:                 {"SCOPE-06"},
+	SkipsBadNotBefore:        {"TIME-11"},
+	SkipsBadIssuedAt:         {"TIME-12"},
 }
 
 // ProfileCatches are the flaws of a profile's verifier: each runs against
