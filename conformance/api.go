@@ -20,6 +20,8 @@ type (
 	Severity = attack.Severity
 	// Expectation is what a correct server does with a case's requests.
 	Expectation = attack.Expectation
+	// Outcome is what a failed case's requests did.
+	Outcome = attack.Outcome
 )
 
 // Verdicts. XFAIL and XPASS concern cases listed as expected failures.
@@ -38,6 +40,17 @@ const (
 	High     = attack.High
 	Medium   = attack.Medium
 	Low      = attack.Low
+	// Availability is a failure's severity when the server broke or did
+	// not answer, and accepted nothing.
+	Availability = attack.Availability
+)
+
+// Outcomes of a failure.
+const (
+	Accepted     = attack.Accepted
+	RefusedValid = attack.RefusedValid
+	Broke        = attack.Broke
+	NoAnswer     = attack.NoAnswer
 )
 
 // Expectations.

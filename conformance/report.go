@@ -118,26 +118,62 @@ func tabbed(cells []string) string {
 	return b.String()
 }
 
-// writeFailures explains each failure, expected failure and unexpected pass.
+// writeFailures explains each failure, expected failure and unexpected
+// pass. Failures of one cause (the same 5xx or silence from one server
+// across cases) are told once, with the cases listed.
 func (r *Report) writeFailures(w io.Writer) {
 	for _, section := range []struct {
 		status Status
 		title  string
 	}{{Fail, "FAILED — accepted what it should have refused, or broke"}, {XFail, "EXPECTED FAILURES (not counted)"}, {XPass, "UNEXPECTED PASSES"}} {
-		first := true
+		var results []Result
 		for _, res := range r.Results {
-			if res.Status != section.status {
-				continue
+			if res.Status == section.status {
+				results = append(results, res)
 			}
-			if first {
-				fmt.Fprintf(w, "\n%s\n", section.title)
-				first = false
+		}
+		if len(results) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s\n", section.title)
+		groups := byCause(results)
+		told := map[string]bool{}
+		for _, res := range results {
+			key := causeKey(res)
+			if ids := groups[key]; len(ids) > 1 {
+				if !told[key] {
+					told[key] = true
+					fmt.Fprintf(w, "\n  ✗ %d cases at %s %s the same way [%s]: %s\n", len(ids), res.Server, res.Outcome, res.Severity, res.Cause)
+					fmt.Fprintf(w, "    cases:    %s\n", strings.Join(ids, ", "))
+					fmt.Fprintf(w, "    why:      a bad token must get a 4xx; one cause behind many cases is one bug to fix, found by each\n")
+				}
+				continue
 			}
 			fmt.Fprintf(w, "\n  ✗ %s at %s [%s] %s\n", res.ID, res.Server, res.Severity, res.Title)
 			fmt.Fprintf(w, "    expected: %s\n    got:      %s\n", res.Expected, res.Reason)
 			fmt.Fprintf(w, "    why:      %s\n    source:   %s\n", res.Explain, res.Source)
 		}
 	}
+}
+
+// causeKey groups failures that broke or went silent the same way at one
+// server; other failures are their own ("" never groups).
+func causeKey(res Result) string {
+	if res.Outcome != Broke && res.Outcome != NoAnswer {
+		return ""
+	}
+	return res.Server + "\x00" + string(res.Outcome) + "\x00" + res.Cause
+}
+
+// byCause lists the case ids of each cause.
+func byCause(results []Result) map[string][]string {
+	groups := map[string][]string{}
+	for _, res := range results {
+		if key := causeKey(res); key != "" {
+			groups[key] = append(groups[key], res.ID)
+		}
+	}
+	return groups
 }
 
 // writeNotes lists the skipped and inapplicable cases, and what passing
@@ -291,19 +327,29 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 }
 
 func (r *Report) writeMarkdownFailures(w io.Writer) {
-	first := true
+	var failures []Result
 	for _, res := range r.Results {
-		if res.Status != Fail {
-			continue
+		if res.Status == Fail {
+			failures = append(failures, res)
 		}
-		if first {
-			fmt.Fprint(w, "\n## Failures\n")
-			first = false
+	}
+	if len(failures) > 0 {
+		fmt.Fprint(w, "\n## Failures\n")
+	}
+	groups, told := byCause(failures), map[string]bool{}
+	for _, res := range failures {
+		if key := causeKey(res); len(groups[key]) > 1 {
+			if !told[key] {
+				told[key] = true
+				fmt.Fprintf(w, "\n### %d cases at %s %s the same way (%s)\n\n- answer: %s\n- cases: %s\n",
+					len(groups[key]), res.Server, res.Outcome, res.Severity, mdEscape(res.Cause), strings.Join(groups[key], ", "))
+			}
+			continue
 		}
 		fmt.Fprintf(w, "\n### %s at %s — %s (%s)\n\n- expected: %s\n- got: %s\n- why it matters: %s\n- source: %s\n",
 			res.ID, res.Server, mdEscape(res.Title), res.Severity, res.Expected, mdEscape(res.Reason), mdEscape(res.Explain), res.Source)
 	}
-	first = true
+	first := true
 	for _, res := range r.Results {
 		if res.Status != Skip && res.Status != NotApplicable {
 			continue

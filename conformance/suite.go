@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -42,6 +43,10 @@ type Options struct {
 	KeysDir string
 	// LogsDir, if set, keeps each started process's output as NAME.log.
 	LogsDir string
+	// Progress, if set, gets a line as each case starts: the server, how
+	// many cases of its run are done, the case, and how long it may wait.
+	// cmd/conformance gives it a terminal's stderr.
+	Progress io.Writer
 }
 
 // Report is the outcome of a run.
@@ -229,11 +234,14 @@ func (s *Suite) runServer(ctx context.Context, e *attack.Kit, rs *target.Resourc
 	}
 	run := *e
 	passed := map[string]bool{}
+	done := 0
 	for _, phase := range attack.Phases {
 		for _, c := range catalogue {
 			if c.Phase != phase || !wanted[c.ID] {
 				continue
 			}
+			s.progress(label, done, len(wanted), c)
+			done++
 			var v attack.Verdict
 			if reason := applies(c, rs); reason != "" {
 				v = attack.Verdict{Status: NotApplicable, Reason: reason}
@@ -253,6 +261,18 @@ func (s *Suite) runServer(ctx context.Context, e *attack.Kit, rs *target.Resourc
 		}
 	}
 	return run.Results
+}
+
+// progress tells Options.Progress which case starts.
+func (s *Suite) progress(server string, done, of int, c attack.Case) {
+	if s.opts.Progress == nil {
+		return
+	}
+	line := fmt.Sprintf("%s: %d/%d %s %s", server, done, of, c.ID, c.Title)
+	if c.Waits != nil {
+		line += fmt.Sprintf(" (may wait up to %s)", c.Waits(s.target))
+	}
+	fmt.Fprintln(s.opts.Progress, line)
 }
 
 func applies(c attack.Case, rs *target.ResourceServer) string {

@@ -80,11 +80,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer files.close()
-	suite, err := conformance.New(t, out.options())
+	opts := out.options()
+	progress := progressTo(out.quiet)
+	if progress != nil {
+		opts.Progress = progress
+	}
+	suite, err := conformance.New(t, opts)
 	if err != nil {
 		return err
 	}
 	report, err := suite.Run(ctx)
+	if progress != nil {
+		progress.Clear()
+	}
 	if err != nil {
 		return err
 	}
@@ -136,6 +144,7 @@ func parse(fs *flag.FlagSet, args []string) error {
 // reportFlags are the options every run mode shares.
 type reportFlags struct {
 	json, junit, markdown, onlyIDs, skipIDs, alg, keys, logs string
+	quiet                                                    bool
 }
 
 func (f *reportFlags) register(fs *flag.FlagSet) {
@@ -147,6 +156,7 @@ func (f *reportFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.markdown, "markdown", "", "also write Markdown to this file")
 	fs.StringVar(&f.onlyIDs, "only", "", "comma-separated case ids to run (controls always run)")
 	fs.StringVar(&f.skipIDs, "skip", "", "comma-separated case ids not to run, as go test -skip beside -run (controls the others rest on still run)")
+	fs.BoolVar(&f.quiet, "q", false, "no progress line on stderr (there is none when stderr is not a terminal)")
 }
 
 // load reads the target, applies the flags that override it and opens the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/s2sjwt/s2sjwt/conformance/target"
 )
@@ -17,6 +18,21 @@ const (
 	High     Severity = "high"     // use a real token where it must not work
 	Medium   Severity = "medium"   // weaker checks, denial of service
 	Low      Severity = "low"      // protocol hygiene
+	// Availability replaces a failed case's severity when the server broke
+	// (5xx, a reset) or did not answer, and accepted nothing: a bad token
+	// can take it down, which is its own finding whatever the case tried.
+	Availability Severity = "availability"
+)
+
+// Outcome is what a failed case's requests did.
+type Outcome string
+
+// Outcomes of a failure, worst for security first.
+const (
+	Accepted     Outcome = "accepted"  // a request that must be refused was accepted
+	RefusedValid Outcome = "refused"   // a valid token was refused
+	Broke        Outcome = "broke"     // the server answered 5xx
+	NoAnswer     Outcome = "no answer" // no answer: reset, refused connection, timeout
 )
 
 // Expectation is what a correct server does with a case's requests.
@@ -67,24 +83,33 @@ func (a About) AppliesTo(profile string) string {
 
 // Result is the verdict of one case against one server.
 type Result struct {
-	ID           string        `json:"id"`
-	Title        string        `json:"title"`
-	Category     string        `json:"category"`
-	Source       string        `json:"source"`
-	Explain      string        `json:"explain"`
-	Severity     Severity      `json:"severity"`
-	Expected     Expectation   `json:"expected"`
-	Server       string        `json:"server"`
-	Algorithm    string        `json:"algorithm,omitempty"`
-	Status       Status        `json:"status"`
+	ID        string      `json:"id"`
+	Title     string      `json:"title"`
+	Category  string      `json:"category"`
+	Source    string      `json:"source"`
+	Explain   string      `json:"explain"`
+	Severity  Severity    `json:"severity"`
+	Expected  Expectation `json:"expected"`
+	Server    string      `json:"server"`
+	Algorithm string      `json:"algorithm,omitempty"`
+	Status    Status      `json:"status"`
+	Outcome   Outcome     `json:"outcome,omitempty"`
+	// Cause is the answer a broken or silent failure had, for grouping
+	// failures of one cause ("500 key lookup failed").
+	Cause        string        `json:"cause,omitempty"`
 	Reason       string        `json:"reason,omitempty"`
 	Observations []Observation `json:"observations,omitempty"`
 }
 
 // NewResult is v's verdict of case c against server.
 func NewResult(c About, server string, v Verdict) Result {
-	return Result{ID: c.ID, Title: c.Title, Category: c.Category, Source: c.Source, Explain: c.Explain,
-		Severity: c.Severity, Expected: c.Expect, Server: server, Status: v.Status, Reason: v.Reason, Observations: v.Observations}
+	r := Result{ID: c.ID, Title: c.Title, Category: c.Category, Source: c.Source, Explain: c.Explain,
+		Severity: c.Severity, Expected: c.Expect, Server: server, Status: v.Status, Outcome: v.Outcome, Cause: v.Cause,
+		Reason: v.Reason, Observations: v.Observations}
+	if v.Outcome == Broke || v.Outcome == NoAnswer {
+		r.Severity = Availability
+	}
+	return r
 }
 
 // Phase orders the cases of a run against one server.
@@ -116,6 +141,9 @@ type Case struct {
 	// Applies, if set, returns why the case does not apply to rs ("" when
 	// it does); the case is then N/A.
 	Applies func(rs *target.ResourceServer) string
+	// Waits, if set, is the longest the case may wait on purpose (for a
+	// key to be accepted, say), which progress shows.
+	Waits func(t *target.Target) time.Duration
 	// Run judges the case against rs.
 	Run func(ctx context.Context, e *Kit, rs *target.ResourceServer) Verdict
 }
@@ -148,7 +176,10 @@ type Observation struct {
 }
 
 type Verdict struct {
-	Status       Status
+	Status Status
+	// Outcome and Cause, for a failure Judge found (see Result).
+	Outcome      Outcome
+	Cause        string
 	Reason       string
 	Observations []Observation
 }

@@ -193,9 +193,10 @@ func (e *Kit) SendTo(ctx context.Context, rs *target.ResourceServer, base string
 		obs.Error = err.Error()
 		return obs
 	}
+	start := time.Now()
 	resp, err := e.Client.Do(req)
 	if err != nil {
-		obs.Error = "no answer: " + err.Error()
+		obs.Error = fmt.Sprintf("no answer: %v (after %s)", err, time.Since(start).Round(time.Millisecond))
 		return obs
 	}
 	defer resp.Body.Close()
@@ -242,24 +243,36 @@ func observe(obs Observation, resp *http.Response, data []byte) Observation {
 	return obs
 }
 
-// Judge compares observations with the expectation.
+// Judge compares observations with the expectation. A failure's outcome
+// is the worst of its requests': an acceptance before a 5xx before no
+// answer before a refused valid token.
 func Judge(expect Expectation, obs []Observation) Verdict {
 	v := Verdict{Status: Pass, Observations: obs}
+	rank := map[Outcome]int{"": 0, RefusedValid: 1, NoAnswer: 2, Broke: 3, Accepted: 4}
 	for _, o := range obs {
 		var problem string
+		var outcome Outcome
 		switch {
 		case o.Status == 0:
-			problem = o.Error
+			problem, outcome = o.Error, NoAnswer
 		case o.Status >= 500:
-			problem = fmt.Sprintf("server error %d (a 5xx is never a correct answer to a bad token)", o.Status)
+			problem, outcome = fmt.Sprintf("server error %d (a 5xx is never a correct answer to a bad token)", o.Status), Broke
 		case expect == Refuse && o.Status < 400:
-			problem = fmt.Sprintf("ACCEPTED with %d", o.Status)
+			problem, outcome = fmt.Sprintf("ACCEPTED with %d", o.Status), Accepted
 		case expect == Accept && o.Status >= 400:
-			problem = fmt.Sprintf("refused a valid token: %d %s", o.Status, o.Error)
+			problem, outcome = fmt.Sprintf("refused a valid token: %d %s", o.Status, o.Error), RefusedValid
 		}
-		if problem != "" {
-			v.Status = Fail
-			v.Reason = JoinReason(v.Reason, o.Label+": "+problem)
+		if problem == "" {
+			continue
+		}
+		v.Status = Fail
+		v.Reason = JoinReason(v.Reason, o.Label+": "+problem)
+		if rank[outcome] > rank[v.Outcome] {
+			v.Outcome = outcome
+			v.Cause = strings.TrimSpace(fmt.Sprintf("%d %s", o.Status, o.Error))
+			if o.Status == 0 {
+				v.Cause, _, _ = strings.Cut(o.Error, " (after ") // one cause, however long each wait
+			}
 		}
 	}
 	return v

@@ -134,7 +134,8 @@ func keyCases() []attack.Case {
 		{About: attack.About{ID: "KEY-11", Category: "key selection", Severity: attack.High, Expect: attack.Accept, Source: "RFC 7517 §4.5; OpenID Connect Core §10.1.1",
 			Title:   "A key published during the run is accepted in bounded time, also after a burst of unknown kids",
 			Explain: "Rotation: the issuer publishes a new key and starts signing with it. A verifier must fetch the JWKS again when it meets the new kid (rate-limited, as KEY-08 wants), not only when a cache of minutes expires, and a burst of made-up kids must not spend the refetch budget the real rotation needs. The suite publishes a key, measures how long the server takes to accept it, then sends 20 unknown kids and does it again."},
-			Run: checkPublishedKey},
+			Waits: func(t *target.Target) time.Duration { return 2 * t.KeyDelay() },
+			Run:   checkPublishedKey},
 	}
 }
 
