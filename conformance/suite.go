@@ -268,11 +268,11 @@ func (s *Suite) progress(server string, done, of int, c attack.Case) {
 	if s.opts.Progress == nil {
 		return
 	}
-	line := fmt.Sprintf("%s: %d/%d %s %s", server, done, of, c.ID, c.Title)
-	if c.Waits != nil {
+	line := fmt.Sprintf("%s: %d/%d %s", server, done, of, c.ID)
+	if c.Waits != nil { // before the title, which a terminal may cut
 		line += fmt.Sprintf(" (may wait up to %s)", c.Waits(s.target))
 	}
-	fmt.Fprintln(s.opts.Progress, line)
+	fmt.Fprintln(s.opts.Progress, line+" "+c.Title)
 }
 
 func applies(c attack.Case, rs *target.ResourceServer) string {
