@@ -55,8 +55,9 @@ const (
 
 // Expectations.
 const (
-	Refuse = attack.Refuse
-	Accept = attack.Accept
+	Refuse  = attack.Refuse
+	Accept  = attack.Accept
+	Survive = attack.Survive
 )
 
 // Categories are the catalogue's categories, in report order.

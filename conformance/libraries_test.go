@@ -82,6 +82,7 @@ func TestLibraries_GoSPIFFE(t *testing.T) {
 			"FMT-02",  // no bound on the token's size before parsing
 			"FMT-08",  // a request without a token gets 401 with no WWW-Authenticate challenge
 			"FMT-14",  // no refusal carries a Bearer challenge
+			"FMT-16",  // Header.Get reads the first of two Authorization headers
 		}, failed, "%s", alg)
 	}
 }
@@ -136,6 +137,7 @@ func TestLibraries_KubernetesServiceAccount(t *testing.T) {
 			"KEY-10",  // and key_ops
 			"FMT-02",  // no bound on the token's size
 			"FMT-06",  // go-jose's ParseSigned takes the JWS JSON serialization too
+			"FMT-16",  // Header.Get reads the first of two Authorization headers
 		}, failed, "%s", alg)
 	}
 }

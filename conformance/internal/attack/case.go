@@ -42,6 +42,9 @@ type Expectation string
 const (
 	Refuse Expectation = "refused"
 	Accept Expectation = "accepted"
+	// Survive: accepting or refusing are both right; breaking (a 5xx, a
+	// reset) or not answering is not. For inputs that probe for crashes.
+	Survive Expectation = "answered"
 )
 
 // Status is a case's verdict.
@@ -159,8 +162,10 @@ type IdentityCase struct {
 type Attempt struct {
 	Label         string
 	Authorization string
-	Query         string // appended to the URL, for tokens in the wrong place
-	DPoP          string // a DPoP proof header, if any
+	// SecondAuthorization, if set, is sent as another Authorization header.
+	SecondAuthorization string
+	Query               string // appended to the URL, for tokens in the wrong place
+	DPoP                string // a DPoP proof header, if any
 }
 
 func Bearer(label, token string) Attempt {

@@ -224,6 +224,9 @@ func (e *Kit) request(ctx context.Context, rs *target.ResourceServer, base strin
 	if a.Authorization != "" {
 		req.Header.Set("Authorization", a.Authorization)
 	}
+	if a.SecondAuthorization != "" {
+		req.Header.Add("Authorization", a.SecondAuthorization)
+	}
 	if a.DPoP != "" {
 		req.Header.Set("DPoP", a.DPoP)
 	}

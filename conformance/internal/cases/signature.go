@@ -98,6 +98,21 @@ func signatureCases() []attack.Case {
 				raw, err := base64.RawURLEncoding.DecodeString(sig)
 				return []attack.Attempt{attack.Bearer("first half of the signature", hdr+"."+payload+"."+attack.B64(raw[:len(raw)/2]))}, err
 			})},
+		{About: attack.About{ID: "SIG-14", Category: "signature", Severity: attack.Critical, Expect: attack.Refuse, Source: "RFC 7518 §3.4, §3.1; HAProxy jwt_verify (2026)",
+			Title:   "Signature of the wrong length: a byte too long, and 16 KiB",
+			Explain: "An ES256 signature is 64 bytes, EdDSA's 64, RS256's the modulus size. A verifier that compares only the first bytes accepts a longer one, and one that copies it into a buffer of the expected size without checking (HAProxy's jwt_verify, 2026) writes past it."},
+			Run: attack.Requests(func(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) ([]attack.Attempt, error) {
+				base, err := e.Token(ctx, rs)
+				if err != nil {
+					return nil, err
+				}
+				raw, err := base64.RawURLEncoding.DecodeString(base.SignatureB64)
+				input := base.HeaderB64 + "." + base.PayloadB64 + "."
+				return []attack.Attempt{
+					attack.Bearer("signature and one byte more", input+attack.B64(append(raw, 0))),
+					attack.Bearer("16 KiB signature", input+attack.B64(append(raw, make([]byte, 16<<10-len(raw))...))),
+				}, err
+			})},
 		{About: attack.About{ID: "SIG-08", Category: "signature", Severity: attack.Critical, Expect: attack.Refuse, Source: "RFC 8725 §3.1; CVE-2016-10555; CVE-2024-54150",
 			Title:   "Key confusion: HS256 keyed with the issuer's public key",
 			Explain: "The attacker switches alg to HS256 and uses the issuer's PUBLIC key as the HMAC secret. A verifier that lets the header choose the algorithm then verifies with the same public key, and the forgery passes."},

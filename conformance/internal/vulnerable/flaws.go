@@ -92,6 +92,9 @@ const (
 	ReadsSCP                    Flaw = "reads scp where scope is absent"
 	SkipsBadNotBefore           Flaw = "skips an nbf that is not a number"
 	SkipsBadIssuedAt            Flaw = "skips an iat that is not a number"
+	TruncatesLongSignature      Flaw = "verifies the first bytes of a signature longer than its algorithm's"
+	FirstAuthorizationWins      Flaw = "reads the first of several Authorization headers"
+	RecursesIntoClaims          Flaw = "parses claims by recursion, and crashes a thousand levels deep"
 	SPIFFEIDLax                 Flaw = "parses SPIFFE IDs with net/url and case folding"
 	SVIDAnyTrustDomain          Flaw = "accepts a SPIFFE ID of any trust domain its bundle signs"
 	SVIDManyAudiences           Flaw = "accepts JWT-SVIDs for several audiences"
@@ -189,6 +192,9 @@ var Catches = map[Flaw][]string{
 	ReadsSCP:                 {"SCOPE-06"},
 	SkipsBadNotBefore:        {"TIME-11"},
 	SkipsBadIssuedAt:         {"TIME-12"},
+	TruncatesLongSignature:   {"SIG-14"},
+	FirstAuthorizationWins:   {"FMT-16"},
+	RecursesIntoClaims:       {"FMT-17"},
 }
 
 // ProfileCatches are the flaws of a profile's verifier: each runs against

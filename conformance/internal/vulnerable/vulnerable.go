@@ -100,6 +100,11 @@ var errRefused = errors.New("refused")
 func (s *server) has(f Flaw) bool { return s.cfg.Flaw == f }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if len(r.Header.Values("Authorization")) > 1 && !s.has(FirstAuthorizationWins) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="vulnerable", error="invalid_request"`)
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
 	token, dpop := "", false
 	if scheme, rest, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
 		token = strings.TrimSpace(rest)
@@ -223,6 +228,10 @@ func (s *server) verify(ctx context.Context, token string) (map[string]any, erro
 		}
 		payload = base64.RawURLEncoding.EncodeToString(plain)
 	}
+	if s.has(RecursesIntoClaims) {
+		data, _ := base64.RawURLEncoding.DecodeString(payload)
+		nesting(data, 0)
+	}
 	claims, err := s.object(payload)
 	if err != nil {
 		return nil, err
@@ -333,11 +342,38 @@ func (s *server) checkSignature(ctx context.Context, h map[string]any, parts []s
 	if k, ok := key.(keyWithAlg); ok {
 		alg, key = k.Algorithm, k.Public
 	}
+	if n := signatureSize[alg]; s.has(TruncatesLongSignature) && len(sig) > n {
+		sig = sig[:n] // compares what it expects, ignores the rest
+	}
 	method := jwt.GetSigningMethod(alg)
 	if method == nil || method.Verify(input, sig, key) != nil {
 		return errRefused
 	}
 	return nil
+}
+
+// signatureSize is each algorithm's signature length with this suite's
+// keys (RSA 2048).
+var signatureSize = map[string]int{"ES256": 64, "EdDSA": 64, "RS256": 256, "PS256": 256}
+
+// nesting walks data's brackets by recursion, as a recursive-descent
+// parser does, and overflows its budget (a stack, in the parsers this
+// imitates) beyond 1,000 levels: the handler panics, the connection drops.
+func nesting(data []byte, depth int) []byte {
+	if depth > 1000 {
+		panic("vulnerable: parser stack exhausted")
+	}
+	for len(data) > 0 {
+		c := data[0]
+		data = data[1:]
+		switch c {
+		case '[', '{':
+			data = nesting(data, depth+1)
+		case ']', '}':
+			return data
+		}
+	}
+	return data
 }
 
 func (s *server) useOnce(jti string) error {
