@@ -166,6 +166,7 @@ type Attempt struct {
 	SecondAuthorization string
 	Query               string // appended to the URL, for tokens in the wrong place
 	DPoP                string // a DPoP proof header, if any
+	SecondDPoP          string // another DPoP header, if any
 }
 
 func Bearer(label, token string) Attempt {

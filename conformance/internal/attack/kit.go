@@ -230,6 +230,9 @@ func (e *Kit) request(ctx context.Context, rs *target.ResourceServer, base strin
 	if a.DPoP != "" {
 		req.Header.Set("DPoP", a.DPoP)
 	}
+	if a.SecondDPoP != "" {
+		req.Header.Add("DPoP", a.SecondDPoP)
+	}
 	return req, nil
 }
 

@@ -64,7 +64,49 @@ func dpopCases() []attack.Case {
 			"RFC 9449 §4.3 (6)", attack.Medium, func(p *dpopAttempt) { p.leakPrivate = true }),
 		dc("DPOP-15", "Proof with typ JWT", "typ dpop+jwt is what makes a JWT a DPoP proof; without it any JWT the caller signed (an assertion, say) could serve as one.",
 			"RFC 9449 §4.3 (4)", attack.Medium, func(p *dpopAttempt) { p.header["typ"] = "JWT" }),
+		{About: attack.About{ID: "DPOP-16", Category: "dpop", Severity: attack.High, Expect: attack.Refuse, Source: "RFC 9449 §4.2, §4.3 (7); OpenID Foundation DPoP tests",
+			Title:   "A proof without one of jti, htm, htu, iat (each in turn)",
+			Explain: "Each of these claims is what makes a proof this request's, now, once. A verifier that skips a check when its claim is absent accepts a proof that says nothing about it: without htu or htm, for any request; without iat, for ever; without jti, again and again."},
+			Run: attack.Requests(func(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) ([]attack.Attempt, error) {
+				var out []attack.Attempt
+				for _, claim := range []string{"jti", "htm", "htu", "iat"} {
+					attempts, err := dpopAttempts(func(p *dpopAttempt) { delete(p.claims, claim) })(ctx, e, rs)
+					if err != nil {
+						return nil, err
+					}
+					attempts[0].Label = "proof without " + claim
+					out = append(out, attempts...)
+				}
+				return out, nil
+			})},
+		dc("DPOP-17", "Proof whose signature does not verify (a claim changed after signing)", "A proof is a JWS: its jwk proves nothing unless the signature over its claims verifies with it.",
+			"RFC 9449 §4.3 (6); OpenID Foundation DPoP tests", attack.Critical, func(p *dpopAttempt) { p.tamper = true }),
+		dc("DPOP-18", "Two DPoP headers, each a valid proof", "A request carries exactly one proof (RFC 9449 §4.3 (1)); with two, a server and a proxy in front of it can each check a different one.",
+			"RFC 9449 §4.3 (1); OpenID Foundation DPoP tests", attack.Medium, func(p *dpopAttempt) { p.twice = true }),
+		{About: attack.About{ID: "DPOP-19", Category: "dpop", Severity: attack.Medium, Expect: attack.Accept, Source: "RFC 9449 §4.3 (9); RFC 3986 §6.2.2-3",
+			Title:   "htu as RFC 3986 normalises it: scheme and host in upper case; a query on the request",
+			Explain: "htu is compared with the request's URI after syntax- and scheme-based normalisation, ignoring query and fragment. A verifier comparing strings refuses proofs from clients that write HTTP://Host, or that call with a query string."},
+			Run: attack.Requests(func(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) ([]attack.Attempt, error) {
+				upper, err := dpopAttempts(func(p *dpopAttempt) { p.claims["htu"] = upperSchemeAndHost(p.claims["htu"].(string)) })(ctx, e, rs)
+				if err != nil {
+					return nil, err
+				}
+				upper[0].Label = "htu " + upperSchemeAndHost(strings.TrimSuffix(cmp.Or(rs.PublicURL, rs.URL), "/")) + rs.Path
+				query, err := dpopAttempts(nil)(ctx, e, rs)
+				if err != nil {
+					return nil, err
+				}
+				query[0].Label, query[0].Query = "request with ?conformance=1, htu without it", "conformance=1"
+				return append(upper, query...), nil
+			})},
 	}
+}
+
+// upperSchemeAndHost writes u's scheme and host in upper case.
+func upperSchemeAndHost(u string) string {
+	scheme, rest, _ := strings.Cut(u, "://")
+	host, path, _ := strings.Cut(rest, "/")
+	return strings.ToUpper(scheme) + "://" + strings.ToUpper(host) + "/" + path
 }
 
 // dpopAttempt is one DPoP request being built.
@@ -75,6 +117,8 @@ type dpopAttempt struct {
 	header, claims map[string]any
 	unsigned, hmac bool
 	leakPrivate    bool
+	// tamper changes a claim after signing; twice sends a second proof.
+	tamper, twice bool
 }
 
 func dpopAttempts(change func(p *dpopAttempt)) func(context.Context, *attack.Kit, *target.ResourceServer) ([]attack.Attempt, error) {
@@ -149,6 +193,22 @@ func (p *dpopAttempt) attempt() (attack.Attempt, error) {
 		a.DPoP, err = signWithHMAC([]byte("dpop"), h, p.claims)
 	default:
 		a.DPoP, err = attack.Sign(p.key.Signer, p.key.Algorithm, h, p.claims)
+	}
+	if err != nil {
+		return a, err
+	}
+	switch {
+	case p.tamper:
+		hdr, _, _ := strings.Cut(a.DPoP, ".")
+		sig := a.DPoP[strings.LastIndex(a.DPoP, ".")+1:]
+		changed := attack.Clone(p.claims)
+		changed["jti"] = attack.RandomID()
+		payload, _ := attack.MarshalSegment(changed)
+		a.DPoP = hdr + "." + payload + "." + sig
+	case p.twice:
+		second := attack.Clone(p.claims)
+		second["jti"] = attack.RandomID()
+		a.SecondDPoP, err = attack.Sign(p.key.Signer, p.key.Algorithm, h, second)
 	}
 	a.Label += " with proof"
 	return a, err

@@ -1,11 +1,13 @@
 package vulnerable
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -19,6 +21,9 @@ func (s *server) checkDPoP(r *http.Request, dpop bool, token string, claims map[
 	cnf, _ := claims["cnf"].(map[string]any)
 	jkt, _ := cnf["jkt"].(string)
 	proof := r.Header.Get("DPoP")
+	if len(r.Header.Values("DPoP")) > 1 && !s.has(DPoPFirstHeaderWins) {
+		return fmt.Errorf("%w: several DPoP headers", errRefused)
+	}
 	switch {
 	case !dpop && jkt != "" && !s.has(DPoPBearerAllowed):
 		return fmt.Errorf("%w: bound token as bearer", errRefused)
@@ -61,6 +66,7 @@ func (s *server) checkDPoP(r *http.Request, dpop bool, token string, claims map[
 	case alg == "none" && s.has(DPoPAcceptsNone), alg == "HS256" && s.has(DPoPAcceptsHS256):
 	case alg != key.Algorithm:
 		return errRefused
+	case s.has(DPoPSkipsProofSignature):
 	default:
 		sig, err := base64.RawURLEncoding.DecodeString(parts[2])
 		if err != nil || jwt.GetSigningMethod(alg).Verify(parts[0]+"."+parts[1], sig, key.Public) != nil {
@@ -70,15 +76,13 @@ func (s *server) checkDPoP(r *http.Request, dpop bool, token string, claims map[
 	if thumb, _ := jwk.Thumbprint(key.Public); thumb != jkt && !s.has(DPoPIgnoresBinding) {
 		return errRefused
 	}
-	if c["htm"] != r.Method && !s.has(DPoPIgnoresHTM) {
-		return errRefused
-	}
-	if c["htu"] != "http://"+r.Host+r.URL.Path && !s.has(DPoPIgnoresHTU) {
-		return errRefused
+	if err := s.checkProofClaims(r, c); err != nil {
+		return err
 	}
 	iat, ok, err := s.numericDate(c, "iat")
 	now := time.Now()
 	switch {
+	case !ok && s.has(DPoPClaimsOptional):
 	case err != nil || !ok:
 		return errRefused
 	case iat.Before(now.Add(-65*time.Second)) && !s.has(DPoPNoMaxAge):
@@ -95,11 +99,38 @@ func (s *server) checkDPoP(r *http.Request, dpop bool, token string, claims map[
 		return errRefused
 	}
 	jti, _ := c["jti"].(string)
+	if jti == "" && !s.has(DPoPClaimsOptional) {
+		return errRefused
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proofs[jti] && !s.has(DPoPNoProofReplayCheck) {
 		return errRefused
 	}
 	s.proofs[jti] = true
+	return nil
+}
+
+// checkProofClaims compares htm and htu with the request; htu as RFC 9449
+// §4.3 (9) says, scheme and host case-insensitively, default port dropped,
+// query ignored.
+func (s *server) checkProofClaims(r *http.Request, c map[string]any) error {
+	htm, hasHTM := c["htm"].(string)
+	htu, hasHTU := c["htu"].(string)
+	if s.has(DPoPClaimsOptional) {
+		hasHTM, hasHTU = true, true
+		htm, htu = cmp.Or(htm, r.Method), cmp.Or(htu, "http://"+r.Host+r.URL.Path)
+	}
+	if (!hasHTM || htm != r.Method) && !s.has(DPoPIgnoresHTM) {
+		return errRefused
+	}
+	u, err := url.Parse(htu)
+	same := err == nil && strings.EqualFold(u.Scheme, "http") && strings.EqualFold(u.Host, r.Host) && u.EscapedPath() == r.URL.Path
+	if s.has(DPoPHTUExact) {
+		same = htu == "http://"+r.Host+r.URL.Path
+	}
+	if (!hasHTU || !same) && !s.has(DPoPIgnoresHTU) {
+		return errRefused
+	}
 	return nil
 }

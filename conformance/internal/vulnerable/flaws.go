@@ -95,6 +95,10 @@ const (
 	TruncatesLongSignature      Flaw = "verifies the first bytes of a signature longer than its algorithm's"
 	FirstAuthorizationWins      Flaw = "reads the first of several Authorization headers"
 	RecursesIntoClaims          Flaw = "parses claims by recursion, and crashes a thousand levels deep"
+	DPoPClaimsOptional          Flaw = "checks a proof's jti, htm, htu and iat only when present"
+	DPoPSkipsProofSignature     Flaw = "does not verify a proof's signature"
+	DPoPFirstHeaderWins         Flaw = "reads the first of several DPoP headers"
+	DPoPHTUExact                Flaw = "compares htu with the request URL as strings"
 	SPIFFEIDLax                 Flaw = "parses SPIFFE IDs with net/url and case folding"
 	SVIDAnyTrustDomain          Flaw = "accepts a SPIFFE ID of any trust domain its bundle signs"
 	SVIDManyAudiences           Flaw = "accepts JWT-SVIDs for several audiences"
@@ -195,6 +199,10 @@ var Catches = map[Flaw][]string{
 	TruncatesLongSignature:   {"SIG-14"},
 	FirstAuthorizationWins:   {"FMT-16"},
 	RecursesIntoClaims:       {"FMT-17"},
+	DPoPClaimsOptional:       {"DPOP-16"},
+	DPoPSkipsProofSignature:  {"DPOP-17"},
+	DPoPFirstHeaderWins:      {"DPOP-18"},
+	DPoPHTUExact:             {"DPOP-19"},
 }
 
 // ProfileCatches are the flaws of a profile's verifier: each runs against
