@@ -133,7 +133,55 @@ func identityCases() []attack.IdentityCase {
 			Title:   "Others' failed attempts under a client's id do not lock that client out",
 			Explain: "A rate limit keyed on the client id a request merely claims lets anyone lock any client out: a few requests a minute with its id and a wrong secret and the real service gets no tokens. Keying it on the address as well is not enough where the attacker shares the client's address (a proxy, a NAT gateway, a node), and exempting addresses that succeeded before fails after a restart, at another replica, or before the first success. A client that proves its credentials must get its token, whatever failures came before it."},
 			Run: checkNoLockoutByClaimedID},
+		{About: attack.About{ID: "IDP-14", Category: "issuer profile", Severity: attack.High, Expect: attack.Refuse, Source: "RFC 8707 §2; RFC 6749 §5.2 (invalid_target)",
+			Title:   "Audiences spelt close to an allowed one: case, prefix, suffix, truncation, whitespace",
+			Explain: "The audience is the one thing that makes a token useless elsewhere. An issuer that matches the requested audience loosely, and writes the request's spelling into the token, mints tokens for services nobody registered, which a resource server matching as loosely then accepts. Each is refused (invalid_target), or issued for the allowed audience exactly."},
+			Run: checkAudienceNearMisses},
 	}
+}
+
+// checkAudienceNearMisses is IDP-14: the audience near-misses of AUD-05..11,
+// asked for at the token endpoint, judged on what is issued.
+func checkAudienceNearMisses(ctx context.Context, e *attack.Kit) attack.Verdict {
+	own := targetAudience(e)
+	v := attack.Verdict{Status: attack.Pass}
+	for _, aud := range []string{strings.ToUpper(own[:1]) + own[1:], own + ".evil.example", "evil-" + own, own[:len(own)-1], " " + own + " "} {
+		s, b, err := e.Identity.Do(ctx, http.MethodPost, e.Identity.TokenURL, form,
+			"grant_type=client_credentials&audience="+url.QueryEscape(aud), e.Identity.Basic())
+		label := fmt.Sprintf("audience %q", aud)
+		v.Observations = append(v.Observations, attack.Observation{Label: label, Status: s, Error: errorOf(b)})
+		var problem string
+		switch {
+		case err != nil:
+			problem = err.Error()
+		case s >= 500:
+			problem = fmt.Sprintf("server error %d", s)
+		case s == http.StatusOK:
+			var tr attack.TokenResponse
+			_ = json.Unmarshal(b, &tr)
+			if _, c, err := attack.Decode(tr.AccessToken); err != nil || audienceClaim(c["aud"]) != own {
+				problem = fmt.Sprintf("issued a token for aud %v", c["aud"])
+			}
+		}
+		if problem != "" {
+			v.Status, v.Reason = attack.Fail, attack.JoinReason(v.Reason, label+": "+problem)
+		}
+	}
+	return v
+}
+
+// audienceClaim is aud as one string: itself, or an array's only member.
+func audienceClaim(aud any) string {
+	switch a := aud.(type) {
+	case string:
+		return a
+	case []any:
+		if len(a) == 1 {
+			s, _ := a[0].(string)
+			return s
+		}
+	}
+	return ""
 }
 
 // tokenEndpointProof is a DPoP proof for the identity's token endpoint, by

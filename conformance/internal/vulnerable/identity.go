@@ -28,6 +28,7 @@ const (
 	HonorsRequestedSub     IdentityFlaw = "puts the requested sub in the token"
 	HonorsFormSub          IdentityFlaw = "puts a sub form parameter in the token"
 	IssuesAnyAudience      IdentityFlaw = "issues tokens for any audience"
+	AudienceFoldedAtIssuer IdentityFlaw = "takes an audience that matches an allowed one ignoring case and spaces"
 	TypJWT                 IdentityFlaw = "types access tokens JWT"
 	RepeatsJTI             IdentityFlaw = "gives every token the same jti"
 	ServesPrivateKey       IdentityFlaw = "publishes the private key in its JWKS"
@@ -46,7 +47,8 @@ var IdentityCatches = map[IdentityFlaw][]string{
 	AcceptsAnySecret:       {"IDP-02"},
 	HonorsRequestedSub:     {"IDP-03"},
 	HonorsFormSub:          {"IDP-03"},
-	IssuesAnyAudience:      {"IDP-04"},
+	IssuesAnyAudience:      {"IDP-04", "IDP-14"},
+	AudienceFoldedAtIssuer: {"IDP-14"},
 	TypJWT:                 {"IDP-05"},
 	RepeatsJTI:             {"IDP-06"},
 	ServesPrivateKey:       {"IDP-07"},
@@ -138,7 +140,8 @@ func (id *identity) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeJSONBody(w, status, map[string]string{"error": "invalid_client"})
 		return
 	}
-	if !slices.Contains(id.cfg.Audiences, aud) && !id.has(IssuesAnyAudience) {
+	folded := slices.ContainsFunc(id.cfg.Audiences, func(a string) bool { return strings.EqualFold(a, strings.TrimSpace(aud)) })
+	if !slices.Contains(id.cfg.Audiences, aud) && !id.has(IssuesAnyAudience) && !(folded && id.has(AudienceFoldedAtIssuer)) {
 		writeJSONBody(w, http.StatusBadRequest, map[string]string{"error": "invalid_target"})
 		return
 	}
