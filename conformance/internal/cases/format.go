@@ -145,58 +145,70 @@ func formatCases() []attack.Case {
 				return []attack.Attempt{{Label: "access_token in query", Query: "access_token=" + raw}}, err
 			}),
 		fc("FMT-16", "Two Authorization headers, one of them a valid token", "Authorization is one field (RFC 9110 §11.6.2); two of them are a malformed request, whichever comes first. A server that reads one while a proxy in front reads the other can be made to act on a token nothing checked, and Envoy's JWT filter crashed on the pair (CVE-2025-64527).",
-			"RFC 9110 §5.3, §11.6.2; RFC 6750 §2; CVE-2025-64527", attack.Low, func(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) ([]attack.Attempt, error) {
-				var out []attack.Attempt
-				for _, validFirst := range []bool{true, false} {
-					base, err := e.Token(ctx, rs)
-					if err != nil {
-						return nil, err
-					}
-					a := attack.Attempt{Label: "valid, then garbage", Authorization: "Bearer " + base.Raw, SecondAuthorization: "Bearer not-a-token"}
-					if !validFirst {
-						a = attack.Attempt{Label: "garbage, then valid", Authorization: "Bearer not-a-token", SecondAuthorization: "Bearer " + base.Raw}
-					}
-					out = append(out, a)
-				}
-				return out, nil
-			}),
+			"RFC 9110 §5.3, §11.6.2; RFC 6750 §2; CVE-2025-64527", attack.Low, twoAuthorizations),
 		{About: attack.About{ID: "FMT-17", Category: "format and cost", Severity: attack.Medium, Expect: attack.Survive, Source: "CVE-2025-53864 (Nimbus JOSE+JWT); RFC 8259 §9",
 			Title:   "A claim nested 2,000 arrays deep, under the size limit: answered, and the server still serves",
 			Explain: "A parser that recurses once per level runs out of stack on a few thousand nested brackets, which fit in 8 KiB (Nimbus JOSE+JWT, CVE-2025-53864). Accepting the token (the claim is unknown, so ignored) or refusing it (too deep) are both right; a 5xx, a dropped connection or a server that stops serving are not."},
-			Run: func(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) attack.Verdict {
-				attempts, err := attack.Forged(func(_ *attack.Issuer, _, c map[string]any) {
-					c["x-nested"] = json.RawMessage(strings.Repeat("[", nestingDepth) + strings.Repeat("]", nestingDepth))
-				})(ctx, e, rs)
-				if err != nil {
-					return attack.SkipOrFail(err)
-				}
-				attempts[0].Label = fmt.Sprintf("%d nested arrays", nestingDepth)
-				v := attack.Judge(attack.Survive, []attack.Observation{e.Send(ctx, rs, attempts[0])})
-				raw, _, _, err := e.Base(ctx, rs)
-				if err != nil {
-					return attack.SkipOrFail(err)
-				}
-				after := attack.Judge(attack.Accept, []attack.Observation{e.Send(ctx, rs, attack.Bearer("a valid token after it", raw))})
-				if after.Status != attack.Pass {
-					after.Outcome, after.Cause = attack.Broke, "stopped serving after a deeply nested claim"
-					after.Observations = append(v.Observations, after.Observations...)
-					return after
-				}
-				return v
-			}},
+			Run: checkDeepNesting},
 		fc("FMT-15", "Another spelling of a valid token: characters outside base64url after the signature", "A lenient decoder that skips what is not base64url (Python's b64decode without validate, say) verifies token+\"!!!!\" as the token itself. Each spelling is then a new token to whatever is keyed on the string: a replay cache, a deny-list, a rate limit.",
-			"RFC 7515 §2, §7.1; RFC 4648 §3.3", attack.Medium, func(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) ([]attack.Attempt, error) {
-				var out []attack.Attempt
-				for _, extra := range []string{"!!!!", "%%"} {
-					base, err := e.Token(ctx, rs) // a fresh token each, so single-use servers judge the spelling, not a replay
-					if err != nil {
-						return nil, err
-					}
-					out = append(out, attack.Bearer("token+"+extra, base.Raw+extra))
-				}
-				return out, nil
-			}),
+			"RFC 7515 §2, §7.1; RFC 4648 §3.3", attack.Medium, otherSpellings),
 	}
+}
+
+// otherSpellings is FMT-15: characters outside base64url after a fresh
+// token each, so single-use servers judge the spelling, not a replay.
+func otherSpellings(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) ([]attack.Attempt, error) {
+	var out []attack.Attempt
+	for _, extra := range []string{"!!!!", "%%"} {
+		base, err := e.Token(ctx, rs)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, attack.Bearer("token+"+extra, base.Raw+extra))
+	}
+	return out, nil
+}
+
+// twoAuthorizations is FMT-16: a fresh valid token beside garbage, in both
+// orders.
+func twoAuthorizations(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) ([]attack.Attempt, error) {
+	var out []attack.Attempt
+	for _, validFirst := range []bool{true, false} {
+		base, err := e.Token(ctx, rs)
+		if err != nil {
+			return nil, err
+		}
+		a := attack.Attempt{Label: "valid, then garbage", Authorization: "Bearer " + base.Raw, SecondAuthorization: "Bearer not-a-token"}
+		if !validFirst {
+			a = attack.Attempt{Label: "garbage, then valid", Authorization: "Bearer not-a-token", SecondAuthorization: "Bearer " + base.Raw}
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// checkDeepNesting is FMT-17: the nested claim answered, then a valid
+// token still accepted.
+func checkDeepNesting(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) attack.Verdict {
+	attempts, err := attack.Forged(func(_ *attack.Issuer, _, c map[string]any) {
+		c["x-nested"] = json.RawMessage(strings.Repeat("[", nestingDepth) + strings.Repeat("]", nestingDepth))
+	})(ctx, e, rs)
+	if err != nil {
+		return attack.SkipOrFail(err)
+	}
+	attempts[0].Label = fmt.Sprintf("%d nested arrays", nestingDepth)
+	v := attack.Judge(attack.Survive, []attack.Observation{e.Send(ctx, rs, attempts[0])})
+	raw, _, _, err := e.Base(ctx, rs)
+	if err != nil {
+		return attack.SkipOrFail(err)
+	}
+	after := attack.Judge(attack.Accept, []attack.Observation{e.Send(ctx, rs, attack.Bearer("a valid token after it", raw))})
+	if after.Status != attack.Pass {
+		after.Outcome, after.Cause = attack.Broke, "stopped serving after a deeply nested claim"
+		after.Observations = append(v.Observations, after.Observations...)
+		return after
+	}
+	return v
 }
 
 // nestingDepth is FMT-17's: deep enough to exhaust a recursive parser's
