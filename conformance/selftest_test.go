@@ -52,10 +52,26 @@ func runAgainst(t *testing.T, flaw vulnerable.Flaw, alg string, only ...string) 
 	return runAgainstProfile(t, flaw, alg, target.Token{}, only...)
 }
 
+// withDPoPNonce marks the flaws whose server demands its own DPoP nonces.
+var withDPoPNonce = map[vulnerable.Flaw]bool{vulnerable.DPoPNonceAnyValue: true}
+
 // runAgainstProfile is runAgainst with a server that verifies tokens of
 // profile p, and a target that says so.
 func runAgainstProfile(t *testing.T, flaw vulnerable.Flaw, alg string, p target.Token, only ...string) (failed []string, report *conformance.Report) {
 	t.Helper()
+	return runAgainstServer(t, serverOpts{flaw: flaw, token: p, nonce: withDPoPNonce[flaw]}, alg, only...)
+}
+
+// serverOpts say which vulnerable server a self-test runs against.
+type serverOpts struct {
+	flaw  vulnerable.Flaw
+	token target.Token // its token profile
+	nonce bool         // it demands DPoP nonces
+}
+
+func runAgainstServer(t *testing.T, o serverOpts, alg string, only ...string) (failed []string, report *conformance.Report) {
+	t.Helper()
+	flaw, p := o.flaw, o.token
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	issuerURL := "http://" + ln.Addr().String()
@@ -66,6 +82,7 @@ func runAgainstProfile(t *testing.T, flaw vulnerable.Flaw, alg string, p target.
 		Issuer: issuerURL, JWKSURL: issuerURL + testissuer.JWKSPath, Audience: "vulnerable-service",
 		Scope: "write", SingleUse: singleUse, Flaw: flaw, RefreshInterval: time.Second, DPoP: true,
 		Profile: p.Profile, TrustDomain: p.TrustDomain, Namespace: p.Namespace, ServiceAccount: p.ServiceAccount, OnlySubject: p.OnlySubject,
+		DPoPNonce: o.nonce,
 	}
 	if p.Profile == target.ProfileJWTSVID {
 		cfg.JWKSURL = issuerURL + testissuer.BundlePath
@@ -86,6 +103,7 @@ func runAgainstProfile(t *testing.T, flaw vulnerable.Flaw, alg string, p target.
 		ResourceServers: []target.ResourceServer{{
 			Name: "vulnerable", URL: srv.URL, Method: http.MethodPost, Path: "/", Body: json.RawMessage(`{}`),
 			Audience: "vulnerable-service", Scope: "write", SingleUse: singleUse, Replicas: []string{replica.URL}, DPoP: true, Token: p,
+			DPoPNonce: cfg.DPoPNonce,
 		}},
 	}
 	suite, err := conformance.New(tgt, conformance.Options{IssuerListener: ln, KeysDir: keysDir, Only: only})
@@ -329,4 +347,23 @@ func TestSuite_RaceCaughtOnABusyMachine(t *testing.T) {
 	}
 	failed, report := runAgainst(t, vulnerable.Correct, "ES256", "RPL-02")
 	require.Empty(t, failed, text(report))
+}
+
+// TestSuite_PassesCorrectServerWithDPoPNonce: a correct server that demands
+// its own DPoP nonces passes every DPoP case (the suite gets and sends its
+// nonce in each proof) and DPOP-20 judges its nonce flow.
+func TestSuite_PassesCorrectServerWithDPoPNonce(t *testing.T) {
+	var dpop []string
+	for _, c := range conformance.Catalogue() {
+		if c.Category == "dpop" {
+			dpop = append(dpop, c.ID)
+		}
+	}
+	failed, report := runAgainstServer(t, serverOpts{flaw: vulnerable.Correct, nonce: true}, "ES256", dpop...)
+	require.Empty(t, failed, text(report))
+	for _, r := range report.Results {
+		if r.ID == "DPOP-20" {
+			require.Equal(t, conformance.Pass, r.Status, r.Reason)
+		}
+	}
 }

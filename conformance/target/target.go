@@ -104,6 +104,9 @@ type ResourceServer struct {
 	// DPoP servers accept DPoP-bound tokens with proofs (RFC 9449): the
 	// dpop cases run against them.
 	DPoP bool `json:"dpop,omitempty"`
+	// DPoPNonce servers demand their own nonce in proofs (RFC 9449 §9):
+	// every proof the suite sends carries one, and DPOP-20 checks the flow.
+	DPoPNonce bool `json:"dpop_nonce,omitempty"`
 	// PublicURL is the URL the server knows itself by, where the suite
 	// reaches it at another (a mapped port, a proxy): DPoP proofs' htu
 	// names it. Default: URL.
@@ -230,6 +233,8 @@ func (rs *ResourceServer) validate(i int, taken map[string]bool, processes []Pro
 		return invalid("resource_servers[%d].url: %q is not an http(s) URL (server %q)", i, rs.URL, rs.Name)
 	case rs.PublicURL != "" && !validURL(rs.PublicURL):
 		return invalid("resource_servers[%d].public_url: %q is not an http(s) URL (server %q)", i, rs.PublicURL, rs.Name)
+	case rs.DPoPNonce && !rs.DPoP:
+		return invalid("resource_servers[%d].dpop_nonce needs dpop (server %q)", i, rs.Name)
 	case rs.Method == "" || !strings.HasPrefix(rs.Path, "/"):
 		return invalid("resource_servers[%d]: method and an absolute path are required (server %q)", i, rs.Name)
 	case rs.Process != "" && !slices.ContainsFunc(processes, func(p Process) bool { return p.Name == rs.Process }):

@@ -178,7 +178,9 @@ type Observation struct {
 	Label     string `json:"label"`
 	Status    int    `json:"status"`
 	Challenge string `json:"www_authenticate,omitempty"`
-	Error     string `json:"error,omitempty"`
+	// Nonce is the DPoP-Nonce the server sent (RFC 9449 §9), if any.
+	Nonce string `json:"dpop_nonce,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 type Verdict struct {

@@ -177,8 +177,12 @@ func Decode(raw string) (header, claims map[string]any, err error) {
 	return header, claims, nil
 }
 
-// maxChallengeBytes bounds the WWW-Authenticate value a report keeps.
-const maxChallengeBytes = 1 << 10
+// maxChallengeBytes bounds the WWW-Authenticate value a report keeps, and
+// maxNonceBytes the DPoP-Nonce.
+const (
+	maxChallengeBytes = 1 << 10
+	maxNonceBytes     = 256
+)
 
 // Send makes one request to rs.
 func (e *Kit) Send(ctx context.Context, rs *target.ResourceServer, a Attempt) Observation {
@@ -242,6 +246,9 @@ func observe(obs Observation, resp *http.Response, data []byte) Observation {
 	obs.Challenge = resp.Header.Get("WWW-Authenticate")
 	if len(obs.Challenge) > maxChallengeBytes {
 		obs.Challenge = obs.Challenge[:maxChallengeBytes]
+	}
+	if obs.Nonce = resp.Header.Get("DPoP-Nonce"); len(obs.Nonce) > maxNonceBytes {
+		obs.Nonce = obs.Nonce[:maxNonceBytes]
 	}
 	if obs.Status >= 300 {
 		obs.Error = serverReason(obs.Challenge, data)

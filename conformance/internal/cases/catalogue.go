@@ -51,7 +51,7 @@ func Cases() []attack.Case {
 			if c.ID != dpopControlID {
 				c.RestsOn = append(c.RestsOn, dpopControlID)
 			}
-			c.Applies = dpopOnly
+			c.Applies = allOf(dpopOnly, c.Applies)
 		}
 	}
 	return cases
@@ -96,6 +96,22 @@ func singleUseOnly(rs *target.ResourceServer) string {
 		return "the target does not declare this server single_use"
 	}
 	return ""
+}
+
+// allOf applies where every one of checks does (nil ones aside), with the
+// first reason it does not.
+func allOf(checks ...func(*target.ResourceServer) string) func(*target.ResourceServer) string {
+	return func(rs *target.ResourceServer) string {
+		for _, applies := range checks {
+			if applies == nil {
+				continue
+			}
+			if why := applies(rs); why != "" {
+				return why
+			}
+		}
+		return ""
+	}
 }
 
 func dpopOnly(rs *target.ResourceServer) string {

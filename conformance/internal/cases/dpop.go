@@ -99,7 +99,70 @@ func dpopCases() []attack.Case {
 				query[0].Label, query[0].Query = "request with ?conformance=1, htu without it", "conformance=1"
 				return append(upper, query...), nil
 			})},
+		{About: attack.About{ID: "DPOP-20", Category: "dpop", Severity: attack.Medium, Expect: attack.Refuse, Source: "RFC 9449 §8, §9",
+			Title:   "A resource server's own nonce: demanded, honoured, and not any value",
+			Explain: "A server that issues nonces limits how long a proof can be used to the nonce's life. It answers a proof without one 401 with error use_dpop_nonce and a DPoP-Nonce header, accepts the retry that carries it, and refuses a proof with a nonce it did not issue, or the nonce is decoration."},
+			Applies: func(rs *target.ResourceServer) string {
+				if !rs.DPoPNonce {
+					return "the target does not declare that this server demands DPoP nonces (dpop_nonce)"
+				}
+				return ""
+			},
+			Run: checkResourceServerNonce},
 	}
+}
+
+// checkResourceServerNonce is DPOP-20: without a nonce, use_dpop_nonce and
+// a nonce; with a made-up one, refused; with the server's, accepted. Each
+// request has a token of its own: a single-use server may count a refused
+// request's token as used.
+func checkResourceServerNonce(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) attack.Verdict {
+	var obs []attack.Observation
+	for _, try := range []struct {
+		label string
+		nonce func(issued any) any // nil: no nonce claim
+		check func(o attack.Observation) string
+	}{
+		{"proof without a nonce", nil, func(o attack.Observation) string {
+			if o.Status != 401 || !strings.Contains(o.Challenge, "use_dpop_nonce") || o.Nonce == "" {
+				return fmt.Sprintf("got %d, WWW-Authenticate %q, DPoP-Nonce %q: want 401, error=\"use_dpop_nonce\", a nonce", o.Status, o.Challenge, o.Nonce)
+			}
+			return ""
+		}},
+		{"proof with a nonce the server did not issue", func(any) any { return "conformance-" + attack.RandomID() }, func(o attack.Observation) string {
+			if o.Status >= 200 && o.Status < 300 {
+				return fmt.Sprintf("ACCEPTED with %d", o.Status)
+			}
+			return ""
+		}},
+		{"proof with the server's nonce", func(issued any) any { return issued }, func(o attack.Observation) string {
+			if o.Status < 200 || o.Status >= 300 {
+				return fmt.Sprintf("refused: %d %s", o.Status, o.Error)
+			}
+			return ""
+		}},
+	} {
+		p, err := newDPoPAttempt(ctx, e, rs) // a fresh token, and the server's nonce
+		if err != nil {
+			return attack.SkipOrFail(err)
+		}
+		if try.nonce == nil {
+			delete(p.claims, "nonce")
+		} else {
+			p.claims["nonce"] = try.nonce(p.claims["nonce"])
+		}
+		a, err := p.attempt()
+		if err != nil {
+			return attack.SkipOrFail(err)
+		}
+		a.Label = try.label
+		o := e.Send(ctx, rs, a)
+		obs = append(obs, o)
+		if problem := try.check(o); problem != "" {
+			return attack.Verdict{Status: attack.Fail, Reason: try.label + ": " + problem, Observations: obs}
+		}
+	}
+	return attack.Verdict{Status: attack.Pass, Observations: obs}
 }
 
 // upperSchemeAndHost writes u's scheme and host in upper case.
@@ -160,6 +223,28 @@ func newDPoPAttempt(ctx context.Context, e *attack.Kit, rs *target.ResourceServe
 		header: map[string]any{"typ": "dpop+jwt", "alg": key.Algorithm},
 		claims: map[string]any{"jti": attack.RandomID(), "htm": rs.Method, "htu": strings.TrimSuffix(cmp.Or(rs.PublicURL, rs.URL), "/") + rs.Path,
 			"iat": time.Now().Unix(), "ath": hashToken(token)}}
+	if rs.DPoPNonce {
+		// The server's nonce, as a client gets it: a proof without one is
+		// answered use_dpop_nonce with the nonce to use (RFC 9449 §9). The
+		// request carries a token of its own, which a single-use server
+		// may count as used.
+		probe := *p
+		c["jti"] = attack.RandomID()
+		if probe.token, err = e.Forge(h, c); err != nil {
+			return nil, err
+		}
+		probe.claims = attack.Clone(p.claims)
+		probe.claims["ath"] = hashToken(probe.token)
+		a, err := probe.attempt()
+		if err != nil {
+			return nil, err
+		}
+		o := e.Send(ctx, rs, a)
+		if o.Nonce == "" {
+			return nil, fmt.Errorf("the server declared dpop_nonce sent no DPoP-Nonce (answer %d %s)", o.Status, o.Error)
+		}
+		p.claims["jti"], p.claims["nonce"] = attack.RandomID(), o.Nonce
+	}
 	return p, nil
 }
 

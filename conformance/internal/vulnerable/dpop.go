@@ -102,6 +102,9 @@ func (s *server) checkDPoP(r *http.Request, dpop bool, token string, claims map[
 	if jti == "" && !s.has(DPoPClaimsOptional) {
 		return errRefused
 	}
+	if nonce, ok := c["nonce"].(string); s.cfg.DPoPNonce && (!ok || nonce != s.nonce && !s.has(DPoPNonceAnyValue)) {
+		return errUseNonce
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proofs[jti] && !s.has(DPoPNoProofReplayCheck) {

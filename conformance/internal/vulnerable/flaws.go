@@ -99,6 +99,7 @@ const (
 	DPoPSkipsProofSignature     Flaw = "does not verify a proof's signature"
 	DPoPFirstHeaderWins         Flaw = "reads the first of several DPoP headers"
 	DPoPHTUExact                Flaw = "compares htu with the request URL as strings"
+	DPoPNonceAnyValue           Flaw = "demands a DPoP nonce but takes any value"
 	SPIFFEIDLax                 Flaw = "parses SPIFFE IDs with net/url and case folding"
 	SVIDAnyTrustDomain          Flaw = "accepts a SPIFFE ID of any trust domain its bundle signs"
 	SVIDManyAudiences           Flaw = "accepts JWT-SVIDs for several audiences"
@@ -203,6 +204,7 @@ var Catches = map[Flaw][]string{
 	DPoPSkipsProofSignature:  {"DPOP-17"},
 	DPoPFirstHeaderWins:      {"DPOP-18"},
 	DPoPHTUExact:             {"DPOP-19"},
+	DPoPNonceAnyValue:        {"DPOP-20"},
 }
 
 // ProfileCatches are the flaws of a profile's verifier: each runs against

@@ -38,8 +38,9 @@ type Config struct {
 	// RefreshInterval is the least time between two JWKS fetches for an
 	// unknown kid; 10 s if zero.
 	RefreshInterval time.Duration
-	// DPoP accepts DPoP-bound tokens with proofs (RFC 9449).
-	DPoP bool
+	// DPoP accepts DPoP-bound tokens with proofs (RFC 9449); DPoPNonce
+	// demands its own nonce in them (§9).
+	DPoP, DPoPNonce bool
 	// Leeway is its clock-skew leeway; 5 s if zero. A setting, not a flaw:
 	// go-jose's default is 60 s.
 	Leeway time.Duration
@@ -66,6 +67,7 @@ type server struct {
 	fetchedAt time.Time
 	used      map[string]bool
 	proofs    map[string]bool // used DPoP proof jtis
+	nonce     string          // the DPoP nonce it demands, with DPoPNonce
 }
 
 // New returns the server.
@@ -85,7 +87,8 @@ func New(cfg Config) http.Handler {
 	if cfg.Flaw == RefetchesEveryFiveMin {
 		cfg.RefreshInterval = 5 * time.Minute
 	}
-	s := &server{cfg: cfg, client: &http.Client{Timeout: 2 * time.Second}, used: map[string]bool{}, proofs: map[string]bool{}}
+	s := &server{cfg: cfg, client: &http.Client{Timeout: 2 * time.Second}, used: map[string]bool{}, proofs: map[string]bool{},
+		nonce: fmt.Sprintf("n-%d", time.Now().UnixNano())}
 	if cfg.UsedFile != "" && !s.has(ForgetsOnRestart) {
 		data, _ := os.ReadFile(cfg.UsedFile)
 		for _, jti := range strings.Fields(string(data)) {
@@ -95,7 +98,10 @@ func New(cfg Config) http.Handler {
 	return s
 }
 
-var errRefused = errors.New("refused")
+var (
+	errRefused  = errors.New("refused")
+	errUseNonce = errors.New("use the server's DPoP nonce")
+)
 
 func (s *server) has(f Flaw) bool { return s.cfg.Flaw == f }
 
@@ -130,6 +136,12 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	claims, err := s.verify(r.Context(), token)
 	if err == nil {
 		err = s.checkDPoP(r, dpop, token, claims)
+	}
+	if errors.Is(err, errUseNonce) {
+		w.Header().Set("DPoP-Nonce", s.nonce)
+		w.Header().Set("WWW-Authenticate", `DPoP error="use_dpop_nonce", error_description="a proof needs the server's nonce"`)
+		w.WriteHeader(http.StatusUnauthorized)
+		return
 	}
 	if err != nil {
 		s.refuse(w, "invalid_token", err.Error())
