@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/s2sjwt/s2sjwt/internal/authn"
 )
 
@@ -61,11 +62,14 @@ type Deps struct {
 	Logger     *slog.Logger
 	HTTPClient *http.Client
 	Now        func() time.Time
+	// Metrics, if set, gets the token endpoint's counters.
+	Metrics prometheus.Registerer
 }
 
 type server struct {
 	cfg                Config
 	deps               Deps
+	metrics            *metrics
 	assertionVerifiers map[string]*authn.Verifier
 	limiter            *authLimiter
 	proofs             authn.ProofChecker // DPoP proofs at the token endpoint
@@ -99,7 +103,7 @@ func NewServer(cfg Config, deps Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
-	s := &server{cfg: cfg, deps: deps, assertionVerifiers: verifiers, limiter: newAuthLimiter(deps.Now),
+	s := &server{cfg: cfg, deps: deps, assertionVerifiers: verifiers, limiter: newAuthLimiter(deps.Now), metrics: newMetrics(deps.Metrics),
 		proofs: authn.ProofChecker{Replay: deps.Replay, Leeway: cfg.Leeway, Now: deps.Now}}
 	if s.tokenEndpoint, err = url.Parse(cfg.tokenEndpoint()); err != nil {
 		return nil, fmt.Errorf("identity: issuer URL: %w", err)

@@ -71,7 +71,7 @@ func (s *Setup) Open(ctx context.Context, in runner.Instance) (http.Handler, io.
 	if err != nil {
 		return nil, nil, err
 	}
-	h, err := s.open(ctx, db, reg, logger)
+	h, err := s.open(ctx, db, reg, logger, in)
 	if err != nil {
 		db.Close()
 		return nil, nil, err
@@ -79,7 +79,7 @@ func (s *Setup) Open(ctx context.Context, in runner.Instance) (http.Handler, io.
 	return h, db, nil
 }
 
-func (s *Setup) open(ctx context.Context, db *database.DB, reg *Registry, logger *slog.Logger) (http.Handler, error) {
+func (s *Setup) open(ctx context.Context, db *database.DB, reg *Registry, logger *slog.Logger, in runner.Instance) (http.Handler, error) {
 	secret := []byte(s.KeySecret)
 	if len(secret) == 0 { // SQLite: checked in Open
 		var err error
@@ -102,5 +102,5 @@ func (s *Setup) open(ctx context.Context, db *database.DB, reg *Registry, logger
 	cfg := s.Config
 	cfg.Registry, cfg.DPoPNonceKey = reg, nonceKey
 	return NewServer(cfg,
-		Deps{Keys: keys, Replay: replay.New(db, s.Now), Logger: logger, Now: s.Now})
+		Deps{Keys: keys, Replay: replay.New(db, s.Now), Logger: logger, Now: s.Now, Metrics: in.Registerer()})
 }

@@ -59,6 +59,7 @@ func (s *server) writeOAuthError(w http.ResponseWriter, r *http.Request, e *oaut
 	if !e.quiet {
 		s.deps.Logger.Info("token request refused", "error", e.code, "reason", e.description, "cause", cause, "remote", r.RemoteAddr)
 	}
+	s.metrics.requestRefused(e)
 	if e.retryAfter > 0 {
 		w.Header().Set("Retry-After", retryAfterSeconds(e.retryAfter))
 	}
@@ -166,6 +167,7 @@ func (s *server) issue(r *http.Request, req *tokenRequest) (*tokenResponse, *oau
 		return nil, &oauthError{status: http.StatusInternalServerError, code: "server_error", description: "try again later", cause: err}
 	}
 	s.deps.Logger.Info("token issued", "jti", jti, "sub", client.Subject(), "aud", req.audience, "scope", scope, "kid", kid, "ttl", ttl, "dpop_jkt", jkt)
+	s.metrics.tokenIssued(client.ID, req.audience, jkt != "")
 	tokenType := "Bearer"
 	if jkt != "" {
 		tokenType = "DPoP"

@@ -28,7 +28,7 @@ func (s *Setup) Flags(fs *flag.FlagSet, env runner.Env) {
 // Open implements runner.Service.
 func (s *Setup) Open(ctx context.Context, in runner.Instance) (http.Handler, io.Closer, error) {
 	logger := in.Logger
-	v, err := s.Verifier(Audience, logger)
+	v, err := s.Verifier(Audience, in)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -231,10 +231,6 @@ func (rs *ResourceServer) validate(i int, taken map[string]bool, processes []Pro
 		return invalid("resource_servers[%d].audience is required (server %q)", i, rs.Name)
 	case !validURL(rs.URL) && rs.Container == "":
 		return invalid("resource_servers[%d].url: %q is not an http(s) URL (server %q)", i, rs.URL, rs.Name)
-	case rs.PublicURL != "" && !validURL(rs.PublicURL):
-		return invalid("resource_servers[%d].public_url: %q is not an http(s) URL (server %q)", i, rs.PublicURL, rs.Name)
-	case rs.DPoPNonce && !rs.DPoP:
-		return invalid("resource_servers[%d].dpop_nonce needs dpop (server %q)", i, rs.Name)
 	case rs.Method == "" || !strings.HasPrefix(rs.Path, "/"):
 		return invalid("resource_servers[%d]: method and an absolute path are required (server %q)", i, rs.Name)
 	case rs.Process != "" && !slices.ContainsFunc(processes, func(p Process) bool { return p.Name == rs.Process }):
@@ -245,7 +241,21 @@ func (rs *ResourceServer) validate(i int, taken map[string]bool, processes []Pro
 			return invalid("resource_servers[%d].replicas[%d]: %q is not an http(s) URL", i, j, u)
 		}
 	}
+	if err := rs.validateAddressing(i); err != nil {
+		return err
+	}
 	return rs.Token.validate(fmt.Sprintf("resource_servers[%d].token", i))
+}
+
+// validateAddressing checks how DPoP proofs address the server.
+func (rs *ResourceServer) validateAddressing(i int) error {
+	switch {
+	case rs.PublicURL != "" && !validURL(rs.PublicURL):
+		return invalid("resource_servers[%d].public_url: %q is not an http(s) URL (server %q)", i, rs.PublicURL, rs.Name)
+	case rs.DPoPNonce && !rs.DPoP:
+		return invalid("resource_servers[%d].dpop_nonce needs dpop (server %q)", i, rs.Name)
+	}
+	return nil
 }
 
 func (t *Target) validateIdentity() error {

@@ -9,11 +9,14 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/s2sjwt/s2sjwt/internal/authn"
 	"github.com/s2sjwt/s2sjwt/internal/jwk"
@@ -77,5 +80,39 @@ func BenchmarkVerify_Rejection(b *testing.B) {
 		if _, err := f.v.Verify(ctx, token); err == nil {
 			b.Fatal("accepted")
 		}
+	}
+}
+
+// BenchmarkAuthenticate_Metrics is the middleware on a valid EdDSA token
+// with metrics off and on, in one run: the ratio on/off is what counting
+// each decision costs (docs/benchmarks.md).
+//
+//	go test -run '^$' -bench 'Authenticate_Metrics' -count 6 ./internal/authn/
+func BenchmarkAuthenticate_Metrics(b *testing.B) {
+	f := newFixture(b)
+	token := f.token(b, validHeader(), validClaims())
+	for _, on := range []bool{false, true} {
+		cfg := authn.Config{Issuer: testIssuer, Audience: testAudience, KeySet: f.keys, Now: func() time.Time { return testNow }}
+		name := "off"
+		if on {
+			cfg.Metrics, name = authn.NewMetrics(prometheus.NewRegistry()), "on"
+		}
+		v, err := authn.NewVerifier(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		h := authn.Authenticate(v)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, req)
+				if w.Code != http.StatusOK {
+					b.Fatal(w.Code)
+				}
+			}
+		})
 	}
 }

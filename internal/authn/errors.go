@@ -59,6 +59,7 @@ var refusals = []struct {
 	err          error
 	reason, text string
 }{
+	{ErrNoToken, ReasonNoToken, "bearer token required"},
 	{ErrReplayed, ReasonReplayed, "token already used"},
 	{ErrInsufficientScope, ReasonInsufficientScope, "token lacks the scope this request needs"},
 	{ErrBoundAsBearer, "dpop_bound_as_bearer", "DPoP-bound token presented as a bearer token"},

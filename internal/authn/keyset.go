@@ -65,6 +65,8 @@ type RemoteKeySetConfig struct {
 	MaxKeyAge          time.Duration
 	Logger             *slog.Logger
 	Now                func() time.Time
+	// Metrics, if set, counts fetches and suppressed refetches.
+	Metrics *Metrics
 }
 
 // RemoteKeySet is a KeySet backed by an issuer's JWKS over HTTP. It caches
@@ -165,6 +167,7 @@ func (r *RemoteKeySet) startFetchLocked() chan struct{} {
 	}
 	now := r.cfg.Now()
 	if !r.attemptedAt.IsZero() && now.Sub(r.attemptedAt) < r.cfg.MinRefreshInterval {
+		r.cfg.Metrics.refetchSuppressed()
 		return nil
 	}
 	ch := make(chan struct{})
@@ -179,6 +182,7 @@ func (r *RemoteKeySet) startFetchLocked() chan struct{} {
 			r.keys = keys
 			r.fetchedAt = r.cfg.Now()
 		}
+		r.cfg.Metrics.fetched(err, len(keys), r.fetchedAt)
 		r.lastErr = err
 		r.inflight = nil
 		r.mu.Unlock()

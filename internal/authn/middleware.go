@@ -70,12 +70,13 @@ type middleware struct {
 	replay   ReplayGuard
 	dpop     *DPoPConfig
 	logger   *slog.Logger
+	metrics  *Metrics
 }
 
 // Authenticate returns middleware that admits only requests bearing a token v
 // accepts, and answers everything else per RFC 6750.
 func Authenticate(v *Verifier, opts ...Option) func(http.Handler) http.Handler {
-	m := &middleware{verifier: v, logger: slog.New(slog.DiscardHandler)}
+	m := &middleware{verifier: v, logger: slog.New(slog.DiscardHandler), metrics: v.cfg.Metrics}
 	for _, o := range opts {
 		o(m)
 	}
@@ -84,7 +85,9 @@ func Authenticate(v *Verifier, opts ...Option) func(http.Handler) http.Handler {
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
 			claims, err := m.authenticate(r)
+			m.metrics.decision(err, time.Since(start))
 			if err != nil {
 				m.logger.Info("token rejected", "reason", httpx.LogBounded(err.Error()), "method", r.Method, "path", httpx.LogBounded(r.URL.Path))
 				m.writeError(w, err)

@@ -66,6 +66,9 @@ type Config struct {
 	MaxLifetime time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Metrics, if set, counts every decision Authenticate makes with this
+	// verifier, by result and reason.
+	Metrics *Metrics
 }
 
 // Validate reports a configuration that would weaken verification.

@@ -27,6 +27,9 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/s2sjwt/s2sjwt/internal/httpx"
 )
 
@@ -47,11 +50,26 @@ type Instance struct {
 	// what a service that must know its own address (for DPoP's htu) uses
 	// unless it is told its public URL.
 	URL string
+	// Metrics is the service's own Prometheus registry, served at
+	// /metrics on its metrics listener (METRICS_ADDR) when it has one.
+	Metrics *prometheus.Registry
 }
 
-// InstanceAt is the Instance of a service listening on ln.
+// Registerer is the instance's registry, or nil without one (a nil
+// *prometheus.Registry in an interface would not be nil).
+func (in Instance) Registerer() prometheus.Registerer {
+	if in.Metrics == nil {
+		return nil
+	}
+	return in.Metrics
+}
+
+// InstanceAt is the Instance of a service listening on ln, with a fresh
+// registry holding the Go runtime's and the process's collectors.
 func InstanceAt(ln net.Listener, logger *slog.Logger) Instance {
-	return Instance{Logger: logger, URL: "http://" + loopback(ln.Addr().String())}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return Instance{Logger: logger, URL: "http://" + loopback(ln.Addr().String()), Metrics: reg}
 }
 
 // Starter is a handler with work to do once it is listening (Notification
@@ -78,8 +96,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	spareProcessor()
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stdout)
-	var addr, level string
+	var addr, metricsAddr, level string
 	StringFlag(fs, env, &addr, "addr", prefix+"_ADDR", defaultAddr, "listen address")
+	StringFlag(fs, env, &metricsAddr, "metrics-addr", "METRICS_ADDR", "", "listen address for /metrics (Prometheus); none if empty, and never publish it (docs/operations.md)")
 	StringFlag(fs, env, &level, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
 	svc.Flags(fs, env)
 	if err := fs.Parse(args[1:]); err != nil {
@@ -96,7 +115,14 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	return Serve(ctx, stdout, []Unit{{Name: name, Listener: ln, Logger: logger, Service: svc}}, nil)
+	unit := Unit{Name: name, Listener: ln, Logger: logger, Service: svc}
+	if metricsAddr != "" {
+		if unit.MetricsListener, err = net.Listen("tcp", metricsAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("%s: metrics: %w", name, err)
+		}
+	}
+	return Serve(ctx, stdout, []Unit{unit}, nil)
 }
 
 // Unit is one service a process serves: its name, the listener it serves
@@ -107,6 +133,8 @@ type Unit struct {
 	Listener net.Listener
 	Logger   *slog.Logger
 	Service  Service
+	// MetricsListener, if set, serves the service's /metrics.
+	MetricsListener net.Listener
 }
 
 // Serve opens each unit's service and serves it on its listener until ctx
@@ -116,14 +144,20 @@ type Unit struct {
 // services run through it alike.
 func Serve(ctx context.Context, stdout io.Writer, units []Unit, ready func(context.Context) error) error {
 	handlers := make([]http.Handler, len(units))
+	registries := make([]*prometheus.Registry, len(units))
 	for i, u := range units {
-		h, closer, err := u.Service.Open(ctx, InstanceAt(u.Listener, u.Logger))
+		in := InstanceAt(u.Listener, u.Logger)
+		h, closer, err := u.Service.Open(ctx, in)
 		if err != nil {
 			for _, all := range units {
 				all.Listener.Close()
+				if all.MetricsListener != nil {
+					all.MetricsListener.Close()
+				}
 			}
 			return fmt.Errorf("%s: %w", u.Name, err)
 		}
+		registries[i] = in.Metrics
 		// Closed last, after background work has ended: an audit delivery
 		// cut off by a closed database would leave its claim behind.
 		defer closer.Close()
@@ -136,6 +170,12 @@ func Serve(ctx context.Context, stdout io.Writer, units []Unit, ready func(conte
 	var servers, background sync.WaitGroup
 	for i, u := range units {
 		servers.Go(func() { errc <- httpx.Serve(ctx, u.Listener, handlers[i], u.Logger) })
+		if u.MetricsListener != nil {
+			mux := http.NewServeMux()
+			mux.Handle("GET /metrics", promhttp.HandlerFor(registries[i], promhttp.HandlerOpts{}))
+			u.Logger.Info("metrics listening", "addr", u.MetricsListener.Addr().String())
+			servers.Go(func() { errc <- httpx.Serve(ctx, u.MetricsListener, mux, u.Logger) })
+		}
 		if st, ok := handlers[i].(Starter); ok {
 			background.Go(func() { st.Start(ctx, stdout) })
 		}

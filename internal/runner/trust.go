@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"flag"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"strings"
 	"time"
@@ -95,16 +94,18 @@ func (rs *ResourceServer) Flags(fs *flag.FlagSet, env Env) {
 	StringFlag(fs, env, &rs.TrustDomain, "trust-domain", "TRUST_DOMAIN", "", "the SPIFFE trust domain whose JWT-SVIDs are accepted (TOKEN_PROFILE=jwt-svid)")
 }
 
-// Verifier returns the verifier for audience, with a remote key set.
-func (rs ResourceServer) Verifier(audience string, logger *slog.Logger) (*authn.Verifier, error) {
+// Verifier returns the verifier for audience, with a remote key set, both
+// counted in the instance's metrics.
+func (rs ResourceServer) Verifier(audience string, in Instance) (*authn.Verifier, error) {
 	profile, err := rs.TokenProfile()
 	if err != nil {
 		return nil, err
 	}
-	keys, err := authn.NewRemoteKeySet(authn.RemoteKeySetConfig{JWKSURL: rs.JWKSURL, Issuer: rs.Issuer, Logger: logger,
-		MaxKeyAge: rs.JWKSMaxAge, MinRefreshInterval: rs.JWKSMinRefresh})
+	metrics := authn.NewMetrics(in.Registerer())
+	keys, err := authn.NewRemoteKeySet(authn.RemoteKeySetConfig{JWKSURL: rs.JWKSURL, Issuer: rs.Issuer, Logger: in.Logger,
+		MaxKeyAge: rs.JWKSMaxAge, MinRefreshInterval: rs.JWKSMinRefresh, Metrics: metrics})
 	if err != nil {
 		return nil, err
 	}
-	return authn.NewVerifier(authn.Config{Profile: profile, Issuer: rs.Issuer, Audience: audience, KeySet: keys, Leeway: rs.Leeway})
+	return authn.NewVerifier(authn.Config{Profile: profile, Issuer: rs.Issuer, Audience: audience, KeySet: keys, Leeway: rs.Leeway, Metrics: metrics})
 }
