@@ -19,6 +19,7 @@ func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
 	// Public and read-only: Identity fetches the key as http://careergpt:8080.
 	r.Get("/healthz", httpx.Healthz)
+	r.Get("/readyz", httpx.Healthz)               // nothing to wait for: it finds its peers when it calls them
 	r.Get("/.well-known/jwks.json", s.handleJWKS) // its client key, for private_key_jwt
 	r.Group(func(r chi.Router) {
 		r.Use(s.expectedHost, http.NewCrossOriginProtection().Handler)

@@ -156,6 +156,15 @@ const MaxPublishedKeys = 8
 var ErrTooManyKeys = errors.New("identity: too many keys published; wait until replaced keys expire")
 
 // Rotate adds a key that starts signing after PublishLead.
+// Ready reports whether a token could be signed now: the store has a
+// current key and its database answers.
+func (ks *KeyStore) Ready(ctx context.Context) error {
+	if _, err := ks.Signer(ctx); err != nil {
+		return err
+	}
+	return ks.cfg.DB.PingContext(ctx)
+}
+
 func (ks *KeyStore) Rotate(ctx context.Context) (kid string, err error) {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()

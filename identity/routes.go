@@ -12,6 +12,7 @@ import (
 func (s *server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Get("/healthz", httpx.Healthz)
+	r.Get("/readyz", httpx.Readyz(httpx.Check{Name: "signing key", Run: s.deps.Keys.Ready}))
 	r.Post("/oauth2/token", s.handleIssueToken)
 	r.Get("/.well-known/jwks.json", s.handleJWKS)
 	r.Get("/.well-known/oauth-authorization-server", s.handleMetadata)

@@ -13,6 +13,9 @@ import (
 func (s *server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Get("/healthz", httpx.Healthz)
+	r.Get("/readyz", httpx.Readyz(
+		httpx.Check{Name: "keys", Run: s.deps.Verifier.Ready},
+		httpx.Check{Name: "database", Run: s.deps.Store.Ping}))
 	r.Group(func(r chi.Router) {
 		r.Use(authn.Authenticate(s.deps.Verifier, s.authnOptions()...))
 		r.With(authn.RequireScope(ScopeWrite)).Post("/v1/logs", s.handleAppend)

@@ -85,6 +85,9 @@ func NewStore(db *database.DB) *Store {
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
 // Append stores e and returns it with its id.
 func (s *Store) Append(ctx context.Context, e Entry) (Entry, error) {
 	attrs, err := json.Marshal(e.Attributes)

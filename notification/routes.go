@@ -14,6 +14,9 @@ import (
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Get("/healthz", httpx.Healthz)
+	r.Get("/readyz", httpx.Readyz(
+		httpx.Check{Name: "keys", Run: s.deps.Verifier.Ready},
+		httpx.Check{Name: "database", Run: s.deps.DB.PingContext}))
 	if s.deps.PublicKey != nil {
 		r.Get("/.well-known/jwks.json", func(w http.ResponseWriter, _ *http.Request) {
 			httpx.Encode(w, http.StatusOK, jwk.Set{Keys: []jwk.Key{*s.deps.PublicKey}})

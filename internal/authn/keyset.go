@@ -108,6 +108,28 @@ func NewRemoteKeySet(cfg RemoteKeySetConfig) (*RemoteKeySet, error) {
 	return &RemoteKeySet{cfg: cfg, jwksURL: cfg.JWKSURL}, nil
 }
 
+// Ready reports whether the set holds keys fetched from the issuer; a set
+// that never has fetches (bounded by ctx and the refresh interval) and
+// says why not. A verifier without keys refuses every token, so its
+// service is not ready.
+func (r *RemoteKeySet) Ready(ctx context.Context) error {
+	r.mu.Lock()
+	fetched := !r.fetchedAt.IsZero()
+	r.mu.Unlock()
+	if fetched {
+		return nil
+	}
+	if err := r.refresh(ctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrKeySetUnavailable, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fetchedAt.IsZero() {
+		return fmt.Errorf("%w: no keys fetched yet", ErrKeySetUnavailable)
+	}
+	return nil
+}
+
 // Key implements KeySet. A known key is returned at once, even when the
 // set is due for a refresh: the refresh runs in the background, so a slow
 // or hung issuer never holds up a request whose key is cached. Only an

@@ -166,6 +166,15 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	return &Verifier{cfg: cfg, profile: p, algorithms: algs, validator: jwt.NewValidator(opts...)}, nil
 }
 
+// Ready reports whether the verifier can accept tokens: its key set, if it
+// can tell (RemoteKeySet), holds the issuer's keys.
+func (v *Verifier) Ready(ctx context.Context) error {
+	if r, ok := v.cfg.KeySet.(interface{ Ready(context.Context) error }); ok {
+		return r.Ready(ctx)
+	}
+	return nil
+}
+
 // Audience returns the audience this verifier accepts.
 func (v *Verifier) Audience() string { return v.cfg.Audience }
 

@@ -62,6 +62,41 @@ func Healthz(w http.ResponseWriter, _ *http.Request) {
 	_, _ = io.WriteString(w, "ok\n")
 }
 
+// readyTimeout bounds each readiness check: a hung dependency makes the
+// answer "not ready", never a hung probe.
+const readyTimeout = 2 * time.Second
+
+// Check is one readiness condition: nil when met.
+type Check struct {
+	Name string
+	Run  func(ctx context.Context) error
+}
+
+// Readyz answers a readiness probe: 200 when every check passes, else 503
+// with each check's state, so an operator sees which dependency is
+// missing. Liveness stays Healthz: a service that is up but not ready
+// must not be restarted for it.
+func Readyz(checks ...Check) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		states := make(map[string]string, len(checks))
+		ready := true
+		for _, c := range checks {
+			ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+			err := c.Run(ctx)
+			cancel()
+			states[c.Name] = "ok"
+			if err != nil {
+				ready, states[c.Name] = false, LogBounded(err.Error())
+			}
+		}
+		status := http.StatusOK
+		if !ready {
+			status = http.StatusServiceUnavailable
+		}
+		Encode(w, status, map[string]any{"ready": ready, "checks": states})
+	}
+}
+
 // Healthcheck GETs url and fails unless it answers 200; it is the
 // `healthcheck` subcommand, for images that have no shell or curl.
 func Healthcheck(ctx context.Context, url string) error {

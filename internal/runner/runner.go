@@ -86,9 +86,17 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	prefix := strings.ToUpper(name)
 	if len(args) > 1 && args[1] == "healthcheck" {
 		fs := flag.NewFlagSet(name+" healthcheck", flag.ContinueOnError)
-		url := fs.String("url", "http://"+loopback(env(prefix+"_ADDR", defaultAddr))+"/healthz", "URL to probe")
+		base := "http://" + loopback(env(prefix+"_ADDR", defaultAddr))
+		url := fs.String("url", "", "URL to probe (default: /healthz, or /readyz with -ready, on the service's address)")
+		ready := fs.Bool("ready", false, "probe readiness (/readyz: keys, database) instead of liveness")
 		if err := fs.Parse(args[2:]); err != nil {
 			return err
+		}
+		if *url == "" {
+			*url = base + "/healthz"
+			if *ready {
+				*url = base + "/readyz"
+			}
 		}
 		return httpx.Healthcheck(ctx, *url)
 	}

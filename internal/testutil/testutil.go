@@ -44,6 +44,9 @@ type Issuer struct {
 // process would, until the test ends.
 func (iss *Issuer) Hang() { iss.hung.Store(true) }
 
+// Unhang makes the issuer answer again; requests already hung stay so.
+func (iss *Issuer) Unhang() { iss.hung.Store(false) }
+
 // NewIssuer starts an issuer whose URL is also its "iss".
 func NewIssuer(tb testing.TB) *Issuer {
 	tb.Helper()
