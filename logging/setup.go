@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 
+	"github.com/s2sjwt/s2sjwt/internal/groupcommit"
 	"github.com/s2sjwt/s2sjwt/internal/replay"
 	"github.com/s2sjwt/s2sjwt/internal/runner"
 )
@@ -37,6 +38,7 @@ func (s *Setup) Open(ctx context.Context, in runner.Instance) (http.Handler, io.
 		return nil, nil, err
 	}
 	store := NewStore(db)
+	store.Measure(groupcommit.NewMetrics(in.Registerer()))
 	dpop, err := s.DPoPConfig(store.Proofs, in)
 	if err != nil {
 		store.Close()

@@ -85,6 +85,12 @@ func NewStore(db *database.DB) *Store {
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
+// Measure records the store's group commits in m: appends and DPoP proofs.
+func (s *Store) Measure(m *groupcommit.Metrics) {
+	s.appends.Measure(m, "log_appends")
+	s.Proofs.Measure(m, "dpop_proofs")
+}
+
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/s2sjwt/s2sjwt/internal/authn"
 	"github.com/s2sjwt/s2sjwt/internal/database"
 	"github.com/s2sjwt/s2sjwt/internal/groupcommit"
@@ -44,6 +45,8 @@ type Deps struct {
 	PublicKey *jwk.Key
 	Logger    *slog.Logger
 	Now       func() time.Time
+	// Metrics, if set, gets the group-commit and outbox metrics.
+	Metrics prometheus.Registerer
 }
 
 // Server is the notification service.
@@ -72,6 +75,12 @@ func NewServer(deps Deps) (*Server, error) {
 	}
 	s.notifications = &store{commits: groupcommit.NewTx(deps.DB), replay: deps.Replay, outbox: s.outbox,
 		now: deps.Now, leeway: deps.Verifier.Leeway()}
+	if deps.Metrics != nil {
+		commits := groupcommit.NewMetrics(deps.Metrics)
+		s.notifications.commits.Measure(commits, "notifications")
+		deps.Replay.Measure(commits, "dpop_proofs")
+		deps.Metrics.MustRegister(newOutboxCollector(deps.DB, deps.Now))
+	}
 	s.handler = s.routes()
 	return s, nil
 }

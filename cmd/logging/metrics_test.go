@@ -45,6 +45,8 @@ func TestRun_MetricsCountEachDecisionByReason(t *testing.T) {
 		`authn_validations_total{reason="no_token",result="refused"}`:  "1",
 		`authn_jwks_fetches_total{result="ok"}`:                        "1",
 		`authn_validation_duration_seconds_count`:                      "6",
+		`groupcommit_batch_size_count{writer="log_appends"}`:           "2",
+		`groupcommit_batch_failures_total{writer="log_appends"}`:       "0",
 	} {
 		require.Equal(t, want, value(before, name), "%s in\n%s", name, before)
 	}

@@ -66,6 +66,9 @@ func New(db *database.DB, now func() time.Time) *Store {
 	return s
 }
 
+// Measure records the store's batches in m under writer.
+func (s *Store) Measure(m *groupcommit.Metrics, writer string) { s.uses.Measure(m, writer) }
+
 // Use records jti and reports whether it was new, once that is durable.
 // The primary key makes the check-and-insert atomic: of N concurrent uses
 // exactly one inserts a row.
