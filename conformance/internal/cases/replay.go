@@ -70,10 +70,12 @@ func replayCases() []attack.Case {
 
 // Rounds of parallelUses: a race that a round misses (a small window, a
 // server that happens to serialise) gets more chances, each with a fresh
-// token; three rounds of 16 are 48 requests.
+// token; ten rounds of 16 are 160 requests, about a second against a
+// correct server, and a racy one is caught in the first few even with
+// every core busy.
 const (
 	parallelPresentations = 16
-	parallelRounds        = 3
+	parallelRounds        = 10
 )
 
 // parallelUses presents a fresh token 16 times at once, spread over urls,
