@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"go.opentelemetry.io/otel"
 
 	"github.com/s2sjwt/s2sjwt/internal/authn"
+	"github.com/s2sjwt/s2sjwt/internal/telemetry"
 	"github.com/s2sjwt/s2sjwt/internal/tokenclient"
 )
 
@@ -44,6 +46,9 @@ type Outcome struct {
 	Passed bool `json:"passed"`
 }
 
+// tracer makes a span per scenario step.
+var tracer = otel.Tracer("github.com/s2sjwt/s2sjwt/careergpt")
+
 // Step is one request of the scenario and how it ended.
 type Step struct {
 	ID      string `json:"id"`
@@ -58,10 +63,12 @@ type Step struct {
 	Reason  string `json:"reason,omitempty"` // the receiver's error_description
 	// Code is the receiver's reason code (authn.Reason), by which the
 	// scenario tells one refusal from another.
-	Code   string     `json:"code,omitempty"`
-	Detail string     `json:"detail,omitempty"`
-	Passed bool       `json:"passed"`
-	Token  *TokenView `json:"token,omitempty"`
+	Code   string `json:"code,omitempty"`
+	Detail string `json:"detail,omitempty"`
+	Passed bool   `json:"passed"`
+	// TraceID is the step's trace: every service it reached continued it.
+	TraceID string     `json:"trace_id,omitempty"`
+	Token   *TokenView `json:"token,omitempty"`
 	// Proof is the DPoP proof sent with the token, decoded, if any.
 	Proof  *TokenView `json:"proof,omitempty"`
 	Checks []Check    `json:"checks,omitempty"`
@@ -180,6 +187,9 @@ type presentation struct {
 // show plays p: it presents the token, judges the answer and records the step.
 func (s *Server) show(ctx context.Context, out *Outcome, p presentation) {
 	st := p.Step
+	ctx, span := tracer.Start(ctx, "step "+st.ID) // one trace per step, across every service it reaches
+	defer span.End()
+	st.TraceID = telemetry.TraceID(ctx)
 	answer := s.present(ctx, &st, p.url, p.body, p.cred, p.receiver)
 	if p.accepted != nil && st.Result == Accepted {
 		p.accepted(&st, answer)
@@ -343,6 +353,9 @@ func (s *Server) issueStep(ctx context.Context, out *Outcome, audience, scope st
 	if bind {
 		st.Story += " It also sends a DPoP proof signed by a second key of its own, so the token is bound to that key (cnf.jkt)."
 	}
+	ctx, span := tracer.Start(ctx, "step "+st.ID)
+	defer span.End()
+	st.TraceID = telemetry.TraceID(ctx)
 	tok, err := s.tokens.Token(ctx, tokenclient.Request{Audience: audience, Scope: scope, ExpiresIn: ttl, DPoP: bind})
 	var terr *tokenclient.Error
 	switch {

@@ -16,6 +16,7 @@ import (
 	"github.com/s2sjwt/s2sjwt/internal/authn"
 	"github.com/s2sjwt/s2sjwt/internal/jwk"
 	"github.com/s2sjwt/s2sjwt/internal/logclient"
+	"github.com/s2sjwt/s2sjwt/internal/telemetry"
 	"github.com/s2sjwt/s2sjwt/internal/tokenclient"
 )
 
@@ -111,7 +112,7 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 		cfg.PeerLeeway = authn.DefaultLeeway
 	}
 	if deps.HTTP == nil {
-		deps.HTTP = &http.Client{Timeout: 10 * time.Second}
+		deps.HTTP = &http.Client{Timeout: 10 * time.Second, Transport: telemetry.Transport(nil)}
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)

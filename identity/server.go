@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/s2sjwt/s2sjwt/internal/authn"
+	"github.com/s2sjwt/s2sjwt/internal/telemetry"
 )
 
 // DefaultTokenTTL is the lifetime of an access token unless its audience's
@@ -97,7 +98,7 @@ func NewServer(cfg Config, deps Deps) (http.Handler, error) {
 		deps.Now = time.Now
 	}
 	if deps.HTTPClient == nil {
-		deps.HTTPClient = &http.Client{Timeout: 5 * time.Second}
+		deps.HTTPClient = &http.Client{Timeout: 5 * time.Second, Transport: telemetry.Transport(nil)}
 	}
 	verifiers, err := newAssertionVerifiers(cfg, deps)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/s2sjwt/s2sjwt/internal/authn"
 	"github.com/s2sjwt/s2sjwt/internal/httpx"
 	"github.com/s2sjwt/s2sjwt/internal/jwk"
+	"github.com/s2sjwt/s2sjwt/internal/telemetry"
 )
 
 // maxTokenRequestBytes bounds a token request body.
@@ -57,7 +58,7 @@ func (s *server) writeOAuthError(w http.ResponseWriter, r *http.Request, e *oaut
 		cause = httpx.LogBounded(e.cause.Error())
 	}
 	if !e.quiet {
-		s.deps.Logger.Info("token request refused", "error", e.code, "reason", e.description, "cause", cause, "remote", r.RemoteAddr)
+		s.deps.Logger.Info("token request refused", "error", e.code, "reason", e.description, "cause", cause, "remote", r.RemoteAddr, telemetry.Attr(r.Context()))
 	}
 	s.metrics.requestRefused(e)
 	if e.retryAfter > 0 {
@@ -166,7 +167,8 @@ func (s *server) issue(r *http.Request, req *tokenRequest) (*tokenResponse, *oau
 	if err != nil {
 		return nil, &oauthError{status: http.StatusInternalServerError, code: "server_error", description: "try again later", cause: err}
 	}
-	s.deps.Logger.Info("token issued", "jti", jti, "sub", client.Subject(), "aud", req.audience, "scope", scope, "kid", kid, "ttl", ttl, "dpop_jkt", jkt)
+	s.deps.Logger.Info("token issued", "jti", jti, "sub", client.Subject(), "aud", req.audience, "scope", scope, "kid", kid, "ttl", ttl, "dpop_jkt", jkt,
+		telemetry.Attr(r.Context()))
 	s.metrics.tokenIssued(client.ID, req.audience, jkt != "")
 	tokenType := "Bearer"
 	if jkt != "" {

@@ -12,6 +12,7 @@ import (
 	"github.com/s2sjwt/s2sjwt/internal/logclient"
 	"github.com/s2sjwt/s2sjwt/internal/replay"
 	"github.com/s2sjwt/s2sjwt/internal/runner"
+	"github.com/s2sjwt/s2sjwt/internal/telemetry"
 	"github.com/s2sjwt/s2sjwt/internal/tokenclient"
 )
 
@@ -68,7 +69,7 @@ func (s *Setup) Open(ctx context.Context, in runner.Instance) (http.Handler, io.
 			db.Close()
 			return nil, nil, err
 		}
-		httpClient := &http.Client{Timeout: 5 * time.Second}
+		httpClient := &http.Client{Timeout: 5 * time.Second, Transport: telemetry.Transport(nil)}
 		tokens := &tokenclient.Client{TokenURL: s.IdentityURL + "/oauth2/token", ClientID: ClientID, Key: key, Signer: signer, HTTP: httpClient, DPoPKey: dpopKey}
 		deps.Audit = &logclient.Client{LoggingURL: s.LoggingURL, Tokens: &tokenclient.Cache{Client: tokens}, HTTP: httpClient, DPoPKey: dpopKey}
 		deps.PublicKey = &key

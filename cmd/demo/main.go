@@ -19,6 +19,7 @@ import (
 	"github.com/s2sjwt/s2sjwt/careergpt"
 	"github.com/s2sjwt/s2sjwt/identity"
 	"github.com/s2sjwt/s2sjwt/internal/runner"
+	"github.com/s2sjwt/s2sjwt/internal/telemetry"
 	"github.com/s2sjwt/s2sjwt/logging"
 	"github.com/s2sjwt/s2sjwt/notification"
 )
@@ -58,6 +59,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		lns[i] = ln
 	}
+	shutdown, err := telemetry.Setup(ctx, getenv, "s2sjwt-demo")
+	if err != nil {
+		closeAll(lns)
+		return err
+	}
+	defer func() { _ = shutdown(context.WithoutCancel(ctx)) }()
 	units, cg, err := demoUnits(lns, db, dataDir, level, env, stdout)
 	if err != nil {
 		closeAll(lns)

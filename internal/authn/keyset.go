@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/s2sjwt/s2sjwt/internal/jwk"
+	"github.com/s2sjwt/s2sjwt/internal/telemetry"
 )
 
 // KeySet resolves a key id to a verification key. Keys are only ever chosen
@@ -91,7 +92,7 @@ func NewRemoteKeySet(cfg RemoteKeySetConfig) (*RemoteKeySet, error) {
 		return nil, errors.New("authn: remote key set: JWKS URL or issuer is required")
 	}
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 5 * time.Second}
+		cfg.Client = &http.Client{Timeout: 5 * time.Second, Transport: telemetry.Transport(nil)}
 	}
 	if cfg.MinRefreshInterval == 0 {
 		cfg.MinRefreshInterval = DefaultMinRefreshInterval

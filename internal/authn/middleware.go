@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/s2sjwt/s2sjwt/internal/httpx"
+	"github.com/s2sjwt/s2sjwt/internal/telemetry"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // ReplayGuard remembers token ids. Use reports whether this is the first use
@@ -65,6 +68,18 @@ type DPoPConfig struct {
 // error, found when the server is built.
 func WithDPoP(cfg DPoPConfig) Option { return func(m *middleware) { m.dpop = &cfg } }
 
+// tracer makes the verification spans.
+var tracer = otel.Tracer("github.com/s2sjwt/s2sjwt/internal/authn")
+
+// outcomeAttributes describe a decision for its span: a closed set of
+// values, as the metrics' labels.
+func outcomeAttributes(err error) []attribute.KeyValue {
+	if err == nil {
+		return []attribute.KeyValue{attribute.String("authn.result", "accepted")}
+	}
+	return []attribute.KeyValue{attribute.String("authn.result", "refused"), attribute.String("authn.reason", Reason(err))}
+}
+
 type middleware struct {
 	verifier *Verifier
 	replay   ReplayGuard
@@ -86,14 +101,17 @@ func Authenticate(v *Verifier, opts ...Option) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			claims, err := m.authenticate(r)
+			ctx, span := tracer.Start(r.Context(), "authn.Authenticate")
+			claims, err := m.authenticate(r.WithContext(ctx))
 			m.metrics.decision(err, time.Since(start))
+			span.SetAttributes(outcomeAttributes(err)...) // the outcome and reason, never the token
+			span.End()
 			if err != nil {
-				m.logger.Info("token rejected", "reason", httpx.LogBounded(err.Error()), "method", r.Method, "path", httpx.LogBounded(r.URL.Path))
+				m.logger.Info("token rejected", "reason", httpx.LogBounded(err.Error()), "method", r.Method, "path", httpx.LogBounded(r.URL.Path), telemetry.Attr(ctx))
 				m.writeError(w, err)
 				return
 			}
-			m.logger.Debug("token accepted", "jti", claims.ID, "sub", claims.Subject)
+			m.logger.Debug("token accepted", "jti", claims.ID, "sub", claims.Subject, telemetry.Attr(ctx))
 			next.ServeHTTP(w, r.WithContext(ContextWithClaims(r.Context(), claims)))
 		})
 	}

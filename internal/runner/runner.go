@@ -31,6 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/s2sjwt/s2sjwt/internal/httpx"
+	"github.com/s2sjwt/s2sjwt/internal/telemetry"
 )
 
 // Service is what a binary runs.
@@ -123,6 +124,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
+	shutdown, err := telemetry.Setup(ctx, getenv, name)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("%s: tracing: %w", name, err)
+	}
+	defer func() { _ = shutdown(context.WithoutCancel(ctx)) }()
 	unit := Unit{Name: name, Listener: ln, Logger: logger, Service: svc}
 	if metricsAddr != "" {
 		if unit.MetricsListener, err = net.Listen("tcp", metricsAddr); err != nil {
@@ -177,7 +184,8 @@ func Serve(ctx context.Context, stdout io.Writer, units []Unit, ready func(conte
 	errc := make(chan error, len(units)+1)
 	var servers, background sync.WaitGroup
 	for i, u := range units {
-		servers.Go(func() { errc <- httpx.Serve(ctx, u.Listener, handlers[i], u.Logger) })
+		traced := telemetry.Handler(handlers[i], u.Name) // each request continues its caller's trace
+		servers.Go(func() { errc <- httpx.Serve(ctx, u.Listener, traced, u.Logger) })
 		if u.MetricsListener != nil {
 			mux := http.NewServeMux()
 			mux.Handle("GET /metrics", promhttp.HandlerFor(registries[i], promhttp.HandlerOpts{}))
