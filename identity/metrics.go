@@ -27,6 +27,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"error", "status"}),
 	}
 	reg.MustRegister(m.issued, m.refused)
+	// The refusals an alert watches, at 0 from the start (rate() needs a series).
+	for _, r := range []struct{ code, status string }{{"invalid_client", "401"}, {"invalid_client", "429"}, {"invalid_request", "400"}, {"invalid_target", "400"}} {
+		m.refused.WithLabelValues(r.code, r.status)
+	}
 	return m
 }
 

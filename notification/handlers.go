@@ -11,6 +11,7 @@ import (
 	"github.com/s2sjwt/s2sjwt/internal/authn"
 	"github.com/s2sjwt/s2sjwt/internal/database"
 	"github.com/s2sjwt/s2sjwt/internal/httpx"
+	"github.com/s2sjwt/s2sjwt/internal/telemetry"
 )
 
 // Limits on one notification.
@@ -70,7 +71,8 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	id, delivered, err := s.notifications.accept(ctx, claims, req)
 	switch {
 	case errors.Is(err, authn.ErrReplayed):
-		s.deps.Logger.Info("token rejected", "reason", "token already used", "jti", claims.ID)
+		s.deps.Logger.Info("token rejected", "reason", "token already used", "jti", claims.ID, telemetry.Attr(r.Context()))
+		s.deps.Verifier.CountRefusal(err)
 		authn.WriteError(w, Audience, err)
 		return
 	case database.Unavailable(err):

@@ -38,6 +38,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	runner.StringFlag(fs, env, &addrs[2], "logging-addr", "LOGGING_ADDR", "127.0.0.1:9002", "Logging")
 	runner.StringFlag(fs, env, &addrs[3], "notification-addr", "NOTIFICATION_ADDR", "127.0.0.1:9003", "Notification")
 	runner.StringFlag(fs, env, &addrs[4], "notification-2-addr", "NOTIFICATION_2_ADDR", "127.0.0.1:9004", "Notification's second replica (with DATABASE_URL)")
+	metricsAddrs := make([]string, 4) // careergpt has none
+	runner.StringFlag(fs, env, &metricsAddrs[1], "identity-metrics-addr", "IDENTITY_METRICS_ADDR", "", "Identity's /metrics (none if empty)")
+	runner.StringFlag(fs, env, &metricsAddrs[2], "logging-metrics-addr", "LOGGING_METRICS_ADDR", "", "Logging's /metrics (none if empty)")
+	runner.StringFlag(fs, env, &metricsAddrs[3], "notification-metrics-addr", "NOTIFICATION_METRICS_ADDR", "", "Notification's /metrics (none if empty)")
 	db.Flags(fs, env)
 	runner.StringFlag(fs, env, &dataDir, "data", "DATA_DIR", "data/demo", "data directory (one folder per service)")
 	runner.StringFlag(fs, env, &level, "log-level", "LOG_LEVEL", "warn", "service log level; the story is printed regardless")
@@ -66,6 +70,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer func() { _ = shutdown(context.WithoutCancel(ctx)) }()
 	units, cg, err := demoUnits(lns, db, dataDir, level, env, stdout)
+	if err == nil {
+		err = listenForMetrics(units, metricsAddrs)
+	}
 	if err != nil {
 		closeAll(lns)
 		return err
@@ -114,6 +121,21 @@ func playOnce(ctx context.Context, stdout io.Writer, cfg careergpt.Config, caree
 
 // demoUnits are the four services (five with a second Notification
 // replica) on lns, with the demo's registry and data directories.
+// listenForMetrics gives units[i] a metrics listener on addrs[i], if set.
+func listenForMetrics(units []runner.Unit, addrs []string) error {
+	for i, a := range addrs {
+		if a == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			return fmt.Errorf("demo: metrics of %s: %w", units[i].Name, err)
+		}
+		units[i].MetricsListener = ln
+	}
+	return nil
+}
+
 func demoUnits(lns []net.Listener, db runner.Database, dataDir, level string, env runner.Env, stdout io.Writer) ([]runner.Unit, *careergpt.Setup, error) {
 	careergptURL, identityURL, loggingURL, notificationURL := url(lns[0]), url(lns[1]), url(lns[2]), url(lns[3])
 	trust := runner.ResourceServer{Issuer: identityURL}

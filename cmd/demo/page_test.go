@@ -25,7 +25,7 @@ func demoOutput(t *testing.T) string {
 }
 
 // startDemo runs the real demo on loopback ports and waits for the story.
-func startDemo(t *testing.T) (careergptURL string) {
+func startDemo(t *testing.T, extra ...string) (careergptURL string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &testutil.SyncBuffer{}
@@ -33,6 +33,7 @@ func startDemo(t *testing.T) (careergptURL string) {
 	done := make(chan error, 1)
 	args := []string{"demo", "-data", t.TempDir(), "-careergpt-addr", "127.0.0.1:0", "-identity-addr", "127.0.0.1:0",
 		"-logging-addr", "127.0.0.1:0", "-notification-addr", "127.0.0.1:0"}
+	args = append(args, extra...)
 	go func() { done <- run(ctx, args, func(string) string { return "" }, out) }()
 	t.Cleanup(func() {
 		cancel()

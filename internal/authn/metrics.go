@@ -61,6 +61,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.validations.WithLabelValues("refused", r.reason)
 	}
 	m.validations.WithLabelValues("accepted", "accepted")
+	m.validations.WithLabelValues("unavailable", "unavailable")
 	return m
 }
 

@@ -175,6 +175,16 @@ func (v *Verifier) Ready(ctx context.Context) error {
 	return nil
 }
 
+// CountRefusal counts a refusal made after authentication, by a service
+// that checks single use in its own transaction (Notification): its
+// request counts as accepted by Authenticate and then as refused, under
+// err's reason, so replays show as token_replayed wherever they are caught.
+func (v *Verifier) CountRefusal(err error) {
+	if m := v.cfg.Metrics; m != nil {
+		m.validations.WithLabelValues("refused", Reason(err)).Inc()
+	}
+}
+
 // Audience returns the audience this verifier accepts.
 func (v *Verifier) Audience() string { return v.cfg.Audience }
 

@@ -181,7 +181,7 @@ func Serve(ctx context.Context, stdout io.Writer, units []Unit, ready func(conte
 	}
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	errc := make(chan error, len(units)+1)
+	errc := make(chan error, 2*len(units)+1) // every server, metrics listeners included, and ready
 	var servers, background sync.WaitGroup
 	for i, u := range units {
 		traced := telemetry.Handler(handlers[i], u.Name) // each request continues its caller's trace
