@@ -108,6 +108,10 @@ function select(i) {
     el("p", {}, el("strong", {}, `${NAMES[s.from]} → ${NAMES[s.to]}: `), `${s.request} → ${s.status || "no answer"} `,
       el("span", { class: "badge " + s.result }, s.result), s.reason ? ` — ${s.reason}` : "")];
   if (s.detail) parts.push(el("p", {}, s.detail));
+  if (s.trace_id) {
+    parts.push(el("p", { class: "hint", "data-trace": s.trace_id },
+      `Trace ${s.trace_id}: every service this step reached continued it, and its log lines name it.`));
+  }
   if (s.checks && s.checks.length) {
     parts.push(el("h3", {}, `Checks at ${NAMES[s.to]}`),
       el("ul", { class: "checks" }, ...s.checks.map((c) =>
