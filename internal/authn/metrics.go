@@ -62,6 +62,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	m.validations.WithLabelValues("accepted", "accepted")
 	m.validations.WithLabelValues("unavailable", "unavailable")
+	m.fetches.WithLabelValues("ok")
+	m.fetches.WithLabelValues("error")
 	return m
 }
 

@@ -79,8 +79,10 @@ func (c *Batcher[T]) Measure(m *Metrics, writer string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.metrics, c.writer = m, writer
-	if m != nil {
-		m.failures.WithLabelValues(writer) // at 0 from the start
+	if m != nil { // every series at 0 from the start
+		m.failures.WithLabelValues(writer)
+		m.size.WithLabelValues(writer)
+		m.seconds.WithLabelValues(writer)
 	}
 }
 
