@@ -79,8 +79,24 @@ function show(outcome) {
     `${steps.length} requests, ${refused} refused.`;
   const list = $("#steps");
   list.replaceChildren(...steps.map(renderStep));
+  renderRefusals(steps);
   $("#detail").replaceChildren(el("h2", { id: "detail-title" }, "Step details"),
     el("p", { class: "hint" }, "Select a step to see its token decoded and the checks the receiving service made."));
+}
+
+// renderRefusals counts the run's refusals by service and reason code, as
+// the services' metrics count them.
+function renderRefusals(steps) {
+  const counts = new Map();
+  for (const s of steps.filter((s) => s.result === "refused")) {
+    const key = `${s.to}\u0000${s.code || "invalid_token"}`;
+    counts.set(key, (counts.get(key) || 0) + 1);
+  }
+  const rows = [...counts.entries()].sort().map(([key, n]) => {
+    const [lane, code] = key.split("\u0000");
+    return el("tr", { "data-refusal": `${lane}:${code}` }, el("th", { scope: "row" }, NAMES[lane] || lane), el("td", {}, code), el("td", {}, String(n)));
+  });
+  $("#refusals tbody").replaceChildren(...rows);
 }
 
 function renderStep(step, i) {

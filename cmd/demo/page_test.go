@@ -104,6 +104,7 @@ func TestPage_InHeadlessChromium(t *testing.T) {
 	require.Contains(t, text(`#detail .checks li.fail`), "aud names notification-service")
 	require.NotContains(t, eval(`document.body.innerText`), ".ey", "no whole token on the page")
 	require.Regexp(t, `^Trace [0-9a-f]{32}:`, text(`#detail [data-trace]`), "the step's trace id, for the logs")
+	require.Contains(t, text(`#refusals tr[data-refusal="notification:audience"]`), "1", "refusals by reason, as the metrics count them")
 
 	// The thief at Logging: the proof is decoded, and its key is not the token's.
 	require.NoError(t, chromedp.Do(ctx,

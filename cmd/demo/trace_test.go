@@ -44,9 +44,9 @@ func TestRun_OneTracePerStep(t *testing.T) {
 	for _, s := range spans.GetSpans() {
 		byTrace[s.SpanContext.TraceID().String()] = append(byTrace[s.SpanContext.TraceID().String()], s)
 	}
-	reached := map[string][]string{ // step → the services whose server span its trace must hold
+	reached := map[string][]string{ // step → the spans its trace must hold: the services' server spans, and at Logging its verification and its durable append
 		"issue-logging-service": {"identity POST"},
-		"logging-accepts":       {"logging POST"},
+		"logging-accepts":       {"logging POST", "authn.Authenticate", "groupcommit log_appends"},
 		"stolen-token-refused":  {"notification POST"},
 		"notification-accepts":  {"notification POST"},
 	}

@@ -17,6 +17,7 @@
 package groupcommit
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -27,6 +28,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/s2sjwt/s2sjwt/internal/database"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Batcher hands the items of concurrent Do calls to write in batches, at
@@ -42,6 +46,9 @@ type Batcher[T any] struct {
 	metrics *Metrics // nil: not measured
 	writer  string
 }
+
+// tracer makes a span per durable commit.
+var tracer = otel.Tracer("github.com/s2sjwt/s2sjwt/internal/groupcommit")
 
 // Metrics measure batches by writer: their sizes, how long each took to
 // write and commit, and how many failed.
@@ -149,11 +156,15 @@ func (c *Batcher[T]) Do(ctx context.Context, item T) error {
 // flush writes b, then hands the lane to the batch that gathered
 // meanwhile, if any, through one of its callers.
 func (c *Batcher[T]) flush(ctx context.Context, b *batch[T]) {
-	start := time.Now()
-	b.errs = c.write(context.WithoutCancel(ctx), b.items) // the batch is every caller's
 	c.mu.Lock()
 	m, writer := c.metrics, c.writer
 	c.mu.Unlock()
+	// The span is in the trace of the caller that writes the batch; the
+	// others' requests see their wait in their own request spans.
+	ctx, span := tracer.Start(ctx, "groupcommit "+cmp.Or(writer, "write"), trace.WithAttributes(attribute.Int("groupcommit.batch_size", len(b.items))))
+	start := time.Now()
+	b.errs = c.write(context.WithoutCancel(ctx), b.items) // the batch is every caller's
+	span.End()
 	m.observe(writer, len(b.items), time.Since(start), !slices.Contains(b.errs, nil))
 	close(b.done)
 	c.mu.Lock()
