@@ -3,7 +3,6 @@ package conformance_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"testing"
@@ -48,13 +47,8 @@ func TestRun_AttacksAddNoMetricSeries(t *testing.T) {
 // left out.
 func seriesOf(t *testing.T, addr string) []string {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
 	var out []string
-	for _, m := range regexp.MustCompile(`(?m)^((authn|groupcommit)_[a-z_]+(\{[^}]*\})?) `).FindAllStringSubmatch(string(body), -1) {
+	for _, m := range regexp.MustCompile(`(?m)^((authn|groupcommit)_[a-z_]+(\{[^}]*\})?) `).FindAllStringSubmatch(testutil.Scrape(t, addr), -1) {
 		out = append(out, m[1])
 	}
 	require.NotEmpty(t, out)

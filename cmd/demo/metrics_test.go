@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -40,12 +39,8 @@ func TestRun_MetricsCountTheScenariosRefusals(t *testing.T) {
 
 	refused := regexp.MustCompile(`(?m)^authn_validations_total\{reason="([a-z_]+)",result="refused"\} (\d+)$`)
 	for service, addr := range metrics {
-		resp, err := http.Get("http://" + addr + "/metrics")
-		require.NoError(t, err)
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
 		got := map[string]int{}
-		for _, m := range refused.FindAllStringSubmatch(string(body), -1) {
+		for _, m := range refused.FindAllStringSubmatch(testutil.Scrape(t, addr), -1) {
 			if n, _ := strconv.Atoi(m[2]); n > 0 {
 				got[m[1]] = n
 			}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	neturl "net/url"
 	"os"
@@ -109,11 +108,7 @@ func TestPrometheus_ReadsTheServices(t *testing.T) {
 	// Every alert's and panel's query evaluates, and names exported metrics.
 	exported := map[string]bool{}
 	for _, addr := range metrics {
-		resp, err := http.Get("http://" + addr + "/metrics")
-		require.NoError(t, err)
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		for _, m := range regexp.MustCompile(`(?m)^# TYPE ([a-z_]+) `).FindAllStringSubmatch(string(body), -1) {
+		for _, m := range regexp.MustCompile(`(?m)^# TYPE ([a-z_]+) `).FindAllStringSubmatch(testutil.Scrape(t, addr), -1) {
 			exported[m[1]] = true
 		}
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -41,12 +40,7 @@ func TestRun_MetricsCountTokensAndRefusals(t *testing.T) {
 		resp.Body.Close()
 	}
 
-	resp, err := http.Get("http://" + metricsAddr + "/metrics")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	text := string(body)
+	text := testutil.Scrape(t, metricsAddr)
 	require.Contains(t, text, `identity_tokens_issued_total{audience="logging-service",binding="bearer",client="conformance-suite"} 2`)
 	require.Contains(t, text, `identity_token_requests_refused_total{error="invalid_target",status="400"} 1`)
 	require.Contains(t, text, `identity_token_requests_refused_total{error="invalid_client",status="401"}`)

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -36,7 +35,7 @@ func TestRun_MetricsCountEachDecisionByReason(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, post("garbage"))
 	require.Equal(t, http.StatusUnauthorized, post(""))
 
-	before := scrape(t, metricsAddr)
+	before := testutil.Scrape(t, metricsAddr)
 	for name, want := range map[string]string{
 		`authn_validations_total{reason="accepted",result="accepted"}`: "2",
 		`authn_validations_total{reason="audience",result="refused"}`:  "1",
@@ -58,19 +57,9 @@ func TestRun_MetricsCountEachDecisionByReason(t *testing.T) {
 		header := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"` + kid + `","kid":"` + kid + `","typ":"at+jwt"}`))
 		post(header + "." + base64.RawURLEncoding.EncodeToString(junk[12:]) + "." + kid)
 	}
-	after := scrape(t, metricsAddr)
+	after := testutil.Scrape(t, metricsAddr)
 	require.Equal(t, series(before), series(after), "no label value comes from a token")
 	require.NotContains(t, after, "careergpt-backend", "no sub in a label")
-}
-
-func scrape(t *testing.T, addr string) string {
-	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return string(body)
 }
 
 // value is the sample of the series named exactly name.

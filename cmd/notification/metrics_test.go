@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -28,13 +27,7 @@ func TestRun_MetricsShowTheOutboxWaiting(t *testing.T) {
 	status, body := testutil.Do(t, http.MethodPost, p.URL+"/v1/notifications", tok, notificationBody)
 	require.Equal(t, http.StatusAccepted, status, body)
 
-	scrape := func() string {
-		resp, err := http.Get("http://" + metricsAddr + "/metrics")
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		data, _ := io.ReadAll(resp.Body)
-		return string(data)
-	}
+	scrape := func() string { return testutil.Scrape(t, metricsAddr) }
 	time.Sleep(100 * time.Millisecond) // an age to see
 	text := scrape()
 	require.Contains(t, text, "notification_outbox_entries 1")

@@ -228,3 +228,14 @@ func RequestToken(tb testing.TB, base, clientID, secret, audience string) *http.
 	require.NoError(tb, err)
 	return resp
 }
+
+// Scrape returns the Prometheus text a service serves at addr's /metrics.
+func Scrape(tb testing.TB, addr string) string {
+	tb.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	require.NoError(tb, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(tb, err)
+	return string(body)
+}
