@@ -13,6 +13,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/s2sjwt/s2sjwt/internal/authn"
 	"github.com/s2sjwt/s2sjwt/internal/jwk"
 )
 
@@ -126,8 +127,8 @@ func (reg *Registry) Validate() error {
 		return errors.New("identity: registry: no audiences")
 	}
 	for name, a := range reg.Audiences {
-		if a.MaxTTL <= 0 {
-			return fmt.Errorf("identity: registry: audience %q needs a positive max_ttl", name)
+		if a.MaxTTL <= 0 || time.Duration(a.MaxTTL) > authn.DefaultMaxLifetime {
+			return fmt.Errorf("identity: registry: audience %q needs a positive max_ttl of at most %s (resource servers refuse tokens that live longer)", name, authn.DefaultMaxLifetime)
 		}
 		if !a.DPoP.valid() {
 			return fmt.Errorf("identity: registry: audience %q: dpop must be \"required\", \"off\" or absent", name)

@@ -53,6 +53,8 @@ func TestRun_RefusesBadConfigurationAtStart(t *testing.T) {
 	unusable := filepath.Join(t.TempDir(), "registry.json")
 	require.NoError(t, os.WriteFile(unusable, []byte(`{"audiences": {"a": {"max_ttl": "1m"}},
 	  "clients": [{"client_id": "c", "auth_method": "private_key_jwt", "jwks": {"keys": [{"kty": "oct", "kid": "k", "k": "c2VjcmV0"}]}}]}`), 0o600))
+	longLived := filepath.Join(t.TempDir(), "registry.json")
+	require.NoError(t, os.WriteFile(longLived, []byte(`{"audiences": {"a": {"max_ttl": "2h"}}, "clients": []}`), 0o600))
 	for name, tc := range map[string]struct {
 		env  map[string]string
 		want string
@@ -60,6 +62,7 @@ func TestRun_RefusesBadConfigurationAtStart(t *testing.T) {
 		"MalformedDuration":              {map[string]string{"LEEWAY": "5 seconds"}, `LEEWAY="5 seconds"`},
 		"BadAdminHash":                   {map[string]string{"IDENTITY_ADMIN_SECRET_SHA256": "not-a-hash"}, "admin secret hash"},
 		"NoUsableClientKey":              {map[string]string{"IDENTITY_REGISTRY": unusable}, "no usable key"},
+		"TokensLongerThanVerifiersTake":  {map[string]string{"IDENTITY_REGISTRY": longLived}, "max_ttl of at most 1h0m0s"},
 		"SharedDatabaseWithoutKeySecret": {map[string]string{"DATABASE_URL": "postgres://identity@127.0.0.1:1/identity"}, "IDENTITY_KEY_SECRET is required"},
 		"DatabaseURLNotPostgres":         {map[string]string{"DATABASE_URL": "mysql://identity@127.0.0.1:1/identity", "IDENTITY_KEY_SECRET": strings.Repeat("s", 32)}, "want postgres://"},
 		"ShortKeySecret":                 {map[string]string{"IDENTITY_KEY_SECRET": "short"}, "at least 32 bytes"},

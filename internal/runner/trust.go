@@ -30,6 +30,8 @@ type ResourceServer struct {
 	// jwt-svid (of TrustDomain) or kubernetes.
 	Profile     string
 	TrustDomain string
+	// MaxLifetime bounds how far ahead a token's exp may lie.
+	MaxLifetime time.Duration
 }
 
 // TokenProfile is the verifier's profile for rs.Profile.
@@ -92,6 +94,7 @@ func (rs *ResourceServer) Flags(fs *flag.FlagSet, env Env) {
 	StringFlag(fs, env, &rs.PublicURL, "public-url", "PUBLIC_URL", "", "this service's URL as clients address it, which DPoP proofs must name (default: the listen address on loopback)")
 	StringFlag(fs, env, &rs.Profile, "token-profile", "TOKEN_PROFILE", "rfc9068", "token format accepted: rfc9068 (access tokens), jwt-svid (SPIFFE, with TRUST_DOMAIN) or kubernetes (service-account tokens)")
 	StringFlag(fs, env, &rs.TrustDomain, "trust-domain", "TRUST_DOMAIN", "", "the SPIFFE trust domain whose JWT-SVIDs are accepted (TOKEN_PROFILE=jwt-svid)")
+	DurationFlag(fs, env, &rs.MaxLifetime, "max-token-lifetime", "MAX_TOKEN_LIFETIME", authn.DefaultMaxLifetime, "tokens whose exp lies further ahead are refused")
 }
 
 // Verifier returns the verifier for audience, with a remote key set, both
@@ -107,5 +110,5 @@ func (rs ResourceServer) Verifier(audience string, in Instance) (*authn.Verifier
 	if err != nil {
 		return nil, err
 	}
-	return authn.NewVerifier(authn.Config{Profile: profile, Issuer: rs.Issuer, Audience: audience, KeySet: keys, Leeway: rs.Leeway, Metrics: metrics})
+	return authn.NewVerifier(authn.Config{Profile: profile, Issuer: rs.Issuer, Audience: audience, KeySet: keys, Leeway: rs.Leeway, MaxLifetime: rs.MaxLifetime, Metrics: metrics})
 }
