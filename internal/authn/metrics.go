@@ -1,7 +1,6 @@
 package authn
 
 import (
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -76,7 +75,7 @@ func (m *Metrics) decision(err error, took time.Duration) {
 	switch {
 	case err == nil:
 		m.validations.WithLabelValues("accepted", "accepted").Inc()
-	case errors.Is(err, errUnavailable) || errors.Is(err, ErrKeySetUnavailable):
+	case unavailable(err):
 		m.validations.WithLabelValues("unavailable", "unavailable").Inc()
 	default:
 		m.validations.WithLabelValues("refused", Reason(err)).Inc()

@@ -238,6 +238,12 @@ func (e *scopeError) Is(target error) bool { return target == ErrInsufficientSco
 // errUnavailable marks failures of this service, not of the token.
 var errUnavailable = errors.New("authn: verification unavailable")
 
+// unavailable reports a failure of this service (its replay store, its
+// key set), answered 503, not of the token.
+func unavailable(err error) bool {
+	return errors.Is(err, errUnavailable) || errors.Is(err, ErrKeySetUnavailable)
+}
+
 // WriteError answers a failed authentication per RFC 6750 §3: 401 with a
 // WWW-Authenticate challenge, 403 for a token without the scope needed, or
 // 503 when the failure was this service's. The JSON body's reason is
@@ -262,7 +268,7 @@ func WriteError(w http.ResponseWriter, realm string, err error) {
 			e.Scope, e.Description = se.scope, "token lacks scope "+se.scope
 		}
 		refusal{http.StatusForbidden, e.Code, e.Description, Reason(err)}.write(w, bearerChallenge(e))
-	case errors.Is(err, errUnavailable), errors.Is(err, ErrKeySetUnavailable):
+	case unavailable(err):
 		httpx.Unavailable(w, "token verification is unavailable")
 	default:
 		e := bearerError{Realm: realm, Code: "invalid_token", Description: Describe(err)}

@@ -76,6 +76,23 @@ func (p Profile) orDefault() Profile {
 	return p
 }
 
+// checkIdentity checks who the token names (sub, in the profile's shape)
+// and that it can be told from its siblings (jti).
+func (p Profile) checkIdentity(c *Claims) error {
+	switch {
+	case c.Subject == "":
+		return ErrNoSubject
+	case p.subject != nil:
+		if err := p.subject(c.Subject); err != nil {
+			return err
+		}
+	}
+	if c.ID == "" && p.needsJTI {
+		return ErrNoTokenID
+	}
+	return nil
+}
+
 // isPlainJWTType accepts no typ or the generic JWT.
 func isPlainJWTType(typ string) bool { return typ == "" || strings.EqualFold(typ, "JWT") }
 

@@ -480,22 +480,5 @@ func (v *Verifier) validateClaims(c *Claims) error {
 	if limit := v.cfg.Now().Add(v.cfg.MaxLifetime + v.cfg.Leeway); c.ExpiresAt.After(limit) {
 		return fmt.Errorf("%w: exp %s, more than %s ahead", ErrLifetime, c.ExpiresAt.UTC().Format(time.RFC3339), v.cfg.MaxLifetime)
 	}
-	return v.validateIdentity(c)
-}
-
-// validateIdentity checks who the token names (sub, in the profile's
-// shape) and that it can be told from its siblings (jti).
-func (v *Verifier) validateIdentity(c *Claims) error {
-	switch {
-	case c.Subject == "":
-		return ErrNoSubject
-	case v.profile.subject != nil:
-		if err := v.profile.subject(c.Subject); err != nil {
-			return err
-		}
-	}
-	if c.ID == "" && v.profile.needsJTI {
-		return ErrNoTokenID
-	}
-	return nil
+	return v.profile.checkIdentity(c)
 }
