@@ -146,6 +146,12 @@ func Requests(build func(ctx context.Context, e *Kit, rs *target.ResourceServer)
 
 // Forged is the common case shape: a valid minted token with one change.
 func Forged(change func(ti *Issuer, header, claims map[string]any)) func(context.Context, *Kit, *target.ResourceServer) ([]Attempt, error) {
+	return ForgedAs("token", change)
+}
+
+// ForgedAs is Forged with its attempt labelled, for cases that send
+// several forgeries and report each.
+func ForgedAs(label string, change func(ti *Issuer, header, claims map[string]any)) func(context.Context, *Kit, *target.ResourceServer) ([]Attempt, error) {
 	return func(ctx context.Context, e *Kit, rs *target.ResourceServer) ([]Attempt, error) {
 		if e.Issuer == nil {
 			return nil, ErrNeedsTestIssuer
@@ -156,7 +162,7 @@ func Forged(change func(ti *Issuer, header, claims map[string]any)) func(context
 		}
 		change(e.Issuer, h, c)
 		tok, err := e.Forge(h, c)
-		return []Attempt{Bearer("token", tok)}, err
+		return []Attempt{Bearer(label, tok)}, err
 	}
 }
 

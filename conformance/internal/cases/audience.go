@@ -41,14 +41,14 @@ func audienceCases() []attack.Case {
 	}
 }
 
-// audienceOf is the audience of a valid token's claims, whether its profile
-// writes aud as a string or as an array of one (kubernetes).
+// audienceOf is a token's one audience, whether aud is a string or an
+// array of one (kubernetes); "" for none or several.
 func audienceOf(c map[string]any) string {
 	switch aud := c["aud"].(type) {
 	case string:
 		return aud
 	case []any:
-		if len(aud) > 0 {
+		if len(aud) == 1 {
 			s, _ := aud[0].(string)
 			return s
 		}

@@ -190,13 +190,12 @@ func twoAuthorizations(ctx context.Context, e *attack.Kit, rs *target.ResourceSe
 // checkDeepNesting is FMT-17: the nested claim answered, then a valid
 // token still accepted.
 func checkDeepNesting(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) attack.Verdict {
-	attempts, err := attack.Forged(func(_ *attack.Issuer, _, c map[string]any) {
+	attempts, err := attack.ForgedAs(fmt.Sprintf("%d nested arrays", nestingDepth), func(_ *attack.Issuer, _, c map[string]any) {
 		c["x-nested"] = json.RawMessage(strings.Repeat("[", nestingDepth) + strings.Repeat("]", nestingDepth))
 	})(ctx, e, rs)
 	if err != nil {
 		return attack.SkipOrFail(err)
 	}
-	attempts[0].Label = fmt.Sprintf("%d nested arrays", nestingDepth)
 	v := attack.Judge(attack.Survive, []attack.Observation{e.Send(ctx, rs, attempts[0])})
 	raw, _, _, err := e.Base(ctx, rs)
 	if err != nil {

@@ -159,7 +159,7 @@ func checkAudienceNearMisses(ctx context.Context, e *attack.Kit) attack.Verdict 
 		case s == http.StatusOK:
 			var tr attack.TokenResponse
 			_ = json.Unmarshal(b, &tr)
-			if _, c, err := attack.Decode(tr.AccessToken); err != nil || audienceClaim(c["aud"]) != own {
+			if _, c, err := attack.Decode(tr.AccessToken); err != nil || audienceOf(c) != own {
 				problem = fmt.Sprintf("issued a token for aud %v", c["aud"])
 			}
 		}
@@ -168,20 +168,6 @@ func checkAudienceNearMisses(ctx context.Context, e *attack.Kit) attack.Verdict 
 		}
 	}
 	return v
-}
-
-// audienceClaim is aud as one string: itself, or an array's only member.
-func audienceClaim(aud any) string {
-	switch a := aud.(type) {
-	case string:
-		return a
-	case []any:
-		if len(a) == 1 {
-			s, _ := a[0].(string)
-			return s
-		}
-	}
-	return ""
 }
 
 // tokenEndpointProof is a DPoP proof for the identity's token endpoint, by

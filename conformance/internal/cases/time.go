@@ -75,14 +75,16 @@ func timeCases() []attack.Case {
 			Explain: "exp bounds what a stolen token is worth, but only if someone bounds exp: a token minted for ten years, by a misconfigured or compromised issuer, is a permanent credential. A verifier caps the lifetime it accepts (the target's max_lifetime, an hour unless set) and refuses a token whose exp lies beyond it."},
 			Run: attack.Requests(func(ctx context.Context, e *attack.Kit, rs *target.ResourceServer) ([]attack.Attempt, error) {
 				var out []attack.Attempt
-				for i, life := range []time.Duration{rs.Token.Lifetime() + 10*time.Minute, 10 * 365 * 24 * time.Hour} {
-					attempts, err := attack.Forged(func(_ *attack.Issuer, _, c map[string]any) {
-						c["exp"] = time.Now().Add(life).Unix()
+				for _, ahead := range []struct {
+					label string
+					life  time.Duration
+				}{{"exp max_lifetime + 10 min ahead", rs.Token.Lifetime() + 10*time.Minute}, {"exp ten years ahead", 10 * 365 * 24 * time.Hour}} {
+					attempts, err := attack.ForgedAs(ahead.label, func(_ *attack.Issuer, _, c map[string]any) {
+						c["exp"] = time.Now().Add(ahead.life).Unix()
 					})(ctx, e, rs)
 					if err != nil {
 						return nil, err
 					}
-					attempts[0].Label = []string{"exp max_lifetime + 10 min ahead", "exp ten years ahead"}[i]
 					out = append(out, attempts...)
 				}
 				return out, nil
@@ -181,11 +183,10 @@ func numericDateTypes(id, claim string) attack.Case {
 			}{
 				{"a numeric string", fmt.Sprint(ahead)}, {"an array", []any{ahead}}, {"an object", map[string]any{"seconds": ahead}},
 			} {
-				attempts, err := attack.Forged(func(_ *attack.Issuer, _, c map[string]any) { c[claim] = v.value })(ctx, e, rs)
+				attempts, err := attack.ForgedAs(claim+" as "+v.label, func(_ *attack.Issuer, _, c map[string]any) { c[claim] = v.value })(ctx, e, rs)
 				if err != nil {
 					return nil, err
 				}
-				attempts[0].Label = claim + " as " + v.label
 				out = append(out, attempts...)
 			}
 			return out, nil
