@@ -140,6 +140,12 @@ func TestLibraries_KubernetesServiceAccount(t *testing.T) {
 			"FMT-16",  // Header.Get reads the first of two Authorization headers
 		}, failed, "%s", alg)
 	}
+
+	// The server keeps running; a second run, its issuer restarted at the
+	// same address, gives the same verdicts.
+	ln, err := net.Listen("tcp", strings.TrimPrefix(issuerURL, "http://"))
+	require.NoError(t, err)
+	require.Equal(t, byAlg, runLibrary(t, ln, issuerURL, rs), "the same verdicts run after run")
 }
 
 // TestLibraries_GoOIDCChecksNoScope: go-oidc's verifier used for access
