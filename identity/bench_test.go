@@ -11,7 +11,7 @@ import (
 
 	"github.com/s2sjwt/s2sjwt/identity"
 	"github.com/s2sjwt/s2sjwt/internal/database/dbtest"
-	"github.com/s2sjwt/s2sjwt/internal/replay"
+	"github.com/s2sjwt/s2sjwt/internal/testutil"
 )
 
 // BenchmarkIssueToken measures the token endpoint's handler for a
@@ -28,7 +28,7 @@ func BenchmarkIssueToken(b *testing.B) {
 	}
 	db := openDB(b, dbtest.SQLite(b))
 	keys := openKeys(b, db, identity.KeyStoreConfig{RotationInterval: time.Hour, Retain: time.Hour})
-	h, err := identity.NewServer(identity.Config{Issuer: "http://identity.test", Registry: reg}, identity.Deps{Keys: keys, Replay: replay.New(db, nil)})
+	h, err := identity.NewServer(identity.Config{Issuer: "http://identity.test", Registry: reg}, identity.Deps{Keys: keys, Replay: testutil.Replay(b, db, nil)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -11,8 +11,9 @@
 // database, so replicas share them.
 //
 //	reg, err := identity.LoadRegistry("deploy/registry.json")
+//	used, err := replay.New(ctx, db, nil)
 //	h, err := identity.NewServer(identity.Config{Issuer: "http://identity:8080", Registry: reg},
-//		identity.Deps{Keys: keys, Replay: replay.New(db, nil)})
+//		identity.Deps{Keys: keys, Replay: used})
 //
 // The HTTP contract is in docs/contract.md; the binary is cmd/identity.
 package identity

@@ -22,6 +22,7 @@ import (
 	"github.com/s2sjwt/s2sjwt/internal/database/dbtest"
 	"github.com/s2sjwt/s2sjwt/internal/jwk"
 	"github.com/s2sjwt/s2sjwt/internal/replay"
+	"github.com/s2sjwt/s2sjwt/internal/testutil"
 	"github.com/s2sjwt/s2sjwt/internal/tokenclient"
 )
 
@@ -145,7 +146,7 @@ func replayStore(tb testing.TB, e *env) *replay.Store {
 	db, err := database.Open(context.Background(), dbtest.SQLite(tb), "proofs", replay.Schema)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { db.Close() })
-	return replay.New(db, e.clock.Now)
+	return testutil.Replay(tb, db, e.clock.Now)
 }
 
 // TestIssueToken_DPoPNonce: with nonces on, a proof without the server's

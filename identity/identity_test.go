@@ -22,7 +22,6 @@ import (
 	"github.com/s2sjwt/s2sjwt/internal/authn"
 	"github.com/s2sjwt/s2sjwt/internal/database/dbtest"
 	"github.com/s2sjwt/s2sjwt/internal/jwk"
-	"github.com/s2sjwt/s2sjwt/internal/replay"
 	"github.com/s2sjwt/s2sjwt/internal/testutil"
 	"github.com/s2sjwt/s2sjwt/internal/tokenclient"
 )
@@ -76,7 +75,7 @@ func newEnv(tb testing.TB, configure ...func(*identity.Config)) *env {
 		f(&cfg)
 	}
 	e.cfg = cfg
-	e.deps = identity.Deps{Keys: keys, Replay: replay.New(db, clk.Now), Now: clk.Now, Logger: slog.New(slog.NewTextHandler(e.logs, nil))}
+	e.deps = identity.Deps{Keys: keys, Replay: testutil.Replay(tb, db, clk.Now), Now: clk.Now, Logger: slog.New(slog.NewTextHandler(e.logs, nil))}
 	h, err = identity.NewServer(cfg, e.deps)
 	require.NoError(tb, err)
 	e.h = h
@@ -345,7 +344,7 @@ func TestRotateKeys_AdminOnly(t *testing.T) {
 	db := openDB(t, dbtest.SQLite(t))
 	keys := openKeys(t, db, identity.KeyStoreConfig{RotationInterval: time.Hour, Retain: time.Hour})
 	h, err := identity.NewServer(identity.Config{Issuer: "http://identity.test", Registry: reg, AdminSecretSHA256: identity.HashSecret(adminSecret)},
-		identity.Deps{Keys: keys, Replay: replay.New(db, nil)})
+		identity.Deps{Keys: keys, Replay: testutil.Replay(t, db, nil)})
 	require.NoError(t, err)
 
 	rotate := func(user, pass string) int {

@@ -49,8 +49,12 @@ func TestKeyStore_PersistsSealed(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, url string) {
 		ctx := context.Background()
 		cfg := identity.KeyStoreConfig{Algorithm: jwk.ES256, RotationInterval: time.Hour, Retain: time.Minute}
-		first := openKeys(t, openDB(t, url), cfg)
-		again := openKeys(t, openDB(t, url), cfg)
+		db := openDB(t, url)
+		first := openKeys(t, db, cfg)
+		db.Close() // a restart
+		db = openDB(t, url)
+		again := openKeys(t, db, cfg)
+		db.Close()
 		require.Equal(t, first.PublicKeys(ctx)[0].ID, again.PublicKeys(ctx)[0].ID, "keys survive a restart")
 		require.Equal(t, jwk.ES256, again.PublicKeys(ctx)[0].Algorithm)
 

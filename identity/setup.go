@@ -101,6 +101,10 @@ func (s *Setup) open(ctx context.Context, db *database.DB, reg *Registry, logger
 	}
 	cfg := s.Config
 	cfg.Registry, cfg.DPoPNonceKey = reg, nonceKey
+	used, err := replay.New(ctx, db, s.Now)
+	if err != nil {
+		return nil, err
+	}
 	return NewServer(cfg,
-		Deps{Keys: keys, Replay: replay.New(db, s.Now), Logger: logger, Now: s.Now, Metrics: in.Registerer()})
+		Deps{Keys: keys, Replay: used, Logger: logger, Now: s.Now, Metrics: in.Registerer()})
 }

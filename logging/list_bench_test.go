@@ -68,5 +68,7 @@ func filledLog(b *testing.B, n int) (*database.DB, *logging.Store) {
 		require.NoError(b, err)
 	}
 	require.NoError(b, tx.Commit())
-	return db, logging.NewStore(db)
+	store, err := logging.NewStore(context.Background(), db)
+	require.NoError(b, err)
+	return db, store
 }

@@ -37,7 +37,11 @@ func (s *Setup) Open(ctx context.Context, in runner.Instance) (http.Handler, io.
 	if err != nil {
 		return nil, nil, err
 	}
-	store := NewStore(db)
+	store, err := NewStore(ctx, db)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
 	store.Measure(groupcommit.NewMetrics(in.Registerer()))
 	dpop, err := s.DPoPConfig(store.Proofs, in)
 	if err != nil {

@@ -78,8 +78,12 @@ type Store struct {
 }
 
 // NewStore returns a store on db, which holds Schema and replay.Schema.
-func NewStore(db *database.DB) *Store {
-	return &Store{db: db, appends: groupcommit.NewTx(db), Proofs: replay.New(db, nil)}
+func NewStore(ctx context.Context, db *database.DB) (*Store, error) {
+	proofs, err := replay.New(ctx, db, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{db: db, appends: groupcommit.NewTx(db), Proofs: proofs}, nil
 }
 
 // Close closes the database.

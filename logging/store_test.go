@@ -21,7 +21,8 @@ func TestStore_ListSince(t *testing.T) {
 		db, err := database.Open(ctx, url, "logging", logging.Schema, replay.Schema)
 		require.NoError(t, err)
 		t.Cleanup(func() { db.Close() })
-		store := logging.NewStore(db)
+		store, err := logging.NewStore(ctx, db)
+		require.NoError(t, err)
 		t0 := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
 		// Appended out of time order, as one batch's entries may be.
 		for _, at := range []time.Time{t0.Add(2 * time.Second), t0, t0.Add(time.Second)} {

@@ -52,7 +52,12 @@ func (s *Setup) Open(ctx context.Context, in runner.Instance) (http.Handler, io.
 	if err != nil {
 		return nil, nil, err
 	}
-	deps := Deps{Verifier: v, DB: db, Replay: replay.New(db, nil), Logger: logger, Metrics: in.Registerer()}
+	used, err := replay.New(ctx, db, nil)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	deps := Deps{Verifier: v, DB: db, Replay: used, Logger: logger, Metrics: in.Registerer()}
 	if deps.DPoP, err = s.DPoPConfig(deps.Replay, in); err != nil {
 		db.Close()
 		return nil, nil, err

@@ -66,15 +66,8 @@ type store struct {
 // requests share the transaction's commit (group commit).
 func (s *store) accept(ctx context.Context, claims *authn.Claims, req sendRequest) (id int64, delivered <-chan struct{}, err error) {
 	queued := int64(-1)
-	err = s.commits.Do(ctx, groupcommit.Work{Key: claims.ID, Run: func(tx *sql.Tx) error {
-		first, err := s.replay.UseTx(ctx, tx, claims.ID, claims.ExpiresAt.Add(s.leeway))
-		if err != nil {
-			return err
-		}
-		if !first {
-			return fmt.Errorf("%w: jti %s", authn.ErrReplayed, claims.ID)
-		}
-		err = tx.QueryRowContext(ctx,
+	first, err := s.replay.UseWith(ctx, s.commits, claims.ID, claims.ExpiresAt.Add(s.leeway), func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx,
 			`INSERT INTO notifications (time, source, channel, target, message, jti) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
 			s.now().UnixNano(), claims.Subject, req.Channel, req.To, req.Message, claims.ID).Scan(&id)
 		if err != nil {
@@ -87,12 +80,15 @@ func (s *store) accept(ctx context.Context, claims *authn.Claims, req sendReques
 			queued = id
 		}
 		return nil
-	}})
+	})
 	if err != nil {
 		if queued >= 0 {
 			s.outbox.forget(queued) // rolled back, or the commit failed
 		}
 		return 0, nil, err
+	}
+	if !first {
+		return 0, nil, fmt.Errorf("%w: jti %s", authn.ErrReplayed, claims.ID)
 	}
 	return id, delivered, nil
 }

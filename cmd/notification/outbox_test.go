@@ -82,7 +82,8 @@ func (p *auditPeers) delivered() []string {
 
 // TestOutbox_AuditEntrySurvivesKill: a notification accepted while Logging
 // is down is queued with it; the process is killed (SIGKILL) before it
-// could deliver; after a restart, with Logging back, the entry arrives.
+// could deliver; after a restart, with Logging back, the entry arrives, and
+// the token that sent it stays used.
 func TestOutbox_AuditEntrySurvivesKill(t *testing.T) {
 	bin := testutil.BuildBinary(t)
 
@@ -102,8 +103,10 @@ func TestOutbox_AuditEntrySurvivesKill(t *testing.T) {
 	require.Empty(t, peers.delivered())
 
 	peers.down.Store(false)
-	testutil.StartBinary(t, bin, env)
+	_, url = testutil.StartBinary(t, bin, env)
 	require.Eventually(t, func() bool { return len(peers.delivered()) == 1 }, 10*time.Second, 20*time.Millisecond)
+	replayed, _ := testutil.Do(t, http.MethodPost, url+"/v1/notifications", tok, notificationBody)
+	require.Equal(t, http.StatusUnauthorized, replayed, "the token was used before the kill")
 	var resp struct{ ID int64 }
 	require.NoError(t, json.Unmarshal([]byte(body), &resp))
 	require.Equal(t, fmt.Sprint(resp.ID), peers.delivered()[0])

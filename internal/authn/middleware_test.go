@@ -82,17 +82,20 @@ func TestAuthenticate(t *testing.T) {
 	}
 }
 
-func newReplayStore(tb testing.TB, dir string) *replay.Store {
+// newReplayStore opens a replay store in dir; stop closes it, as a
+// process that exits would.
+func newReplayStore(tb testing.TB, dir string) (s *replay.Store, stop func()) {
 	tb.Helper()
 	db, err := database.Open(context.Background(), filepath.Join(dir, "replay.db"), "replay", replay.Schema)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { db.Close() })
-	return replay.New(db, nil)
+	return testutil.Replay(tb, db, nil), func() { db.Close() }
 }
 
 func TestAuthenticate_SingleUse(t *testing.T) {
 	f := newFixture(t)
-	h := protected(f, authn.WithSingleUse(newReplayStore(t, t.TempDir())))
+	used, _ := newReplayStore(t, t.TempDir())
+	h := protected(f, authn.WithSingleUse(used))
 
 	t.Run("SecondUseRefused", func(t *testing.T) {
 		tok := f.token(t, validHeader(), with(validClaims(), "jti", "once"))
@@ -129,9 +132,10 @@ func TestAuthenticate_SingleUse(t *testing.T) {
 	t.Run("SurvivesRestart", func(t *testing.T) {
 		dir := t.TempDir()
 		tok := f.token(t, validHeader(), with(validClaims(), "jti", "durable"))
-		first := newReplayStore(t, dir)
+		first, stop := newReplayStore(t, dir)
 		require.Equal(t, http.StatusNoContent, serve(protected(f, authn.WithSingleUse(first)), "Bearer "+tok).Code)
-		reopened := newReplayStore(t, dir)
+		stop()
+		reopened, _ := newReplayStore(t, dir)
 		require.Equal(t, http.StatusUnauthorized, serve(protected(f, authn.WithSingleUse(reopened)), "Bearer "+tok).Code)
 	})
 }

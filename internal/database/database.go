@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -27,6 +28,33 @@ type DB struct {
 	// Timeout bounds each operation a request waits for (Bound);
 	// DefaultTimeout if zero.
 	Timeout time.Duration
+
+	lock  *os.File // SQLite: the file, locked for this process while open
+	reads *sql.DB  // SQLite: read-only connections beside the one writer
+}
+
+// Reads is the pool to read from when a read need not see the caller's own
+// uncommitted writes. On SQLite its connections are read-only and beside
+// the one writer, so that a long read never makes a write wait (WAL lets
+// both run at once); on PostgreSQL it is the DB itself.
+func (db *DB) Reads() *sql.DB {
+	if db.reads != nil {
+		return db.reads
+	}
+	return db.DB
+}
+
+// Close closes the database and, on SQLite, lets another process open it.
+func (db *DB) Close() error {
+	err := db.DB.Close()
+	if db.reads != nil {
+		err = errors.Join(err, db.reads.Close())
+	}
+	if db.lock != nil {
+		err = errors.Join(err, db.lock.Close())
+		db.lock = nil // closing twice is harmless, as for sql.DB
+	}
+	return err
 }
 
 // DefaultTimeout bounds what a request waits for the database: a hung
@@ -139,8 +167,10 @@ func migrate(ctx context.Context, tx *sql.Tx, d Dialect, schemas []Schema) error
 			if d == Postgres {
 				stmt = s.Migrations[i].Postgres
 			}
-			if _, err := tx.ExecContext(ctx, stmt); err != nil {
-				return fmt.Errorf("%s migration %d: %w", s.Name, i+1, err)
+			if stmt != "" { // empty: the migration changes the other dialect only
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("%s migration %d: %w", s.Name, i+1, err)
+				}
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (component, version) VALUES ($1, $2)`, s.Name, i+1); err != nil {
 				return fmt.Errorf("%s migration %d: %w", s.Name, i+1, err)

@@ -102,3 +102,18 @@ func TestOpen_RejectsBadNamespace(t *testing.T) {
 	_, err := database.Open(context.Background(), dbtest.SQLite(t), "x; DROP TABLE y", counters)
 	require.Error(t, err)
 }
+
+// TestOpen_OneProcessPerSQLiteFile: a SQLite file open here cannot be
+// opened again until it is closed, with an error that says why.
+func TestOpen_OneProcessPerSQLiteFile(t *testing.T) {
+	ctx := context.Background()
+	path := dbtest.SQLite(t)
+	db, err := database.Open(ctx, path, "test", counters)
+	require.NoError(t, err)
+	_, err = database.Open(ctx, path, "test", counters)
+	require.ErrorContains(t, err, "in use by another process")
+	require.NoError(t, db.Close())
+	again, err := database.Open(ctx, path, "test", counters)
+	require.NoError(t, err)
+	require.NoError(t, again.Close())
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/s2sjwt/s2sjwt/internal/database"
 	"github.com/s2sjwt/s2sjwt/internal/database/dbtest"
 	"github.com/s2sjwt/s2sjwt/internal/replay"
+	"github.com/s2sjwt/s2sjwt/internal/testutil"
 )
 
 // BenchmarkPurge_CheckLatency measures what a purge of a million expired
@@ -66,9 +68,9 @@ func BenchmarkPurge_CheckLatency(b *testing.B) {
 	}
 }
 
-// filledStore is a SQLite store holding n ids, all expired by the time it
-// returns; now is that time.
-func filledStore(b *testing.B, n int) (*database.DB, *replay.Store, time.Time) {
+// filledStore is a SQLite store holding n random ids, all expired by the
+// time it returns; now is that time.
+func filledStore(b testing.TB, n int) (*database.DB, *replay.Store, time.Time) {
 	b.Helper()
 	db, err := database.Open(context.Background(), dbtest.SQLite(b), "replay", replay.Schema)
 	require.NoError(b, err)
@@ -79,7 +81,7 @@ func filledStore(b *testing.B, n int) (*database.DB, *replay.Store, time.Time) {
 	const perStatement = 500
 	for i := 0; i < n; i += perStatement {
 		var q strings.Builder
-		q.WriteString("INSERT INTO used_jti (jti, forget_after) VALUES ")
+		q.WriteString("INSERT INTO replay_journal (jti, forget_after) VALUES ")
 		args := make([]any, 0, 2*perStatement)
 		for j := range perStatement {
 			if j > 0 {
@@ -93,7 +95,7 @@ func filledStore(b *testing.B, n int) (*database.DB, *replay.Store, time.Time) {
 	}
 	require.NoError(b, tx.Commit())
 	now := time.Now()
-	return db, replay.New(db, func() time.Time { return now }), now
+	return db, testutil.Replay(b, db, func() time.Time { return now }), now
 }
 
 // randomJTI is 128 random bits, base64url: the jti Identity issues.
@@ -101,4 +103,25 @@ func randomJTI() string {
 	var id [16]byte
 	_, _ = rand.Read(id[:])
 	return base64.RawURLEncoding.EncodeToString(id[:])
+}
+
+// BenchmarkStore_Open measures what a SQLite store's set in memory costs:
+// the time to read a journal of a million random ids at start, and the
+// heap each id takes.
+//
+//	go test -run '^$' -bench 'Store_Open' -benchtime 3x -count 3 ./internal/replay/
+func BenchmarkStore_Open(b *testing.B) {
+	const ids = 1_000_000
+	db, _, _ := filledStore(b, ids)
+	var before, after runtime.MemStats
+	for b.Loop() {
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		s, err := replay.New(context.Background(), db, nil)
+		require.NoError(b, err)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/ids, "heap-B/id")
+		runtime.KeepAlive(s)
+	}
 }

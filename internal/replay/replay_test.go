@@ -2,6 +2,8 @@ package replay_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/s2sjwt/s2sjwt/internal/database"
 	"github.com/s2sjwt/s2sjwt/internal/database/dbtest"
+	"github.com/s2sjwt/s2sjwt/internal/groupcommit"
 	"github.com/s2sjwt/s2sjwt/internal/replay"
 	"github.com/s2sjwt/s2sjwt/internal/testutil"
 )
@@ -24,7 +27,7 @@ func open(tb testing.TB, url string, now func() time.Time) *replay.Store {
 	db, err := database.Open(context.Background(), url, "replay", replay.Schema)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { db.Close() })
-	return replay.New(db, now)
+	return testutil.Replay(tb, db, now)
 }
 
 func TestStore_Use(t *testing.T) {
@@ -171,15 +174,16 @@ func TestStore_PurgesInTheBackground(t *testing.T) {
 		db, err := database.Open(ctx, url, "replay", replay.Schema)
 		require.NoError(t, err)
 		t.Cleanup(func() { db.Close() })
-		s := replay.New(db, clk.Now)
+		s := testutil.Replay(t, db, clk.Now)
 		_, err = s.Use(ctx, "old", clk.Now().Add(time.Second))
 		require.NoError(t, err)
 		clk.Advance(2 * time.Minute)
 		_, err = s.Use(ctx, "new", clk.Now().Add(time.Minute))
 		require.NoError(t, err)
+		table := map[database.Dialect]string{database.SQLite: "replay_journal", database.Postgres: "used_jti"}[db.Dialect]
 		require.Eventually(t, func() bool {
 			var n int
-			return db.QueryRowContext(ctx, `SELECT count(*) FROM used_jti WHERE jti = 'old'`).Scan(&n) == nil && n == 0
+			return db.QueryRowContext(ctx, `SELECT count(*) FROM `+table+` WHERE jti = 'old'`).Scan(&n) == nil && n == 0
 		}, 5*time.Second, 10*time.Millisecond, "the expired id is purged")
 	})
 }
@@ -213,5 +217,113 @@ func TestStore_PurgeInSteps(t *testing.T) {
 			require.NoError(t, err)
 			require.False(t, first, "an id still needed survives the purge")
 		}
+	})
+}
+
+// TestStore_FailedUseFreesTheID: a use whose write fails answers the error
+// and leaves the id unused, so that the caller's retry with the same token
+// is not refused as a replay; a purge frees expired ids from memory too.
+func TestStore_FailedUseFreesTheID(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, url string) {
+		ctx := context.Background()
+		db, err := database.Open(ctx, url, "replay", replay.Schema)
+		require.NoError(t, err)
+		t.Cleanup(func() { db.Close() })
+		now := time.Now()
+		s := testutil.Replay(t, db, func() time.Time { return now })
+
+		db.Timeout = time.Nanosecond // every write now misses its deadline
+		_, err = s.Use(ctx, "retried", now.Add(time.Minute))
+		require.Error(t, err)
+		db.Timeout = 0
+		first, err := s.Use(ctx, "retried", now.Add(time.Minute))
+		require.NoError(t, err)
+		require.True(t, first, "the failed use did not count")
+
+		now = now.Add(2 * time.Minute)
+		_, err = s.Purge(ctx)
+		require.NoError(t, err)
+		first, err = s.Use(ctx, "retried", now.Add(time.Minute))
+		require.NoError(t, err)
+		require.True(t, first, "a purged id is forgotten, in memory as on disk")
+	})
+}
+
+// TestStore_KeepsIDsOfTheKeyedTable: a SQLite file whose ids are in the
+// table that came before the journal keeps them used after the upgrade.
+func TestStore_KeepsIDsOfTheKeyedTable(t *testing.T) {
+	ctx := context.Background()
+	path := dbtest.SQLite(t)
+	before := database.Schema{Name: "replay", Migrations: replay.Schema.Migrations[:1]}
+	db, err := database.Open(ctx, path, "replay", before)
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, `INSERT INTO used_jti (jti, forget_after) VALUES ('used-before', $1)`, time.Now().Add(time.Hour).Unix())
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	s := open(t, path, nil)
+	first, err := s.Use(ctx, "used-before", time.Now().Add(time.Hour))
+	require.NoError(t, err)
+	require.False(t, first)
+}
+
+// TestStore_GivesSpaceBack: after a purge of most of its ids, a SQLite
+// file shrinks, in steps, to about what the ids still needed take.
+func TestStore_GivesSpaceBack(t *testing.T) {
+	ctx := context.Background()
+	db, s, now := filledStore(t, 50_000)
+	size := func() (pages int) {
+		require.NoError(t, db.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&pages))
+		return pages
+	}
+	full := size()
+	_, err := s.Use(ctx, "still needed", now.Add(time.Hour))
+	require.NoError(t, err)
+	_, err = s.Purge(ctx)
+	require.NoError(t, err)
+	require.Less(t, size(), full/10, "from %d pages", full)
+	first, err := s.Use(ctx, "still needed", now.Add(time.Hour))
+	require.NoError(t, err)
+	require.False(t, first)
+}
+
+// TestStore_UseWith: the use and the caller's work commit together: work
+// that fails leaves the id unused, a replay does not run the work, and of
+// concurrent uses one runs it.
+func TestStore_UseWith(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, url string) {
+		ctx := context.Background()
+		db, err := database.Open(ctx, url, "replay", replay.Schema)
+		require.NoError(t, err)
+		t.Cleanup(func() { db.Close() })
+		s, commits := testutil.Replay(t, db, nil), groupcommit.NewTx(db)
+		exp := time.Now().Add(time.Hour)
+		var ran atomic.Int32
+		work := func(*sql.Tx) error { ran.Add(1); return nil }
+
+		_, err = s.UseWith(ctx, commits, "a", exp, func(*sql.Tx) error { return errors.New("refused") })
+		require.Error(t, err)
+		first, err := s.UseWith(ctx, commits, "a", exp, work)
+		require.NoError(t, err)
+		require.True(t, first, "the failed work took the id with it")
+		first, err = s.UseWith(ctx, commits, "a", exp, work)
+		require.NoError(t, err)
+		require.False(t, first)
+		require.Equal(t, int32(1), ran.Load(), "a replay runs no work")
+
+		var firsts atomic.Int32
+		var wg sync.WaitGroup
+		for range 50 {
+			wg.Go(func() {
+				first, err := s.UseWith(ctx, commits, "b", exp, work)
+				assert.NoError(t, err)
+				if first {
+					firsts.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		require.Equal(t, int32(1), firsts.Load())
+		require.Equal(t, int32(2), ran.Load())
 	})
 }

@@ -23,8 +23,10 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/s2sjwt/s2sjwt/internal/database"
 	"github.com/s2sjwt/s2sjwt/internal/httpx"
 	"github.com/s2sjwt/s2sjwt/internal/jwk"
+	"github.com/s2sjwt/s2sjwt/internal/replay"
 	"github.com/s2sjwt/s2sjwt/internal/runner"
 )
 
@@ -238,4 +240,14 @@ func Scrape(tb testing.TB, addr string) string {
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(tb, err)
 	return string(body)
+}
+
+// Replay opens a replay store on db, which holds replay.Schema.
+func Replay(tb testing.TB, db *database.DB, now func() time.Time) *replay.Store {
+	tb.Helper()
+	s, err := replay.New(context.Background(), db, now)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
 }
