@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -76,32 +77,62 @@ func (s *server) handleAppend(w http.ResponseWriter, r *http.Request) {
 	httpx.Encode(w, http.StatusCreated, entry)
 }
 
+// listResponse is a page of GET /v1/logs. next_cursor, when there may be
+// more, is passed back as ?cursor= with the same filters for the next page.
+type listResponse struct {
+	Entries    []Entry `json:"entries"`
+	NextCursor string  `json:"next_cursor,omitempty"`
+}
+
 func (s *server) handleList(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	f, err := parseFilter(r.URL.Query())
+	if err != nil {
+		httpx.Error(w, http.StatusBadRequest, "invalid_request", err.Error())
+		return
+	}
+	page, err := s.deps.Store.List(r.Context(), f)
+	if err != nil {
+		s.deps.Logger.Error("list failed", "err", err)
+		storeError(w, err, "cannot list entries")
+		return
+	}
+	httpx.Encode(w, http.StatusOK, listResponse{Entries: page.Entries, NextCursor: page.Next.String()})
+}
+
+// parseFilter reads GET /v1/logs's query: source, level, since (RFC 3339),
+// limit (1..maxListLimit), order (oldest, the default, or newest) and
+// cursor.
+func parseFilter(q url.Values) (Filter, error) {
 	f := Filter{Source: q.Get("source"), Level: q.Get("level"), Limit: defaultListLimit}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxListLimit {
-			httpx.Error(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("limit must be 1..%d", maxListLimit))
-			return
+			return f, fmt.Errorf("limit must be 1..%d", maxListLimit)
 		}
 		f.Limit = n
 	}
 	if v := q.Get("since"); v != "" {
 		t, err := time.Parse(time.RFC3339Nano, v)
 		if err != nil {
-			httpx.Error(w, http.StatusBadRequest, "invalid_request", "since must be an RFC 3339 time")
-			return
+			return f, errors.New("since must be an RFC 3339 time")
 		}
 		f.Since = t
 	}
-	entries, err := s.deps.Store.List(r.Context(), f)
-	if err != nil {
-		s.deps.Logger.Error("list failed", "err", err)
-		storeError(w, err, "cannot list entries")
-		return
+	switch q.Get("order") {
+	case "", "oldest":
+	case "newest":
+		f.Newest = true
+	default:
+		return f, errors.New("order must be oldest or newest")
 	}
-	httpx.Encode(w, http.StatusOK, map[string]any{"entries": entries})
+	if v := q.Get("cursor"); v != "" {
+		c, err := ParseCursor(v)
+		if err != nil {
+			return f, fmt.Errorf("cursor: %w", err)
+		}
+		f.After = c
+	}
+	return f, nil
 }
 
 // storeError answers a failed store: 503 with Retry-After when the

@@ -3,7 +3,9 @@ package logging
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -44,6 +46,14 @@ var Schema = database.Schema{Name: "logging", Migrations: []database.Migration{{
 	// from the oldest entry (GET /v1/logs?since= took 118 ms at a million).
 	SQLite:   `CREATE INDEX IF NOT EXISTS entries_time ON entries(time, id); CREATE INDEX IF NOT EXISTS entries_level ON entries(level, id);`,
 	Postgres: `CREATE INDEX entries_time ON entries(time, id); CREATE INDEX entries_level ON entries(level, id);`,
+}, {
+	// Every listing is in (time, id) order, so that a cursor is one
+	// position; a source or a level is found in that order too. The
+	// (source, id) and (level, id) indexes are no longer read.
+	SQLite: `CREATE INDEX entries_source_time ON entries(source, time, id); CREATE INDEX entries_level_time ON entries(level, time, id);
+		DROP INDEX entries_source; DROP INDEX entries_level;`,
+	Postgres: `CREATE INDEX entries_source_time ON entries(source, time, id); CREATE INDEX entries_level_time ON entries(level, time, id);
+		DROP INDEX entries_source; DROP INDEX entries_level;`,
 }}}
 
 // Entry is one stored log entry.
@@ -65,6 +75,10 @@ type Filter struct {
 	Level  string
 	Since  time.Time
 	Limit  int
+	// After continues a listing where the page that gave it ended.
+	After Cursor
+	// Newest lists the newest entries first.
+	Newest bool
 }
 
 // Store keeps entries in SQLite or PostgreSQL. Append returns only after
@@ -115,57 +129,145 @@ func (s *Store) Append(ctx context.Context, e Entry) (Entry, error) {
 	return e, nil
 }
 
-// List returns matching entries, oldest first: by time when f.Since is
-// set, by id otherwise.
-func (s *Store) List(ctx context.Context, f Filter) ([]Entry, error) {
-	var where []string
-	var args []any
-	match := func(cond string, arg any) {
-		args = append(args, arg)
-		where = append(where, cond+" $"+strconv.Itoa(len(args)))
-	}
-	if f.Source != "" {
-		match("source =", f.Source)
-	}
-	if f.Level != "" {
-		match("level =", f.Level)
-	}
-	if !f.Since.IsZero() {
-		match("time >=", f.Since.UnixNano())
-	}
-	q := "SELECT id, time, source, level, message, attributes, jti, client_id FROM entries"
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	args = append(args, f.Limit)
-	// Since a time, the time index finds the first entry and the rest
-	// follow it: entries are listed by time then, by id otherwise (ids and
-	// times ascend together but for appends committed in one batch).
-	order := " ORDER BY id"
-	if !f.Since.IsZero() {
-		order = " ORDER BY time, id"
-	}
-	q += order + " LIMIT $" + strconv.Itoa(len(args))
+// maxScan bounds the entries one List reads beyond those it returns: with
+// a source and a level, the index finds the source's entries and the level
+// is checked on each. A page with fewer entries than asked then still has
+// a cursor, and the next read goes on from where this one stopped.
+const maxScan = 10_000
+
+// Page is one List's entries and, if there may be more, where the next page
+// starts.
+type Page struct {
+	Entries []Entry
+	Next    Cursor // zero at the end
+}
+
+// List returns a page of matching entries, oldest first (Newest: newest
+// first), in (time, id) order. The cost is the page's, not the store's: the
+// index on the filter's column and time finds the first entry, and no more
+// than maxScan entries are read. On SQLite it reads from its own
+// connections, so a listing never waits for appends.
+func (s *Store) List(ctx context.Context, f Filter) (Page, error) {
+	q, args := listQuery(f)
 	ctx, cancel := s.db.Bound(ctx)
 	defer cancel()
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.db.Reads().QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("logging: list: %w", err)
+		return Page{}, fmt.Errorf("logging: list: %w", err)
 	}
 	defer rows.Close()
-	entries := []Entry{}
+	page := Page{Entries: []Entry{}}
+	read := 0
+	var last Cursor
 	for rows.Next() {
 		var e Entry
 		var nanos int64
 		var attrs string
 		if err := rows.Scan(&e.ID, &nanos, &e.Source, &e.Level, &e.Message, &attrs, &e.TokenID, &e.ClientID); err != nil {
-			return nil, fmt.Errorf("logging: list: %w", err)
+			return Page{}, fmt.Errorf("logging: list: %w", err)
+		}
+		read++
+		last = Cursor{Time: nanos, ID: e.ID}
+		if len(page.Entries) == f.Limit { // one more than the page: there is a next
+			page.Next = page.Entries[len(page.Entries)-1].cursor()
+			return page, nil
+		}
+		if f.Source != "" && f.Level != "" && e.Level != f.Level {
+			continue // the index was the source's
 		}
 		e.Time = time.Unix(0, nanos).UTC()
 		if err := json.Unmarshal([]byte(attrs), &e.Attributes); err != nil {
-			return nil, fmt.Errorf("logging: list: %w", err)
+			return Page{}, fmt.Errorf("logging: list: %w", err)
 		}
-		entries = append(entries, e)
+		page.Entries = append(page.Entries, e)
 	}
-	return entries, rows.Err()
+	if err := rows.Err(); err != nil {
+		return Page{}, fmt.Errorf("logging: list: %w", err)
+	}
+	if read == scanLimit(f) && len(page.Entries) < f.Limit {
+		page.Next = last // stopped at maxScan: go on from there
+	}
+	return page, nil
+}
+
+// scanLimit is how many entries listQuery reads at most: one more than the
+// page, to know there is a next, or maxScan where a filter is checked here.
+func scanLimit(f Filter) int {
+	if f.Source != "" && f.Level != "" {
+		return max(maxScan, f.Limit+1)
+	}
+	return f.Limit + 1
+}
+
+// listQuery is f as one query on one index: (source, time, id), (level,
+// time, id) or (time, id), with the cursor as a position in it.
+func listQuery(f Filter) (string, []any) {
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	switch {
+	case f.Source != "":
+		where = append(where, "source = "+arg(f.Source)) // a level is checked on each (List)
+	case f.Level != "":
+		where = append(where, "level = "+arg(f.Level))
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "time >= "+arg(f.Since.UnixNano()))
+	}
+	order, after := "ASC", ">"
+	if f.Newest {
+		order, after = "DESC", "<"
+	}
+	if !f.After.IsZero() {
+		where = append(where, "(time, id) "+after+" ("+arg(f.After.Time)+", "+arg(f.After.ID)+")")
+	}
+	q := "SELECT id, time, source, level, message, attributes, jti, client_id FROM entries"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY time " + order + ", id " + order + " LIMIT " + arg(scanLimit(f))
+	return q, args
+}
+
+// Cursor is a position in the (time, id) order of entries.
+type Cursor struct {
+	Time int64 // unix nanoseconds
+	ID   int64
+}
+
+// IsZero reports whether c is no position (the start).
+func (c Cursor) IsZero() bool { return c == Cursor{} }
+
+func (e Entry) cursor() Cursor { return Cursor{Time: e.Time.UnixNano(), ID: e.ID} }
+
+// String is c as an opaque token for a query string.
+func (c Cursor) String() string {
+	if c.IsZero() {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%d.%d", c.Time, c.ID))
+}
+
+// ParseCursor reads a cursor that String made.
+func ParseCursor(s string) (Cursor, error) {
+	bad := errors.New("not a cursor from this service")
+	if len(s) > 64 {
+		return Cursor{}, bad
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return Cursor{}, bad
+	}
+	t, id, ok := strings.Cut(string(raw), ".")
+	var c Cursor
+	if c.Time, err = strconv.ParseInt(t, 10, 64); !ok || err != nil {
+		return Cursor{}, bad
+	}
+	if c.ID, err = strconv.ParseInt(id, 10, 64); err != nil || c.ID <= 0 {
+		return Cursor{}, bad
+	}
+	return c, nil
 }
