@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/s2sjwt/s2sjwt/internal/database"
@@ -131,18 +129,8 @@ func appendJournal(ctx context.Context, db *sql.DB, uses []*use) error {
 	}
 	defer func() { _ = tx.Rollback() }() // a no-op once committed
 	for start := 0; start < len(uses); start += maxRowsPerInsert {
-		part := uses[start:min(start+maxRowsPerInsert, len(uses))]
-		var q strings.Builder
-		q.WriteString(`INSERT INTO replay_journal (jti, forget_after) VALUES `)
-		args := make([]any, 0, 2*len(part))
-		for i, u := range part {
-			if i > 0 {
-				q.WriteString(",")
-			}
-			q.WriteString("($" + strconv.Itoa(2*i+1) + ", $" + strconv.Itoa(2*i+2) + ")")
-			args = append(args, u.jti, u.forget)
-		}
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+		q, args := insertRows("replay_journal", uses[start:min(start+maxRowsPerInsert, len(uses))])
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("replay: %w", err)
 		}
 	}

@@ -26,18 +26,8 @@ const maxRowsPerInsert = 500
 // batches then take their row locks in the same order and cannot deadlock.
 func insertMany(ctx context.Context, tx *sql.Tx, items []*use) error {
 	sorted := slices.SortedStableFunc(slices.Values(items), func(a, b *use) int { return strings.Compare(a.jti, b.jti) })
-	var q strings.Builder
-	q.WriteString(`INSERT INTO used_jti (jti, forget_after) VALUES `)
-	args := make([]any, 0, 2*len(items))
-	for i, it := range sorted {
-		if i > 0 {
-			q.WriteString(",")
-		}
-		q.WriteString("($" + strconv.Itoa(2*i+1) + ", $" + strconv.Itoa(2*i+2) + ")")
-		args = append(args, it.jti, it.forget)
-	}
-	q.WriteString(` ON CONFLICT (jti) DO NOTHING RETURNING jti`)
-	rows, err := tx.QueryContext(ctx, q.String(), args...)
+	q, args := insertRows("used_jti", sorted)
+	rows, err := tx.QueryContext(ctx, q+` ON CONFLICT (jti) DO NOTHING RETURNING jti`, args...)
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
@@ -76,4 +66,20 @@ func insert(ctx context.Context, ex Execer, jti string, forget int64) (bool, err
 // purgeTable deletes the shared table's expired ids in steps.
 func purgeTable(ctx context.Context, db *database.DB, cutoff int64) (int64, error) {
 	return inSteps(ctx, db, `DELETE FROM used_jti WHERE jti IN (SELECT jti FROM used_jti WHERE forget_after < $1 LIMIT $2)`, cutoff)
+}
+
+// insertRows is an INSERT of items' (jti, forget_after) into table, one
+// statement, and its arguments.
+func insertRows(table string, items []*use) (string, []any) {
+	var q strings.Builder
+	q.WriteString("INSERT INTO " + table + " (jti, forget_after) VALUES ")
+	args := make([]any, 0, 2*len(items))
+	for i, it := range items {
+		if i > 0 {
+			q.WriteString(",")
+		}
+		q.WriteString("($" + strconv.Itoa(2*i+1) + ", $" + strconv.Itoa(2*i+2) + ")")
+		args = append(args, it.jti, it.forget)
+	}
+	return q.String(), args
 }
