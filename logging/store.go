@@ -184,8 +184,8 @@ func (s *Store) List(ctx context.Context, f Filter) (Page, error) {
 	if err := rows.Err(); err != nil {
 		return Page{}, fmt.Errorf("logging: list: %w", err)
 	}
-	if read == scanLimit(f) && len(page.Entries) < f.Limit {
-		page.Next = last // stopped at maxScan: go on from there
+	if read == scanLimit(f) {
+		page.Next = last // stopped at maxScan (its last entry perhaps the page's last): go on from there
 	}
 	return page, nil
 }

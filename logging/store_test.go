@@ -173,3 +173,34 @@ func TestStore_ListDoesNotWaitForWrites(t *testing.T) {
 	require.Len(t, page.Entries, 1)
 	require.Equal(t, "committed", page.Entries[0].Message, "and sees only what is committed")
 }
+
+// TestStore_ListCutAtAFullPage: when the scan's bound falls on the entry
+// that fills the page, the page still has a cursor, and the entries after
+// it are found.
+func TestStore_ListCutAtAFullPage(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, url string) {
+		ctx := context.Background()
+		store, db := openLog(t, url)
+		tx, err := db.BeginTx(ctx, nil)
+		require.NoError(t, err)
+		for i := range 10_000 {
+			level := map[bool]string{true: "error", false: "info"}[i == 9_999] // the 10,000th of the source
+			_, err := tx.ExecContext(ctx, `INSERT INTO entries (time, source, level, message, attributes, jti, client_id) VALUES ($1, 'a', $2, 'm', '{}', 'j', 'c')`, int64(i), level)
+			require.NoError(t, err)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO entries (time, source, level, message, attributes, jti, client_id) VALUES (20000, 'a', 'error', 'after', '{}', 'j', 'c')`)
+		require.NoError(t, err)
+		require.NoError(t, tx.Commit())
+
+		f := logging.Filter{Source: "a", Level: "error", Limit: 1}
+		first, err := store.List(ctx, f)
+		require.NoError(t, err)
+		require.Len(t, first.Entries, 1)
+		require.False(t, first.Next.IsZero(), "the scan stopped: there may be more")
+		f.After = first.Next
+		second, err := store.List(ctx, f)
+		require.NoError(t, err)
+		require.Len(t, second.Entries, 1)
+		require.Equal(t, "after", second.Entries[0].Message)
+	})
+}
