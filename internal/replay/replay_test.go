@@ -24,10 +24,16 @@ import (
 // database are replicas of one service.
 func open(tb testing.TB, url string, now func() time.Time) *replay.Store {
 	tb.Helper()
+	return testutil.Replay(tb, openDB(tb, url), now)
+}
+
+// openDB opens the database at url with the store's schema.
+func openDB(tb testing.TB, url string) *database.DB {
+	tb.Helper()
 	db, err := database.Open(context.Background(), url, "replay", replay.Schema)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { db.Close() })
-	return testutil.Replay(tb, db, now)
+	return db
 }
 
 func TestStore_Use(t *testing.T) {
@@ -171,11 +177,9 @@ func TestStore_PurgesInTheBackground(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, url string) {
 		ctx := context.Background()
 		clk := testutil.NewClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
-		db, err := database.Open(ctx, url, "replay", replay.Schema)
-		require.NoError(t, err)
-		t.Cleanup(func() { db.Close() })
+		db := openDB(t, url)
 		s := testutil.Replay(t, db, clk.Now)
-		_, err = s.Use(ctx, "old", clk.Now().Add(time.Second))
+		_, err := s.Use(ctx, "old", clk.Now().Add(time.Second))
 		require.NoError(t, err)
 		clk.Advance(2 * time.Minute)
 		_, err = s.Use(ctx, "new", clk.Now().Add(time.Minute))
@@ -226,14 +230,12 @@ func TestStore_PurgeInSteps(t *testing.T) {
 func TestStore_FailedUseFreesTheID(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, url string) {
 		ctx := context.Background()
-		db, err := database.Open(ctx, url, "replay", replay.Schema)
-		require.NoError(t, err)
-		t.Cleanup(func() { db.Close() })
+		db := openDB(t, url)
 		now := time.Now()
 		s := testutil.Replay(t, db, func() time.Time { return now })
 
 		db.Timeout = time.Nanosecond // every write now misses its deadline
-		_, err = s.Use(ctx, "retried", now.Add(time.Minute))
+		_, err := s.Use(ctx, "retried", now.Add(time.Minute))
 		require.Error(t, err)
 		db.Timeout = 0
 		first, err := s.Use(ctx, "retried", now.Add(time.Minute))
@@ -293,15 +295,13 @@ func TestStore_GivesSpaceBack(t *testing.T) {
 func TestStore_UseWith(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, url string) {
 		ctx := context.Background()
-		db, err := database.Open(ctx, url, "replay", replay.Schema)
-		require.NoError(t, err)
-		t.Cleanup(func() { db.Close() })
+		db := openDB(t, url)
 		s, commits := testutil.Replay(t, db, nil), groupcommit.NewTx(db)
 		exp := time.Now().Add(time.Hour)
 		var ran atomic.Int32
 		work := func(*sql.Tx) error { ran.Add(1); return nil }
 
-		_, err = s.UseWith(ctx, commits, "a", exp, func(*sql.Tx) error { return errors.New("refused") })
+		_, err := s.UseWith(ctx, commits, "a", exp, func(*sql.Tx) error { return errors.New("refused") })
 		require.Error(t, err)
 		first, err := s.UseWith(ctx, commits, "a", exp, work)
 		require.NoError(t, err)
