@@ -86,7 +86,7 @@ type Filter struct {
 // restart; concurrent appends share one commit (group commit).
 type Store struct {
 	db      *database.DB
-	appends *groupcommit.Batcher[groupcommit.Work]
+	appends *groupcommit.Batcher[*Entry]
 	// Proofs remembers DPoP proof ids, so each proof works once.
 	Proofs *replay.Store
 }
@@ -97,7 +97,9 @@ func NewStore(ctx context.Context, db *database.DB) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{db: db, appends: groupcommit.NewTx(db), Proofs: proofs}, nil
+	s := &Store{db: db, Proofs: proofs}
+	s.appends = groupcommit.New(groupcommit.Lanes(db), s.insert)
+	return s, nil
 }
 
 // Close closes the database.
@@ -114,19 +116,37 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 // Append stores e and returns it with its id.
 func (s *Store) Append(ctx context.Context, e Entry) (Entry, error) {
-	attrs, err := json.Marshal(e.Attributes)
-	if err != nil {
-		return Entry{}, fmt.Errorf("logging: %w", err)
-	}
-	err = s.appends.Do(ctx, groupcommit.Work{Run: func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx,
-			`INSERT INTO entries (time, source, level, message, attributes, jti, client_id) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-			e.Time.UnixNano(), e.Source, e.Level, e.Message, string(attrs), e.TokenID, e.ClientID).Scan(&e.ID)
-	}})
-	if err != nil {
+	if err := s.appends.Do(ctx, &e); err != nil {
 		return Entry{}, fmt.Errorf("logging: append: %w", err)
 	}
 	return e, nil
+}
+
+const insertEntry = `INSERT INTO entries (time, source, level, message, attributes, jti, client_id) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`
+
+// insert writes a batch of entries in one transaction with one prepared
+// statement. Unlike groupcommit.NewTx it needs no savepoint per entry: an
+// insert fails only when the database does, and then the whole batch does
+// (on PostgreSQL a failed statement fails the commit), so no entry is
+// acknowledged that was not stored.
+func (s *Store) insert(ctx context.Context, entries []*Entry) []error {
+	ctx, cancel := s.db.Bound(ctx) // a hung database fails the batch in time
+	defer cancel()
+	var stmt *sql.Stmt
+	return groupcommit.InTx(ctx, s.db.DB, len(entries), func(tx *sql.Tx, i int) error {
+		if stmt == nil {
+			var err error
+			if stmt, err = tx.PrepareContext(ctx, insertEntry); err != nil {
+				return err
+			}
+		}
+		e := entries[i]
+		attrs, err := json.Marshal(e.Attributes)
+		if err != nil {
+			return err
+		}
+		return stmt.QueryRowContext(ctx, e.Time.UnixNano(), e.Source, e.Level, e.Message, string(attrs), e.TokenID, e.ClientID).Scan(&e.ID)
+	})
 }
 
 // maxScan bounds the entries one List reads beyond those it returns: with
