@@ -126,8 +126,9 @@ const insertEntry = `INSERT INTO entries (time, source, level, message, attribut
 
 // insert writes a batch of entries in one transaction with one prepared
 // statement. Unlike groupcommit.NewTx it needs no savepoint per entry: an
-// insert fails only when the database does, and then the whole batch does
-// (on PostgreSQL a failed statement fails the commit), so no entry is
+// insert has no effect to undo when it fails (it fails only with the
+// database), a failed insert is its entry's error, and on PostgreSQL it
+// fails the commit and so every entry of the batch: no entry is
 // acknowledged that was not stored.
 func (s *Store) insert(ctx context.Context, entries []*Entry) []error {
 	ctx, cancel := s.db.Bound(ctx) // a hung database fails the batch in time
