@@ -86,7 +86,7 @@ type Filter struct {
 // restart; concurrent appends share one commit (group commit).
 type Store struct {
 	db      *database.DB
-	appends *groupcommit.Batcher[*Entry]
+	appends *groupcommit.Batcher[pendingEntry]
 	// Proofs remembers DPoP proof ids, so each proof works once.
 	Proofs *replay.Store
 }
@@ -116,10 +116,21 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 // Append stores e and returns it with its id.
 func (s *Store) Append(ctx context.Context, e Entry) (Entry, error) {
-	if err := s.appends.Do(ctx, &e); err != nil {
+	// Encoded here, by each caller, not by the batch's one writer.
+	attrs, err := json.Marshal(e.Attributes)
+	if err != nil {
+		return Entry{}, fmt.Errorf("logging: %w", err)
+	}
+	if err := s.appends.Do(ctx, pendingEntry{&e, string(attrs)}); err != nil {
 		return Entry{}, fmt.Errorf("logging: append: %w", err)
 	}
 	return e, nil
+}
+
+// pendingEntry is an entry waiting in a batch: it gets its id there.
+type pendingEntry struct {
+	*Entry
+	attrs string // Attributes as JSON
 }
 
 const insertEntry = `INSERT INTO entries (time, source, level, message, attributes, jti, client_id) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`
@@ -130,7 +141,7 @@ const insertEntry = `INSERT INTO entries (time, source, level, message, attribut
 // database), a failed insert is its entry's error, and on PostgreSQL it
 // fails the commit and so every entry of the batch: no entry is
 // acknowledged that was not stored.
-func (s *Store) insert(ctx context.Context, entries []*Entry) []error {
+func (s *Store) insert(ctx context.Context, entries []pendingEntry) []error {
 	ctx, cancel := s.db.Bound(ctx) // a hung database fails the batch in time
 	defer cancel()
 	var stmt *sql.Stmt
@@ -142,11 +153,7 @@ func (s *Store) insert(ctx context.Context, entries []*Entry) []error {
 			}
 		}
 		e := entries[i]
-		attrs, err := json.Marshal(e.Attributes)
-		if err != nil {
-			return err
-		}
-		return stmt.QueryRowContext(ctx, e.Time.UnixNano(), e.Source, e.Level, e.Message, string(attrs), e.TokenID, e.ClientID).Scan(&e.ID)
+		return stmt.QueryRowContext(ctx, e.Time.UnixNano(), e.Source, e.Level, e.Message, e.attrs, e.TokenID, e.ClientID).Scan(&e.ID)
 	})
 }
 
