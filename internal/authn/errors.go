@@ -28,6 +28,7 @@ var (
 	ErrHeaderParameter   = errors.New("authn: header parameter the token's format does not allow")
 	ErrLifetime          = errors.New("authn: token lives longer than this service accepts")
 	ErrNoTokenID         = errors.New("authn: no token id")
+	ErrActor             = errors.New("authn: actor not accepted")
 	ErrReplayed          = errors.New("authn: token already used")
 	ErrInsufficientScope = errors.New("authn: insufficient scope")
 	ErrKeySetUnavailable = errors.New("authn: key set unavailable")
@@ -89,6 +90,7 @@ var refusals = []struct {
 	{ErrHeaderParameter, "header_parameter", "header parameter not allowed in this token format"},
 	{ErrLifetime, "lifetime", "token lives longer than this service accepts"},
 	{ErrNoTokenID, "no_jti", "token has no jti"},
+	{ErrActor, "actor", "this service does not accept the token's actor (act)"},
 }
 
 // Describe returns the client-facing description of a rejection.

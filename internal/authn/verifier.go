@@ -69,6 +69,11 @@ type Config struct {
 	// Metrics, if set, counts every decision Authenticate makes with this
 	// verifier, by result and reason.
 	Metrics *Metrics
+	// Actors are the parties this service accepts acting for a token's sub
+	// (act.sub, RFC 8693 token exchange). A delegated token whose current
+	// actor is not listed is refused; with none listed, every delegated
+	// token is: a service takes delegation only where it says so.
+	Actors []string
 }
 
 // Validate reports a configuration that would weaken verification.
@@ -102,6 +107,9 @@ type Claims struct {
 	// Confirmation binds the token to a key (RFC 9449 §6): a token with a
 	// jkt works only with a DPoP proof signed by that key.
 	Confirmation Confirmation `json:"cnf,omitzero"`
+	// Actor is who acts for Subject in a token issued by token exchange
+	// (RFC 8693 §4.1); nil when the subject is calling for itself.
+	Actor *Actor `json:"act,omitempty"`
 }
 
 // Confirmation is the cnf claim: the SHA-256 thumbprint of the key a
@@ -349,7 +357,7 @@ func isAccessTokenType(typ string) bool {
 	return typ == AccessTokenType || typ == "application/"+AccessTokenType
 }
 
-var claimNames = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope", "cnf"}
+var claimNames = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope", "cnf", "act"}
 
 // parseClaims reads the claims this verifier checks, straight from the
 // member scan: encoding/json would be three times slower here, and would
@@ -382,6 +390,8 @@ func parseClaims(segment string) (*Claims, error) {
 			c.IssuedAt, err = numericDate(name, value)
 		case "cnf":
 			c.Confirmation, err = confirmation(value)
+		case "act":
+			c.Actor, err = actor(value, 1)
 		}
 		return err
 	})
@@ -480,5 +490,8 @@ func (v *Verifier) validateClaims(c *Claims) error {
 	if limit := v.cfg.Now().Add(v.cfg.MaxLifetime + v.cfg.Leeway); c.ExpiresAt.After(limit) {
 		return fmt.Errorf("%w: exp %s, more than %s ahead", ErrLifetime, c.ExpiresAt.UTC().Format(time.RFC3339), v.cfg.MaxLifetime)
 	}
-	return v.profile.checkIdentity(c)
+	if err := v.profile.checkIdentity(c); err != nil {
+		return err
+	}
+	return v.checkActor(c)
 }

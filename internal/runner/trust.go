@@ -32,6 +32,21 @@ type ResourceServer struct {
 	TrustDomain string
 	// MaxLifetime bounds how far ahead a token's exp may lie.
 	MaxLifetime time.Duration
+	// Actors, comma-separated, are the clients accepted acting for a
+	// token's sub (act.sub of an exchanged token); none: no delegated
+	// token is accepted.
+	Actors string
+}
+
+// ActorList is rs.Actors as a list.
+func (rs ResourceServer) ActorList() []string {
+	var out []string
+	for a := range strings.SplitSeq(rs.Actors, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // TokenProfile is the verifier's profile for rs.Profile.
@@ -95,6 +110,7 @@ func (rs *ResourceServer) Flags(fs *flag.FlagSet, env Env) {
 	StringFlag(fs, env, &rs.Profile, "token-profile", "TOKEN_PROFILE", "rfc9068", "token format accepted: rfc9068 (access tokens), jwt-svid (SPIFFE, with TRUST_DOMAIN) or kubernetes (service-account tokens)")
 	StringFlag(fs, env, &rs.TrustDomain, "trust-domain", "TRUST_DOMAIN", "", "the SPIFFE trust domain whose JWT-SVIDs are accepted (TOKEN_PROFILE=jwt-svid)")
 	DurationFlag(fs, env, &rs.MaxLifetime, "max-token-lifetime", "MAX_TOKEN_LIFETIME", authn.DefaultMaxLifetime, "tokens whose exp lies further ahead are refused")
+	StringFlag(fs, env, &rs.Actors, "accepted-actors", "ACCEPTED_ACTORS", "", "comma-separated clients accepted acting for a token's sub (RFC 8693 act); none: delegated tokens are refused")
 }
 
 // Verifier returns the verifier for audience, with a remote key set, both
@@ -110,5 +126,6 @@ func (rs ResourceServer) Verifier(audience string, in Instance) (*authn.Verifier
 	if err != nil {
 		return nil, err
 	}
-	return authn.NewVerifier(authn.Config{Profile: profile, Issuer: rs.Issuer, Audience: audience, KeySet: keys, Leeway: rs.Leeway, MaxLifetime: rs.MaxLifetime, Metrics: metrics})
+	return authn.NewVerifier(authn.Config{Profile: profile, Issuer: rs.Issuer, Audience: audience, KeySet: keys, Leeway: rs.Leeway, MaxLifetime: rs.MaxLifetime, Metrics: metrics,
+		Actors: rs.ActorList()})
 }
