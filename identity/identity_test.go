@@ -37,9 +37,16 @@ type env struct {
 	client *tokenclient.Client // private_key_jwt client "careergpt-backend"
 	cfg    identity.Config
 	deps   identity.Deps
+	dbURL  string
 }
 
 func newEnv(tb testing.TB, configure ...func(*identity.Config)) *env {
+	tb.Helper()
+	return newEnvOn(tb, dbtest.SQLite(tb), configure...)
+}
+
+// newEnvOn is newEnv on the database at dbURL.
+func newEnvOn(tb testing.TB, dbURL string, configure ...func(*identity.Config)) *env {
 	tb.Helper()
 	clk := testutil.NewClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -59,12 +66,12 @@ func newEnv(tb testing.TB, configure ...func(*identity.Config)) *env {
 				Allow: map[string][]string{"logging-service": {"logs:write"}}},
 		},
 	}
-	db := openDB(tb, dbtest.SQLite(tb))
+	db := openDB(tb, dbURL)
 	keys := openKeys(tb, db, identity.KeyStoreConfig{
 		RotationInterval: 24 * time.Hour, PublishLead: 20 * time.Second, Retain: 6 * time.Minute, Now: clk.Now,
 	})
 
-	e := &env{clock: clk, keys: keys}
+	e := &env{clock: clk, keys: keys, dbURL: dbURL}
 	// The issuer is the test server's own URL, known only once it starts.
 	var h http.Handler
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
@@ -92,6 +99,25 @@ func (e *env) replica(tb testing.TB) *env {
 	require.NoError(tb, err)
 	r := *e
 	r.h = h
+	r.srv = httptest.NewServer(h)
+	tb.Cleanup(r.srv.Close)
+	return &r
+}
+
+// process is another Identity process on e's database: its own
+// connections, key store and replay store, the same configuration.
+func (e *env) process(tb testing.TB) *env {
+	tb.Helper()
+	db := openDB(tb, e.dbURL)
+	deps := e.deps
+	deps.Keys = openKeys(tb, db, identity.KeyStoreConfig{
+		RotationInterval: 24 * time.Hour, PublishLead: 20 * time.Second, Retain: 6 * time.Minute, Now: e.clock.Now,
+	})
+	deps.Replay = testutil.Replay(tb, db, e.clock.Now)
+	h, err := identity.NewServer(e.cfg, deps)
+	require.NoError(tb, err)
+	r := *e
+	r.h, r.deps, r.keys = h, deps, deps.Keys
 	r.srv = httptest.NewServer(h)
 	tb.Cleanup(r.srv.Close)
 	return &r

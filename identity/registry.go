@@ -80,6 +80,46 @@ type Client struct {
 	// needs an ES256 or RS256 signing key (IDENTITY_ALG): JWT-SVID allows
 	// no EdDSA.
 	SPIFFEID string `json:"spiffe_id,omitempty"`
+	// MayAct lets this client exchange tokens its callers presented to it
+	// for tokens toward other services on their behalf (RFC 8693 token
+	// exchange). Without it the client may not exchange at all.
+	MayAct []MayAct `json:"may_act,omitempty"`
+}
+
+// MayAct is one delegation rule, named after RFC 8693's may_act claim (§4.4):
+// the registry holds what that claim would say, so no token has to.
+type MayAct struct {
+	// For are the clients whose tokens may be exchanged: the callers this
+	// client may act for.
+	For []string `json:"for"`
+	// Received is the audience those tokens must be for: the service this
+	// client runs. A token presented to any other service, or stolen from
+	// one, cannot be exchanged by this client.
+	Received string `json:"received"`
+	// Allow maps each audience an exchanged token may be for to the scopes
+	// it may carry; it gets no scope its subject could not get itself.
+	Allow map[string][]string `json:"allow"`
+}
+
+// mayActFor returns the rule that lets c exchange subject's token
+// received at audience, if any.
+func (c *Client) mayActFor(subject, received string) (*MayAct, bool) {
+	for i, rule := range c.MayAct {
+		if rule.Received == received && slices.Contains(rule.For, subject) {
+			return &c.MayAct[i], true
+		}
+	}
+	return nil, false
+}
+
+// receives reports whether any of c's rules takes tokens for audience.
+func (c *Client) receives(audience string) bool {
+	return slices.ContainsFunc(c.MayAct, func(rule MayAct) bool { return rule.Received == audience })
+}
+
+// HasTokenExchange reports whether any client may exchange tokens.
+func (reg *Registry) HasTokenExchange() bool {
+	return slices.ContainsFunc(reg.Clients, func(c Client) bool { return len(c.MayAct) > 0 })
 }
 
 // Subject is the sub of the client's tokens: its SPIFFE ID for JWT-SVIDs,
@@ -144,6 +184,45 @@ func (reg *Registry) Validate() error {
 			return fmt.Errorf("identity: registry: client %q: %w", c.ID, err)
 		}
 	}
+	for _, c := range reg.Clients {
+		for _, rule := range c.MayAct {
+			if err := rule.validate(reg); err != nil {
+				return fmt.Errorf("identity: registry: client %q: may_act: %w", c.ID, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (rule *MayAct) validate(reg *Registry) error {
+	if _, ok := reg.Audiences[rule.Received]; !ok {
+		return fmt.Errorf("received names unknown audience %q", rule.Received)
+	}
+	if len(rule.For) == 0 || len(rule.Allow) == 0 {
+		return errors.New("needs for and allow")
+	}
+	for _, id := range rule.For {
+		if _, ok := reg.client(id); !ok {
+			return fmt.Errorf("for names unknown client %q", id)
+		}
+	}
+	return checkAllowed(rule.Allow, reg.Audiences)
+}
+
+// checkAllowed reports an allow map naming an audience or a scope the
+// registry does not have.
+func checkAllowed(allow map[string][]string, audiences map[string]Audience) error {
+	for aud, scopes := range allow {
+		a, ok := audiences[aud]
+		if !ok {
+			return fmt.Errorf("allowed unknown audience %q", aud)
+		}
+		for _, s := range scopes {
+			if !slices.Contains(a.Scopes, s) {
+				return fmt.Errorf("allowed scope %q that %q lacks", s, aud)
+			}
+		}
+	}
 	return nil
 }
 
@@ -178,18 +257,7 @@ func (c *Client) validate(audiences map[string]Audience) error {
 	default:
 		return fmt.Errorf("unknown auth_method %q", c.AuthMethod)
 	}
-	for aud, scopes := range c.Allow {
-		a, ok := audiences[aud]
-		if !ok {
-			return fmt.Errorf("allowed unknown audience %q", aud)
-		}
-		for _, s := range scopes {
-			if !slices.Contains(a.Scopes, s) {
-				return fmt.Errorf("allowed scope %q that %q lacks", s, aud)
-			}
-		}
-	}
-	return nil
+	return checkAllowed(c.Allow, audiences)
 }
 
 // MaxTTL is the longest lifetime of any token this registry allows; signing
@@ -205,6 +273,16 @@ func (reg *Registry) MaxTTL() time.Duration {
 func (reg *Registry) client(id string) (*Client, bool) {
 	for i := range reg.Clients {
 		if reg.Clients[i].ID == id {
+			return &reg.Clients[i], true
+		}
+	}
+	return nil, false
+}
+
+// clientWithSubject finds the client whose tokens name sub.
+func (reg *Registry) clientWithSubject(sub string) (*Client, bool) {
+	for i := range reg.Clients {
+		if reg.Clients[i].Subject() == sub {
 			return &reg.Clients[i], true
 		}
 	}

@@ -72,6 +72,7 @@ type server struct {
 	deps               Deps
 	metrics            *metrics
 	assertionVerifiers map[string]*authn.Verifier
+	issued             map[string]*authn.Verifier // Identity's own tokens, by audience
 	limiter            *authLimiter
 	proofs             authn.ProofChecker // DPoP proofs at the token endpoint
 	nonces             *nonces            // nil unless Config.DPoPNonce
@@ -106,6 +107,9 @@ func NewServer(cfg Config, deps Deps) (http.Handler, error) {
 	}
 	s := &server{cfg: cfg, deps: deps, assertionVerifiers: verifiers, limiter: newAuthLimiter(deps.Now), metrics: newMetrics(deps.Metrics),
 		proofs: authn.ProofChecker{Replay: deps.Replay, Leeway: cfg.Leeway, Now: deps.Now}}
+	if s.issued, err = newIssuedVerifiers(cfg, deps.Keys, deps.Now); err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
 	if s.tokenEndpoint, err = url.Parse(cfg.tokenEndpoint()); err != nil {
 		return nil, fmt.Errorf("identity: issuer URL: %w", err)
 	}

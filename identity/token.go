@@ -33,6 +33,7 @@ type tokenRequest struct {
 	subject   string // seed JSON shape only; must be the authenticated client
 	expiresIn string // optional: ask for a shorter lifetime than the cap
 	cred      clientCredentials
+	exchange  exchangeRequest // token exchange only
 }
 
 // oauthError is an RFC 6749 §5.2 error response.
@@ -95,6 +96,8 @@ type tokenResponse struct {
 	TokenType   string `json:"token_type"`
 	ExpiresIn   int    `json:"expires_in"`
 	Scope       string `json:"scope,omitempty"`
+	// IssuedTokenType answers a token exchange (RFC 8693 §2.2.1).
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
 }
 
 // authenticate proves the client. A correct secret always passes: the
@@ -139,10 +142,12 @@ func (s *server) throttled(t throttle, failure *oauthError) *oauthError {
 func (s *server) issue(r *http.Request, req *tokenRequest) (*tokenResponse, *oauthError) {
 	switch req.grantType {
 	case "client_credentials":
+	case TokenExchangeGrant:
+		return s.exchange(r, req)
 	case "":
 		return nil, badRequest("invalid_request", "grant_type is required")
 	default:
-		return nil, badRequest("unsupported_grant_type", "only client_credentials is supported")
+		return nil, badRequest("unsupported_grant_type", "only client_credentials and token exchange are supported")
 	}
 
 	client, oerr := s.authenticate(r, req.cred)
@@ -163,18 +168,34 @@ func (s *server) issue(r *http.Request, req *tokenRequest) (*tokenResponse, *oau
 	if oerr != nil {
 		return nil, oerr
 	}
-	token, jti, kid, err := s.sign(r.Context(), client, req.audience, scope, jkt, ttl)
+	g := grant{client: client, subject: client.Subject(), audience: req.audience, scope: scope, jkt: jkt, ttl: ttl}
+	token, jti, kid, err := s.sign(r.Context(), g)
 	if err != nil {
 		return nil, &oauthError{status: http.StatusInternalServerError, code: "server_error", description: "try again later", cause: err}
 	}
-	s.deps.Logger.Info("token issued", "jti", jti, "sub", client.Subject(), "aud", req.audience, "scope", scope, "kid", kid, "ttl", ttl, "dpop_jkt", jkt,
+	s.deps.Logger.Info("token issued", "jti", jti, "sub", g.subject, "aud", req.audience, "scope", scope, "kid", kid, "ttl", ttl, "dpop_jkt", jkt,
 		telemetry.Attr(r.Context()))
 	s.metrics.tokenIssued(client.ID, req.audience, jkt != "")
+	return g.response(token), nil
+}
+
+// grant is one token to sign: what the registry let a request have.
+type grant struct {
+	client   *Client // who asked: the token's client_id
+	subject  string  // sub: the client itself, or whom it acts for
+	actor    *authn.Actor
+	audience string
+	scope    string
+	jkt      string // the DPoP key the token is bound to, if any
+	ttl      time.Duration
+}
+
+func (g grant) response(token string) *tokenResponse {
 	tokenType := "Bearer"
-	if jkt != "" {
+	if g.jkt != "" {
 		tokenType = "DPoP"
 	}
-	return &tokenResponse{AccessToken: token, TokenType: tokenType, ExpiresIn: int(ttl / time.Second), Scope: scope}, nil
+	return &tokenResponse{AccessToken: token, TokenType: tokenType, ExpiresIn: int(g.ttl / time.Second), Scope: g.scope}
 }
 
 // grant is what the registry lets client have of what req asks: the scope,
@@ -193,18 +214,24 @@ func (s *server) grant(client *Client, req *tokenRequest) (scope string, ttl tim
 	if scope, oerr = grantScope(req.scope, allowed); oerr != nil {
 		return "", 0, oerr
 	}
-	ttl = min(s.cfg.TokenTTL, time.Duration(s.cfg.Registry.Audiences[req.audience].MaxTTL))
-	if req.expiresIn != "" {
-		secs, err := strconv.Atoi(req.expiresIn)
-		if err != nil || secs < 1 {
-			return "", 0, badRequest("invalid_request", "expires_in must be a positive number of seconds")
-		}
-		// Compare in seconds: secs*time.Second overflows past ~292 years.
-		if secs < int(ttl/time.Second) {
-			ttl = time.Duration(secs) * time.Second
-		}
+	ttl, oerr = shorter(min(s.cfg.TokenTTL, time.Duration(s.cfg.Registry.Audiences[req.audience].MaxTTL)), req.expiresIn)
+	return scope, ttl, oerr
+}
+
+// shorter is ttl, or expiresIn seconds if a client asked for less.
+func shorter(ttl time.Duration, expiresIn string) (time.Duration, *oauthError) {
+	if expiresIn == "" {
+		return ttl, nil
 	}
-	return scope, ttl, nil
+	secs, err := strconv.Atoi(expiresIn)
+	if err != nil || secs < 1 {
+		return 0, badRequest("invalid_request", "expires_in must be a positive number of seconds")
+	}
+	// Compare in seconds: secs*time.Second overflows past ~292 years.
+	if secs < int(ttl/time.Second) {
+		ttl = time.Duration(secs) * time.Second
+	}
+	return ttl, nil
 }
 
 // proofOfPossession checks the request's DPoP proof (RFC 9449 §5), if any,
@@ -269,6 +296,8 @@ type accessTokenClaims struct {
 	Scope     string `json:"scope,omitempty"`
 	// Confirmation binds a DPoP token to its key's thumbprint.
 	Confirmation *authn.Confirmation `json:"cnf,omitempty"`
+	// Actor names who acts for Subject in an exchanged token (RFC 8693 §4.1).
+	Actor *authn.Actor `json:"act,omitempty"`
 }
 
 func (c accessTokenClaims) GetExpirationTime() (*jwt.NumericDate, error) {
@@ -284,16 +313,17 @@ func (c accessTokenClaims) GetAudience() (jwt.ClaimStrings, error) {
 
 func unixDate(sec int64) (*jwt.NumericDate, error) { return jwt.NewNumericDate(time.Unix(sec, 0)), nil }
 
-// sign issues client's token: an RFC 9068 access token, or a SPIFFE
-// JWT-SVID (typ JWT, sub its SPIFFE ID) for a client with one. Both carry
-// the same claims; a JWT-SVID's extra ones are allowed by its standard (§3).
-func (s *server) sign(ctx context.Context, client *Client, aud, scope, jkt string, ttl time.Duration) (token, jti, kid string, err error) {
+// sign issues g's token: an RFC 9068 access token, or a SPIFFE JWT-SVID
+// (typ JWT, sub its SPIFFE ID) for a client with one calling for itself.
+// Both carry the same claims; a JWT-SVID's extra ones are allowed by its
+// standard (§3).
+func (s *server) sign(ctx context.Context, g grant) (token, jti, kid string, err error) {
 	key, err := s.deps.Keys.Signer(ctx)
 	if err != nil {
 		return "", "", "", err
 	}
 	typ := authn.AccessTokenType
-	if client.SPIFFEID != "" {
+	if g.client.SPIFFEID != "" && g.actor == nil {
 		if key.Algorithm == jwk.EdDSA {
 			return "", "", "", errors.New("a JWT-SVID cannot be signed with EdDSA (JWT-SVID §2.1): set IDENTITY_ALG to ES256 or RS256")
 		}
@@ -302,9 +332,9 @@ func (s *server) sign(ctx context.Context, client *Client, aud, scope, jkt strin
 	jti = newTokenID()
 	now := s.now()
 	t := jwt.NewWithClaims(jwt.GetSigningMethod(key.Algorithm), accessTokenClaims{
-		Issuer: s.cfg.Issuer, Subject: client.Subject(), Audience: aud,
-		ExpiresAt: now.Add(ttl).Unix(), IssuedAt: now.Unix(), NotBefore: now.Unix(),
-		ID: jti, ClientID: client.ID, Scope: scope, Confirmation: confirmation(jkt),
+		Issuer: s.cfg.Issuer, Subject: g.subject, Audience: g.audience,
+		ExpiresAt: now.Add(g.ttl).Unix(), IssuedAt: now.Unix(), NotBefore: now.Unix(),
+		ID: jti, ClientID: g.client.ID, Scope: g.scope, Confirmation: confirmation(g.jkt), Actor: g.actor,
 	})
 	t.Header["typ"] = typ
 	t.Header["kid"] = key.ID
@@ -351,6 +381,11 @@ func parseTokenRequest(w http.ResponseWriter, r *http.Request) (*tokenRequest, *
 		req.cred.assertionType = form.Get("client_assertion_type")
 		req.cred.assertion = form.Get("client_assertion")
 		req.cred.clientIDParam = form.Get("client_id")
+		req.exchange = exchangeRequest{
+			subjectToken: form.Get("subject_token"), subjectTokenType: form.Get("subject_token_type"),
+			actorToken: form.Get("actor_token"), actorTokenType: form.Get("actor_token_type"),
+			requestedTokenType: form.Get("requested_token_type"),
+		}
 	case "application/json":
 		// The seed's shape: {"sub": "careergpt-backend", "aud": "logging-service"}.
 		var body struct {

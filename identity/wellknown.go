@@ -24,11 +24,15 @@ func (s *server) handleMetadata(w http.ResponseWriter, _ *http.Request) {
 		scopes = append(scopes, a.Scopes...)
 	}
 	slices.Sort(scopes)
+	grants := []string{"client_credentials"}
+	if s.cfg.Registry.HasTokenExchange() {
+		grants = append(grants, TokenExchangeGrant)
+	}
 	httpx.Encode(w, http.StatusOK, map[string]any{
 		"issuer":                                s.cfg.Issuer,
 		"token_endpoint":                        s.cfg.tokenEndpoint(),
 		"jwks_uri":                              s.cfg.Issuer + "/.well-known/jwks.json",
-		"grant_types_supported":                 []string{"client_credentials"},
+		"grant_types_supported":                 grants,
 		"token_endpoint_auth_methods_supported": []string{PrivateKeyJWT, ClientSecretBasic},
 		"token_endpoint_auth_signing_alg_values_supported": []string{jwk.EdDSA, jwk.ES256, jwk.RS256},
 		"scopes_supported":                  slices.Compact(scopes),
