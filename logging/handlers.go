@@ -65,6 +65,7 @@ func (s *server) handleAppend(w http.ResponseWriter, r *http.Request) {
 		Level:      cmp.Or(req.Level, "info"),
 		Message:    req.Message,
 		Attributes: req.Attributes,
+		Actors:     claims.Actors(),
 		TokenID:    claims.ID,
 		ClientID:   claims.ClientID,
 	})
@@ -73,7 +74,7 @@ func (s *server) handleAppend(w http.ResponseWriter, r *http.Request) {
 		storeError(w, err, "entry not stored")
 		return
 	}
-	s.deps.Logger.Info("entry stored", "id", entry.ID, "source", entry.Source, "jti", claims.ID)
+	s.deps.Logger.Info("entry stored", "id", entry.ID, "source", entry.Source, "actors", entry.Actors, "jti", claims.ID)
 	httpx.Encode(w, http.StatusCreated, entry)
 }
 

@@ -54,6 +54,11 @@ var Schema = database.Schema{Name: "logging", Migrations: []database.Migration{{
 		DROP INDEX entries_source; DROP INDEX entries_level;`,
 	Postgres: `CREATE INDEX entries_source_time ON entries(source, time, id); CREATE INDEX entries_level_time ON entries(level, time, id);
 		DROP INDEX entries_source; DROP INDEX entries_level;`,
+}, {
+	// The actors of a delegated token (RFC 8693 act), in call order, as a
+	// JSON array; '' for an entry its source wrote itself.
+	SQLite:   `ALTER TABLE entries ADD COLUMN actors TEXT NOT NULL DEFAULT ''`,
+	Postgres: `ALTER TABLE entries ADD COLUMN actors TEXT NOT NULL DEFAULT ''`,
 }}}
 
 // Entry is one stored log entry.
@@ -64,6 +69,11 @@ type Entry struct {
 	Level      string            `json:"level"`
 	Message    string            `json:"message"`
 	Attributes map[string]string `json:"attributes,omitempty"`
+	// Actors are who wrote the entry for Source, from a delegated token's
+	// act claim, in call order: "careergpt-backend via
+	// notification-backend" is Source careergpt-backend, Actors
+	// [notification-backend]. Empty when Source wrote it itself.
+	Actors []string `json:"actors,omitempty"`
 	// TokenID and ClientID record which token authorised the entry.
 	TokenID  string `json:"jti"`
 	ClientID string `json:"client_id"`
@@ -121,7 +131,11 @@ func (s *Store) Append(ctx context.Context, e Entry) (Entry, error) {
 	if err != nil {
 		return Entry{}, fmt.Errorf("logging: %w", err)
 	}
-	if err := s.appends.Do(ctx, pendingEntry{&e, string(attrs)}); err != nil {
+	var actors []byte
+	if len(e.Actors) > 0 {
+		actors, _ = json.Marshal(e.Actors) // a []string always encodes
+	}
+	if err := s.appends.Do(ctx, pendingEntry{&e, string(attrs), string(actors)}); err != nil {
 		return Entry{}, fmt.Errorf("logging: append: %w", err)
 	}
 	return e, nil
@@ -130,10 +144,11 @@ func (s *Store) Append(ctx context.Context, e Entry) (Entry, error) {
 // pendingEntry is an entry waiting in a batch: it gets its id there.
 type pendingEntry struct {
 	*Entry
-	attrs string // Attributes as JSON
+	attrs  string // Attributes as JSON
+	actors string // Actors as JSON, or ""
 }
 
-const insertEntry = `INSERT INTO entries (time, source, level, message, attributes, jti, client_id) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`
+const insertEntry = `INSERT INTO entries (time, source, level, message, attributes, jti, client_id, actors) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`
 
 // insert writes a batch of entries in one transaction with one prepared
 // statement. Unlike groupcommit.NewTx it needs no savepoint per entry: an
@@ -153,7 +168,7 @@ func (s *Store) insert(ctx context.Context, entries []pendingEntry) []error {
 			}
 		}
 		e := entries[i]
-		return stmt.QueryRowContext(ctx, e.Time.UnixNano(), e.Source, e.Level, e.Message, e.attrs, e.TokenID, e.ClientID).Scan(&e.ID)
+		return stmt.QueryRowContext(ctx, e.Time.UnixNano(), e.Source, e.Level, e.Message, e.attrs, e.TokenID, e.ClientID, e.actors).Scan(&e.ID)
 	})
 }
 
@@ -190,8 +205,8 @@ func (s *Store) List(ctx context.Context, f Filter) (Page, error) {
 	for rows.Next() {
 		var e Entry
 		var nanos int64
-		var attrs string
-		if err := rows.Scan(&e.ID, &nanos, &e.Source, &e.Level, &e.Message, &attrs, &e.TokenID, &e.ClientID); err != nil {
+		var attrs, actors string
+		if err := rows.Scan(&e.ID, &nanos, &e.Source, &e.Level, &e.Message, &attrs, &e.TokenID, &e.ClientID, &actors); err != nil {
 			return Page{}, fmt.Errorf("logging: list: %w", err)
 		}
 		read++
@@ -206,6 +221,11 @@ func (s *Store) List(ctx context.Context, f Filter) (Page, error) {
 		e.Time = time.Unix(0, nanos).UTC()
 		if err := json.Unmarshal([]byte(attrs), &e.Attributes); err != nil {
 			return Page{}, fmt.Errorf("logging: list: %w", err)
+		}
+		if actors != "" {
+			if err := json.Unmarshal([]byte(actors), &e.Actors); err != nil {
+				return Page{}, fmt.Errorf("logging: list: %w", err)
+			}
 		}
 		page.Entries = append(page.Entries, e)
 	}
@@ -252,7 +272,7 @@ func listQuery(f Filter) (string, []any) {
 	if !f.After.IsZero() {
 		where = append(where, "(time, id) "+after+" ("+arg(f.After.Time)+", "+arg(f.After.ID)+")")
 	}
-	q := "SELECT id, time, source, level, message, attributes, jti, client_id FROM entries"
+	q := "SELECT id, time, source, level, message, attributes, jti, client_id, actors FROM entries"
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}

@@ -217,3 +217,27 @@ func insertForSource(t *testing.T, db *database.DB, rows []sourceRow) {
 	}
 	require.NoError(t, tx.Commit())
 }
+
+// TestStore_Actors: a delegated entry keeps its actors in call order; an
+// entry its source wrote itself has none.
+func TestStore_Actors(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, url string) {
+		ctx := context.Background()
+		db, err := database.Open(ctx, url, "logging", logging.Schema, replay.Schema)
+		require.NoError(t, err)
+		t.Cleanup(func() { db.Close() })
+		store, err := logging.NewStore(ctx, db)
+		require.NoError(t, err)
+		at := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+		_, err = store.Append(ctx, logging.Entry{Time: at, Source: "careergpt-backend", Level: "info", Message: "own"})
+		require.NoError(t, err)
+		_, err = store.Append(ctx, logging.Entry{Time: at.Add(time.Second), Source: "careergpt-backend", Level: "info", Message: "delegated",
+			Actors: []string{"gateway", "notification-backend"}})
+		require.NoError(t, err)
+		got, err := store.List(ctx, logging.Filter{Source: "careergpt-backend", Limit: 10})
+		require.NoError(t, err)
+		require.Len(t, got.Entries, 2)
+		require.Empty(t, got.Entries[0].Actors)
+		require.Equal(t, []string{"gateway", "notification-backend"}, got.Entries[1].Actors)
+	})
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/s2sjwt/s2sjwt/internal/database"
 	"github.com/s2sjwt/s2sjwt/internal/httpx"
 	"github.com/s2sjwt/s2sjwt/internal/telemetry"
+	"github.com/s2sjwt/s2sjwt/internal/tokenclient"
 )
 
 // Limits on one notification.
@@ -68,7 +69,11 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	// From here the request is accepted: a caller that disconnects must not
 	// cancel half of what follows.
 	ctx := context.WithoutCancel(r.Context())
-	id, delivered, err := s.notifications.accept(ctx, claims, req)
+	var onBehalf *tokenclient.Token // the audit entry's token, on the caller's behalf
+	if raw, ok := authn.TokenFromContext(r.Context()); ok && s.outbox != nil {
+		onBehalf = s.outbox.onBehalf(ctx, raw)
+	}
+	id, delivered, err := s.notifications.accept(ctx, claims, req, onBehalf)
 	switch {
 	case errors.Is(err, authn.ErrReplayed):
 		s.deps.Logger.Info("token rejected", "reason", "token already used", "jti", claims.ID, telemetry.Attr(r.Context()))

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/s2sjwt/s2sjwt/internal/database"
+	"github.com/s2sjwt/s2sjwt/internal/logclient"
+	"github.com/s2sjwt/s2sjwt/internal/tokenclient"
 )
 
 // The audit_outbox table (in Schema) holds audit entries not yet
@@ -49,16 +52,20 @@ type outbox struct {
 
 	mu      sync.Mutex
 	waiters map[int64]chan struct{} // closed when that entry is delivered
+	// held are the Logging tokens exchanged for each entry's caller, in
+	// memory only: a token is never written to the outbox.
+	held map[int64]*tokenclient.Token
 }
 
 func newOutbox(db *database.DB, audit AuditLogger, logger *slog.Logger, now func() time.Time) *outbox {
 	return &outbox{db: db.DB, alone: db.Dialect == database.SQLite, audit: audit, logger: logger, now: now,
-		wake: make(chan struct{}, 1), waiters: map[int64]chan struct{}{}}
+		wake: make(chan struct{}, 1), waiters: map[int64]chan struct{}{}, held: map[int64]*tokenclient.Token{}}
 }
 
-// add queues the entry inside tx and returns a channel closed once it is
-// delivered; call forget if tx does not commit.
-func (o *outbox) add(ctx context.Context, tx *sql.Tx, id int64, requestedBy, channel string) (<-chan struct{}, error) {
+// add queues the entry inside tx, to be written with onBehalf if not nil,
+// and returns a channel closed once it is delivered; call forget if tx
+// does not commit.
+func (o *outbox) add(ctx context.Context, tx *sql.Tx, id int64, requestedBy, channel string, onBehalf *tokenclient.Token) (<-chan struct{}, error) {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_outbox (notification_id, requested_by, channel, next_attempt) VALUES ($1, $2, $3, $4)`,
 		id, requestedBy, channel, o.now().UnixNano()); err != nil {
 		return nil, fmt.Errorf("notification: outbox: %w", err)
@@ -66,14 +73,94 @@ func (o *outbox) add(ctx context.Context, tx *sql.Tx, id int64, requestedBy, cha
 	ch := make(chan struct{})
 	o.mu.Lock()
 	o.waiters[id] = ch
+	if onBehalf != nil {
+		o.held[id] = onBehalf
+	}
 	o.mu.Unlock()
 	return ch, nil
 }
 
-func (o *outbox) forget(id int64) {
+// forget drops entry id's waiter; with rolledBack, also its held token.
+func (o *outbox) forget(id int64, rolledBack bool) {
 	o.mu.Lock()
 	delete(o.waiters, id)
+	if rolledBack {
+		delete(o.held, id)
+	}
 	o.mu.Unlock()
+}
+
+// maxHeld bounds the exchanged tokens kept for undelivered entries: past
+// it (Logging down for long under load), entries are written with
+// Notification's own token, as after a restart.
+const maxHeld = 10_000
+
+// onBehalf exchanges the caller's token for a Logging token for its audit
+// entry, so that the entry reads "the caller, via Notification". It is
+// nil when Identity refused or did not answer, or maxHeld tokens are
+// held: the entry is then delivered with Notification's own token.
+func (o *outbox) onBehalf(ctx context.Context, subjectToken string) *tokenclient.Token {
+	o.mu.Lock()
+	full := len(o.held) >= maxHeld
+	o.mu.Unlock()
+	if full {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, deliveryTimeout)
+	defer cancel()
+	tok, err := o.audit.OnBehalf(ctx, subjectToken)
+	if err != nil {
+		o.logger.Warn("no delegated token for the audit entry; it will be Notification's own", "err", err)
+		return nil
+	}
+	return tok
+}
+
+// Why an entry was written with Notification's own token: its
+// "delegation" attribute, so that it reads as Notification's statement,
+// never as the caller's.
+const (
+	delegationExpired     = "expired"     // the exchanged token expired before delivery
+	delegationRefused     = "refused"     // Logging refused the exchanged token
+	delegationUnavailable = "unavailable" // none held: exchange failed, another replica, or a restart
+)
+
+// heldToken is entry id's exchanged token if it is still good for a
+// delivery, or why not.
+func (o *outbox) heldToken(id int64) (*tokenclient.Token, string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	tok, ok := o.held[id]
+	switch {
+	case !ok:
+		return nil, delegationUnavailable
+	case !o.now().Add(deliveryTimeout).Before(tok.ExpiresAt): // it must outlive the attempt
+		return nil, delegationExpired
+	}
+	return tok, ""
+}
+
+func (o *outbox) release(id int64) {
+	o.mu.Lock()
+	delete(o.held, id)
+	o.mu.Unlock()
+}
+
+// heldPast is how long an expired token is kept, so that its entry,
+// delivered later, says why it is Notification's own (delegationExpired).
+const heldPast = 10 * time.Minute
+
+// purgeHeld drops exchanged tokens long expired: their entries were
+// delivered by another replica, or will be with Notification's token.
+func (o *outbox) purgeHeld() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	limit := o.now().Add(-heldPast)
+	for id, tok := range o.held {
+		if tok.ExpiresAt.Before(limit) {
+			delete(o.held, id)
+		}
+	}
 }
 
 // Polling for deliveries made elsewhere: every replica on one database
@@ -100,11 +187,11 @@ func (o *outbox) wait(ctx context.Context, id int64, delivered <-chan struct{}, 
 		case <-delivered:
 			return true
 		case <-timeout.C:
-			o.forget(id)
+			o.forget(id, false)
 			return false
 		case <-next.C:
 			if gone, err := o.gone(ctx, id); err == nil && gone {
-				o.forget(id)
+				o.forget(id, false)
 				return true
 			}
 			poll = min(2*poll, maxDeliveryPoll)
@@ -157,6 +244,7 @@ type outboxEntry struct {
 // deliverDue sends due entries in order, batch by batch, and stops at the
 // first failure: if Logging is down, the rest would fail too.
 func (o *outbox) deliverDue(ctx context.Context) {
+	o.purgeHeld()
 	for ctx.Err() == nil { // no new claims once stopping
 		entries, err := o.due(ctx)
 		if err != nil {
@@ -178,9 +266,7 @@ func (o *outbox) deliverDue(ctx context.Context) {
 // claimed entries after it, with backoff.
 func (o *outbox) deliver(ctx context.Context, e outboxEntry, rest []outboxEntry) bool {
 	sendCtx, cancel := context.WithTimeout(ctx, deliveryTimeout)
-	err := o.audit.Log(sendCtx, "notification accepted", map[string]string{
-		"notification_id": strconv.FormatInt(e.id, 10), "requested_by": e.requestedBy, "channel": e.channel,
-	})
+	err := o.send(sendCtx, e)
 	cancel()
 	if err != nil {
 		// Hand e and the rest of the batch back, also when stopping: a claim
@@ -211,8 +297,30 @@ func (o *outbox) deliver(ctx context.Context, e outboxEntry, rest []outboxEntry)
 		close(ch)
 		delete(o.waiters, e.id)
 	}
+	delete(o.held, e.id)
 	o.mu.Unlock()
 	return true
+}
+
+// send writes e's entry: with the token exchanged for its caller when one
+// is held (source the caller, via Notification), else, or when Logging
+// refuses that token, with Notification's own, saying why.
+func (o *outbox) send(ctx context.Context, e outboxEntry) error {
+	const message = "notification accepted"
+	attrs := map[string]string{"notification_id": strconv.FormatInt(e.id, 10), "requested_by": e.requestedBy, "channel": e.channel}
+	tok, why := o.heldToken(e.id)
+	if tok != nil {
+		err := o.audit.LogWith(ctx, tok, message, attrs)
+		var refused *logclient.Refused
+		if !errors.As(err, &refused) {
+			return err
+		}
+		o.logger.Warn("Logging refused the delegated token; the audit entry is Notification's own", "notification_id", e.id, "err", err)
+		o.release(e.id)
+		why = delegationRefused
+	}
+	attrs["delegation"] = why
+	return o.audit.Log(ctx, message, attrs)
 }
 
 // due claims the oldest due entries by moving their next attempt past the

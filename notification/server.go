@@ -14,6 +14,7 @@ import (
 	"github.com/s2sjwt/s2sjwt/internal/groupcommit"
 	"github.com/s2sjwt/s2sjwt/internal/jwk"
 	"github.com/s2sjwt/s2sjwt/internal/replay"
+	"github.com/s2sjwt/s2sjwt/internal/tokenclient"
 )
 
 // Audience is this service's identifier in tokens' "aud".
@@ -22,10 +23,16 @@ const Audience = "notification-service"
 // ScopeSend is needed to send a notification.
 const ScopeSend = "notifications:send"
 
-// AuditLogger sends an audit entry to the logging service with
-// notification's own token.
+// AuditLogger sends audit entries to the logging service (logclient.Client).
 type AuditLogger interface {
+	// Log writes an entry with Notification's own token.
 	Log(ctx context.Context, message string, attributes map[string]string) error
+	// OnBehalf exchanges a caller's token for a Logging token naming that
+	// caller as sub and Notification as its actor (RFC 8693).
+	OnBehalf(ctx context.Context, subjectToken string) (*tokenclient.Token, error)
+	// LogWith writes an entry with tok; a *logclient.Refused error says
+	// Logging refused the token.
+	LogWith(ctx context.Context, tok *tokenclient.Token, message string, attributes map[string]string) error
 }
 
 // Deps are the notification service's collaborators.

@@ -10,6 +10,7 @@ import (
 	"github.com/s2sjwt/s2sjwt/internal/database"
 	"github.com/s2sjwt/s2sjwt/internal/groupcommit"
 	"github.com/s2sjwt/s2sjwt/internal/replay"
+	"github.com/s2sjwt/s2sjwt/internal/tokenclient"
 )
 
 // Schema holds notifications and, written in the same transaction, their
@@ -64,7 +65,7 @@ type store struct {
 // accept uses the token, stores the notification and queues its audit
 // entry in one transaction: all of it is durable, or none. Concurrent
 // requests share the transaction's commit (group commit).
-func (s *store) accept(ctx context.Context, claims *authn.Claims, req sendRequest) (id int64, delivered <-chan struct{}, err error) {
+func (s *store) accept(ctx context.Context, claims *authn.Claims, req sendRequest, onBehalf *tokenclient.Token) (id int64, delivered <-chan struct{}, err error) {
 	queued := int64(-1)
 	first, err := s.replay.UseWith(ctx, s.commits, claims.ID, claims.ExpiresAt.Add(s.leeway), func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx,
@@ -74,7 +75,7 @@ func (s *store) accept(ctx context.Context, claims *authn.Claims, req sendReques
 			return err
 		}
 		if s.outbox != nil {
-			if delivered, err = s.outbox.add(ctx, tx, id, claims.Subject, req.Channel); err != nil {
+			if delivered, err = s.outbox.add(ctx, tx, id, claims.Subject, req.Channel, onBehalf); err != nil {
 				return err
 			}
 			queued = id
@@ -83,7 +84,7 @@ func (s *store) accept(ctx context.Context, claims *authn.Claims, req sendReques
 	})
 	if err != nil {
 		if queued >= 0 {
-			s.outbox.forget(queued) // rolled back, or the commit failed
+			s.outbox.forget(queued, true) // rolled back, or the commit failed
 		}
 		return 0, nil, err
 	}

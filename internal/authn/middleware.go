@@ -37,6 +37,17 @@ func ContextWithClaims(ctx context.Context, c *Claims) context.Context {
 	return context.WithValue(ctx, claimsKey{}, c)
 }
 
+type tokenKey struct{}
+
+// TokenFromContext returns the token the request presented, once
+// Authenticate accepted it: what a service sends as subject_token to
+// exchange it for a token on its caller's behalf (RFC 8693). It is a
+// credential: never log it or keep it past the request.
+func TokenFromContext(ctx context.Context) (string, bool) {
+	t, ok := ctx.Value(tokenKey{}).(string)
+	return t, ok
+}
+
 // Option configures Authenticate.
 type Option func(*middleware)
 
@@ -102,7 +113,7 @@ func Authenticate(v *Verifier, opts ...Option) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			ctx, span := tracer.Start(r.Context(), "authn.Authenticate")
-			claims, err := m.authenticate(r.WithContext(ctx))
+			claims, raw, err := m.authenticate(r.WithContext(ctx))
 			m.metrics.decision(err, time.Since(start))
 			span.SetAttributes(outcomeAttributes(err)...) // the outcome and reason, never the token
 			span.End()
@@ -112,7 +123,8 @@ func Authenticate(v *Verifier, opts ...Option) func(http.Handler) http.Handler {
 				return
 			}
 			m.logger.Debug("token accepted", "jti", claims.ID, "sub", claims.Subject, telemetry.Attr(ctx))
-			next.ServeHTTP(w, r.WithContext(ContextWithClaims(r.Context(), claims)))
+			ctx = context.WithValue(ContextWithClaims(r.Context(), claims), tokenKey{}, raw)
+			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
 }
@@ -133,43 +145,52 @@ func (m *middleware) writeError(w http.ResponseWriter, err error) {
 	}
 }
 
-func (m *middleware) authenticate(r *http.Request) (*Claims, error) {
+func (m *middleware) authenticate(r *http.Request) (*Claims, string, error) {
 	scheme, raw, err := credentials(r, m.dpop != nil)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	claims, err := m.verifier.Verify(r.Context(), raw)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	if err := m.checkPresentation(r, scheme, raw, claims); err != nil {
+		return nil, "", err
+	}
+	return claims, raw, nil
+}
+
+// checkPresentation checks how a verified token came: with its DPoP proof
+// when bound, and once when the service is single-use.
+func (m *middleware) checkPresentation(r *http.Request, scheme, raw string, claims *Claims) error {
 	switch {
 	case scheme == schemeDPoP:
 		if proofs := r.Header.Values("DPoP"); len(proofs) != 1 {
-			return nil, fmt.Errorf("%w: %d DPoP headers, want one", ErrDPoPProof, len(proofs))
+			return fmt.Errorf("%w: %d DPoP headers, want one", ErrDPoPProof, len(proofs))
 		}
 		req := DPoPRequest{Proof: r.Header.Get("DPoP"), Method: r.Method, URL: requestURL(r, m.dpop.BaseURL), AccessToken: raw}
 		if err := m.verifier.VerifyDPoP(r.Context(), claims, req, m.dpop.Replay); err != nil {
-			return nil, err
+			return err
 		}
 	case claims.Confirmation.JKT != "":
-		return nil, fmt.Errorf("%w: bound to %s, presented as a bearer token", ErrBoundAsBearer, claims.Confirmation.JKT)
+		return fmt.Errorf("%w: bound to %s, presented as a bearer token", ErrBoundAsBearer, claims.Confirmation.JKT)
 	case m.dpop != nil && m.dpop.Required:
-		return nil, ErrDPoPRequired
+		return ErrDPoPRequired
 	}
 	if m.replay != nil {
 		if claims.ID == "" {
-			return nil, ErrNoTokenID // a profile where jti is optional, on a single-use server
+			return ErrNoTokenID // a profile where jti is optional, on a single-use server
 		}
 		forgetAfter := claims.ExpiresAt.Add(m.verifier.Leeway())
 		first, err := m.replay.Use(r.Context(), claims.ID, forgetAfter)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", errUnavailable, err)
+			return fmt.Errorf("%w: %w", errUnavailable, err)
 		}
 		if !first {
-			return nil, fmt.Errorf("%w: jti %s", ErrReplayed, claims.ID)
+			return fmt.Errorf("%w: jti %s", ErrReplayed, claims.ID)
 		}
 	}
-	return claims, nil
+	return nil
 }
 
 // Authorization schemes, as credentials reports them.

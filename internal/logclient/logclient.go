@@ -34,10 +34,37 @@ type Client struct {
 
 // Log stores one info entry; its source is whoever our token names.
 func (c *Client) Log(ctx context.Context, message string, attributes map[string]string) error {
-	tok, err := c.Tokens.Token(ctx, tokenclient.Request{Audience: Audience, Scope: Scope, DPoP: c.DPoPKey != nil})
+	tok, err := c.Tokens.Token(ctx, c.request())
 	if err != nil {
 		return fmt.Errorf("logclient: %w", err)
 	}
+	return c.LogWith(ctx, tok, message, attributes)
+}
+
+func (c *Client) request() tokenclient.Request {
+	return tokenclient.Request{Audience: Audience, Scope: Scope, DPoP: c.DPoPKey != nil}
+}
+
+// OnBehalf exchanges subjectToken, a caller's token presented to this
+// service, for a Logging token whose sub is that caller and whose act is
+// this service (RFC 8693): entries written with it are the caller's, via
+// this service.
+func (c *Client) OnBehalf(ctx context.Context, subjectToken string) (*tokenclient.Token, error) {
+	tok, err := c.Tokens.Client.Exchange(ctx, subjectToken, c.request())
+	if err != nil {
+		return nil, fmt.Errorf("logclient: exchange: %w", err)
+	}
+	return tok, nil
+}
+
+// Refused is Logging's refusal of an entry's token (401): with another
+// token the entry may be stored.
+type Refused struct{ err error }
+
+func (e *Refused) Error() string { return e.err.Error() }
+
+// LogWith stores one info entry with tok, which names its source.
+func (c *Client) LogWith(ctx context.Context, tok *tokenclient.Token, message string, attributes map[string]string) error {
 	body, _ := json.Marshal(map[string]any{"level": "info", "message": message, "attributes": attributes})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.LoggingURL+"/v1/logs", bytes.NewReader(body))
 	if err != nil {
@@ -61,8 +88,12 @@ func (c *Client) Log(ctx context.Context, message string, attributes map[string]
 			Description string `json:"error_description"`
 		}
 		_ = json.Unmarshal(answer, &refusal)
-		return fmt.Errorf("logclient: logging-service answered %s: %s", resp.Status,
+		err := fmt.Errorf("logclient: logging-service answered %s: %s", resp.Status,
 			httpx.LogBounded(strings.TrimSpace(refusal.Code+" "+refusal.Description)))
+		if resp.StatusCode == http.StatusUnauthorized {
+			return &Refused{err}
+		}
+		return err
 	}
 	return nil
 }

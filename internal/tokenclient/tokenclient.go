@@ -81,6 +81,23 @@ type Request struct {
 	// DPoP binds the token to Client.DPoPKey (RFC 9449): the request
 	// carries a proof, and the token works only with proofs from that key.
 	DPoP bool
+	// subjectToken, set by Exchange, makes the request a token exchange.
+	subjectToken string
+}
+
+// Token exchange (RFC 8693).
+const (
+	TokenExchangeGrant = "urn:ietf:params:oauth:grant-type:token-exchange"
+	AccessTokenType    = "urn:ietf:params:oauth:token-type:access_token"
+)
+
+// Exchange asks for a token toward r.Audience on behalf of the caller
+// whose subjectToken (presented to this client's service) it holds: the
+// new token's sub is that caller, its act this client (RFC 8693). It is
+// never cached: Identity exchanges a subject token once.
+func (c *Client) Exchange(ctx context.Context, subjectToken string, r Request) (*Token, error) {
+	r.subjectToken = subjectToken
+	return c.Token(ctx, r)
 }
 
 // Token requests a new access token. Asked for a DPoP nonce
@@ -105,6 +122,11 @@ func (c *Client) token(ctx context.Context, r Request, nonce string) (*Token, st
 		"audience":              {r.Audience},
 		"client_assertion_type": {JWTBearerAssertion},
 		"client_assertion":      {assertion},
+	}
+	if r.subjectToken != "" {
+		form.Set("grant_type", TokenExchangeGrant)
+		form.Set("subject_token", r.subjectToken)
+		form.Set("subject_token_type", AccessTokenType)
 	}
 	if r.Scope != "" {
 		form.Set("scope", r.Scope)
