@@ -110,6 +110,7 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 type loggingEntry struct {
 	ID         int64             `json:"id"`
 	Source     string            `json:"source"`
+	Actors     []string          `json:"actors"`
 	Message    string            `json:"message"`
 	Attributes map[string]string `json:"attributes"`
 }

@@ -10,7 +10,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -275,7 +277,7 @@ func (s *Server) notificationTokenSteps(tok *tokenclient.Token) []presentation {
 		Step: Step{ID: "notification-accepts", From: LaneCareerGPT, To: LaneNotification, Expect: Accepted,
 			Title: "Notification accepts its own token",
 			Story: "CareerGPT sends a notification with a token for notification-service. Notification accepts it, " +
-				"marks its jti as used, and logs to Logging with a token of its own (sub notification-backend)."},
+				"marks its jti as used, and logs the notification to Logging on CareerGPT's behalf."},
 		url: s.notificationURL() + "/v1/notifications", body: notificationBody(), cred: bearer(tok.AccessToken), receiver: NotificationAudience,
 		accepted: func(st *Step, answer []byte) { s.auditLogged(tok, st, answer) },
 		followUp: func(ctx context.Context, out *Outcome, answer []byte) {
@@ -380,17 +382,18 @@ func (s *Server) issueStep(ctx context.Context, out *Outcome, audience, scope st
 
 // notificationCallSteps show Notification's own calls, which CareerGPT
 // does not make and so observes in Logging's record of them: the audit
-// entry for notification id, written with Notification's own token.
+// entry for notification id, written with the token Notification got by
+// exchanging CareerGPT's (RFC 8693): CareerGPT's, via Notification.
 func (s *Server) notificationCallSteps(ctx context.Context, out *Outcome, id int64) {
 	// Entries of the last minute only: a long-running demo's older ones
 	// would push this one past the list's limit.
 	since := s.deps.Now().Add(-time.Minute).UTC().Format(time.RFC3339Nano)
-	raw, err := s.loggingEntries(ctx, url.Values{"source": {"notification-backend"}, "since": {since}, "limit": {"1000"}})
-	found := false
+	raw, err := s.loggingEntries(ctx, url.Values{"since": {since}, "limit": {"1000"}})
+	var entry *loggingEntry
 	for _, r := range raw {
 		var e loggingEntry
 		if json.Unmarshal(r, &e) == nil && e.Attributes["notification_id"] == strconv.FormatInt(id, 10) {
-			found = true
+			entry = &e
 			break
 		}
 	}
@@ -398,26 +401,34 @@ func (s *Server) notificationCallSteps(ctx context.Context, out *Outcome, id int
 	switch {
 	case err != nil:
 		result, reason = Failed, "cannot read Logging's record: "+err.Error()
-	case !found:
+	case entry == nil:
 		result, reason = Failed, "Logging holds no entry for this notification"
+	case entry.Source != ClientID || !slices.Equal(entry.Actors, []string{"notification-backend"}):
+		result, reason = Failed, fmt.Sprintf("the entry reads source=%s, actors=%v (delegation: %s), not %s via notification-backend",
+			entry.Source, entry.Actors, entry.Attributes["delegation"], ClientID)
 	}
 	for _, st := range []Step{{
-		ID: "notification-gets-its-token", From: LaneNotification, To: LaneIdentity, Expect: Accepted, Status: http.StatusOK,
-		Request: "POST /oauth2/token", Title: "Notification holds a Logging token of its own",
-		Story: "To log the notification, Notification needs a token for Logging, and asks Identity for one as " +
-			"notification-backend, with its own client key and a DPoP proof from its own DPoP key (it keeps the " +
-			"token until shortly before it expires). CareerGPT does not see this call; it sees its result below.",
+		ID: "notification-exchanges-token", From: LaneNotification, To: LaneIdentity, Expect: Accepted, Status: http.StatusOK,
+		Request: "POST /oauth2/token (token exchange)", Title: "Notification exchanges CareerGPT's token",
+		Story: "To log the notification on CareerGPT's behalf, Notification sends Identity the token CareerGPT presented " +
+			"to it (subject_token, RFC 8693), proving who it is with its own client key. The registry lets " +
+			"notification-backend act for careergpt-backend with tokens presented to notification-service, toward " +
+			"logging-service only. Identity answers with a Logging token whose sub is careergpt-backend (on whose " +
+			"behalf) and whose act is {\"sub\": \"notification-backend\"} (who acts), bound to Notification's DPoP key and " +
+			"living no longer than CareerGPT's token. Each token is exchanged once. CareerGPT does not see this call; " +
+			"it sees its result below.",
 	}, {
 		ID: "notification-audit-logged", From: LaneNotification, To: LaneLogging, Expect: Accepted, Status: http.StatusCreated,
-		Request: "POST /v1/logs", Title: "Notification logs the notification with its own token",
-		Story: "Notification writes an audit entry to Logging with that token. Logging records the token's sub, " +
-			"notification-backend, as the source: the entry says who wrote it, not who asked for the notification.",
+		Request: "POST /v1/logs", Title: "Logging records CareerGPT via Notification",
+		Story: "Notification writes the audit entry with the exchanged token. Logging accepts notification-backend as an " +
+			"actor (ACCEPTED_ACTORS) and records the token's sub as the source and its act as the chain: the entry " +
+			"says who asked and who acted, and no hop can claim to be another.",
 	}} {
 		st.Result, st.Reason = result, reason
 		if result != Accepted {
 			st.Status = 0
 		} else {
-			st.Detail = fmt.Sprintf("Seen in Logging's record: an entry with source=notification-backend for notification %d.", id)
+			st.Detail = fmt.Sprintf("Seen in Logging's record: notification %d's entry reads %s via %s.", id, entry.Source, strings.Join(entry.Actors, " via "))
 		}
 		s.finish(out, st)
 	}

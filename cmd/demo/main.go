@@ -139,6 +139,9 @@ func listenForMetrics(units []runner.Unit, addrs []string) error {
 func demoUnits(lns []net.Listener, db runner.Database, dataDir, level string, env runner.Env, stdout io.Writer) ([]runner.Unit, *careergpt.Setup, error) {
 	careergptURL, identityURL, loggingURL, notificationURL := url(lns[0]), url(lns[1]), url(lns[2]), url(lns[3])
 	trust := runner.ResourceServer{Issuer: identityURL}
+	// Logging takes Notification's audit entries on CareerGPT's behalf.
+	loggingTrust := withDPoP(trust, runner.DPoPRequired)
+	loggingTrust.Actors = notification.ClientID
 	cg := &careergpt.Setup{
 		Config: careergpt.Config{IdentityURL: identityURL, LoggingURL: loggingURL, NotificationURL: notificationURL,
 			PeersTimeout: 10 * time.Second},
@@ -159,7 +162,7 @@ func demoUnits(lns []net.Listener, db runner.Database, dataDir, level string, en
 			Database: db, KeySecret: env("IDENTITY_KEY_SECRET", ""), DataDir: filepath.Join(dataDir, "identity"), Algorithm: "EdDSA",
 			RotationInterval: 24 * time.Hour, PublishLead: 20 * time.Second,
 		},
-		&logging.Setup{ResourceServer: withDPoP(trust, runner.DPoPRequired), Database: db, DataDir: filepath.Join(dataDir, "logging")},
+		&logging.Setup{ResourceServer: loggingTrust, Database: db, DataDir: filepath.Join(dataDir, "logging")},
 		newNotification(),
 	}
 	if len(lns) > 4 {
@@ -188,7 +191,9 @@ func demoRegistry(careergptURL, notificationURL string) *identity.Registry {
 			{ID: careergpt.ClientID, AuthMethod: identity.PrivateKeyJWT, JWKSURI: careergptURL + "/.well-known/jwks.json",
 				Allow: map[string][]string{"logging-service": {"logs:write", "logs:read"}, "notification-service": {"notifications:send"}}},
 			{ID: notification.ClientID, AuthMethod: identity.PrivateKeyJWT, JWKSURI: notificationURL + "/.well-known/jwks.json",
-				Allow: map[string][]string{"logging-service": {"logs:write"}}},
+				Allow: map[string][]string{"logging-service": {"logs:write"}},
+				MayAct: []identity.MayAct{{For: []string{careergpt.ClientID}, Received: "notification-service",
+					Allow: map[string][]string{"logging-service": {"logs:write"}}}}},
 		},
 	}
 }

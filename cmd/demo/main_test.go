@@ -38,7 +38,7 @@ func TestRun_ScenarioEndToEnd(t *testing.T) {
 		"bearer-downgrade-refused":          "DPoP-bound token presented as a bearer token",
 		"issue-notification-service":        "",
 		"notification-accepts":              "",
-		"notification-gets-its-token":       "",
+		"notification-exchanges-token":      "",
 		"notification-audit-logged":         "",
 		"replay-refused":                    "token already used",
 		"unknown-issuer-refused":            "untrusted issuer",

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -28,20 +27,34 @@ type auditPeers struct {
 	identity, logging *httptest.Server
 	down              atomic.Bool
 	delay             atomic.Int64 // per stored entry, in nanoseconds
-	mu                sync.Mutex
-	entries           []string             // notification ids
-	storedAt          map[string]time.Time // when each was first stored
+	// delegatedTTL is the lifetime, in seconds, of exchanged tokens.
+	delegatedTTL atomic.Int64
+	mu           sync.Mutex
+	entries      []string             // notification ids
+	storedAt     map[string]time.Time // when each was first stored
+	stored       []storedEntry
+}
+
+// storedEntry is what the fake Logging was sent for one entry.
+type storedEntry struct {
+	token      string
+	attributes map[string]string
 }
 
 func newAuditPeers(t *testing.T) *auditPeers {
 	p := &auditPeers{storedAt: map[string]time.Time{}}
+	p.delegatedTTL.Store(300)
 	p.identity = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tokenType := "Bearer"
 		if r.Header.Get("DPoP") != "" { // Notification binds its audit tokens to a key of its own
 			tokenType = "DPoP"
 		}
+		token, ttl := "notification-token", int64(300)
+		if r.PostFormValue("grant_type") == "urn:ietf:params:oauth:grant-type:token-exchange" {
+			token, ttl = "delegated-token", p.delegatedTTL.Load()
+		}
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"access_token":"notification-token","token_type":"`+tokenType+`","expires_in":300}`)
+		_, _ = fmt.Fprintf(w, `{"access_token":%q,"token_type":%q,"expires_in":%d}`, token, tokenType, ttl)
 	}))
 	p.logging = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p.down.Load() {
@@ -54,7 +67,9 @@ func newAuditPeers(t *testing.T) *auditPeers {
 		}
 		_ = json.NewDecoder(r.Body).Decode(&body)
 		id := body.Attributes["notification_id"]
+		_, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 		p.mu.Lock()
+		p.stored = append(p.stored, storedEntry{token: token, attributes: body.Attributes})
 		p.entries = append(p.entries, id)
 		if _, ok := p.storedAt[id]; !ok {
 			p.storedAt[id] = time.Now()
@@ -197,4 +212,47 @@ func TestOutbox_ClaimOfAKilledProcessIsReleasedOnSQLite(t *testing.T) {
 	testutil.Start(t, run, "notification", env)
 	require.Eventually(t, func() bool { return slices.Contains(peers.delivered(), "41") }, 10*time.Second, 20*time.Millisecond,
 		"the dead process's claim still held the entry")
+}
+
+func (p *auditPeers) storedEntries() []storedEntry {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]storedEntry(nil), p.stored...)
+}
+
+// TestOutbox_DelegatedTokenExpiredBeforeDelivery: the audit entry goes
+// with the token Notification exchanged for its caller while that token
+// is good; when Logging is down past its expiry, the entry still arrives,
+// once, with Notification's own token and delegation=expired, so it reads
+// as Notification's statement about its caller, never as the caller's.
+func TestOutbox_DelegatedTokenExpiredBeforeDelivery(t *testing.T) {
+	iss := testutil.NewIssuer(t)
+	peers := newAuditPeers(t)
+	env := map[string]string{"TRUSTED_ISSUER": iss.URL, "JWKS_URL": iss.JWKSURL(), "DATA_DIR": t.TempDir(),
+		"IDENTITY_URL": peers.identity.URL, "LOGGING_URL": peers.logging.URL}
+	p := testutil.Start(t, run, "notification", env)
+	send := func() {
+		status, body := testutil.Do(t, http.MethodPost, p.URL+"/v1/notifications", iss.Token(t, "careergpt-backend", "notification-service", "notifications:send"), notificationBody)
+		require.Equal(t, http.StatusAccepted, status, body)
+	}
+
+	send()
+	require.Eventually(t, func() bool { return len(peers.storedEntries()) == 1 }, 10*time.Second, 20*time.Millisecond)
+	first := peers.storedEntries()[0]
+	require.Equal(t, "delegated-token", first.token)
+	require.NotContains(t, first.attributes, "delegation")
+
+	// A token usable for one second more than a delivery attempt takes
+	// (5 s), and Logging down for longer than that.
+	peers.delegatedTTL.Store(6)
+	peers.down.Store(true)
+	send()
+	time.Sleep(2 * time.Second)
+	peers.down.Store(false)
+	require.Eventually(t, func() bool { return len(peers.storedEntries()) == 2 }, 20*time.Second, 20*time.Millisecond)
+	second := peers.storedEntries()[1]
+	require.Equal(t, "notification-token", second.token, "the expired exchanged token is not sent")
+	require.Equal(t, "expired", second.attributes["delegation"])
+	require.Equal(t, "careergpt-backend", second.attributes["requested_by"])
+	require.Len(t, peers.storedEntries(), 2, "no entry twice")
 }
