@@ -161,11 +161,15 @@ func (s *Server) Play(ctx context.Context, action string) (*Outcome, error) {
 }
 
 func (s *Server) playScenario(ctx context.Context, out *Outcome) {
-	if tok := s.issueStep(ctx, out, LoggingAudience, scopeLogsWrite, 0); tok != nil {
-		s.showAll(ctx, out, s.loggingTokenSteps(tok))
+	loggingToken := s.issueStep(ctx, out, LoggingAudience, scopeLogsWrite, 0)
+	if loggingToken != nil {
+		s.showAll(ctx, out, s.loggingTokenSteps(loggingToken))
 	}
 	if tok := s.issueStep(ctx, out, NotificationAudience, scopeNotify, 0); tok != nil {
 		s.showAll(ctx, out, s.notificationTokenSteps(tok))
+	}
+	if loggingToken != nil {
+		s.exchangeProbeSteps(ctx, out, loggingToken)
 	}
 	s.unknownIssuerStep(ctx, out)
 	s.expiredSteps(ctx, out)
@@ -419,7 +423,7 @@ func (s *Server) notificationCallSteps(ctx context.Context, out *Outcome, id int
 			"it sees its result below.",
 	}, {
 		ID: "notification-audit-logged", From: LaneNotification, To: LaneLogging, Expect: Accepted, Status: http.StatusCreated,
-		Request: "POST /v1/logs", Title: "Logging records CareerGPT via Notification",
+		Request: "POST /v1/logs", Title: "Logging records careergpt-backend via notification-backend",
 		Story: "Notification writes the audit entry with the exchanged token. Logging accepts notification-backend as an " +
 			"actor (ACCEPTED_ACTORS) and records the token's sub as the source and its act as the chain: the entry " +
 			"says who asked and who acted, and no hop can claim to be another.",
@@ -431,6 +435,76 @@ func (s *Server) notificationCallSteps(ctx context.Context, out *Outcome, id int
 			st.Detail = fmt.Sprintf("Seen in Logging's record: notification %d's entry reads %s via %s.", id, entry.Source, strings.Join(entry.Actors, " via "))
 		}
 		s.finish(out, st)
+	}
+}
+
+// exchangeProbeSteps show two exchanges Identity refuses Notification:
+// CareerGPT hands Notification its Logging token, as a thief or a
+// misrouted request would, and Notification's exchange probes (a demo
+// endpoint, EXCHANGE_PROBES=on) try to exchange it, and then the token
+// CareerGPT presented, for a wider scope.
+func (s *Server) exchangeProbeSteps(ctx context.Context, out *Outcome, foreign *tokenclient.Token) {
+	tok := s.issueStep(ctx, out, NotificationAudience, scopeNotify, 0)
+	if tok == nil {
+		return
+	}
+	issued := &out.Steps[len(out.Steps)-1]
+	issued.ID, issued.Title = "issue-notification-service-for-probes", "Another token for notification-service"
+	s.show(ctx, out, presentation{
+		Step: Step{ID: "exchange-probes", From: LaneCareerGPT, To: LaneNotification, Expect: Accepted,
+			Title: "Notification tries two exchanges it must not get",
+			Story: "CareerGPT hands Notification its Logging token, as a thief, a compromised caller or a misrouted request " +
+				"could, and asks Notification's demo probes to try two token exchanges with Notification's own credentials: " +
+				"that Logging token, and the token this very request presents, but for logs:read."},
+		url: s.notificationURL() + "/v1/exchange-probes", body: map[string]string{"foreign_token": foreign.AccessToken},
+		cred: bearer(tok.AccessToken), receiver: NotificationAudience,
+		followUp: func(_ context.Context, out *Outcome, answer []byte) { s.probeSteps(out, answer) },
+	})
+}
+
+// probeStories are the refused exchanges the probes report.
+var probeStories = map[string]Step{
+	"exchange-foreign-token": {Title: "Notification exchanges a token not presented to it",
+		Story: "Notification sends Identity CareerGPT's Logging token as the subject_token. Its aud is logging-service, not " +
+			"Notification's service, so Identity refuses: a token can be exchanged only by the service it was for, and a " +
+			"stolen token gets its thief nothing here either."},
+	"exchange-wider-scope": {Title: "Notification asks for a wider scope",
+		Story: "Notification exchanges the token CareerGPT presented to it, but asks for logs:read at Logging. CareerGPT may not " +
+			"read logs through anyone (its registry entry and Notification's may_act rule both bound the scope), so " +
+			"Identity refuses with invalid_scope: acting for a caller never gives more than the caller has."},
+}
+
+// probeSteps turn the probes' answer into one step per attempted exchange.
+func (s *Server) probeSteps(out *Outcome, answer []byte) {
+	var r struct {
+		Probes []struct {
+			ID          string `json:"id"`
+			Status      int    `json:"status"`
+			Error       string `json:"error"`
+			Description string `json:"error_description"`
+		} `json:"probes"`
+	}
+	_ = json.Unmarshal(answer, &r)
+	for _, p := range r.Probes {
+		st, ok := probeStories[p.ID]
+		if !ok {
+			continue
+		}
+		st.ID, st.From, st.To, st.Expect = p.ID+"-refused", LaneNotification, LaneIdentity, Refused
+		st.Request, st.Status, st.Reason, st.Code = "POST /oauth2/token (token exchange)", p.Status, p.Description, p.Error
+		switch {
+		case p.Status == http.StatusOK:
+			st.Result = Accepted
+		case p.Status >= 400 && p.Status < 500:
+			st.Result = Refused
+		default:
+			st.Result = Failed
+		}
+		s.finish(out, st)
+	}
+	if len(r.Probes) == 0 {
+		s.finish(out, Step{ID: "exchange-probes-answered", From: LaneNotification, To: LaneIdentity, Expect: Refused, Result: Failed,
+			Title: "Notification's probes", Reason: "Notification reported no exchange attempts"})
 	}
 }
 

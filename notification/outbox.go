@@ -108,7 +108,7 @@ func (o *outbox) onBehalf(ctx context.Context, subjectToken string) *tokenclient
 	}
 	ctx, cancel := context.WithTimeout(ctx, deliveryTimeout)
 	defer cancel()
-	tok, err := o.audit.OnBehalf(ctx, subjectToken)
+	tok, err := o.audit.OnBehalf(ctx, subjectToken, "")
 	if err != nil {
 		o.logger.Warn("no delegated token for the audit entry; it will be Notification's own", "err", err)
 		return nil

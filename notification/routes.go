@@ -32,6 +32,9 @@ func (s *Server) routes() http.Handler {
 		}
 		r.Use(authn.Authenticate(s.deps.Verifier, opts...))
 		r.With(authn.RequireScope(ScopeSend)).Post("/v1/notifications", s.handleSend)
+		if s.deps.ExchangeProbes && s.deps.Audit != nil {
+			r.With(authn.RequireScope(ScopeSend)).Post("/v1/exchange-probes", s.handleExchangeProbes)
+		}
 	})
 	return r
 }

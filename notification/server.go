@@ -28,8 +28,9 @@ type AuditLogger interface {
 	// Log writes an entry with Notification's own token.
 	Log(ctx context.Context, message string, attributes map[string]string) error
 	// OnBehalf exchanges a caller's token for a Logging token naming that
-	// caller as sub and Notification as its actor (RFC 8693).
-	OnBehalf(ctx context.Context, subjectToken string) (*tokenclient.Token, error)
+	// caller as sub and Notification as its actor (RFC 8693), with scope
+	// (logs:write when empty).
+	OnBehalf(ctx context.Context, subjectToken, scope string) (*tokenclient.Token, error)
 	// LogWith writes an entry with tok; a *logclient.Refused error says
 	// Logging refused the token.
 	LogWith(ctx context.Context, tok *tokenclient.Token, message string, attributes map[string]string) error
@@ -48,6 +49,9 @@ type Deps struct {
 	Audit AuditLogger
 	// DPoP, if set, accepts DPoP-bound tokens with their proofs.
 	DPoP *authn.DPoPConfig
+	// ExchangeProbes serves POST /v1/exchange-probes (with Audit): for the
+	// demo only, off by default.
+	ExchangeProbes bool
 	// PublicKey is Notification's client key, published for private_key_jwt.
 	PublicKey *jwk.Key
 	Logger    *slog.Logger

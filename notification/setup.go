@@ -3,6 +3,7 @@ package notification
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -28,6 +29,8 @@ type Setup struct {
 	// notification to Logging with its own token.
 	IdentityURL string
 	LoggingURL  string
+	// ExchangeProbes, "on" or "off": see Deps.ExchangeProbes.
+	ExchangeProbes string
 }
 
 // Flags implements runner.Service.
@@ -39,11 +42,15 @@ func (s *Setup) Flags(fs *flag.FlagSet, env runner.Env) {
 	// conformance suite) has no business calling anyone.
 	runner.StringFlag(fs, env, &s.IdentityURL, "identity-url", "IDENTITY_URL", "", "where Notification gets its own tokens for audit logging (off if empty)")
 	runner.StringFlag(fs, env, &s.LoggingURL, "logging-url", "LOGGING_URL", "", "logging service for audit entries (off if empty)")
+	runner.StringFlag(fs, env, &s.ExchangeProbes, "exchange-probes", "EXCHANGE_PROBES", "off", "demo only: on serves POST /v1/exchange-probes, two token exchanges Identity must refuse")
 }
 
 // Open implements runner.Service.
 func (s *Setup) Open(ctx context.Context, in runner.Instance) (http.Handler, io.Closer, error) {
 	logger := in.Logger
+	if s.ExchangeProbes != "on" && s.ExchangeProbes != "off" && s.ExchangeProbes != "" {
+		return nil, nil, fmt.Errorf("EXCHANGE_PROBES=%q: want on or off", s.ExchangeProbes)
+	}
 	v, err := s.Verifier(Audience, in)
 	if err != nil {
 		return nil, nil, err
@@ -57,7 +64,7 @@ func (s *Setup) Open(ctx context.Context, in runner.Instance) (http.Handler, io.
 		db.Close()
 		return nil, nil, err
 	}
-	deps := Deps{Verifier: v, DB: db, Replay: used, Logger: logger, Metrics: in.Registerer()}
+	deps := Deps{Verifier: v, DB: db, Replay: used, Logger: logger, Metrics: in.Registerer(), ExchangeProbes: s.ExchangeProbes == "on"}
 	if deps.DPoP, err = s.DPoPConfig(deps.Replay, in); err != nil {
 		db.Close()
 		return nil, nil, err

@@ -13,6 +13,7 @@ const EXPLAIN = {
   iat: "Issued at.",
   nbf: "Not valid before.",
   client_id: "The client that asked Identity for the token.",
+  act: "Actor (RFC 8693): who is acting for sub. A token from a token exchange names the caller in sub and the service acting on its behalf here; a nested act is the actors before it.",
   cnf: "Confirmation: the thumbprint (jkt) of the key this token is bound to. It works only with a DPoP proof signed by that key, so a stolen copy is useless even at its own audience.",
   scope: "What the token allows at that service.",
   alg: "Signature algorithm. Verifiers pin it; the token never chooses.",

@@ -153,7 +153,7 @@ func demoUnits(lns []net.Listener, db runner.Database, dataDir, level string, en
 	newNotification := func() *notification.Setup {
 		// Replicas share the data directory: one client key for the service.
 		return &notification.Setup{ResourceServer: trust, Database: db, DataDir: filepath.Join(dataDir, "notification"),
-			IdentityURL: identityURL, LoggingURL: loggingURL}
+			IdentityURL: identityURL, LoggingURL: loggingURL, ExchangeProbes: "on"}
 	}
 	services := []runner.Service{
 		cg,

@@ -31,19 +31,23 @@ func TestRun_ScenarioEndToEnd(t *testing.T) {
 	require.True(t, outcome.Passed)
 
 	want := map[string]string{
-		"issue-logging-service":             "",
-		"logging-accepts":                   "",
-		"stolen-token-refused":              "token is not for this service (wrong audience)",
-		"stolen-token-at-logging-refused":   "DPoP proof is not signed by the token's key",
-		"bearer-downgrade-refused":          "DPoP-bound token presented as a bearer token",
-		"issue-notification-service":        "",
-		"notification-accepts":              "",
-		"notification-exchanges-token":      "",
-		"notification-audit-logged":         "",
-		"replay-refused":                    "token already used",
-		"unknown-issuer-refused":            "untrusted issuer",
-		"issue-logging-service-short-lived": "",
-		"expired-refused":                   "token expired",
+		"issue-logging-service":                 "",
+		"logging-accepts":                       "",
+		"stolen-token-refused":                  "token is not for this service (wrong audience)",
+		"stolen-token-at-logging-refused":       "DPoP proof is not signed by the token's key",
+		"bearer-downgrade-refused":              "DPoP-bound token presented as a bearer token",
+		"issue-notification-service":            "",
+		"notification-accepts":                  "",
+		"notification-exchanges-token":          "",
+		"notification-audit-logged":             "",
+		"replay-refused":                        "token already used",
+		"issue-notification-service-for-probes": "",
+		"exchange-probes":                       "",
+		"exchange-foreign-token-refused":        "subject_token was not issued for this client's service",
+		"exchange-wider-scope-refused":          "scope not allowed: logs:read",
+		"unknown-issuer-refused":                "untrusted issuer",
+		"issue-logging-service-short-lived":     "",
+		"expired-refused":                       "token expired",
 	}
 	require.Len(t, outcome.Steps, len(want))
 	for _, st := range outcome.Steps {

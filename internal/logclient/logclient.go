@@ -48,9 +48,13 @@ func (c *Client) request() tokenclient.Request {
 // OnBehalf exchanges subjectToken, a caller's token presented to this
 // service, for a Logging token whose sub is that caller and whose act is
 // this service (RFC 8693): entries written with it are the caller's, via
-// this service.
-func (c *Client) OnBehalf(ctx context.Context, subjectToken string) (*tokenclient.Token, error) {
-	tok, err := c.Tokens.Client.Exchange(ctx, subjectToken, c.request())
+// this service. Its scope is logs:write unless scope says otherwise.
+func (c *Client) OnBehalf(ctx context.Context, subjectToken, scope string) (*tokenclient.Token, error) {
+	r := c.request()
+	if scope != "" {
+		r.Scope = scope
+	}
+	tok, err := c.Tokens.Client.Exchange(ctx, subjectToken, r)
 	if err != nil {
 		return nil, fmt.Errorf("logclient: exchange: %w", err)
 	}
