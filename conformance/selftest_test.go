@@ -84,7 +84,7 @@ func runAgainstServer(t *testing.T, o serverOpts, alg string, only ...string) (f
 		Issuer: issuerURL, JWKSURL: issuerURL + testissuer.JWKSPath, Audience: "vulnerable-service",
 		Scope: "write", SingleUse: singleUse, Flaw: flaw, RefreshInterval: time.Second, DPoP: true,
 		Profile: p.Profile, TrustDomain: p.TrustDomain, Namespace: p.Namespace, ServiceAccount: p.ServiceAccount, OnlySubject: p.OnlySubject,
-		DPoPNonce: o.nonce,
+		DPoPNonce: o.nonce, Actors: []string{"vulnerable-actor"}, MaxActorChain: 3,
 	}
 	if p.Profile == target.ProfileJWTSVID {
 		cfg.JWKSURL = issuerURL + testissuer.BundlePath
@@ -105,7 +105,7 @@ func runAgainstServer(t *testing.T, o serverOpts, alg string, only ...string) (f
 		ResourceServers: []target.ResourceServer{{
 			Name: "vulnerable", URL: srv.URL, Method: http.MethodPost, Path: "/", Body: json.RawMessage(`{}`),
 			Audience: "vulnerable-service", Scope: "write", SingleUse: singleUse, Replicas: []string{replica.URL}, DPoP: true, Token: p,
-			DPoPNonce: cfg.DPoPNonce,
+			DPoPNonce: cfg.DPoPNonce, Delegation: &target.Delegation{Actors: []string{"vulnerable-actor"}, MaxChain: 3},
 		}},
 	}
 	suite, err := conformance.New(tgt, conformance.Options{IssuerListener: ln, KeysDir: keysDir, Only: only})

@@ -120,7 +120,27 @@ type ResourceServer struct {
 	// Token is what a valid token for this server looks like: its profile
 	// (rfc9068 by default, jwt-svid, kubernetes) and overrides.
 	Token Token `json:"token,omitzero"`
+	// Delegation, if set, says the server accepts delegated tokens (RFC
+	// 8693 act): the delegation cases run against it.
+	Delegation *Delegation `json:"delegation,omitempty"`
 }
+
+// DefaultMaxActorChain is the longest actor chain (act and the acts
+// nested in it) a delegation server is taken to accept when it says none.
+const DefaultMaxActorChain = 4
+
+// Delegation is what a server accepting delegated tokens declares.
+type Delegation struct {
+	// Actors are the parties it accepts acting for a token's sub (act.sub);
+	// the suite's delegated tokens name the first.
+	Actors []string `json:"actors"`
+	// MaxChain is the longest chain of actors it accepts (an act with
+	// MaxChain-1 acts nested in it); DefaultMaxActorChain if zero.
+	MaxChain int `json:"max_chain,omitempty"`
+}
+
+// Chain is MaxChain, DefaultMaxActorChain if zero.
+func (d *Delegation) Chain() int { return cmp.Or(d.MaxChain, DefaultMaxActorChain) }
 
 // Identity is the implementation's token service and a client registered
 // for the suite (client_secret_basic).
@@ -243,6 +263,9 @@ func (rs *ResourceServer) validate(i int, taken map[string]bool, processes []Pro
 	}
 	if err := rs.validateAddressing(i); err != nil {
 		return err
+	}
+	if d := rs.Delegation; d != nil && (len(d.Actors) == 0 || slices.Contains(d.Actors, "") || d.MaxChain < 0 || d.MaxChain > 16) {
+		return invalid("resource_servers[%d].delegation: needs actors, none empty, and a max_chain of 1..16 if set (server %q)", i, rs.Name)
 	}
 	return rs.Token.validate(fmt.Sprintf("resource_servers[%d].token", i))
 }

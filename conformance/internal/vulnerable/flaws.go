@@ -108,6 +108,16 @@ const (
 	ComparesAccountNameOnly     Flaw = "compares the service account's name, not its namespace"
 	ComparesNamespaceOnly       Flaw = "compares the service account's namespace only"
 	AcceptsLegacyServiceAccount Flaw = "accepts legacy secret-based service-account tokens"
+
+	RefusesDelegation    Flaw = "refuses every delegated token"
+	ChecksEveryActor     Flaw = "requires every actor of the chain to be accepted"
+	ActorPrefix          Flaw = "matches the actor by prefix"
+	AcceptsAnyActor      Flaw = "accepts any actor"
+	ActStringAsActor     Flaw = "reads a string act as the actor"
+	IgnoresActWithoutSub Flaw = "treats an act without a string sub as no act"
+	ChecksAnyActor       Flaw = "accepts a chain when any of its actors is accepted"
+	ReadsMayAct          Flaw = "takes the actor from may_act when present"
+	NoChainBound         Flaw = "accepts act nested to any depth"
 )
 
 // Catches maps each flaw to the suite cases that must fail because of it.
@@ -205,6 +215,15 @@ var Catches = map[Flaw][]string{
 	DPoPFirstHeaderWins:      {"DPOP-18"},
 	DPoPHTUExact:             {"DPOP-19"},
 	DPoPNonceAnyValue:        {"DPOP-20"},
+	RefusesDelegation:        {"ACT-01", "ACT-02"},
+	ChecksEveryActor:         {"ACT-02"},
+	ActorPrefix:              {"ACT-03"},
+	AcceptsAnyActor:          {"ACT-03", "ACT-06", "ACT-07"},
+	ActStringAsActor:         {"ACT-04"},
+	IgnoresActWithoutSub:     {"ACT-05"},
+	ChecksAnyActor:           {"ACT-06"},
+	ReadsMayAct:              {"ACT-07"},
+	NoChainBound:             {"ACT-08"},
 }
 
 // ProfileCatches are the flaws of a profile's verifier: each runs against

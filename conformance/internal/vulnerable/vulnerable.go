@@ -52,6 +52,11 @@ type Config struct {
 	OnlySubject                                     bool
 	// MaxLifetime bounds how far ahead exp may lie; an hour if zero.
 	MaxLifetime time.Duration
+	// Actors are the current actors (act.sub) it accepts in delegated
+	// tokens, nested at most MaxActorChain deep (4 if zero); without
+	// Actors it accepts no delegated token.
+	Actors        []string
+	MaxActorChain int
 	// UsedFile, if set, keeps used jtis across restarts (one per line).
 	// ReplicaMemoryNotShared is a deployment of two servers, each with its
 	// own memory; the server itself behaves correctly.
@@ -250,6 +255,9 @@ func (s *server) verify(ctx context.Context, token string) (map[string]any, erro
 	}
 
 	if err := s.checkClaims(claims); err != nil {
+		return nil, err
+	}
+	if err := s.checkActor(claims); err != nil {
 		return nil, err
 	}
 	iss, _ := claims["iss"].(string)

@@ -1,0 +1,42 @@
+package conformance_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/s2sjwt/s2sjwt/conformance"
+	"github.com/s2sjwt/s2sjwt/conformance/internal/vulnerable"
+)
+
+// TestSuite_DelegationFlawsOnlyTheirCases: against each broken delegation
+// check, the delegation category fails exactly the cases built for it (a
+// flaw that failed others would say they test the same thing), and ACT-01
+// rests the others on a server that takes delegated tokens at all.
+func TestSuite_DelegationFlawsOnlyTheirCases(t *testing.T) {
+	var delegation []string
+	for _, c := range conformance.Catalogue() {
+		if c.Category == "delegation" {
+			delegation = append(delegation, c.ID)
+		}
+	}
+	require.NotEmpty(t, delegation)
+	for _, flaw := range []vulnerable.Flaw{vulnerable.RefusesDelegation, vulnerable.ChecksEveryActor, vulnerable.ActorPrefix,
+		vulnerable.AcceptsAnyActor, vulnerable.ActStringAsActor, vulnerable.IgnoresActWithoutSub, vulnerable.ChecksAnyActor,
+		vulnerable.ReadsMayAct, vulnerable.NoChainBound} {
+		t.Run(string(flaw), func(t *testing.T) {
+			t.Parallel()
+			_, report := runAgainst(t, flaw, "ES256", delegation...)
+			// Refusals after a failed control are failures too, but
+			// inconclusive ones: not what a case caught.
+			var failed []string
+			for _, r := range report.Results {
+				if r.Category == "delegation" && r.Status == conformance.Fail && !strings.Contains(r.Reason, "inconclusive") {
+					failed = append(failed, r.ID)
+				}
+			}
+			require.ElementsMatch(t, vulnerable.Catches[flaw], failed, text(report))
+		})
+	}
+}
