@@ -40,3 +40,29 @@ func TestSuite_DelegationFlawsOnlyTheirCases(t *testing.T) {
 		})
 	}
 }
+
+// TestSuite_DelegationPassesCorrectServer: no delegation case raises an
+// alarm against a correct server, under each algorithm a token exchange
+// may sign with.
+func TestSuite_DelegationPassesCorrectServer(t *testing.T) {
+	var delegation []string
+	for _, c := range conformance.Catalogue() {
+		if c.Category == "delegation" {
+			delegation = append(delegation, c.ID)
+		}
+	}
+	algs := []string{"EdDSA", "ES256", "RS256", "PS256"}
+	for _, alg := range algs {
+		t.Run(alg, func(t *testing.T) {
+			failed, report := runAgainstServer(t, serverOpts{algorithms: algs}, alg, delegation...)
+			require.Empty(t, failed, text(report))
+			passed := 0
+			for _, r := range report.Results {
+				if r.Category == "delegation" && r.Status == conformance.Pass {
+					passed++
+				}
+			}
+			require.Equal(t, len(delegation), passed, text(report))
+		})
+	}
+}

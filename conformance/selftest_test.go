@@ -69,6 +69,8 @@ type serverOpts struct {
 	flaw  vulnerable.Flaw
 	token target.Token // its token profile
 	nonce bool         // it demands DPoP nonces
+	// algorithms it accepts; the vulnerable server's default if empty.
+	algorithms []string
 }
 
 func runAgainstServer(t *testing.T, o serverOpts, alg string, only ...string) (failed []string, report *conformance.Report) {
@@ -84,7 +86,7 @@ func runAgainstServer(t *testing.T, o serverOpts, alg string, only ...string) (f
 		Issuer: issuerURL, JWKSURL: issuerURL + testissuer.JWKSPath, Audience: "vulnerable-service",
 		Scope: "write", SingleUse: singleUse, Flaw: flaw, RefreshInterval: time.Second, DPoP: true,
 		Profile: p.Profile, TrustDomain: p.TrustDomain, Namespace: p.Namespace, ServiceAccount: p.ServiceAccount, OnlySubject: p.OnlySubject,
-		DPoPNonce: o.nonce, Actors: []string{"vulnerable-actor"}, MaxActorChain: 3,
+		DPoPNonce: o.nonce, Algorithms: o.algorithms, Actors: []string{"vulnerable-actor"}, MaxActorChain: 3,
 	}
 	if p.Profile == target.ProfileJWTSVID {
 		cfg.JWKSURL = issuerURL + testissuer.BundlePath
