@@ -35,6 +35,7 @@ func TestRun_RealTokensMode(t *testing.T) {
 	addr := func(i int) string { return fmt.Sprintf("127.0.0.1:%d", ports[i]) }
 	issuer := "http://" + addr(0)
 	file := fmt.Sprintf(`{
+	  "max_leeway": "10s",
 	  "resource_servers": [
 	    {"name": "logging", "url": "http://%[2]s", "method": "POST", "path": "/v1/logs", "body": {"message": "x"},
 	     "audience": "logging-service", "scope": "logs:write"},
@@ -42,7 +43,9 @@ func TestRun_RealTokensMode(t *testing.T) {
 	     "body": {"channel": "email", "to": "a@example.com", "message": "x"},
 	     "audience": "notification-service", "scope": "notifications:send", "single_use": true}],
 	  "identity": {"url": %[4]q, "issuer": %[4]q, "client_id": "conformance-suite",
-	    "client_secret": "conformance-only-not-a-real-secret-6f1c0e9a4b7d2c85", "forbidden_audience": "billing-service"},
+	    "client_secret": "conformance-only-not-a-real-secret-6f1c0e9a4b7d2c85", "forbidden_audience": "billing-service",
+	    "exchange": {"actor_id": "conformance-actor", "actor_secret": "conformance-actor-only-not-a-real-secret-3e8b1d90c4a7f265",
+	      "received": "notification-service", "audience": "logging-service", "scope": "logs:write", "wider_scope": "logs:read"}},
 	  "processes": [
 	    {"name": "identity", "command": [%[5]q, "-addr", %[1]q], "health": "%[4]s/healthz",
 	     "env": {"IDENTITY_ISSUER": %[4]q, "IDENTITY_REGISTRY": %[6]q, "DATA_DIR": "${WORKDIR}/identity"}},
@@ -80,6 +83,7 @@ func TestRun_RealTokensMode(t *testing.T) {
 	}
 	require.True(t, passed["RPL-02@notification"])
 	require.True(t, passed["IDP-05@identity"])
+	require.True(t, passed["XCH-01@identity"], "the identity's token exchange, judged")
 	data, _ := json.Marshal(report.Counts)
 	t.Logf("counts: %s", data)
 }

@@ -156,7 +156,32 @@ type Identity struct {
 	ForbiddenAudience string `json:"forbidden_audience,omitempty"`
 	// Container, in docker mode, names the container serving it.
 	Container string `json:"container,omitempty"`
+	// Exchange, if set, is how the suite tests the identity's token
+	// exchange (RFC 8693) when its metadata advertises the grant.
+	Exchange *Exchange `json:"exchange,omitempty"`
 }
+
+// Exchange names a second registered client, the actor, that may exchange
+// tokens the suite's client (the subject) got for the actor's own service
+// (Received) for tokens toward Audience on the subject's behalf.
+type Exchange struct {
+	ActorID     string `json:"actor_id"`
+	ActorSecret string `json:"actor_secret"` // client_secret_basic
+	// ActorSubject is the actor's act.sub in exchanged tokens; ActorID if
+	// empty.
+	ActorSubject string `json:"actor_subject,omitempty"`
+	Received     string `json:"received"`
+	Audience     string `json:"audience"`
+	// Scope is one the actor may get at Audience for the subject; empty,
+	// the exchange asks for none.
+	Scope string `json:"scope,omitempty"`
+	// WiderScope is a scope of Audience the exchange must not grant (the
+	// subject may not have it there); empty, that case is skipped.
+	WiderScope string `json:"wider_scope,omitempty"`
+}
+
+// Actor is ActorSubject, ActorID if empty.
+func (x *Exchange) Actor() string { return cmp.Or(x.ActorSubject, x.ActorID) }
 
 // TestIssuerConfig says where the suite's issuer listens and how the servers
 // reach it. URL is also its "iss"; an https URL makes it serve TLS.
@@ -285,6 +310,12 @@ func (t *Target) validateIdentity() error {
 	id := t.Identity
 	if id != nil && (!validURL(id.URL) && id.Container == "" || id.ClientID == "" || id.ClientSecret == "" || id.Issuer == "") {
 		return invalid("identity: url, issuer, client_id and client_secret are required")
+	}
+	if id == nil {
+		return nil
+	}
+	if x := id.Exchange; x != nil && (x.ActorID == "" || x.ActorSecret == "" || x.Received == "" || x.Audience == "" || x.Received == x.Audience) {
+		return invalid("identity.exchange: actor_id, actor_secret, received and audience are required, received and audience different")
 	}
 	return nil
 }

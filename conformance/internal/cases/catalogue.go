@@ -77,7 +77,13 @@ var notJWTSVID = []string{target.ProfileRFC9068, target.ProfileKubernetes}
 
 // IdentityCases returns the issuer-profile cases, run once against the
 // target's identity service.
-func IdentityCases() []attack.IdentityCase { return identityCases() }
+// The exchange cases run before IDP-10, whose failed authentications may
+// (in a flawed identity) lock the suite's client out of everything after.
+func IdentityCases() []attack.IdentityCase {
+	cases := identityCases()
+	at := slices.IndexFunc(cases, func(c attack.IdentityCase) bool { return c.ID == "IDP-10" })
+	return slices.Insert(cases, at, exchangeCases()...)
+}
 
 // Catalogue is every case of both lists, as docs and reports show them.
 func Catalogue() []attack.About {

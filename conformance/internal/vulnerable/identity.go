@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -39,6 +40,18 @@ const (
 	ExemptsKnownSources    IdentityFlaw = "lets a client through a lockout only from an address it succeeded from before"
 	IgnoresDPoPProof       IdentityFlaw = "advertises DPoP but issues bearer tokens"
 	NoDPoPReplayCheck      IdentityFlaw = "accepts a DPoP proof twice"
+
+	ExchangeSubIsActor        IdentityFlaw = "puts the actor in an exchanged token's sub"
+	ExchangeNoAct             IdentityFlaw = "issues exchanged tokens without act"
+	ExchangeOutlivesSubject   IdentityFlaw = "gives exchanged tokens a lifetime of their own"
+	ExchangesAnyAudienceToken IdentityFlaw = "exchanges subject tokens issued for any service"
+	ExchangesExpired          IdentityFlaw = "exchanges expired subject tokens"
+	ExchangesUnverified       IdentityFlaw = "exchanges subject tokens without verifying them"
+	ExchangesTwice            IdentityFlaw = "exchanges a subject token more than once"
+	WidensScope               IdentityFlaw = "grants any scope an exchange asks for"
+	NoExchangePolicy          IdentityFlaw = "lets any client exchange"
+	ExchangesForAnyAudience   IdentityFlaw = "exchanges toward any audience"
+	IgnoresActorToken         IdentityFlaw = "ignores actor_token"
 )
 
 // IdentityCatches maps each identity flaw to the cases that must fail.
@@ -50,7 +63,7 @@ var IdentityCatches = map[IdentityFlaw][]string{
 	IssuesAnyAudience:      {"IDP-04", "IDP-14"},
 	AudienceFoldedAtIssuer: {"IDP-14"},
 	TypJWT:                 {"IDP-05"},
-	RepeatsJTI:             {"IDP-06"},
+	RepeatsJTI:             {"IDP-06", "XCH-05"}, // its exchanges are once per jti: the first has used it up
 	ServesPrivateKey:       {"IDP-07"},
 	MetadataForOtherIssuer: {"IDP-08"},
 	WrongErrorForGrant:     {"IDP-09"},
@@ -59,6 +72,18 @@ var IdentityCatches = map[IdentityFlaw][]string{
 	ExemptsKnownSources:    {"IDP-11"},
 	IgnoresDPoPProof:       {"IDP-12", "IDP-13"}, // ignoring proofs, it cannot refuse a replayed one
 	NoDPoPReplayCheck:      {"IDP-13"},
+
+	ExchangeSubIsActor:        {"XCH-01"},
+	ExchangeNoAct:             {"XCH-01"},
+	ExchangeOutlivesSubject:   {"XCH-01"},
+	ExchangesAnyAudienceToken: {"XCH-02"},
+	ExchangesExpired:          {"XCH-03"},
+	ExchangesUnverified:       {"XCH-04"},
+	ExchangesTwice:            {"XCH-05"},
+	WidensScope:               {"XCH-06"},
+	NoExchangePolicy:          {"XCH-07"},
+	ExchangesForAnyAudience:   {"XCH-08"},
+	IgnoresActorToken:         {"XCH-09"},
 }
 
 // IdentityConfig configures an identity service. Clients maps client ids
@@ -68,6 +93,8 @@ type IdentityConfig struct {
 	Clients   map[string]string
 	Audiences []string
 	Flaw      IdentityFlaw
+	// Exchange, if set, serves (and advertises) token exchange.
+	Exchange *ExchangeConfig
 }
 
 type identity struct {
@@ -78,12 +105,15 @@ type identity struct {
 	fail   map[string][]time.Time // limiter key → failure times in the last minute
 	good   map[string]bool        // source+client that proved the secret
 	proofs map[string]bool        // DPoP proof jtis seen
+	// exchanged are the subject token jtis exchanged.
+	exchanged map[string]bool
 }
 
 // NewIdentity returns an identity service with cfg.Flaw.
 func NewIdentity(cfg IdentityConfig) http.Handler {
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	id := &identity{cfg: cfg, key: key, kid: "vulnerable-identity-key", fail: map[string][]time.Time{}, good: map[string]bool{}, proofs: map[string]bool{}}
+	id := &identity{cfg: cfg, key: key, kid: "vulnerable-identity-key", fail: map[string][]time.Time{}, good: map[string]bool{}, proofs: map[string]bool{},
+		exchanged: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", id.handleMetadata)
 	mux.HandleFunc("GET /.well-known/jwks.json", id.handleJWKS)
@@ -98,9 +128,13 @@ func (id *identity) handleMetadata(w http.ResponseWriter, _ *http.Request) {
 	if id.has(MetadataForOtherIssuer) {
 		issuer += "/other"
 	}
+	grants := []string{"client_credentials"}
+	if id.cfg.Exchange != nil {
+		grants = append(grants, tokenExchangeGrant)
+	}
 	writeJSONBody(w, http.StatusOK, map[string]any{"issuer": issuer,
 		"token_endpoint": id.cfg.Issuer + "/oauth2/token", "jwks_uri": id.cfg.Issuer + "/.well-known/jwks.json",
-		"dpop_signing_alg_values_supported": []string{"EdDSA", "ES256"}})
+		"dpop_signing_alg_values_supported": []string{"EdDSA", "ES256"}, "grant_types_supported": grants})
 }
 
 func (id *identity) handleJWKS(w http.ResponseWriter, _ *http.Request) {
@@ -123,6 +157,10 @@ func (id *identity) handleToken(w http.ResponseWriter, r *http.Request) {
 	} else {
 		_ = r.ParseForm()
 		grant, aud = r.PostForm.Get("grant_type"), r.PostForm.Get("audience")
+		if grant == tokenExchangeGrant && id.cfg.Exchange != nil {
+			id.handleExchange(w, r)
+			return
+		}
 		if id.has(HonorsFormSub) {
 			sub, honoursSub = r.PostForm.Get("sub"), true
 		}
@@ -158,23 +196,40 @@ func (id *identity) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
-	jti := fmt.Sprint(now.UnixNano())
+	jti := newJTI(now)
 	if id.has(RepeatsJTI) {
 		jti = "the-only-jti"
 	}
+	lifetime := 5 * time.Minute
+	if secs, err := strconv.Atoi(r.PostForm.Get("expires_in")); err == nil && secs > 0 && secs < 300 {
+		lifetime = time.Duration(secs) * time.Second
+	}
 	claims := jwt.MapClaims{"iss": id.cfg.Issuer, "sub": sub, "aud": aud,
-		"iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(), "jti": jti, "client_id": client}
+		"iat": now.Unix(), "exp": now.Add(lifetime).Unix(), "jti": jti, "client_id": client}
 	tokenType := "Bearer"
 	if jkt != "" {
 		claims["cnf"], tokenType = map[string]string{"jkt": jkt}, "DPoP"
 	}
+	raw := id.sign(claims)
+	writeJSONBody(w, http.StatusOK, map[string]any{"access_token": raw, "token_type": tokenType, "expires_in": int(lifetime / time.Second)})
+}
+
+func (id *identity) sign(claims jwt.MapClaims) string {
 	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
 	tok.Header["kid"], tok.Header["typ"] = id.kid, "at+jwt"
 	if id.has(TypJWT) {
 		tok.Header["typ"] = "JWT"
 	}
 	raw, _ := tok.SignedString(id.key)
-	writeJSONBody(w, http.StatusOK, map[string]any{"access_token": raw, "token_type": tokenType, "expires_in": 300})
+	return raw
+}
+
+// newJTI is unique per token: the time, and a random part for tokens of
+// the same nanosecond.
+func newJTI(now time.Time) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%d-%x", now.UnixNano(), b)
 }
 
 // authenticate returns the client, or the status to refuse with. A
