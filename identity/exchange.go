@@ -48,15 +48,8 @@ func (s *server) exchange(r *http.Request, req *tokenRequest) (*tokenResponse, *
 		return nil, badRequest("unauthorized_client", "client may not use token exchange")
 	}
 	x := req.exchange
-	switch {
-	case x.subjectToken == "" || x.subjectTokenType == "":
-		return nil, badRequest("invalid_request", "subject_token and subject_token_type are required")
-	case !isTokenType(x.subjectTokenType):
-		return nil, badRequest("invalid_request", "subject_token_type must be access_token or jwt")
-	case x.requestedTokenType != "" && !isTokenType(x.requestedTokenType):
-		return nil, badRequest("invalid_request", "requested_token_type must be access_token or jwt")
-	case (x.actorToken == "") != (x.actorTokenType == ""), x.actorTokenType != "" && !isTokenType(x.actorTokenType):
-		return nil, badRequest("invalid_request", "actor_token needs an actor_token_type of access_token or jwt, and only with one")
+	if oerr := x.validate(); oerr != nil {
+		return nil, oerr
 	}
 	subject, oerr := s.verifyIssued(r.Context(), "subject_token", x.subjectToken)
 	if oerr != nil {
@@ -74,13 +67,8 @@ func (s *server) exchange(r *http.Request, req *tokenRequest) (*tokenResponse, *
 	if g.jkt, oerr = s.proofOfPossession(r, actor, g.audience); oerr != nil {
 		return nil, oerr
 	}
-	first, err := s.deps.Replay.Use(r.Context(), "exchange:"+subject.ID, subject.ExpiresAt.Add(s.leeway()))
-	if err != nil {
-		return nil, &oauthError{status: http.StatusInternalServerError, code: "server_error", description: "try again later", cause: err}
-	}
-	if !first {
-		return nil, &oauthError{status: http.StatusBadRequest, code: "invalid_request", description: "subject_token was already exchanged",
-			cause: fmt.Errorf("subject jti %s exchanged again by %q", subject.ID, actor.ID)}
+	if oerr := s.useUp(r.Context(), subject, actor); oerr != nil {
+		return nil, oerr
 	}
 	token, jti, kid, err := s.sign(r.Context(), g)
 	if err != nil {
@@ -92,6 +80,35 @@ func (s *server) exchange(r *http.Request, req *tokenRequest) (*tokenResponse, *
 	resp := g.response(token)
 	resp.IssuedTokenType = AccessTokenType
 	return resp, nil
+}
+
+// validate checks the exchange's own parameters (RFC 8693 §2.1).
+func (x exchangeRequest) validate() *oauthError {
+	switch {
+	case x.subjectToken == "" || x.subjectTokenType == "":
+		return badRequest("invalid_request", "subject_token and subject_token_type are required")
+	case !isTokenType(x.subjectTokenType):
+		return badRequest("invalid_request", "subject_token_type must be access_token or jwt")
+	case x.requestedTokenType != "" && !isTokenType(x.requestedTokenType):
+		return badRequest("invalid_request", "requested_token_type must be access_token or jwt")
+	case (x.actorToken == "") != (x.actorTokenType == ""), x.actorTokenType != "" && !isTokenType(x.actorTokenType):
+		return badRequest("invalid_request", "actor_token needs an actor_token_type of access_token or jwt, and only with one")
+	}
+	return nil
+}
+
+// useUp marks subject exchanged, or refuses a second exchange of it.
+// Last before signing: a request refused for anything else uses nothing.
+func (s *server) useUp(ctx context.Context, subject *authn.Claims, actor *Client) *oauthError {
+	first, err := s.deps.Replay.Use(ctx, "exchange:"+subject.ID, subject.ExpiresAt.Add(s.leeway()))
+	if err != nil {
+		return &oauthError{status: http.StatusInternalServerError, code: "server_error", description: "try again later", cause: err}
+	}
+	if !first {
+		return &oauthError{status: http.StatusBadRequest, code: "invalid_request", description: "subject_token was already exchanged",
+			cause: fmt.Errorf("subject jti %s exchanged again by %q", subject.ID, actor.ID)}
+	}
+	return nil
 }
 
 // delegate is what actor's rules let it have for subject's token: the

@@ -289,14 +289,16 @@ func (rs *ResourceServer) validate(i int, taken map[string]bool, processes []Pro
 	if err := rs.validateAddressing(i); err != nil {
 		return err
 	}
-	if d := rs.Delegation; d != nil && (len(d.Actors) == 0 || slices.Contains(d.Actors, "") || d.MaxChain < 0 || d.MaxChain > 16) {
-		return invalid("resource_servers[%d].delegation: needs actors, none empty, and a max_chain of 1..16 if set (server %q)", i, rs.Name)
-	}
+
 	return rs.Token.validate(fmt.Sprintf("resource_servers[%d].token", i))
 }
 
-// validateAddressing checks how DPoP proofs address the server.
+// validateAddressing checks how DPoP proofs address the server, and its
+// delegation settings.
 func (rs *ResourceServer) validateAddressing(i int) error {
+	if d := rs.Delegation; d != nil && (len(d.Actors) == 0 || slices.Contains(d.Actors, "") || d.MaxChain < 0 || d.MaxChain > 16) {
+		return invalid("resource_servers[%d].delegation: needs actors, none empty, and a max_chain of 1..16 if set (server %q)", i, rs.Name)
+	}
 	switch {
 	case rs.PublicURL != "" && !validURL(rs.PublicURL):
 		return invalid("resource_servers[%d].public_url: %q is not an http(s) URL (server %q)", i, rs.PublicURL, rs.Name)

@@ -85,6 +85,28 @@ type Request struct {
 	subjectToken string
 }
 
+// form is r as a token request authenticated by assertion.
+func (r Request) form(assertion string) url.Values {
+	form := url.Values{
+		"grant_type":            {"client_credentials"},
+		"audience":              {r.Audience},
+		"client_assertion_type": {JWTBearerAssertion},
+		"client_assertion":      {assertion},
+	}
+	if r.subjectToken != "" {
+		form.Set("grant_type", TokenExchangeGrant)
+		form.Set("subject_token", r.subjectToken)
+		form.Set("subject_token_type", AccessTokenType)
+	}
+	if r.Scope != "" {
+		form.Set("scope", r.Scope)
+	}
+	if r.ExpiresIn > 0 {
+		form.Set("expires_in", strconv.Itoa(int(r.ExpiresIn/time.Second)))
+	}
+	return form
+}
+
 // Token exchange (RFC 8693).
 const (
 	TokenExchangeGrant = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -117,24 +139,7 @@ func (c *Client) token(ctx context.Context, r Request, nonce string) (*Token, st
 	if err != nil {
 		return nil, "", err
 	}
-	form := url.Values{
-		"grant_type":            {"client_credentials"},
-		"audience":              {r.Audience},
-		"client_assertion_type": {JWTBearerAssertion},
-		"client_assertion":      {assertion},
-	}
-	if r.subjectToken != "" {
-		form.Set("grant_type", TokenExchangeGrant)
-		form.Set("subject_token", r.subjectToken)
-		form.Set("subject_token_type", AccessTokenType)
-	}
-	if r.Scope != "" {
-		form.Set("scope", r.Scope)
-	}
-	if r.ExpiresIn > 0 {
-		form.Set("expires_in", strconv.Itoa(int(r.ExpiresIn/time.Second)))
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.TokenURL, strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.TokenURL, strings.NewReader(r.form(assertion).Encode()))
 	if err != nil {
 		return nil, "", fmt.Errorf("tokenclient: %w", err)
 	}
