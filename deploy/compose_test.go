@@ -117,11 +117,18 @@ func testComposeScenarioAndRestart(t *testing.T, cli []string) {
 
 	var played outcome
 	require.Eventually(t, func() bool {
-		return getJSON(base(0)+"/v1/scenario", &played) == nil && len(played.Steps) == 13
+		return getJSON(base(0)+"/v1/scenario", &played) == nil && len(played.Steps) == 17
 	}, 60*time.Second, 250*time.Millisecond, "the scenario did not finish")
 	require.True(t, played.Passed, "%+v", played.Steps)
+	ids := map[string]bool{}
 	for _, st := range played.Steps {
 		require.True(t, st.Passed, "%s: %s %s", st.ID, st.Result, st.Reason)
+		ids[st.ID] = true
+	}
+	// Token exchange across containers: the audit entry is CareerGPT's via
+	// Notification, and the two exchanges policy forbids are refused.
+	for _, id := range []string{"notification-audit-logged", "exchange-foreign-token-refused", "exchange-wider-scope-refused"} {
+		require.True(t, ids[id], "step %s missing", id)
 	}
 
 	var before struct{ Entries []json.RawMessage }
