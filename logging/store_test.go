@@ -22,11 +22,7 @@ import (
 func TestStore_ListSince(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, url string) {
 		ctx := context.Background()
-		db, err := database.Open(ctx, url, "logging", logging.Schema, replay.Schema)
-		require.NoError(t, err)
-		t.Cleanup(func() { db.Close() })
-		store, err := logging.NewStore(ctx, db)
-		require.NoError(t, err)
+		store := openStore(t, url)
 		t0 := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
 		// Appended out of time order, as one batch's entries may be.
 		for _, at := range []time.Time{t0.Add(2 * time.Second), t0, t0.Add(time.Second)} {
@@ -223,13 +219,9 @@ func insertForSource(t *testing.T, db *database.DB, rows []sourceRow) {
 func TestStore_Actors(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, url string) {
 		ctx := context.Background()
-		db, err := database.Open(ctx, url, "logging", logging.Schema, replay.Schema)
-		require.NoError(t, err)
-		t.Cleanup(func() { db.Close() })
-		store, err := logging.NewStore(ctx, db)
-		require.NoError(t, err)
+		store := openStore(t, url)
 		at := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
-		_, err = store.Append(ctx, logging.Entry{Time: at, Source: "careergpt-backend", Level: "info", Message: "own"})
+		_, err := store.Append(ctx, logging.Entry{Time: at, Source: "careergpt-backend", Level: "info", Message: "own"})
 		require.NoError(t, err)
 		_, err = store.Append(ctx, logging.Entry{Time: at.Add(time.Second), Source: "careergpt-backend", Level: "info", Message: "delegated",
 			Actors: []string{"gateway", "notification-backend"}})
@@ -240,4 +232,15 @@ func TestStore_Actors(t *testing.T) {
 		require.Empty(t, got.Entries[0].Actors)
 		require.Equal(t, []string{"gateway", "notification-backend"}, got.Entries[1].Actors)
 	})
+}
+
+// openStore opens a store on a fresh database at url, closed when t ends.
+func openStore(t *testing.T, url string) *logging.Store {
+	t.Helper()
+	db, err := database.Open(context.Background(), url, "logging", logging.Schema, replay.Schema)
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	store, err := logging.NewStore(context.Background(), db)
+	require.NoError(t, err)
+	return store
 }

@@ -39,9 +39,9 @@ func exchangeCases() []attack.IdentityCase {
 			"RFC 8693 §2.2.1, §4.1", attack.High, attack.Accept, checkExchangedToken),
 		xc("XCH-02", "A subject token issued for another service", "Only the service a token was presented to may exchange it. A token for another audience (stolen from that service, or sent to the wrong one) exchanged by this actor would let anyone who holds a token, and can get an actor's credentials, act for its caller anywhere.",
 			"RFC 8693 §2.1, §5", attack.Critical, attack.Refuse, func(ctx context.Context, e *attack.Kit, x *target.Exchange) attack.Verdict {
-				subject, err := e.Identity.Token(ctx, x.Audience, "")
-				if err != nil {
-					return attack.Verdict{Status: attack.Fail, Reason: "the suite's client got no token for " + x.Audience + ": " + err.Error()}
+				subject, v := subjectFor(ctx, e, x.Audience)
+				if v != nil {
+					return *v
 				}
 				return refusedExchange(ctx, e, x, "a token for "+x.Audience, subject, nil)
 			}),
@@ -61,9 +61,9 @@ func exchangeCases() []attack.IdentityCase {
 			}),
 		xc("XCH-05", "The same subject token exchanged twice", "A presented token is the authority of one request; one onward token is what that request needs. A second exchange of it is a retry that should carry a new token, or a copy taken from the actor's memory or logs.",
 			"RFC 8693 §2.1; RFC 9068 §5", attack.High, attack.Refuse, func(ctx context.Context, e *attack.Kit, x *target.Exchange) attack.Verdict {
-				subject, err := e.Identity.Token(ctx, x.Received, "")
-				if err != nil {
-					return attack.Verdict{Status: attack.Fail, Reason: "the suite's client got no token for " + x.Received + ": " + err.Error()}
+				subject, v := subjectFor(ctx, e, x.Received)
+				if v != nil {
+					return *v
 				}
 				if s, b, err := exchange(ctx, e, x, subject, nil); err != nil || s != http.StatusOK {
 					return attack.Verdict{Status: attack.Fail, Reason: fmt.Sprintf("the first exchange was refused (%d %s %v)", s, errorOf(b), err)}
@@ -74,9 +74,9 @@ func exchangeCases() []attack.IdentityCase {
 			"RFC 8693 §2.1; RFC 6749 §3.3", attack.High, attack.Refuse, checkWiderScope),
 		xc("XCH-07", "A client with no exchange policy", "Token exchange is a grant a client is given, not one every client has: a client the registry lets act for nobody must get unauthorized_client, whatever token it presents.",
 			"RFC 8693 §2.2.2; RFC 6749 §5.2", attack.High, attack.Refuse, func(ctx context.Context, e *attack.Kit, x *target.Exchange) attack.Verdict {
-				subject, err := e.Identity.Token(ctx, x.Received, "")
-				if err != nil {
-					return attack.Verdict{Status: attack.Fail, Reason: err.Error()}
+				subject, v := subjectFor(ctx, e, x.Received)
+				if v != nil {
+					return *v
 				}
 				s, b, err := exchangeAs(ctx, e, x, e.Identity.Basic(), subject, nil)
 				return refusedOrErr(refused("the suite's own client as actor", s, b), err)
@@ -87,21 +87,21 @@ func exchangeCases() []attack.IdentityCase {
 				if aud == "" {
 					return attack.Verdict{Status: attack.Skip, Reason: "identity.forbidden_audience not set in the target"}
 				}
-				subject, err := e.Identity.Token(ctx, x.Received, "")
-				if err != nil {
-					return attack.Verdict{Status: attack.Fail, Reason: err.Error()}
+				subject, v := subjectFor(ctx, e, x.Received)
+				if v != nil {
+					return *v
 				}
 				return refusedExchange(ctx, e, x, "audience "+aud, subject, url.Values{"audience": {aud}, "scope": nil})
 			}),
 		xc("XCH-09", "An actor_token naming another client", "An actor_token says who is acting (RFC 8693 §2.1). One that names another client than the one authenticated lets a client claim to be acting as another; it must be refused, not ignored.",
 			"RFC 8693 §2.1", attack.Medium, attack.Refuse, func(ctx context.Context, e *attack.Kit, x *target.Exchange) attack.Verdict {
-				subject, err := e.Identity.Token(ctx, x.Received, "")
-				if err != nil {
-					return attack.Verdict{Status: attack.Fail, Reason: err.Error()}
+				subject, v := subjectFor(ctx, e, x.Received)
+				if v != nil {
+					return *v
 				}
-				other, err := e.Identity.Token(ctx, x.Received, "") // the suite's client's own: not the actor's
-				if err != nil {
-					return attack.Verdict{Status: attack.Fail, Reason: err.Error()}
+				other, v := subjectFor(ctx, e, x.Received) // the suite's client's own: not the actor's
+				if v != nil {
+					return *v
 				}
 				return refusedExchange(ctx, e, x, "actor_token of the suite's client", subject,
 					url.Values{"actor_token": {other}, "actor_token_type": {accessTokenType}})
@@ -121,6 +121,16 @@ func exchangeTarget(e *attack.Kit) (*target.Exchange, *attack.Verdict) {
 		return nil, &attack.Verdict{Status: attack.Skip, Reason: "the identity advertises token exchange: name an actor in identity.exchange to test it"}
 	}
 	return e.Identity.Config.Exchange, nil
+}
+
+// subjectFor is the suite's client's token for audience: what a caller
+// presents to the service that audience names.
+func subjectFor(ctx context.Context, e *attack.Kit, audience string) (string, *attack.Verdict) {
+	tok, err := e.Identity.Token(ctx, audience, "")
+	if err != nil {
+		return "", &attack.Verdict{Status: attack.Fail, Reason: "the suite's client got no token for " + audience + ": " + err.Error()}
+	}
+	return tok, nil
 }
 
 // exchange asks, as the target's actor, for x.Audience on behalf of
@@ -161,9 +171,9 @@ func worst(a, b attack.Verdict) attack.Verdict {
 }
 
 func checkExchangedToken(ctx context.Context, e *attack.Kit, x *target.Exchange) attack.Verdict {
-	subject, err := e.Identity.Token(ctx, x.Received, "")
-	if err != nil {
-		return attack.Verdict{Status: attack.Fail, Reason: "the suite's client got no token for " + x.Received + ": " + err.Error()}
+	subject, v := subjectFor(ctx, e, x.Received)
+	if v != nil {
+		return *v
 	}
 	_, sc, _ := attack.Decode(subject)
 	s, b, err := exchange(ctx, e, x, subject, nil)
@@ -253,9 +263,9 @@ func checkWiderScope(ctx context.Context, e *attack.Kit, x *target.Exchange) att
 	if x.WiderScope == "" {
 		return attack.Verdict{Status: attack.Skip, Reason: "identity.exchange.wider_scope not set in the target"}
 	}
-	subject, err := e.Identity.Token(ctx, x.Received, "")
-	if err != nil {
-		return attack.Verdict{Status: attack.Fail, Reason: err.Error()}
+	subject, failed := subjectFor(ctx, e, x.Received)
+	if failed != nil {
+		return *failed
 	}
 	s, b, err := exchange(ctx, e, x, subject, url.Values{"scope": {x.WiderScope}})
 	v := refusedOrErr(refused("scope "+x.WiderScope, s, b), err)
