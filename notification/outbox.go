@@ -55,6 +55,9 @@ type outbox struct {
 	// held are the Logging tokens exchanged for each entry's caller, in
 	// memory only: a token is never written to the outbox.
 	held map[int64]*tokenclient.Token
+	// exchangeAfter: no exchange is tried before it (Identity was
+	// unavailable).
+	exchangeAfter time.Time
 }
 
 func newOutbox(db *database.DB, audit AuditLogger, logger *slog.Logger, now func() time.Time) *outbox {
@@ -95,21 +98,38 @@ func (o *outbox) forget(id int64, rolledBack bool) {
 // Notification's own token, as after a restart.
 const maxHeld = 10_000
 
+// The exchange is made while the caller waits, so Identity's trouble is
+// bounded: an exchange waits at most exchangeTimeout, and after one that
+// found Identity unavailable none is tried for exchangeBackoff (entries
+// are then Notification's own), so a hung Identity slows no request by
+// more than a second, and only one per backoff.
+const (
+	exchangeTimeout = time.Second
+	exchangeBackoff = 2 * time.Second
+)
+
 // onBehalf exchanges the caller's token for a Logging token for its audit
 // entry, so that the entry reads "the caller, via Notification". It is
-// nil when Identity refused or did not answer, or maxHeld tokens are
-// held: the entry is then delivered with Notification's own token.
+// nil when Identity refused or did not answer (or did not lately), or
+// maxHeld tokens are held: the entry is then delivered with
+// Notification's own token.
 func (o *outbox) onBehalf(ctx context.Context, subjectToken string) *tokenclient.Token {
 	o.mu.Lock()
-	full := len(o.held) >= maxHeld
+	skip := len(o.held) >= maxHeld || o.now().Before(o.exchangeAfter)
 	o.mu.Unlock()
-	if full {
+	if skip {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, deliveryTimeout)
+	ctx, cancel := context.WithTimeout(ctx, exchangeTimeout)
 	defer cancel()
 	tok, err := o.audit.OnBehalf(ctx, subjectToken, "")
 	if err != nil {
+		var refused *tokenclient.Error
+		if !errors.As(err, &refused) || refused.Status >= 500 {
+			o.mu.Lock()
+			o.exchangeAfter = o.now().Add(exchangeBackoff)
+			o.mu.Unlock()
+		}
 		o.logger.Warn("no delegated token for the audit entry; it will be Notification's own", "err", err)
 		return nil
 	}

@@ -29,10 +29,14 @@ type auditPeers struct {
 	delay             atomic.Int64 // per stored entry, in nanoseconds
 	// delegatedTTL is the lifetime, in seconds, of exchanged tokens.
 	delegatedTTL atomic.Int64
-	mu           sync.Mutex
-	entries      []string             // notification ids
-	storedAt     map[string]time.Time // when each was first stored
-	stored       []storedEntry
+	// hangExchanges makes token exchanges hang until the caller gives up;
+	// exchanges counts the exchange requests.
+	hangExchanges atomic.Bool
+	exchanges     atomic.Int64
+	mu            sync.Mutex
+	entries       []string             // notification ids
+	storedAt      map[string]time.Time // when each was first stored
+	stored        []storedEntry
 }
 
 // storedEntry is what the fake Logging was sent for one entry.
@@ -51,6 +55,11 @@ func newAuditPeers(t *testing.T) *auditPeers {
 		}
 		token, ttl := "notification-token", int64(300)
 		if r.PostFormValue("grant_type") == "urn:ietf:params:oauth:grant-type:token-exchange" {
+			p.exchanges.Add(1)
+			if p.hangExchanges.Load() {
+				<-r.Context().Done()
+				return
+			}
 			token, ttl = "delegated-token", p.delegatedTTL.Load()
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -255,4 +264,31 @@ func TestOutbox_DelegatedTokenExpiredBeforeDelivery(t *testing.T) {
 	require.Equal(t, "expired", second.attributes["delegation"])
 	require.Equal(t, "careergpt-backend", second.attributes["requested_by"])
 	require.Len(t, peers.storedEntries(), 2, "no entry twice")
+}
+
+// TestOutbox_HungIdentityDelaysOneExchange: with token exchanges hanging,
+// notifications are still accepted, their entries delivered as
+// Notification's own (delegation=unavailable), and after the first hung
+// exchange the others are not even tried for a while: a hung Identity
+// holds up one request, not every one.
+func TestOutbox_HungIdentityDelaysOneExchange(t *testing.T) {
+	iss := testutil.NewIssuer(t)
+	peers := newAuditPeers(t)
+	peers.hangExchanges.Store(true)
+	env := map[string]string{"TRUSTED_ISSUER": iss.URL, "JWKS_URL": iss.JWKSURL(), "DATA_DIR": t.TempDir(),
+		"IDENTITY_URL": peers.identity.URL, "LOGGING_URL": peers.logging.URL}
+	p := testutil.Start(t, run, "notification", env)
+	const n = 5
+	for range n {
+		status, body := testutil.Do(t, http.MethodPost, p.URL+"/v1/notifications", iss.Token(t, "careergpt-backend", "notification-service", "notifications:send"), notificationBody)
+		require.Equal(t, http.StatusAccepted, status, body)
+	}
+	require.Eventually(t, func() bool { return len(peers.storedEntries()) == n }, 10*time.Second, 20*time.Millisecond)
+	for _, e := range peers.storedEntries() {
+		require.Equal(t, "notification-token", e.token)
+		require.Equal(t, "unavailable", e.attributes["delegation"])
+	}
+	// One hung exchange, then a backoff of 2 s: a second may start only if
+	// the four requests after the first took longer than that.
+	require.LessOrEqual(t, peers.exchanges.Load(), int64(2), "exchanges tried while Identity hung")
 }
