@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
+	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/s2sjwt/s2sjwt/internal/authn"
 	"github.com/s2sjwt/s2sjwt/internal/jwk"
+	"github.com/s2sjwt/s2sjwt/internal/testutil"
 )
 
 // BenchmarkVerify compares a full Verify (parse, every claim check, key
@@ -115,4 +117,64 @@ func BenchmarkAuthenticate_Metrics(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkVerify_Status is Verify of an EdDSA token with a status list
+// entry, its list cached (a million 2-bit entries), against Verify of the
+// same token without one, in one run: the ratio is what the status check
+// adds (docs/benchmarks.md). It also reports the list's size on the wire
+// with 1% of its entries revoked at random.
+//
+//	go test -run '^$' -bench 'Verify_Status' -count 6 ./internal/authn/
+func BenchmarkVerify_Status(b *testing.B) {
+	const entries = 1_000_000
+	clock := testutil.NewClock(testNow)
+	l := newStatusIssuer(b, clock)
+	l.entries = make([]byte, entries)
+	for range entries / 100 {
+		l.entries[mrand.IntN(entries)] = authn.StatusInvalid
+	}
+	f := newFixture(b)
+	lists, err := authn.NewStatusLists(authn.StatusListsConfig{Issuer: l.srv.URL,
+		KeySet: authn.NewStaticKeySet(jwk.Key{ID: "list-key", Algorithm: jwk.EdDSA, Public: l.key.Public()}), Now: clock.Now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	idx := mrand.IntN(entries)
+	for l.entries[idx] != authn.StatusValid {
+		idx = mrand.IntN(entries)
+	}
+	claims := with(with(validClaims(), "iss", l.srv.URL), "jti", randomJTI())
+	plain := f.token(b, validHeader(), claims)
+	withStatus := f.token(b, validHeader(), with(claims, "status", map[string]any{"status_list": map[string]any{"idx": idx, "uri": l.uri()}}))
+	for _, tc := range []struct {
+		name   string
+		status *authn.StatusLists
+		token  string
+	}{{"Plain", nil, plain}, {"Status", lists, withStatus}} {
+		v, err := authn.NewVerifier(authn.Config{Issuer: l.srv.URL, Audience: testAudience, KeySet: f.keys, Now: clock.Now, Status: tc.status})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		if _, err := v.Verify(ctx, tc.token); err != nil { // fetches the list
+			b.Fatal(err)
+		}
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := v.Verify(ctx, tc.token); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(l.token())), "list-bytes")
+		})
+	}
+}
+
+// randomJTI is a jti as Identity issues them: 128 random bits, base64url.
+func randomJTI() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }

@@ -91,6 +91,10 @@ var refusals = []struct {
 	{ErrLifetime, "lifetime", "token lives longer than this service accepts"},
 	{ErrNoTokenID, "no_jti", "token has no jti"},
 	{ErrActor, "actor", "this service does not accept the token's actor (act)"},
+	{ErrRevoked, "revoked", "token revoked"},
+	{ErrSuspended, "suspended", "token suspended"},
+	{ErrStatus, "status", "token status cannot be checked (status list reference)"},
+	{ErrStatusUnavailable, "status_unavailable", "token status list unavailable; try again later"},
 }
 
 // Describe returns the client-facing description of a rejection.

@@ -262,7 +262,7 @@ var errUnavailable = errors.New("authn: verification unavailable")
 // unavailable reports a failure of this service (its replay store, its
 // key set), answered 503, not of the token.
 func unavailable(err error) bool {
-	return errors.Is(err, errUnavailable) || errors.Is(err, ErrKeySetUnavailable)
+	return errors.Is(err, errUnavailable) || errors.Is(err, ErrKeySetUnavailable) || errors.Is(err, ErrStatusUnavailable)
 }
 
 // WriteError answers a failed authentication per RFC 6750 §3: 401 with a
