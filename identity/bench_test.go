@@ -55,3 +55,40 @@ func BenchmarkIssueToken(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkExchange is a token exchange (RFC 8693) at the handler against
+// the client credentials grant, in the same run: verifying the subject
+// token and storing its use durably (the single-exchange rule) is what an
+// exchange adds. Each exchange gets a fresh subject token, issued with the
+// timer stopped.
+//
+//	go test -run '^$' -bench 'Exchange' -benchmem -cpu 1 ./identity/
+func BenchmarkExchange(b *testing.B) {
+	e := newEnv(b, withDelegation)
+	post := func(body string, basic ...string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/oauth2/token", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(basic[0], basic[1])
+		rec := httptest.NewRecorder()
+		e.h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatal(rec.Code, rec.Body.String())
+		}
+		return rec
+	}
+	b.Run("ClientCredentials", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			post("grant_type=client_credentials&audience=logging-service", notificationBasic...)
+		}
+	})
+	b.Run("Exchange", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			b.StopTimer()
+			subject := e.careergptToken(b, "notification-service")
+			b.StartTimer()
+			post(exchangeBody(subject), notificationBasic...)
+		}
+	})
+}
