@@ -3,6 +3,7 @@ package identity
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -53,6 +54,9 @@ func (s *server) exchange(r *http.Request, req *tokenRequest) (*tokenResponse, *
 	}
 	subject, oerr := s.verifyIssued(r.Context(), "subject_token", x.subjectToken)
 	if oerr != nil {
+		return nil, oerr
+	}
+	if oerr := s.checkSubjectStatus(r.Context(), subject); oerr != nil {
 		return nil, oerr
 	}
 	if x.actorToken != "" {
@@ -177,6 +181,33 @@ func (s *server) verifyIssued(ctx context.Context, param, raw string) (*authn.Cl
 		return nil, invalid(err)
 	}
 	return claims, nil
+}
+
+// checkSubjectStatus refuses a subject token that was revoked or
+// suspended, or whose caller was: Identity reads its own list directly.
+func (s *server) checkSubjectStatus(ctx context.Context, subject *authn.Claims) *oauthError {
+	if s.deps.Status == nil {
+		return nil
+	}
+	// Nobody acts for a withdrawn caller.
+	if own, ok := s.cfg.Registry.clientWithSubject(subject.Subject); ok {
+		if err := s.checkClientStatus(ctx, own); errors.Is(err, errClientWithdrawn) {
+			return &oauthError{status: http.StatusBadRequest, code: "invalid_request", description: "subject_token's caller was revoked or suspended", cause: err}
+		} else if err != nil {
+			return &oauthError{status: http.StatusInternalServerError, code: "server_error", description: "try again later", cause: err}
+		}
+	}
+	if subject.Status == nil {
+		return nil
+	}
+	st, err := s.deps.Status.tokenStatus(ctx, subject.ID, subject.ClientID)
+	switch {
+	case err != nil:
+		return &oauthError{status: http.StatusInternalServerError, code: "server_error", description: "try again later", cause: err}
+	case st != authn.StatusValid:
+		return badRequest("invalid_request", "subject_token was "+statusNames[st])
+	}
+	return nil
 }
 
 // checkActorToken: an actor_token (RFC 8693 §2.1), when sent, is one of

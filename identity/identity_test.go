@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 
 	"github.com/s2sjwt/s2sjwt/identity"
 	"github.com/s2sjwt/s2sjwt/internal/authn"
+	"github.com/s2sjwt/s2sjwt/internal/database"
 	"github.com/s2sjwt/s2sjwt/internal/database/dbtest"
 	"github.com/s2sjwt/s2sjwt/internal/jwk"
 	"github.com/s2sjwt/s2sjwt/internal/testutil"
@@ -38,6 +40,8 @@ type env struct {
 	cfg    identity.Config
 	deps   identity.Deps
 	dbURL  string
+	swap   func(http.Handler) // replaces the server behind srv
+	db     *database.DB
 }
 
 func newEnv(tb testing.TB, configure ...func(*identity.Config)) *env {
@@ -71,10 +75,20 @@ func newEnvOn(tb testing.TB, dbURL string, configure ...func(*identity.Config)) 
 		RotationInterval: 24 * time.Hour, PublishLead: 20 * time.Second, Retain: 6 * time.Minute, Now: clk.Now,
 	})
 
-	e := &env{clock: clk, keys: keys, dbURL: dbURL}
+	e := &env{clock: clk, keys: keys, dbURL: dbURL, db: db}
 	// The issuer is the test server's own URL, known only once it starts.
-	var h http.Handler
-	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	var mu sync.Mutex // e.h may be replaced (withStatusList)
+	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		h := e.h
+		mu.Unlock()
+		h.ServeHTTP(w, r)
+	}))
+	e.swap = func(h http.Handler) {
+		mu.Lock()
+		e.h = h
+		mu.Unlock()
+	}
 	tb.Cleanup(e.srv.Close)
 	e.logs = &testutil.SyncBuffer{}
 	cfg := identity.Config{Issuer: e.srv.URL, Registry: reg}
@@ -83,9 +97,9 @@ func newEnvOn(tb testing.TB, dbURL string, configure ...func(*identity.Config)) 
 	}
 	e.cfg = cfg
 	e.deps = identity.Deps{Keys: keys, Replay: testutil.Replay(tb, db, clk.Now), Now: clk.Now, Logger: slog.New(slog.NewTextHandler(e.logs, nil))}
-	h, err = identity.NewServer(cfg, e.deps)
+	h, err := identity.NewServer(cfg, e.deps)
 	require.NoError(tb, err)
-	e.h = h
+	e.swap(h)
 	e.client = &tokenclient.Client{TokenURL: e.srv.URL + "/oauth2/token", ClientID: "careergpt-backend",
 		Key: clientKey, Signer: priv, HTTP: e.srv.Client(), Now: clk.Now}
 	return e
@@ -114,10 +128,13 @@ func (e *env) process(tb testing.TB) *env {
 		RotationInterval: 24 * time.Hour, PublishLead: 20 * time.Second, Retain: 6 * time.Minute, Now: e.clock.Now,
 	})
 	deps.Replay = testutil.Replay(tb, db, e.clock.Now)
+	if deps.Status != nil {
+		deps.Status = identity.NewStatusList(db, statusListSize, e.clock.Now)
+	}
 	h, err := identity.NewServer(e.cfg, deps)
 	require.NoError(tb, err)
 	r := *e
-	r.h, r.deps, r.keys = h, deps, deps.Keys
+	r.h, r.deps, r.keys, r.db = h, deps, deps.Keys, db
 	r.srv = httptest.NewServer(h)
 	tb.Cleanup(r.srv.Close)
 	return &r

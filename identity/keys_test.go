@@ -27,7 +27,7 @@ var testKeySecret = []byte("identity-key-secret-for-tests-only-0123456789")
 // openDB opens Identity's tables in the database at url.
 func openDB(tb testing.TB, url string) *database.DB {
 	tb.Helper()
-	db, err := database.Open(context.Background(), url, "identity", identity.KeysSchema, replay.Schema)
+	db, err := database.Open(context.Background(), url, "identity", identity.KeysSchema, replay.Schema, identity.StatusSchema)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { db.Close() })
 	return db

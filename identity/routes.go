@@ -5,6 +5,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/s2sjwt/s2sjwt/internal/authn"
 	"github.com/s2sjwt/s2sjwt/internal/httpx"
 )
 
@@ -17,5 +18,11 @@ func (s *server) routes() http.Handler {
 	r.Get("/.well-known/jwks.json", s.handleJWKS)
 	r.Get("/.well-known/oauth-authorization-server", s.handleMetadata)
 	r.Post("/admin/rotate-keys", s.handleRotateKeys)
+	if s.deps.Status != nil {
+		r.Get(StatusListPath, s.handleStatusList)
+		r.Post("/admin/revoke", s.handleRevoke)
+		r.Post("/admin/suspend", s.handleClientStatus(authn.StatusSuspended))
+		r.Post("/admin/reinstate", s.handleClientStatus(authn.StatusValid))
+	}
 	return r
 }

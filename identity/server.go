@@ -65,6 +65,10 @@ type Deps struct {
 	Now        func() time.Time
 	// Metrics, if set, gets the token endpoint's counters.
 	Metrics prometheus.Registerer
+	// Status, if set, gives every token an entry in the issuer's status
+	// list, served at StatusListPath, and enables the admin endpoints that
+	// revoke tokens and callers.
+	Status *StatusList
 }
 
 type server struct {

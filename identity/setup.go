@@ -33,7 +33,9 @@ type Setup struct {
 	Algorithm        string
 	RotationInterval time.Duration
 	PublishLead      time.Duration
-	Now              func() time.Time
+	// StatusList gives every token a status list entry (IDENTITY_STATUS_LIST=true).
+	StatusList bool
+	Now        func() time.Time
 }
 
 // Flags implements runner.Service.
@@ -49,6 +51,8 @@ func (s *Setup) Flags(fs *flag.FlagSet, env runner.Env) {
 	runner.DurationFlag(fs, env, &s.Leeway, "leeway", "LEEWAY", authn.DefaultLeeway, "clock-skew leeway for client assertions")
 	runner.StringFlag(fs, env, &s.AdminSecretSHA256, "admin-secret-sha256", "IDENTITY_ADMIN_SECRET_SHA256", "", "enables POST /admin/rotate-keys for this secret's hash")
 	fs.BoolVar(&s.DPoPNonce, "dpop-nonce", env("IDENTITY_DPOP_NONCE", "") == "true", "require server-provided nonces in DPoP proofs (env IDENTITY_DPOP_NONCE=true)")
+	fs.BoolVar(&s.StatusList, "status-list", env("IDENTITY_STATUS_LIST", "") == "true",
+		"give every token a status list entry (draft-ietf-oauth-status-list), served at /statuslists/1, revocable through the admin API (env IDENTITY_STATUS_LIST=true)")
 }
 
 // Open implements runner.Service.
@@ -67,7 +71,7 @@ func (s *Setup) Open(ctx context.Context, in runner.Instance) (http.Handler, io.
 	if s.Database.URL != "" && s.KeySecret == "" {
 		return nil, nil, errors.New("IDENTITY_KEY_SECRET is required with DATABASE_URL: every replica seals and unseals the signing keys with it")
 	}
-	db, err := s.Database.Open(ctx, filepath.Join(s.DataDir, "identity.db"), "identity", KeysSchema, replay.Schema)
+	db, err := s.Database.Open(ctx, filepath.Join(s.DataDir, "identity.db"), "identity", KeysSchema, replay.Schema, StatusSchema)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -105,6 +109,9 @@ func (s *Setup) open(ctx context.Context, db *database.DB, reg *Registry, logger
 	if err != nil {
 		return nil, err
 	}
-	return NewServer(cfg,
-		Deps{Keys: keys, Replay: used, Logger: logger, Now: s.Now, Metrics: in.Registerer()})
+	deps := Deps{Keys: keys, Replay: used, Logger: logger, Now: s.Now, Metrics: in.Registerer()}
+	if s.StatusList {
+		deps.Status = NewStatusList(db, DefaultStatusListSize, s.Now)
+	}
+	return NewServer(cfg, deps)
 }

@@ -111,7 +111,12 @@ func (s *server) authenticate(r *http.Request, cred clientCredentials) (*Client,
 		return nil, s.throttled(s.limiter.fail(sourceOf(r), ""), invalid(fmt.Errorf("%w: client id of %d bytes", errBadClient, len(cred.basicID))))
 	}
 	client, err := s.authenticateClient(r.Context(), cred)
+	if err == nil {
+		err = s.checkClientStatus(r.Context(), client)
+	}
 	switch {
+	case errors.Is(err, errClientWithdrawn):
+		return nil, invalid(err)
 	case errors.Is(err, errSeveralClientAuth):
 		return nil, badRequest("invalid_request", "use exactly one client authentication method")
 	case (errors.Is(err, errNoClientAuth) || errors.Is(err, errBadClient)) && cred.hasBasic:
@@ -122,6 +127,24 @@ func (s *server) authenticate(r *http.Request, cred clientCredentials) (*Client,
 		return nil, &oauthError{status: http.StatusInternalServerError, code: "server_error", description: "try again later", cause: err}
 	}
 	return client, nil
+}
+
+// errClientWithdrawn is a caller that proved its credentials but was
+// revoked or suspended: it gets no token (invalid_client).
+var errClientWithdrawn = errors.New("identity: client revoked or suspended")
+
+func (s *server) checkClientStatus(ctx context.Context, client *Client) error {
+	if s.deps.Status == nil {
+		return nil
+	}
+	st, err := s.deps.Status.clientStatus(ctx, client.ID)
+	if err != nil {
+		return err
+	}
+	if st != authn.StatusValid {
+		return fmt.Errorf("%w: %q is %s", errClientWithdrawn, client.ID, statusNames[st])
+	}
+	return nil
 }
 
 // retryAfterSeconds is d as a Retry-After value, rounded up.
@@ -298,6 +321,8 @@ type accessTokenClaims struct {
 	Confirmation *authn.Confirmation `json:"cnf,omitempty"`
 	// Actor names who acts for Subject in an exchanged token (RFC 8693 §4.1).
 	Actor *authn.Actor `json:"act,omitempty"`
+	// Status names the token's entry in the issuer's status list.
+	Status *statusClaim `json:"status,omitempty"`
 }
 
 func (c accessTokenClaims) GetExpirationTime() (*jwt.NumericDate, error) {
@@ -331,11 +356,20 @@ func (s *server) sign(ctx context.Context, g grant) (token, jti, kid string, err
 	}
 	jti = newTokenID()
 	now := s.now()
-	t := jwt.NewWithClaims(jwt.GetSigningMethod(key.Algorithm), accessTokenClaims{
+	claims := accessTokenClaims{
 		Issuer: s.cfg.Issuer, Subject: g.subject, Audience: g.audience,
 		ExpiresAt: now.Add(g.ttl).Unix(), IssuedAt: now.Unix(), NotBefore: now.Unix(),
 		ID: jti, ClientID: g.client.ID, Scope: g.scope, Confirmation: confirmation(g.jkt), Actor: g.actor,
-	})
+	}
+	if s.deps.Status != nil {
+		// The slot stays the token's until no verifier could still take it.
+		idx, err := s.deps.Status.allocate(ctx, jti, g.client.ID, now.Add(g.ttl+authn.MaxLeeway))
+		if err != nil {
+			return "", "", "", err
+		}
+		claims.Status = &statusClaim{StatusList: authn.StatusRef{Index: idx, URI: s.cfg.Issuer + StatusListPath}}
+	}
+	t := jwt.NewWithClaims(jwt.GetSigningMethod(key.Algorithm), claims)
 	t.Header["typ"] = typ
 	t.Header["kid"] = key.ID
 	token, err = t.SignedString(key.Signer)

@@ -88,6 +88,14 @@ func Unavailable(err error) bool {
 	return errors.As(err, &connect)
 }
 
+// Conflicted reports whether err is PostgreSQL aborting a transaction to
+// break a deadlock (40P01) or a serialization conflict (40001): the whole
+// transaction may be tried again.
+func Conflicted(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && (pg.Code == "40P01" || pg.Code == "40001")
+}
+
 // Dialect names the database behind a DB.
 type Dialect int
 
