@@ -138,7 +138,8 @@ func listenForMetrics(units []runner.Unit, addrs []string) error {
 
 func demoUnits(lns []net.Listener, db runner.Database, dataDir, level string, env runner.Env, stdout io.Writer) ([]runner.Unit, *careergpt.Setup, error) {
 	careergptURL, identityURL, loggingURL, notificationURL := url(lns[0]), url(lns[1]), url(lns[2]), url(lns[3])
-	trust := runner.ResourceServer{Issuer: identityURL}
+	// Every token has a status list entry, which the resource servers check.
+	trust := runner.ResourceServer{Issuer: identityURL, StatusLists: "on"}
 	// Logging takes Notification's audit entries on CareerGPT's behalf.
 	loggingTrust := withDPoP(trust, runner.DPoPRequired)
 	loggingTrust.Actors = notification.ClientID
@@ -160,7 +161,7 @@ func demoUnits(lns []net.Listener, db runner.Database, dataDir, level string, en
 		&identity.Setup{
 			Config:   identity.Config{Issuer: identityURL, Registry: demoRegistry(careergptURL, notificationURL), Leeway: 5 * time.Second},
 			Database: db, KeySecret: env("IDENTITY_KEY_SECRET", ""), DataDir: filepath.Join(dataDir, "identity"), Algorithm: "EdDSA",
-			RotationInterval: 24 * time.Hour, PublishLead: 20 * time.Second,
+			RotationInterval: 24 * time.Hour, PublishLead: 20 * time.Second, StatusList: true,
 		},
 		&logging.Setup{ResourceServer: loggingTrust, Database: db, DataDir: filepath.Join(dataDir, "logging")},
 		newNotification(),

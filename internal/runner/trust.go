@@ -36,6 +36,11 @@ type ResourceServer struct {
 	// token's sub (act.sub of an exchanged token); none: no delegated
 	// token is accepted.
 	Actors string
+	// StatusLists "on" checks tokens' status list entries against the
+	// issuer's lists (draft-ietf-oauth-status-list); StatusMaxStale is how
+	// long past its refresh a list is used while the issuer is down.
+	StatusLists    string
+	StatusMaxStale time.Duration
 }
 
 // ActorList is rs.Actors as a list.
@@ -111,6 +116,8 @@ func (rs *ResourceServer) Flags(fs *flag.FlagSet, env Env) {
 	StringFlag(fs, env, &rs.TrustDomain, "trust-domain", "TRUST_DOMAIN", "", "the SPIFFE trust domain whose JWT-SVIDs are accepted (TOKEN_PROFILE=jwt-svid)")
 	DurationFlag(fs, env, &rs.MaxLifetime, "max-token-lifetime", "MAX_TOKEN_LIFETIME", authn.DefaultMaxLifetime, "tokens whose exp lies further ahead are refused")
 	StringFlag(fs, env, &rs.Actors, "accepted-actors", "ACCEPTED_ACTORS", "", "comma-separated clients accepted acting for a token's sub (RFC 8693 act); none: delegated tokens are refused")
+	StringFlag(fs, env, &rs.StatusLists, "status-lists", "STATUS_LISTS", "off", "on: refuse tokens their issuer's status list marks revoked or suspended (draft-ietf-oauth-status-list)")
+	DurationFlag(fs, env, &rs.StatusMaxStale, "status-max-stale", "STATUS_MAX_STALE", authn.DefaultStatusMaxStale, "how long past its refresh a status list is used while its issuer is unreachable; then tokens pointing into it are refused")
 }
 
 // Verifier returns the verifier for audience, with a remote key set, both
@@ -126,6 +133,16 @@ func (rs ResourceServer) Verifier(audience string, in Instance) (*authn.Verifier
 	if err != nil {
 		return nil, err
 	}
-	return authn.NewVerifier(authn.Config{Profile: profile, Issuer: rs.Issuer, Audience: audience, KeySet: keys, Leeway: rs.Leeway, MaxLifetime: rs.MaxLifetime, Metrics: metrics,
-		Actors: rs.ActorList()})
+	cfg := authn.Config{Profile: profile, Issuer: rs.Issuer, Audience: audience, KeySet: keys, Leeway: rs.Leeway, MaxLifetime: rs.MaxLifetime, Metrics: metrics,
+		Actors: rs.ActorList()}
+	switch rs.StatusLists {
+	case "", "off":
+	case "on":
+		if cfg.Status, err = authn.NewStatusLists(authn.StatusListsConfig{Issuer: rs.Issuer, KeySet: keys, MaxStale: rs.StatusMaxStale, Logger: in.Logger}); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("STATUS_LISTS=%q: want on or off", rs.StatusLists)
+	}
+	return authn.NewVerifier(cfg)
 }
