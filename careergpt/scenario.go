@@ -286,10 +286,14 @@ func (s *Server) notificationTokenSteps(tok *tokenclient.Token) []presentation {
 		accepted: func(st *Step, answer []byte) { s.auditLogged(tok, st, answer) },
 		followUp: func(ctx context.Context, out *Outcome, answer []byte) {
 			var r struct {
-				ID int64 `json:"id"`
+				ID         int64      `json:"id"`
+				AuditToken *TokenView `json:"audit_token"` // the demo's Notification shows it
 			}
 			_ = json.Unmarshal(answer, &r)
-			s.notificationCallSteps(ctx, out, r.ID)
+			if r.AuditToken != nil {
+				r.AuditToken.JTI, _ = r.AuditToken.Claims["jti"].(string)
+			}
+			s.notificationCallSteps(ctx, out, r.ID, r.AuditToken)
 		},
 	}, s.replay(tok)}
 	if len(s.cfg.NotificationReplicas) >= 2 {
@@ -387,8 +391,9 @@ func (s *Server) issueStep(ctx context.Context, out *Outcome, audience, scope st
 // notificationCallSteps show Notification's own calls, which CareerGPT
 // does not make and so observes in Logging's record of them: the audit
 // entry for notification id, written with the token Notification got by
-// exchanging CareerGPT's (RFC 8693): CareerGPT's, via Notification.
-func (s *Server) notificationCallSteps(ctx context.Context, out *Outcome, id int64) {
+// exchanging CareerGPT's (RFC 8693): CareerGPT's, via Notification. The
+// demo's Notification also shows that token's claims (exchanged).
+func (s *Server) notificationCallSteps(ctx context.Context, out *Outcome, id int64, exchanged *TokenView) {
 	// Entries of the last minute only: a long-running demo's older ones
 	// would push this one past the list's limit.
 	since := s.deps.Now().Add(-time.Minute).UTC().Format(time.RFC3339Nano)
@@ -421,6 +426,7 @@ func (s *Server) notificationCallSteps(ctx context.Context, out *Outcome, id int
 			"behalf) and whose act is {\"sub\": \"notification-backend\"} (who acts), bound to Notification's DPoP key and " +
 			"living no longer than CareerGPT's token. Each token is exchanged once. CareerGPT does not see this call; " +
 			"it sees its result below.",
+		Token: exchanged,
 	}, {
 		ID: "notification-audit-logged", From: LaneNotification, To: LaneLogging, Expect: Accepted, Status: http.StatusCreated,
 		Request: "POST /v1/logs", Title: "Logging records careergpt-backend via notification-backend",

@@ -2,10 +2,13 @@ package notification
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/s2sjwt/s2sjwt/internal/authn"
@@ -50,6 +53,32 @@ type sendResponse struct {
 	Logged bool `json:"logged"`
 	// Audit is "delivered", "queued" or "off".
 	Audit string `json:"audit"`
+	// AuditToken, with Deps.ExchangeProbes only (the demo), is the header
+	// and claims of the token exchanged for the audit entry, never its
+	// signature: the page shows its act.
+	AuditToken *decodedToken `json:"audit_token,omitempty"`
+}
+
+// decodedToken is a JWT's header and claims, without the signature that
+// would make it usable.
+type decodedToken struct {
+	Header map[string]any `json:"header"`
+	Claims map[string]any `json:"claims"`
+}
+
+func decode(raw string) *decodedToken {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return nil
+	}
+	d := &decodedToken{}
+	for i, dst := range []*map[string]any{&d.Header, &d.Claims} {
+		data, err := base64.RawURLEncoding.DecodeString(parts[i])
+		if err != nil || json.Unmarshal(data, dst) != nil {
+			return nil
+		}
+	}
+	return d
 }
 
 // auditWait bounds how long a 202 waits for its audit entry's delivery.
@@ -90,6 +119,9 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp := sendResponse{ID: id, Status: "accepted", Audit: "off"}
+	if s.deps.ExchangeProbes && onBehalf != nil {
+		resp.AuditToken = decode(onBehalf.AccessToken)
+	}
 	if delivered != nil {
 		resp.Audit = "queued"
 		s.outbox.kick()

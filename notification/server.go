@@ -49,7 +49,8 @@ type Deps struct {
 	Audit AuditLogger
 	// DPoP, if set, accepts DPoP-bound tokens with their proofs.
 	DPoP *authn.DPoPConfig
-	// ExchangeProbes serves POST /v1/exchange-probes (with Audit): for the
+	// ExchangeProbes serves POST /v1/exchange-probes (with Audit), and puts
+	// the exchanged audit token's header and claims in each 202: for the
 	// demo only, off by default.
 	ExchangeProbes bool
 	// PublicKey is Notification's client key, published for private_key_jwt.

@@ -42,7 +42,7 @@ func (s *Setup) Flags(fs *flag.FlagSet, env runner.Env) {
 	// conformance suite) has no business calling anyone.
 	runner.StringFlag(fs, env, &s.IdentityURL, "identity-url", "IDENTITY_URL", "", "where Notification gets its own tokens for audit logging (off if empty)")
 	runner.StringFlag(fs, env, &s.LoggingURL, "logging-url", "LOGGING_URL", "", "logging service for audit entries (off if empty)")
-	runner.StringFlag(fs, env, &s.ExchangeProbes, "exchange-probes", "EXCHANGE_PROBES", "off", "demo only: on serves POST /v1/exchange-probes, two token exchanges Identity must refuse")
+	runner.StringFlag(fs, env, &s.ExchangeProbes, "exchange-probes", "EXCHANGE_PROBES", "off", "demo only: on serves POST /v1/exchange-probes, two token exchanges Identity must refuse, and shows each audit entry's exchanged token decoded (no signature) in the 202")
 }
 
 // Open implements runner.Service.

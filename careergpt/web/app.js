@@ -16,6 +16,7 @@ const EXPLAIN = {
   act: "Actor (RFC 8693): who is acting for sub. A token from a token exchange names the caller in sub and the service acting on its behalf here; a nested act is the actors before it.",
   cnf: "Confirmation: the thumbprint (jkt) of the key this token is bound to. It works only with a DPoP proof signed by that key, so a stolen copy is useless even at its own audience.",
   scope: "What the token allows at that service.",
+  status: "Status list entry (Token Status List): the index of this token in a list Identity signs and serves. Revoking the token flips its entry; resource servers that check the list refuse it once they refetch it.",
   alg: "Signature algorithm. Verifiers pin it; the token never chooses.",
   typ: "at+jwt marks an access token (RFC 9068), so an ID token cannot pass for one.",
   kid: "Which of the issuer's published keys signed it.",

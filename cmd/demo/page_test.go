@@ -108,6 +108,14 @@ func TestPage_InHeadlessChromium(t *testing.T) {
 	require.Regexp(t, `^Trace [0-9a-f]{32}:`, text(`#detail [data-trace]`), "the step's trace id, for the logs")
 	require.Contains(t, text(`#refusals tr[data-refusal="notification:audience"]`), "1", "refusals by reason, as the metrics count them")
 
+	// The exchanged token: sub the caller, act the actor, decoded.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(`button[data-step="notification-exchanges-token"]`),
+		chromedp.WaitVisible(`#detail tr[data-claim="act"]`),
+	))
+	require.Contains(t, text(`#detail tr[data-claim="act"] td`), "notification-backend")
+	require.Contains(t, text(`#detail tr[data-claim="sub"] td`), "careergpt-backend")
+
 	// The thief at Logging: the proof is decoded, and its key is not the token's.
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Click(`button[data-step="stolen-token-at-logging-refused"]`),
