@@ -58,12 +58,7 @@ func BenchmarkIssueToken(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				req := httptest.NewRequest(http.MethodPost, "/oauth2/token", strings.NewReader(body))
-				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-				req.SetBasicAuth("suite", secret)
-				rec := httptest.NewRecorder()
-				h.ServeHTTP(rec, req)
-				if rec.Code != http.StatusOK {
+				if rec := issue(h, body); rec.Code != http.StatusOK {
 					b.Fatal(rec.Code, rec.Body.String())
 				}
 			}
@@ -76,18 +71,23 @@ func BenchmarkIssueToken(b *testing.B) {
 		b.SetParallelism(64)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				req := httptest.NewRequest(http.MethodPost, "/oauth2/token", strings.NewReader(body))
-				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-				req.SetBasicAuth("suite", secret)
-				rec := httptest.NewRecorder()
-				withStatus.ServeHTTP(rec, req)
-				if rec.Code != http.StatusOK {
+				if rec := issue(withStatus, body); rec.Code != http.StatusOK {
 					b.Error(rec.Code, rec.Body.String())
 					return
 				}
 			}
 		})
 	})
+}
+
+// issue makes one client_secret_basic token request of h as "suite".
+func issue(h http.Handler, body string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, "/oauth2/token", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("suite", secret)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
 }
 
 // BenchmarkExchange is a token exchange (RFC 8693) at the handler against
