@@ -125,12 +125,16 @@ func (o *outbox) onBehalf(ctx context.Context, subjectToken string) *tokenclient
 	tok, err := o.audit.OnBehalf(ctx, subjectToken, "")
 	if err != nil {
 		var refused *tokenclient.Error
-		if !errors.As(err, &refused) || refused.Status >= 500 {
-			o.mu.Lock()
-			o.exchangeAfter = o.now().Add(exchangeBackoff)
-			o.mu.Unlock()
+		if errors.As(err, &refused) && refused.Status < 500 {
+			// Identity's verdict on this token (a replayed request's is
+			// "already exchanged"); the request may still be refused.
+			o.logger.Info("token exchange refused; an audit entry would be Notification's own", "err", err)
+			return nil
 		}
-		o.logger.Warn("no delegated token for the audit entry; it will be Notification's own", "err", err)
+		o.mu.Lock()
+		o.exchangeAfter = o.now().Add(exchangeBackoff)
+		o.mu.Unlock()
+		o.logger.Warn("no delegated token for the audit entry: Identity unavailable; it will be Notification's own", "err", err)
 		return nil
 	}
 	return tok
