@@ -171,6 +171,9 @@ func (s *Server) playScenario(ctx context.Context, out *Outcome) {
 	if loggingToken != nil {
 		s.exchangeProbeSteps(ctx, out, loggingToken)
 	}
+	if loggingToken != nil && s.cfg.AdminSecret != "" {
+		s.revocationSteps(ctx, out, loggingToken)
+	}
 	s.unknownIssuerStep(ctx, out)
 	s.expiredSteps(ctx, out)
 }

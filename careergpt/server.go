@@ -52,6 +52,10 @@ type Config struct {
 	// after waiting up to PeersTimeout for the other services.
 	PlayOnStart  bool
 	PeersTimeout time.Duration
+	// AdminSecret, the demo's operator credentials for Identity's admin
+	// API, adds the revocation steps (Identity with a status list, and
+	// resource servers that check it). Empty: they are left out.
+	AdminSecret string
 }
 
 // Validate reports a missing URL.

@@ -46,6 +46,8 @@ func (s *Setup) Flags(fs *flag.FlagSet, env runner.Env) {
 	if v := env("NOTIFICATION_REPLICA_URLS", ""); v != "" {
 		s.NotificationReplicas = strings.Split(v, ",")
 	}
+	// A secret: from the environment only, never a flag (ps shows flags).
+	s.AdminSecret = env("IDENTITY_ADMIN_SECRET", "")
 	play := env("PLAY_ON_START", "true") == "true"
 	fs.BoolVar(&s.PlayOnStart, "play", play, "play the scenario once the other services are healthy (env PLAY_ON_START)")
 }

@@ -116,7 +116,7 @@ func (s *server) authenticate(r *http.Request, cred clientCredentials) (*Client,
 	}
 	switch {
 	case errors.Is(err, errClientWithdrawn):
-		return nil, invalid(err)
+		return nil, &oauthError{status: http.StatusUnauthorized, code: "invalid_client", description: "client is suspended or revoked", cause: err}
 	case errors.Is(err, errSeveralClientAuth):
 		return nil, badRequest("invalid_request", "use exactly one client authentication method")
 	case (errors.Is(err, errNoClientAuth) || errors.Is(err, errBadClient)) && cred.hasBasic:

@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -143,9 +144,12 @@ func demoUnits(lns []net.Listener, db runner.Database, dataDir, level string, en
 	// Logging takes Notification's audit entries on CareerGPT's behalf.
 	loggingTrust := withDPoP(trust, runner.DPoPRequired)
 	loggingTrust.Actors = notification.ClientID
+	// The operator's admin secret, fresh for each run: CareerGPT plays the
+	// operator in the revocation steps.
+	adminSecret := rand.Text()
 	cg := &careergpt.Setup{
 		Config: careergpt.Config{IdentityURL: identityURL, LoggingURL: loggingURL, NotificationURL: notificationURL,
-			PeersTimeout: 10 * time.Second},
+			PeersTimeout: 10 * time.Second, AdminSecret: adminSecret},
 		DataDir: filepath.Join(dataDir, "careergpt"),
 	}
 	if len(lns) > 4 {
@@ -159,7 +163,8 @@ func demoUnits(lns []net.Listener, db runner.Database, dataDir, level string, en
 	services := []runner.Service{
 		cg,
 		&identity.Setup{
-			Config:   identity.Config{Issuer: identityURL, Registry: demoRegistry(careergptURL, notificationURL), Leeway: 5 * time.Second},
+			Config: identity.Config{Issuer: identityURL, Registry: demoRegistry(careergptURL, notificationURL), Leeway: 5 * time.Second,
+				AdminSecretSHA256: identity.HashSecret(adminSecret)},
 			Database: db, KeySecret: env("IDENTITY_KEY_SECRET", ""), DataDir: filepath.Join(dataDir, "identity"), Algorithm: "EdDSA",
 			RotationInterval: 24 * time.Hour, PublishLead: 20 * time.Second, StatusList: true,
 		},

@@ -85,14 +85,15 @@ func TestPage_InHeadlessChromium(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(`#steps li`)))
 	require.Equal(t, "CareerGPT,Identity,Logging,Notification",
 		eval(`Array.from(document.querySelectorAll(".lanes .lane")).map(l => l.textContent).join(",")`))
-	require.Equal(t, "17", eval(`String(document.querySelectorAll("#steps li").length)`))
+	require.Equal(t, "24", eval(`String(document.querySelectorAll("#steps li").length)`))
 	require.Equal(t, "4", eval(`String(document.querySelectorAll('#steps li[data-from="notification"]').length)`), "Notification's own calls, from its lane")
 	require.Contains(t, text(`#steps button[data-step="notification-audit-logged"] .title`), "careergpt-backend via notification-backend", "the chain, as Logging recorded it")
 	require.Contains(t, text(`#status`), "Every step ended as it should")
 	refused := eval(`Array.from(document.querySelectorAll('#steps li[data-result="refused"]')).map(li => li.innerText).join("\n")`)
 	for _, reason := range []string{"wrong audience", "token already used", "untrusted issuer", "token expired",
 		"DPoP proof is not signed by the token's key", "DPoP-bound token presented as a bearer token",
-		"subject_token was not issued for this client's service", "scope not allowed: logs:read"} {
+		"subject_token was not issued for this client's service", "scope not allowed: logs:read",
+		"token revoked", "client is suspended or revoked"} {
 		require.Contains(t, refused, reason)
 	}
 
@@ -138,7 +139,7 @@ func TestPage_InHeadlessChromium(t *testing.T) {
 		chromedp.Focus(`button[data-action="replay"]`),
 		chromedp.KeyEvent("\r"),
 	))
-	// Wait for the new outcome to replace the scenario's seventeen steps.
+	// Wait for the new outcome to replace the scenario's twenty-four steps.
 	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelectorAll("#steps li").length === 5`))
 	require.NoError(t, err)
 	require.Equal(t, "accepted,accepted,accepted,accepted,refused", eval(`Array.from(document.querySelectorAll("#steps li")).map(li => li.dataset.result).join(",")`))
