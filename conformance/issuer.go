@@ -118,6 +118,7 @@ func (s *Suite) ensureIssuer(ctx context.Context, e *attack.Kit) (stop func(), h
 	}
 	e.Hits = func(context.Context) (testissuer.Hits, error) { return srv.Hits(), nil }
 	e.Publish = func(_ context.Context, k jwk.Key) error { srv.Publish(k); return nil }
+	e.SetStatusList = func(_ context.Context, name, token string) error { srv.SetStatusList(name, token); return nil }
 	return stop, "started for this run", nil
 }
 
@@ -127,21 +128,31 @@ func (s *Suite) reachIssuerAt(e *attack.Kit, base string) {
 	e.Hits = s.httpHits(base + testissuer.HitsPath)
 	e.Publish = func(ctx context.Context, k jwk.Key) error {
 		body, _ := json.Marshal(jwk.Set{Keys: []jwk.Key{k}})
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+testissuer.PublishPath, bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		testissuer.SignControl(req, s.keys.ControlToken, body, time.Now()) // the token itself never leaves
-		resp, err := s.opts.Client.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNoContent {
-			return fmt.Errorf("publishing a key at the test issuer: %s", resp.Status)
-		}
-		return nil
+		return s.control(ctx, base+testissuer.PublishPath, body, "publishing a key")
 	}
+	e.SetStatusList = func(ctx context.Context, name, token string) error {
+		body, _ := json.Marshal(map[string]string{"name": name, "token": token})
+		return s.control(ctx, base+testissuer.StatusControlPath, body, "serving a status list")
+	}
+}
+
+// control makes a control request of the issuer at url, authorised by a
+// MAC under the keys directory's control token.
+func (s *Suite) control(ctx context.Context, url string, body []byte, what string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	testissuer.SignControl(req, s.keys.ControlToken, body, time.Now()) // the token itself never leaves
+	resp, err := s.opts.Client.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		return fmt.Errorf("%s at the test issuer: %s", what, resp.Status)
+	}
+	return nil
 }
 
 // runningIssuer reports whether the suite's issuer, with this suite's keys,

@@ -86,7 +86,7 @@ func runAgainstServer(t *testing.T, o serverOpts, alg string, only ...string) (f
 		Issuer: issuerURL, JWKSURL: issuerURL + testissuer.JWKSPath, Audience: "vulnerable-service",
 		Scope: "write", SingleUse: singleUse, Flaw: flaw, RefreshInterval: time.Second, DPoP: true,
 		Profile: p.Profile, TrustDomain: p.TrustDomain, Namespace: p.Namespace, ServiceAccount: p.ServiceAccount, OnlySubject: p.OnlySubject,
-		DPoPNonce: o.nonce, Algorithms: o.algorithms, Actors: []string{"vulnerable-actor"}, MaxActorChain: 3,
+		DPoPNonce: o.nonce, Algorithms: o.algorithms, Actors: []string{"vulnerable-actor"}, MaxActorChain: 3, StatusLists: true,
 	}
 	if p.Profile == target.ProfileJWTSVID {
 		cfg.JWKSURL = issuerURL + testissuer.BundlePath
@@ -108,6 +108,7 @@ func runAgainstServer(t *testing.T, o serverOpts, alg string, only ...string) (f
 			Name: "vulnerable", URL: srv.URL, Method: http.MethodPost, Path: "/", Body: json.RawMessage(`{}`),
 			Audience: "vulnerable-service", Scope: "write", SingleUse: singleUse, Replicas: []string{replica.URL}, DPoP: true, Token: p,
 			DPoPNonce: cfg.DPoPNonce, Delegation: &target.Delegation{Actors: []string{"vulnerable-actor"}, MaxChain: 3},
+			StatusLists: &target.StatusLists{MaxStale: "5s"},
 		}},
 	}
 	suite, err := conformance.New(tgt, conformance.Options{IssuerListener: ln, KeysDir: keysDir, Only: only})

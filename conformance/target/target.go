@@ -123,6 +123,30 @@ type ResourceServer struct {
 	// Delegation, if set, says the server accepts delegated tokens (RFC
 	// 8693 act): the delegation cases run against it.
 	Delegation *Delegation `json:"delegation,omitempty"`
+	// StatusLists, if set, says the server honours Token Status Lists: the
+	// status list cases run against it.
+	StatusLists *StatusLists `json:"status_lists,omitempty"`
+}
+
+// DefaultMaxStale is how long after a revocation a status-list server is
+// taken to go on accepting the token when it says nothing.
+const DefaultMaxStale = 30 * time.Second
+
+// StatusLists is what a server that checks status lists declares.
+type StatusLists struct {
+	// MaxStale is the longest it may take to refuse a token after its
+	// entry was revoked (its refresh, and any staleness it allows), as a
+	// Go duration; "30s" if empty.
+	MaxStale string `json:"max_stale,omitempty"`
+}
+
+// Stale is MaxStale, DefaultMaxStale if empty or malformed (Validate
+// refuses a malformed one).
+func (s *StatusLists) Stale() time.Duration {
+	if d, err := time.ParseDuration(s.MaxStale); err == nil && d > 0 {
+		return d
+	}
+	return DefaultMaxStale
 }
 
 // DefaultMaxActorChain is the longest actor chain (act and the acts
@@ -296,6 +320,11 @@ func (rs *ResourceServer) validate(i int, taken map[string]bool, processes []Pro
 // validateAddressing checks how DPoP proofs address the server, and its
 // delegation settings.
 func (rs *ResourceServer) validateAddressing(i int) error {
+	if sl := rs.StatusLists; sl != nil && sl.MaxStale != "" {
+		if d, err := time.ParseDuration(sl.MaxStale); err != nil || d <= 0 || d > 10*time.Minute {
+			return invalid("resource_servers[%d].status_lists.max_stale: %q is not a duration of at most 10m (server %q)", i, sl.MaxStale, rs.Name)
+		}
+	}
 	if d := rs.Delegation; d != nil && (len(d.Actors) == 0 || slices.Contains(d.Actors, "") || d.MaxChain < 0 || d.MaxChain > 16) {
 		return invalid("resource_servers[%d].delegation: needs actors, none empty, and a max_chain of 1..16 if set (server %q)", i, rs.Name)
 	}

@@ -96,6 +96,8 @@ type Server struct {
 	hits      Hits
 	published []json.RawMessage // keys added while running
 	nonces    controlNonces
+	lists     map[string]string // status list tokens by name
+	listOrder []string          // their names, oldest first
 }
 
 // NewServer serves docs.
@@ -134,6 +136,8 @@ func NewServer(docs Documents) (*Server, error) {
 	s.mux.HandleFunc("GET "+AttackerPath, s.handleAttacker)
 	s.mux.HandleFunc("GET "+HitsPath, s.handleHits)
 	s.mux.HandleFunc("POST "+PublishPath, s.handlePublish)
+	s.mux.HandleFunc("GET "+StatusListsPath, s.handleStatusList)
+	s.mux.HandleFunc("POST "+StatusControlPath, s.handleSetStatusList)
 	return s, nil
 }
 

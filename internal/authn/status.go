@@ -148,8 +148,9 @@ func cmpOr(d, fallback time.Duration) time.Duration {
 
 // Check returns nil when ref's entry says valid, ErrRevoked or
 // ErrSuspended when it says otherwise, ErrStatus for a reference no list
-// can answer, and ErrStatusUnavailable when the list cannot be had fresh
-// enough. A cached list answers at once; a stale one is refreshed in the
+// can answer (outside the issuer, past the list, a list that does not
+// verify), and ErrStatusUnavailable when the list cannot be had fresh
+// enough from an unreachable issuer. A cached list answers at once; a stale one is refreshed in the
 // background and answers until MaxStale past its refresh.
 func (s *StatusLists) Check(ctx context.Context, ref StatusRef) error {
 	if !strings.HasPrefix(ref.URI, s.cfg.Issuer+"/") || strings.ContainsAny(ref.URI, "?#") {
@@ -201,7 +202,7 @@ func (s *StatusLists) list(ctx context.Context, uri string) (statusList, error) 
 	if wait == nil { // the last fetch failed a moment ago
 		err := c.lastErr
 		s.mu.Unlock()
-		return statusList{}, fmt.Errorf("%w: %w", ErrStatusUnavailable, err)
+		return statusList{}, failedFetch(err)
 	}
 	s.mu.Unlock()
 	select {
@@ -212,9 +213,19 @@ func (s *StatusLists) list(ctx context.Context, uri string) (statusList, error) 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c.fetchedAt.IsZero() || s.cfg.Now().Sub(c.fetchedAt) > c.fresh+s.cfg.MaxStale {
-		return statusList{}, fmt.Errorf("%w: %w", ErrStatusUnavailable, c.lastErr)
+		return statusList{}, failedFetch(c.lastErr)
 	}
 	return c.list, nil
+}
+
+// failedFetch is the error of a check with no usable list: ErrStatus (the
+// token is refused, 401) when the issuer served a list that does not
+// verify, ErrStatusUnavailable (503) when it could not be reached.
+func failedFetch(err error) error {
+	if errors.Is(err, ErrStatus) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrStatusUnavailable, err)
 }
 
 // fetch gets uri's list for c. It belongs to no request, so a caller that
@@ -287,14 +298,16 @@ func (s *StatusLists) verify(ctx context.Context, uri, raw string) (statusList, 
 		return key.Public, nil
 	}, jwt.WithValidMethods(s.cfg.Algorithms), jwt.WithSubject(uri), jwt.WithIssuedAt(), jwt.WithTimeFunc(s.cfg.Now), jwt.WithLeeway(DefaultLeeway))
 	switch {
-	case err != nil:
+	case errors.Is(err, ErrKeySetUnavailable):
 		return statusList{}, 0, fmt.Errorf("status list %s: %w", uri, err)
+	case err != nil:
+		return statusList{}, 0, fmt.Errorf("%w: status list %s: %w", ErrStatus, uri, err)
 	case claims.IssuedAt == nil || claims.List == nil:
-		return statusList{}, 0, fmt.Errorf("status list %s: no iat or status_list", uri)
+		return statusList{}, 0, fmt.Errorf("%w: status list %s: no iat or status_list", ErrStatus, uri)
 	}
 	list, err := decodeStatusList(claims.List.Bits, claims.List.Lst)
 	if err != nil {
-		return statusList{}, 0, fmt.Errorf("status list %s: %w", uri, err)
+		return statusList{}, 0, fmt.Errorf("%w: status list %s: %w", ErrStatus, uri, err)
 	}
 	fresh := s.cfg.Refresh
 	if claims.TTL != nil && *claims.TTL >= 0 && *claims.TTL < fresh.Seconds() {

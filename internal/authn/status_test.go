@@ -134,7 +134,8 @@ func TestStatusLists_Entries(t *testing.T) {
 }
 
 // A list the issuer did not sign for that URI, or no longer valid, never
-// answers: the check fails closed, and no revoked token becomes valid.
+// answers: the check fails closed (ErrStatus, 401), and no revoked token
+// becomes valid.
 func TestStatusLists_RefusesBadLists(t *testing.T) {
 	_, other, _ := ed25519.GenerateKey(rand.Reader)
 	for name, tamper := range map[string]func(l *statusIssuer){
@@ -165,8 +166,10 @@ func TestStatusLists_RefusesBadLists(t *testing.T) {
 			l.set(1, authn.StatusInvalid)
 			tamper(l)
 			s := l.lists(t, time.Minute)
-			require.ErrorIs(t, s.Check(context.Background(), ref(l, 1)), authn.ErrStatusUnavailable)
-			require.ErrorIs(t, s.Check(context.Background(), ref(l, 0)), authn.ErrStatusUnavailable)
+			// Refused as the token's fault (401), not the service's: the
+			// issuer answered, with a list that cannot be trusted.
+			require.ErrorIs(t, s.Check(context.Background(), ref(l, 1)), authn.ErrStatus)
+			require.ErrorIs(t, s.Check(context.Background(), ref(l, 0)), authn.ErrStatus)
 		})
 	}
 }

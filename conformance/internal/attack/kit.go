@@ -33,6 +33,10 @@ type Kit struct {
 	Hits func(ctx context.Context) (testissuer.Hits, error)
 	// Publish adds a key to the trusted JWKS; nil without the test issuer.
 	Publish func(ctx context.Context, k jwk.Key) error
+	// SetStatusList makes the test issuer serve token (a status list token
+	// the suite signed) at testissuer.StatusListsPath + name; nil without
+	// the test issuer.
+	SetStatusList func(ctx context.Context, name, token string) error
 	// Restart restarts a process the suite started; nil when it started none.
 	Restart func(ctx context.Context, process string) error
 	Client  *http.Client

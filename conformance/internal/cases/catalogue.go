@@ -14,7 +14,7 @@ import (
 // Categories, in report order.
 var Categories = []string{
 	"control", "mission", "audience", "issuer", "time", "signature", "key selection",
-	"type and header", "subject", "scope", "token profile", "delegation", "replay", "dpop", "format and cost", "issuer profile",
+	"type and header", "subject", "scope", "token profile", "delegation", "status list", "replay", "dpop", "format and cost", "issuer profile",
 }
 
 // The controls the catalogue's verdicts rest on.
@@ -31,7 +31,7 @@ const (
 // phase, what it rests on and where it applies.
 func Cases() []attack.Case {
 	cases := slices.Concat(controlCases(), missionCases(), audienceCases(), issuerCases(), timeCases(),
-		signatureCases(), keyCases(), headerCases(), subjectCases(), scopeCases(), profileCases(), delegationCases(), replayCases(), dpopCases(), formatCases(),
+		signatureCases(), keyCases(), headerCases(), subjectCases(), scopeCases(), profileCases(), delegationCases(), statusCases(), replayCases(), dpopCases(), formatCases(),
 		[]attack.Case{rfc6750Case})
 	for i := range cases {
 		c := &cases[i]

@@ -118,6 +118,15 @@ const (
 	ChecksAnyActor       Flaw = "accepts a chain when any of its actors is accepted"
 	ReadsMayAct          Flaw = "takes the actor from may_act when present"
 	NoChainBound         Flaw = "accepts act nested to any depth"
+
+	StatusRefusesAll         Flaw = "refuses every token with a status entry"
+	StatusNeverRefetched     Flaw = "caches a status list for ever"
+	StatusIgnoresSuspended   Flaw = "refuses only revoked entries, not suspended ones"
+	StatusFetchesAnyURI      Flaw = "fetches the status list wherever a token says"
+	StatusSkipsListSignature Flaw = "does not verify a status list's signature"
+	StatusSkipsListSub       Flaw = "does not compare a status list's sub with its URI"
+	StatusSkipsListExp       Flaw = "accepts expired status lists"
+	StatusOutOfRangeValid    Flaw = "reads an index past the list as valid"
 )
 
 // Catches maps each flaw to the suite cases that must fail because of it.
@@ -224,6 +233,14 @@ var Catches = map[Flaw][]string{
 	ChecksAnyActor:           {"ACT-06"},
 	ReadsMayAct:              {"ACT-07"},
 	NoChainBound:             {"ACT-08"},
+	StatusRefusesAll:         {"STL-01", "STL-02"},
+	StatusNeverRefetched:     {"STL-02"},
+	StatusIgnoresSuspended:   {"STL-03"},
+	StatusFetchesAnyURI:      {"STL-04"},
+	StatusSkipsListSignature: {"STL-05"},
+	StatusSkipsListSub:       {"STL-06"},
+	StatusSkipsListExp:       {"STL-07"},
+	StatusOutOfRangeValid:    {"STL-08"},
 }
 
 // ProfileCatches are the flaws of a profile's verifier: each runs against

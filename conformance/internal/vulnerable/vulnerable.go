@@ -57,6 +57,9 @@ type Config struct {
 	// Actors it accepts no delegated token.
 	Actors        []string
 	MaxActorChain int
+	// StatusLists checks tokens' status list entries (2-bit lists under
+	// Issuer, signed by its keys).
+	StatusLists bool
 	// UsedFile, if set, keeps used jtis across restarts (one per line).
 	// ReplicaMemoryNotShared is a deployment of two servers, each with its
 	// own memory; the server itself behaves correctly.
@@ -72,7 +75,8 @@ type server struct {
 	fetchedAt time.Time
 	used      map[string]bool
 	proofs    map[string]bool // used DPoP proof jtis
-	nonce     string          // the DPoP nonce it demands, with DPoPNonce
+	lists     map[string]cachedStatusList
+	nonce     string // the DPoP nonce it demands, with DPoPNonce
 }
 
 // New returns the server.
@@ -92,7 +96,7 @@ func New(cfg Config) http.Handler {
 	if cfg.Flaw == RefetchesEveryFiveMin {
 		cfg.RefreshInterval = 5 * time.Minute
 	}
-	s := &server{cfg: cfg, client: &http.Client{Timeout: 2 * time.Second}, used: map[string]bool{}, proofs: map[string]bool{},
+	s := &server{cfg: cfg, client: &http.Client{Timeout: 2 * time.Second}, used: map[string]bool{}, proofs: map[string]bool{}, lists: map[string]cachedStatusList{},
 		nonce: fmt.Sprintf("n-%d", time.Now().UnixNano())}
 	if cfg.UsedFile != "" && !s.has(ForgetsOnRestart) {
 		data, _ := os.ReadFile(cfg.UsedFile)
@@ -262,6 +266,9 @@ func (s *server) verify(ctx context.Context, token string) (map[string]any, erro
 	}
 	iss, _ := claims["iss"].(string)
 	if err := s.checkSignature(ctx, header, parts, iss); err != nil {
+		return nil, err
+	}
+	if err := s.checkStatus(ctx, claims); err != nil {
 		return nil, err
 	}
 	if s.cfg.SingleUse && !s.has(NoReplayCheck) {
