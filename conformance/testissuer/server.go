@@ -222,13 +222,8 @@ func (s *Server) Publish(keys ...jwk.Key) {
 // another process; it needs a MAC under the keys directory's control
 // token (SignControl).
 func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPublishBytes))
-	if err != nil {
-		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
-		return
-	}
-	if err := s.verifyControl(r, body, time.Now()); err != nil {
-		http.Error(w, "control request not authorised (a MAC under the keys directory's control token)", http.StatusUnauthorized)
+	body, ok := s.controlBody(w, r, maxPublishBytes)
+	if !ok {
 		return
 	}
 	var set jwk.Set
@@ -238,6 +233,21 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 	}
 	s.Publish(set.Keys...)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// controlBody reads a control request's body of at most limit bytes and
+// checks its MAC, answering the request itself when it fails.
+func (s *Server) controlBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+		return nil, false
+	}
+	if err := s.verifyControl(r, body, time.Now()); err != nil {
+		http.Error(w, "control request not authorised (a MAC under the keys directory's control token)", http.StatusUnauthorized)
+		return nil, false
+	}
+	return body, true
 }
 
 func (s *Server) handleAttacker(w http.ResponseWriter, r *http.Request) {

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"time"
 )
 
 // Status lists (draft-ietf-oauth-status-list): the suite signs each list
@@ -54,13 +53,8 @@ func (s *Server) handleStatusList(w http.ResponseWriter, r *http.Request) {
 // handleSetStatusList is SetStatusList over HTTP, for a suite whose issuer
 // runs in another process (a MAC under the control token, as publishing).
 func (s *Server) handleSetStatusList(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxStatusListBytes+4<<10))
-	if err != nil {
-		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
-		return
-	}
-	if err := s.verifyControl(r, body, time.Now()); err != nil {
-		http.Error(w, "control request not authorised (a MAC under the keys directory's control token)", http.StatusUnauthorized)
+	body, ok := s.controlBody(w, r, maxStatusListBytes+4<<10)
+	if !ok {
 		return
 	}
 	var req struct {
