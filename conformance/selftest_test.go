@@ -219,12 +219,14 @@ func runAgainstIdentity(t *testing.T, flaw vulnerable.IdentityFlaw) (failed []st
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	t.Cleanup(srv.Close)
 	h = vulnerable.NewIdentity(vulnerable.IdentityConfig{Issuer: srv.URL, Flaw: flaw, Audiences: []string{"logging-service", "notification-service"},
-		Clients:  map[string]string{"suite": "suite-secret", "careergpt-backend": "other-secret", "actor": "actor-secret"},
-		Exchange: &vulnerable.ExchangeConfig{Actor: "actor", Subject: "suite", Received: "notification-service", Audience: "logging-service", Scopes: []string{"write"}}})
+		Clients:    map[string]string{"suite": "suite-secret", "careergpt-backend": "other-secret", "actor": "actor-secret"},
+		Exchange:   &vulnerable.ExchangeConfig{Actor: "actor", Subject: "suite", Received: "notification-service", Audience: "logging-service", Scopes: []string{"write"}},
+		StatusList: true})
 	tgt := &target.Target{MaxLeeway: "1s", Identity: &target.Identity{URL: srv.URL, Issuer: srv.URL, ClientID: "suite",
 		ClientSecret: "suite-secret", OtherSubject: "careergpt-backend", ForbiddenAudience: "billing-service",
 		Exchange: &target.Exchange{ActorID: "actor", ActorSecret: "actor-secret", Received: "notification-service", Audience: "logging-service",
-			Scope: "write", WiderScope: "admin"}}}
+			Scope: "write", WiderScope: "admin"},
+		Revoke: &target.Revoke{Path: "/admin/revoke", User: "admin", Secret: vulnerable.AdminSecret}}}
 	opts := conformance.Options{KeysDir: keysDir}
 	if flaw != vulnerable.CorrectIdentity && flaw != vulnerable.ExchangesExpired {
 		opts.Skip = []string{"XCH-03"} // it waits out a token's expiry: run where it judges

@@ -183,6 +183,17 @@ type Identity struct {
 	// Exchange, if set, is how the suite tests the identity's token
 	// exchange (RFC 8693) when its metadata advertises the grant.
 	Exchange *Exchange `json:"exchange,omitempty"`
+	// Revoke, if set, is how the suite revokes one of its tokens, to see
+	// the identity's status list reflect it.
+	Revoke *Revoke `json:"revoke,omitempty"`
+}
+
+// Revoke is an identity's revocation endpoint: a POST of {"jti": …} to
+// Path (under the identity's URL) with HTTP Basic User and Secret.
+type Revoke struct {
+	Path   string `json:"path"`
+	User   string `json:"user"`
+	Secret string `json:"secret"`
 }
 
 // Exchange names a second registered client, the actor, that may exchange
@@ -345,7 +356,14 @@ func (t *Target) validateIdentity() error {
 	if id == nil {
 		return nil
 	}
-	if x := id.Exchange; x != nil && (x.ActorID == "" || x.ActorSecret == "" || x.Received == "" || x.Audience == "" || x.Received == x.Audience) {
+	if rv := id.Revoke; rv != nil && (!strings.HasPrefix(rv.Path, "/") || rv.User == "" || rv.Secret == "") {
+		return invalid("identity.revoke: an absolute path, a user and a secret are required")
+	}
+	return id.Exchange.validate()
+}
+
+func (x *Exchange) validate() error {
+	if x != nil && (x.ActorID == "" || x.ActorSecret == "" || x.Received == "" || x.Audience == "" || x.Received == x.Audience) {
 		return invalid("identity.exchange: actor_id, actor_secret, received and audience are required, received and audience different")
 	}
 	return nil

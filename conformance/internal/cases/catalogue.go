@@ -82,7 +82,7 @@ var notJWTSVID = []string{target.ProfileRFC9068, target.ProfileKubernetes}
 func IdentityCases() []attack.IdentityCase {
 	cases := identityCases()
 	at := slices.IndexFunc(cases, func(c attack.IdentityCase) bool { return c.ID == "IDP-10" })
-	return slices.Insert(cases, at, exchangeCases()...)
+	return slices.Insert(cases, at, slices.Concat(exchangeCases(), identityStatusCases())...)
 }
 
 // Catalogue is every case of both lists, as docs and reports show them.

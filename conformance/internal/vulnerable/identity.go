@@ -52,6 +52,11 @@ const (
 	NoExchangePolicy          IdentityFlaw = "lets any client exchange"
 	ExchangesForAnyAudience   IdentityFlaw = "exchanges toward any audience"
 	IgnoresActorToken         IdentityFlaw = "ignores actor_token"
+
+	StatusListWrongSub       IdentityFlaw = "signs its status list for another URI"
+	StatusListUnpublishedKey IdentityFlaw = "signs its status list with a key it does not publish"
+	StatusListSharedIndex    IdentityFlaw = "gives every token the same status entry"
+	StatusRevokeNotPublished IdentityFlaw = "acknowledges revocations its list never shows"
 )
 
 // IdentityCatches maps each identity flaw to the cases that must fail.
@@ -84,6 +89,11 @@ var IdentityCatches = map[IdentityFlaw][]string{
 	NoExchangePolicy:          {"XCH-07"},
 	ExchangesForAnyAudience:   {"XCH-08"},
 	IgnoresActorToken:         {"XCH-09"},
+
+	StatusListWrongSub:       {"XSL-01", "XSL-03"},
+	StatusListUnpublishedKey: {"XSL-01", "XSL-03"},
+	StatusListSharedIndex:    {"XSL-02"},
+	StatusRevokeNotPublished: {"XSL-03"},
 }
 
 // IdentityConfig configures an identity service. Clients maps client ids
@@ -95,6 +105,9 @@ type IdentityConfig struct {
 	Flaw      IdentityFlaw
 	// Exchange, if set, serves (and advertises) token exchange.
 	Exchange *ExchangeConfig
+	// StatusList gives every token a status list entry, and serves the
+	// list and a revocation endpoint.
+	StatusList bool
 }
 
 type identity struct {
@@ -107,17 +120,25 @@ type identity struct {
 	proofs map[string]bool        // DPoP proof jtis seen
 	// exchanged are the subject token jtis exchanged.
 	exchanged map[string]bool
+	// The status list: each token's entry, the next one, those revoked.
+	indexOf   map[string]int
+	nextIndex int
+	revoked   map[int]bool
 }
 
 // NewIdentity returns an identity service with cfg.Flaw.
 func NewIdentity(cfg IdentityConfig) http.Handler {
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	id := &identity{cfg: cfg, key: key, kid: "vulnerable-identity-key", fail: map[string][]time.Time{}, good: map[string]bool{}, proofs: map[string]bool{},
-		exchanged: map[string]bool{}}
+		exchanged: map[string]bool{}, indexOf: map[string]int{}, revoked: map[int]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", id.handleMetadata)
 	mux.HandleFunc("GET /.well-known/jwks.json", id.handleJWKS)
 	mux.HandleFunc("POST /oauth2/token", id.handleToken)
+	if cfg.StatusList {
+		mux.HandleFunc("GET "+identityListPath, id.handleStatusList)
+		mux.HandleFunc("POST /admin/revoke", id.handleRevoke)
+	}
 	return mux
 }
 
@@ -206,6 +227,9 @@ func (id *identity) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	claims := jwt.MapClaims{"iss": id.cfg.Issuer, "sub": sub, "aud": aud,
 		"iat": now.Unix(), "exp": now.Add(lifetime).Unix(), "jti": jti, "client_id": client}
+	if id.cfg.StatusList {
+		claims["status"] = id.statusFor(jti)
+	}
 	tokenType := "Bearer"
 	if jkt != "" {
 		claims["cnf"], tokenType = map[string]string{"jkt": jkt}, "DPoP"
