@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/s2sjwt/s2sjwt/identity"
+	"github.com/s2sjwt/s2sjwt/internal/database/dbtest"
 	"github.com/s2sjwt/s2sjwt/internal/runner"
 	"github.com/s2sjwt/s2sjwt/internal/testutil"
 )
@@ -114,4 +115,38 @@ func admin(t *testing.T, base, path, body string) int {
 	require.NoError(t, err)
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// TestStatusLists_IdentityHung: with Identity hung (a proxy in front of it
+// passing no bytes, as a process stopped by SIGSTOP looks), Logging uses
+// the list it holds for its ttl and STATUS_MAX_STALE more, then refuses
+// tokens pointing into it with 503; no request waits longer than one
+// list fetch's timeout meanwhile (the answers keep coming), and once
+// Identity answers again the token is accepted again.
+func TestStatusLists_IdentityHung(t *testing.T) {
+	registry, err := filepath.Abs("../../conformance/targets/local-registry.json")
+	require.NoError(t, err)
+	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePorts(t, 1)[0])
+	issuer, hang := dbtest.Hangable(t, "http://"+addr)
+	testutil.Start(t, runIdentity, "identity", map[string]string{"DATA_DIR": t.TempDir(), "IDENTITY_REGISTRY": registry,
+		"IDENTITY_ISSUER": issuer, "IDENTITY_STATUS_LIST": "true"}, "-addr", addr)
+	logging := testutil.Start(t, run, "logging", map[string]string{"DATA_DIR": t.TempDir(), "TRUSTED_ISSUER": issuer,
+		"STATUS_LISTS": "on", "STATUS_MAX_STALE": "1s"})
+	logs := logging.URL + "/v1/logs"
+	const entry = `{"message": "status list test"}`
+	tok, status := tokenOf(t, issuer, "conformance-suite", suiteSecret)
+	require.Equal(t, http.StatusOK, status)
+	status, body := testutil.Do(t, http.MethodPost, logs, tok, entry)
+	require.Equal(t, http.StatusCreated, status, body)
+
+	hang(true)
+	require.Eventually(t, func() bool {
+		status, _ := testutil.Do(t, http.MethodPost, logs, tok, entry)
+		return status == http.StatusServiceUnavailable
+	}, 40*time.Second, 100*time.Millisecond, "with its issuer hung, a token's status must not be taken on trust")
+	hang(false)
+	require.Eventually(t, func() bool {
+		status, _ := testutil.Do(t, http.MethodPost, logs, tok, entry)
+		return status == http.StatusCreated
+	}, 20*time.Second, 100*time.Millisecond, "Identity back: the list is fetched again")
 }
