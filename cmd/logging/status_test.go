@@ -37,16 +37,9 @@ func runIdentity(ctx context.Context, args []string, getenv func(string) string,
 // STATUS_MAX_STALE past the list's refresh, Logging refuses tokens that
 // point into it (503: it cannot tell), rather than accept revoked ones.
 func TestStatusLists_RevocationReachesLogging(t *testing.T) {
-	registry, err := filepath.Abs("../../conformance/targets/local-registry.json")
-	require.NoError(t, err)
 	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePorts(t, 1)[0])
 	issuer := "http://" + addr
-	idp := testutil.Start(t, runIdentity, "identity", map[string]string{"DATA_DIR": t.TempDir(), "IDENTITY_REGISTRY": registry,
-		"IDENTITY_ISSUER": issuer, "IDENTITY_STATUS_LIST": "true", "IDENTITY_ADMIN_SECRET_SHA256": identity.HashSecret(adminSecret)}, "-addr", addr)
-	logging := testutil.Start(t, run, "logging", map[string]string{"DATA_DIR": t.TempDir(), "TRUSTED_ISSUER": issuer,
-		"STATUS_LISTS": "on", "STATUS_MAX_STALE": "1s"})
-	logs := logging.URL + "/v1/logs"
-	const entry = `{"message": "status list test"}`
+	idp, logs := statusStack(t, issuer, addr)
 
 	victim, status := tokenOf(t, issuer, "conformance-suite", suiteSecret)
 	require.Equal(t, http.StatusOK, status)
@@ -84,6 +77,22 @@ func TestStatusLists_RevocationReachesLogging(t *testing.T) {
 	}, 40*time.Second, 100*time.Millisecond, "with its issuer gone, a token's status must not be taken on trust")
 	_, body = testutil.Do(t, http.MethodPost, logs, fresh, entry)
 	require.NotContains(t, body, `"id"`, "nothing stored")
+}
+
+// entry is the log entry the status tests write.
+const entry = `{"message": "status list test"}`
+
+// statusStack starts Identity on addr, known to its clients as issuer,
+// with a status list and the admin API, and Logging checking its lists
+// (STATUS_MAX_STALE 1 s); it returns Identity and Logging's /v1/logs.
+func statusStack(t *testing.T, issuer, addr string) (*testutil.Process, string) {
+	registry, err := filepath.Abs("../../conformance/targets/local-registry.json")
+	require.NoError(t, err)
+	idp := testutil.Start(t, runIdentity, "identity", map[string]string{"DATA_DIR": t.TempDir(), "IDENTITY_REGISTRY": registry,
+		"IDENTITY_ISSUER": issuer, "IDENTITY_STATUS_LIST": "true", "IDENTITY_ADMIN_SECRET_SHA256": identity.HashSecret(adminSecret)}, "-addr", addr)
+	logging := testutil.Start(t, run, "logging", map[string]string{"DATA_DIR": t.TempDir(), "TRUSTED_ISSUER": issuer,
+		"STATUS_LISTS": "on", "STATUS_MAX_STALE": "1s"})
+	return idp, logging.URL + "/v1/logs"
 }
 
 func tokenOf(t *testing.T, base, client, secret string) (string, int) {
@@ -124,16 +133,9 @@ func admin(t *testing.T, base, path, body string) int {
 // list fetch's timeout meanwhile (the answers keep coming), and once
 // Identity answers again the token is accepted again.
 func TestStatusLists_IdentityHung(t *testing.T) {
-	registry, err := filepath.Abs("../../conformance/targets/local-registry.json")
-	require.NoError(t, err)
 	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePorts(t, 1)[0])
 	issuer, hang := dbtest.Hangable(t, "http://"+addr)
-	testutil.Start(t, runIdentity, "identity", map[string]string{"DATA_DIR": t.TempDir(), "IDENTITY_REGISTRY": registry,
-		"IDENTITY_ISSUER": issuer, "IDENTITY_STATUS_LIST": "true"}, "-addr", addr)
-	logging := testutil.Start(t, run, "logging", map[string]string{"DATA_DIR": t.TempDir(), "TRUSTED_ISSUER": issuer,
-		"STATUS_LISTS": "on", "STATUS_MAX_STALE": "1s"})
-	logs := logging.URL + "/v1/logs"
-	const entry = `{"message": "status list test"}`
+	_, logs := statusStack(t, issuer, addr)
 	tok, status := tokenOf(t, issuer, "conformance-suite", suiteSecret)
 	require.Equal(t, http.StatusOK, status)
 	status, body := testutil.Do(t, http.MethodPost, logs, tok, entry)
