@@ -40,7 +40,7 @@ const (
 	// the bound on how late a revocation is seen.
 	statusListTTL = 10 * time.Second
 	// statusListCache bounds the work a flood of list requests costs: the
-	// list is built from the database at most once a second per replica.
+	// list is read, compressed and signed at most once a second per replica.
 	statusListCache = time.Second
 	// statusListLifetime is the list token's exp after its iat.
 	statusListLifetime = 5 * time.Minute
@@ -91,8 +91,12 @@ type StatusList struct {
 	mu       sync.Mutex
 	clients  map[string]byte // statuses of revoked and suspended callers
 	loadedAt time.Time
-	built    []byte // the packed list, at builtAt
-	builtAt  time.Time
+
+	// listMu guards the served list apart from the callers' statuses, so
+	// that building it never holds up a token request.
+	listMu  sync.Mutex
+	served  string // the signed list token, at builtAt
+	builtAt time.Time
 }
 
 // NewStatusList returns the list on db (which holds StatusSchema) of size
@@ -197,8 +201,11 @@ func (l *StatusList) SetClient(ctx context.Context, client string, status byte) 
 // invalidate makes the next read see this replica's own change at once.
 func (l *StatusList) invalidate() {
 	l.mu.Lock()
-	l.loadedAt, l.builtAt = time.Time{}, time.Time{}
+	l.loadedAt = time.Time{}
 	l.mu.Unlock()
+	l.listMu.Lock()
+	l.builtAt = time.Time{}
+	l.listMu.Unlock()
 }
 
 // clientStatus is client's status, read at most once a second per replica.
@@ -251,14 +258,34 @@ func (l *StatusList) tokenStatus(ctx context.Context, jti, client string) (byte,
 	return byte(st), err
 }
 
-// packed is the list as 2-bit entries, the first in the least significant
-// bits (§4.1), built at most once per statusListCache.
-func (l *StatusList) packed(ctx context.Context) ([]byte, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.built != nil && l.now().Sub(l.builtAt) < statusListCache {
-		return l.built, nil
+// token is the list as a status list token: read, packed, compressed and
+// signed (by sign, given the lst member) at most once per statusListCache,
+// so that a flood of list requests costs one build a second.
+func (l *StatusList) token(ctx context.Context, sign func(lst string) (string, error)) (string, error) {
+	l.listMu.Lock()
+	defer l.listMu.Unlock()
+	if l.served != "" && l.now().Sub(l.builtAt) < statusListCache {
+		return l.served, nil
 	}
+	list, err := l.packed(ctx)
+	if err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	zw := zlib.NewWriter(&buf)
+	_, _ = zw.Write(list)
+	_ = zw.Close()
+	raw, err := sign(base64.RawURLEncoding.EncodeToString(buf.Bytes()))
+	if err != nil {
+		return "", err
+	}
+	l.served, l.builtAt = raw, l.now()
+	return raw, nil
+}
+
+// packed reads the list as 2-bit entries, the first in the least
+// significant bits (§4.1).
+func (l *StatusList) packed(ctx context.Context) ([]byte, error) {
 	ctx, cancel := l.db.Bound(ctx)
 	defer cancel()
 	// A live token reads as its own status, or as its caller's if that is
@@ -287,11 +314,7 @@ func (l *StatusList) packed(ctx context.Context) ([]byte, error) {
 			list[idx/4] |= st << (idx % 4 * 2)
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	l.built, l.builtAt = list, l.now()
-	return list, nil
+	return list, rows.Err()
 }
 
 // statusClaim is a token's status claim (§6.1).
@@ -302,30 +325,21 @@ type statusClaim struct {
 // handleStatusList serves the list as a status list token, signed with the
 // issuer's current key (§5.1).
 func (s *server) handleStatusList(w http.ResponseWriter, r *http.Request) {
-	list, err := s.deps.Status.packed(r.Context())
-	if err != nil {
-		s.deps.Logger.Error("status list not built", "err", err)
-		http.Error(w, "status list unavailable", http.StatusServiceUnavailable)
-		return
-	}
-	var buf bytes.Buffer
-	zw := zlib.NewWriter(&buf)
-	_, _ = zw.Write(list)
-	_ = zw.Close()
-	key, err := s.deps.Keys.Signer(r.Context())
-	if err != nil {
-		http.Error(w, "status list unavailable", http.StatusServiceUnavailable)
-		return
-	}
-	now := s.now()
-	t := jwt.NewWithClaims(jwt.GetSigningMethod(key.Algorithm), jwt.MapClaims{
-		"sub": s.cfg.Issuer + StatusListPath, "iat": now.Unix(), "exp": now.Add(statusListLifetime).Unix(),
-		"ttl":         int(statusListTTL / time.Second),
-		"status_list": map[string]any{"bits": 2, "lst": base64.RawURLEncoding.EncodeToString(buf.Bytes())},
+	raw, err := s.deps.Status.token(r.Context(), func(lst string) (string, error) {
+		key, err := s.deps.Keys.Signer(r.Context())
+		if err != nil {
+			return "", err
+		}
+		now := s.now()
+		t := jwt.NewWithClaims(jwt.GetSigningMethod(key.Algorithm), jwt.MapClaims{
+			"sub": s.cfg.Issuer + StatusListPath, "iat": now.Unix(), "exp": now.Add(statusListLifetime).Unix(),
+			"ttl": int(statusListTTL / time.Second), "status_list": map[string]any{"bits": 2, "lst": lst},
+		})
+		t.Header["typ"], t.Header["kid"] = authn.StatusListType, key.ID
+		return t.SignedString(key.Signer)
 	})
-	t.Header["typ"], t.Header["kid"] = authn.StatusListType, key.ID
-	raw, err := t.SignedString(key.Signer)
 	if err != nil {
+		s.deps.Logger.Error("status list not served", "err", err)
 		http.Error(w, "status list unavailable", http.StatusServiceUnavailable)
 		return
 	}
