@@ -2,6 +2,7 @@ package identity_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -244,18 +245,27 @@ func TestTokenExchange_OnceAcrossReplicas(t *testing.T) {
 // status posts a token request and returns only its status (or 0), fit
 // for a goroutine other than the test's.
 func (e *env) status(body string, basic ...string) int {
+	status, _ := e.postQuietly(body, basic...)
+	return status
+}
+
+// postQuietly posts a token request with Basic credentials and returns
+// its status and body, or 0 and nil, failing no test: fit for a goroutine
+// other than the test's.
+func (e *env) postQuietly(body string, basic ...string) (int, []byte) {
 	req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/oauth2/token", strings.NewReader(body))
 	if err != nil {
-		return 0
+		return 0, nil
 	}
 	req.Header.Set("Content-Type", form)
 	req.SetBasicAuth(basic[0], basic[1])
 	resp, err := e.srv.Client().Do(req)
 	if err != nil {
-		return 0
+		return 0, nil
 	}
-	resp.Body.Close()
-	return resp.StatusCode
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, data
 }
 
 func (e *env) remoteKeys(tb testing.TB) authn.KeySet {

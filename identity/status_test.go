@@ -251,21 +251,11 @@ func TestStatusList_SharedAcrossReplicas(t *testing.T) {
 // tokenFor gets a client_secret_basic token for logging-service, or ""
 // (fit for a goroutine other than the test's).
 func (e *env) tokenFor(client, secret string) string {
-	req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/oauth2/token", strings.NewReader("grant_type=client_credentials&audience=logging-service"))
-	if err != nil {
-		return ""
-	}
-	req.Header.Set("Content-Type", form)
-	req.SetBasicAuth(client, secret)
-	resp, err := e.srv.Client().Do(req)
-	if err != nil {
-		return ""
-	}
-	defer resp.Body.Close()
+	_, body := e.postQuietly("grant_type=client_credentials&audience=logging-service", client, secret)
 	var tr struct {
 		AccessToken string `json:"access_token"`
 	}
-	_ = json.NewDecoder(resp.Body).Decode(&tr)
+	_ = json.Unmarshal(body, &tr)
 	return tr.AccessToken
 }
 
