@@ -128,8 +128,8 @@ func NewStatusLists(cfg StatusListsConfig) (*StatusLists, error) {
 	if len(cfg.Algorithms) == 0 {
 		cfg.Algorithms = DefaultAlgorithms
 	}
-	cfg.Refresh = cmpOr(cfg.Refresh, DefaultStatusRefresh)
-	cfg.MaxStale = cmpOr(cfg.MaxStale, DefaultStatusMaxStale)
+	cfg.Refresh = positiveOr(cfg.Refresh, DefaultStatusRefresh)
+	cfg.MaxStale = positiveOr(cfg.MaxStale, DefaultStatusMaxStale)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -139,7 +139,8 @@ func NewStatusLists(cfg StatusListsConfig) (*StatusLists, error) {
 	return &StatusLists{cfg: cfg, lists: map[string]*cachedList{}}, nil
 }
 
-func cmpOr(d, fallback time.Duration) time.Duration {
+// positiveOr is d, or fallback when d is not positive.
+func positiveOr(d, fallback time.Duration) time.Duration {
 	if d <= 0 {
 		return fallback
 	}
@@ -150,8 +151,9 @@ func cmpOr(d, fallback time.Duration) time.Duration {
 // ErrSuspended when it says otherwise, ErrStatus for a reference no list
 // can answer (outside the issuer, past the list, a list that does not
 // verify), and ErrStatusUnavailable when the list cannot be had fresh
-// enough from an unreachable issuer. A cached list answers at once; a stale one is refreshed in the
-// background and answers until MaxStale past its refresh.
+// enough from an unreachable issuer. A cached list answers at once; a
+// stale one is refreshed in the background and answers until MaxStale
+// past its refresh.
 func (s *StatusLists) Check(ctx context.Context, ref StatusRef) error {
 	if !strings.HasPrefix(ref.URI, s.cfg.Issuer+"/") || strings.ContainsAny(ref.URI, "?#") {
 		return fmt.Errorf("%w: status list %q is not under the trusted issuer", ErrStatus, ref.URI)
