@@ -89,7 +89,8 @@ func TestRun_LongLivedIssuer(t *testing.T) {
 	require.NoError(t, os.WriteFile(tgt, fmt.Appendf(nil, `{
 	  "test_issuer": {"url": %q, "ca_file": "issuer-ca.pem"},
 	  "resource_servers": [{"name": "logging", "url": %q, "method": "POST", "path": "/v1/logs",
-	    "body": {"message": "conformance"}, "audience": "logging-service", "scope": "logs:write"}]}`, issuerURL, loggingURL), 0o644))
+	    "body": {"message": "conformance"}, "audience": "logging-service", "scope": "logs:write",
+	    "status_lists": {"max_stale": "10s"}}]}`, issuerURL, loggingURL), 0o644))
 
 	startIssuer := func() *exec.Cmd {
 		return startProcess(t, nil, filepath.Join(bin, "conformance"), "issuer", "-target", tgt, "-keys", keys)
@@ -105,7 +106,8 @@ func TestRun_LongLivedIssuer(t *testing.T) {
 	waitOK(t, httpsClient, issuerURL+"/healthz")
 
 	startProcess(t, []string{"TRUSTED_ISSUER=" + issuerURL, "JWKS_URL=", "SSL_CERT_FILE=" + caFile, "DATA_DIR=" + t.TempDir(),
-		"JWKS_MIN_REFRESH=1s"}, // KEY-11 waits for refetches: keep three runs quick
+		"JWKS_MIN_REFRESH=1s", // KEY-11 waits for refetches: keep three runs quick
+		"STATUS_LISTS=on"},    // the status lists the suite hands the long-lived issuer over its control endpoint
 		filepath.Join(bin, "logging"), "-addr", loggingURL[len("http://"):])
 	waitOK(t, http.DefaultClient, loggingURL+"/healthz")
 
@@ -133,6 +135,7 @@ func TestRun_LongLivedIssuer(t *testing.T) {
 		require.Zero(t, report.Counts[conformance.Fail], "run %d:\n%s", run, text)
 		verdicts = append(verdicts, got)
 	}
+	require.Equal(t, conformance.Pass, verdicts[0]["STL-02@logging"], "status lists handed to the long-lived issuer")
 	require.Equal(t, verdicts[0], verdicts[1])
 	require.Equal(t, verdicts[0], verdicts[2])
 }
