@@ -92,11 +92,13 @@ func outcomeAttributes(err error) []attribute.KeyValue {
 }
 
 type middleware struct {
-	verifier *Verifier
-	replay   ReplayGuard
-	dpop     *DPoPConfig
-	logger   *slog.Logger
-	metrics  *Metrics
+	verifier  *Verifier
+	replay    ReplayGuard
+	dpop      *DPoPConfig
+	wimse     *WIMSEConfig
+	workloads *workloadChecker // when wimse is set
+	logger    *slog.Logger
+	metrics   *Metrics
 }
 
 // Authenticate returns middleware that admits only requests bearing a token v
@@ -109,11 +111,14 @@ func Authenticate(v *Verifier, opts ...Option) func(http.Handler) http.Handler {
 	if m.dpop != nil && (m.dpop.BaseURL == nil || m.dpop.Replay == nil) {
 		panic("authn: WithDPoP needs DPoPConfig.BaseURL and Replay")
 	}
+	if m.wimse != nil {
+		m.workloads = newWorkloadChecker(v, *m.wimse)
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			ctx, span := tracer.Start(r.Context(), "authn.Authenticate")
-			claims, raw, err := m.authenticate(r.WithContext(ctx))
+			claims, workload, raw, err := m.authenticate(r.WithContext(ctx))
 			m.metrics.decision(err, time.Since(start))
 			span.SetAttributes(outcomeAttributes(err)...) // the outcome and reason, never the token
 			span.End()
@@ -123,7 +128,13 @@ func Authenticate(v *Verifier, opts ...Option) func(http.Handler) http.Handler {
 				return
 			}
 			m.logger.Debug("token accepted", "jti", claims.ID, "sub", claims.Subject, telemetry.Attr(ctx))
-			ctx = context.WithValue(ContextWithClaims(r.Context(), claims), tokenKey{}, raw)
+			ctx = ContextWithClaims(r.Context(), claims)
+			if raw != "" {
+				ctx = context.WithValue(ctx, tokenKey{}, raw)
+			}
+			if workload != nil {
+				ctx = context.WithValue(ctx, workloadKey{}, workload)
+			}
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
@@ -135,6 +146,8 @@ func Authenticate(v *Verifier, opts ...Option) func(http.Handler) http.Handler {
 func (m *middleware) writeError(w http.ResponseWriter, err error) {
 	realm := m.verifier.Audience()
 	switch {
+	case wimseRefusal(err) && !unavailable(err):
+		writeProblem(w, err)
 	case !errors.Is(err, ErrNoToken) || m.dpop == nil:
 		WriteError(w, realm, err)
 	case m.dpop.Required:
@@ -145,19 +158,33 @@ func (m *middleware) writeError(w http.ResponseWriter, err error) {
 	}
 }
 
-func (m *middleware) authenticate(r *http.Request) (*Claims, string, error) {
+// authenticate returns the request's verified claims, its verified WIT
+// when it came with WIMSE credentials, and the access token it presented,
+// if any.
+func (m *middleware) authenticate(r *http.Request) (*Claims, *Workload, string, error) {
+	if m.wimse != nil && (r.Header.Get(WITHeader) != "" || r.Header.Get(WPTHeader) != "") {
+		return m.authenticateWorkload(r)
+	}
 	scheme, raw, err := credentials(r, m.dpop != nil)
-	if err != nil {
-		return nil, "", err
+	switch {
+	case m.wimse != nil && m.wimse.Required && err == nil && isWIT(raw):
+		return nil, nil, "", ErrWITAsBearer
+	case m.wimse != nil && m.wimse.Required:
+		return nil, nil, "", ErrWIMSERequired
+	case err != nil:
+		return nil, nil, "", err
 	}
 	claims, err := m.verifier.Verify(r.Context(), raw)
+	if errors.Is(err, ErrType) && isWIT(raw) {
+		return nil, nil, "", fmt.Errorf("%w: %w", ErrWITAsBearer, err)
+	}
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	if err := m.checkPresentation(r, scheme, raw, claims); err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
-	return claims, raw, nil
+	return claims, nil, raw, nil
 }
 
 // checkPresentation checks how a verified token came: with its DPoP proof

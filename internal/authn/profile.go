@@ -28,6 +28,9 @@ type Profile struct {
 	oneAudience bool
 	// needsJTI refuses tokens without jti.
 	needsJTI bool
+	// noAudience: the format has no aud (a WIT, whose proofs name the
+	// target), so none is checked.
+	noAudience bool
 }
 
 // The profiles that need no setting.

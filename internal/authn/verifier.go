@@ -119,9 +119,10 @@ type Claims struct {
 }
 
 // Confirmation is the cnf claim: the SHA-256 thumbprint of the key a
-// DPoP-bound token is bound to.
+// DPoP-bound token is bound to, or the key itself in a WIT.
 type Confirmation struct {
-	JKT string `json:"jkt,omitempty"`
+	JKT string          `json:"jkt,omitempty"`
+	JWK json.RawMessage `json:"jwk,omitempty"`
 }
 
 // HasScope reports whether the space-separated scope claim holds scope.
@@ -168,7 +169,6 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		})
 	}
 	opts := []jwt.ParserOption{
-		jwt.WithAudience(cfg.Audience),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(cfg.Leeway),
@@ -176,6 +176,9 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	}
 	if p.issuer {
 		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
+	}
+	if !p.noAudience {
+		opts = append(opts, jwt.WithAudience(cfg.Audience))
 	}
 	return &Verifier{cfg: cfg, profile: p, algorithms: algs, validator: jwt.NewValidator(opts...)}, nil
 }
@@ -421,9 +424,15 @@ func confirmation(value []byte) (Confirmation, error) {
 	if value[0] != '{' {
 		return c, fmt.Errorf("%w: cnf is not an object", ErrMalformed)
 	}
-	err := scanObject(value, []string{"jkt"}, func(name string, v []byte) (err error) {
-		if name == "jkt" {
+	err := scanObject(value, []string{"jkt", "jwk"}, func(name string, v []byte) (err error) {
+		switch name {
+		case "jkt":
 			c.JKT, err = jsonString(name, v)
+		case "jwk":
+			if v[0] != '{' {
+				return fmt.Errorf("%w: cnf.jwk is not an object", ErrMalformed)
+			}
+			c.JWK = slices.Clone(v)
 		}
 		return err
 	})
@@ -480,7 +489,7 @@ func (v *Verifier) validateClaims(c *Claims) error {
 	switch {
 	case c.Issuer == "" && p.issuer:
 		return fmt.Errorf("%w: no iss", ErrIssuer)
-	case len(c.Audience) == 0:
+	case len(c.Audience) == 0 && !p.noAudience:
 		return fmt.Errorf("%w: no aud", ErrAudience)
 	case len(c.Audience) > 1 && p.oneAudience:
 		return fmt.Errorf("%w: %d audiences (profile %s takes one)", ErrAudience, len(c.Audience), p.name)
