@@ -37,6 +37,10 @@ type Config struct {
 	// AdminSecretSHA256 enables POST /admin/rotate-keys for HTTP Basic
 	// "admin" with this secret. Empty disables the endpoint.
 	AdminSecretSHA256 string
+	// TrustDomain, if set, makes this issuer issue Workload Identity
+	// Tokens (WITs) to its clients, named wimse://TrustDomain/client-id
+	// (or by their SPIFFE ID): requested_token_type WITTokenType.
+	TrustDomain string
 }
 
 // Validate reports a missing or inconsistent setting.
@@ -46,6 +50,11 @@ func (c Config) Validate() error {
 	}
 	if c.Registry == nil {
 		return errors.New("identity: registry is required")
+	}
+	if c.TrustDomain != "" {
+		if _, err := authn.WorkloadIdentity(c.TrustDomain); err != nil {
+			return fmt.Errorf("identity: trust domain: %w", err)
+		}
 	}
 	if c.AdminSecretSHA256 != "" && !isSHA256Hex(c.AdminSecretSHA256) {
 		return errors.New("identity: the admin secret hash must be 64 hex digits (SHA-256)")

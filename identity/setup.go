@@ -49,6 +49,7 @@ func (s *Setup) Flags(fs *flag.FlagSet, env runner.Env) {
 	runner.DurationFlag(fs, env, &s.RotationInterval, "rotation-interval", "IDENTITY_ROTATION_INTERVAL", 24*time.Hour, "signing key lifetime")
 	runner.DurationFlag(fs, env, &s.PublishLead, "publish-lead", "IDENTITY_PUBLISH_LEAD", 2*authn.DefaultMinRefreshInterval, "how long a new key is published before it signs")
 	runner.DurationFlag(fs, env, &s.Leeway, "leeway", "LEEWAY", authn.DefaultLeeway, "clock-skew leeway for client assertions")
+	runner.StringFlag(fs, env, &s.TrustDomain, "trust-domain", "IDENTITY_TRUST_DOMAIN", "", "issue WIMSE workload identity tokens (WITs) naming clients in this trust domain; empty: none")
 	runner.StringFlag(fs, env, &s.AdminSecretSHA256, "admin-secret-sha256", "IDENTITY_ADMIN_SECRET_SHA256", "", "enables POST /admin/rotate-keys (and, with the status list, /admin/revoke, /admin/suspend, /admin/reinstate) for this secret's hash")
 	fs.BoolVar(&s.DPoPNonce, "dpop-nonce", env("IDENTITY_DPOP_NONCE", "") == "true", "require server-provided nonces in DPoP proofs (env IDENTITY_DPOP_NONCE=true)")
 	fs.BoolVar(&s.StatusList, "status-list", env("IDENTITY_STATUS_LIST", "") == "true",

@@ -163,11 +163,13 @@ func (s *server) throttled(t throttle, failure *oauthError) *oauthError {
 }
 
 func (s *server) issue(r *http.Request, req *tokenRequest) (*tokenResponse, *oauthError) {
-	switch req.grantType {
-	case "client_credentials":
-	case TokenExchangeGrant:
+	switch {
+	case req.grantType == "client_credentials" && req.exchange.requestedTokenType == WITTokenType:
+		return s.issueWIT(r, req)
+	case req.grantType == "client_credentials":
+	case req.grantType == TokenExchangeGrant:
 		return s.exchange(r, req)
-	case "":
+	case req.grantType == "":
 		return nil, badRequest("invalid_request", "grant_type is required")
 	default:
 		return nil, badRequest("unsupported_grant_type", "only client_credentials and token exchange are supported")
@@ -277,18 +279,35 @@ func (s *server) proofOfPossession(r *http.Request, client *Client, audience str
 	case len(proofs) == 0:
 		return "", nil
 	}
-	jkt, err := s.proofs.Check(r.Context(), authn.DPoPRequest{Proof: proofs[0], Method: r.Method, URL: s.tokenEndpoint})
-	switch {
-	case errors.Is(err, authn.ErrDPoPNonce):
-		return "", &oauthError{status: http.StatusBadRequest, code: "use_dpop_nonce", description: "use the DPoP-Nonce this response carries", cause: err}
-	case errors.Is(err, authn.ErrDPoPReplayed):
-		return "", invalid("DPoP proof already used", err)
-	case errors.Is(err, authn.ErrDPoPProof):
-		return "", invalid("invalid DPoP proof", err)
-	case err != nil:
+	key, oerr := s.provenKey(r, proofs[0])
+	if oerr != nil {
+		return "", oerr
+	}
+	jkt, err := jwk.Thumbprint(key.Public)
+	if err != nil {
 		return "", &oauthError{status: http.StatusInternalServerError, code: "server_error", description: "try again later", cause: err}
 	}
 	return jkt, nil
+}
+
+// provenKey checks a DPoP proof made for the token endpoint and returns
+// the key it proves the client holds.
+func (s *server) provenKey(r *http.Request, proof string) (jwk.Key, *oauthError) {
+	invalid := func(description string, cause error) *oauthError {
+		return &oauthError{status: http.StatusBadRequest, code: "invalid_dpop_proof", description: description, cause: cause}
+	}
+	key, err := s.proofs.ProvenKey(r.Context(), authn.DPoPRequest{Proof: proof, Method: r.Method, URL: s.tokenEndpoint})
+	switch {
+	case errors.Is(err, authn.ErrDPoPNonce):
+		return key, &oauthError{status: http.StatusBadRequest, code: "use_dpop_nonce", description: "use the DPoP-Nonce this response carries", cause: err}
+	case errors.Is(err, authn.ErrDPoPReplayed):
+		return key, invalid("DPoP proof already used", err)
+	case errors.Is(err, authn.ErrDPoPProof):
+		return key, invalid("invalid DPoP proof", err)
+	case err != nil:
+		return key, &oauthError{status: http.StatusInternalServerError, code: "server_error", description: "try again later", cause: err}
+	}
+	return key, nil
 }
 
 // grantScope returns the scope to grant: the requested one if every scope in

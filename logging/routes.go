@@ -29,5 +29,8 @@ func (s *server) authnOptions() []authn.Option {
 	if s.deps.DPoP != nil {
 		opts = append(opts, authn.WithDPoP(*s.deps.DPoP))
 	}
+	if s.deps.WIMSE != nil {
+		opts = append(opts, authn.WithWIMSE(*s.deps.WIMSE))
+	}
 	return opts
 }

@@ -23,7 +23,9 @@ type Deps struct {
 	Verifier *authn.Verifier
 	Store    *Store
 	// DPoP, if set, accepts DPoP-bound tokens with their proofs.
-	DPoP   *authn.DPoPConfig
+	DPoP *authn.DPoPConfig
+	// WIMSE, if set, accepts WIMSE workload credentials (WIT and WPT).
+	WIMSE  *authn.WIMSEConfig
 	Logger *slog.Logger
 	Now    func() time.Time
 }

@@ -48,7 +48,12 @@ func (s *Setup) Open(ctx context.Context, in runner.Instance) (http.Handler, io.
 		store.Close()
 		return nil, nil, err
 	}
-	h, err := NewServer(Deps{Verifier: v, Store: store, DPoP: dpop, Logger: logger})
+	wimse, err := s.WIMSEConfig(store.Proofs, in)
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	h, err := NewServer(Deps{Verifier: v, Store: store, DPoP: dpop, WIMSE: wimse, Logger: logger})
 	if err != nil {
 		store.Close()
 		return nil, nil, err

@@ -30,6 +30,9 @@ func (s *Server) routes() http.Handler {
 		if s.deps.DPoP != nil {
 			opts = append(opts, authn.WithDPoP(*s.deps.DPoP))
 		}
+		if s.deps.WIMSE != nil {
+			opts = append(opts, authn.WithWIMSE(*s.deps.WIMSE))
+		}
 		r.Use(authn.Authenticate(s.deps.Verifier, opts...))
 		r.With(authn.RequireScope(ScopeSend)).Post("/v1/notifications", s.handleSend)
 		if s.deps.ExchangeProbes && s.deps.Audit != nil {

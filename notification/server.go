@@ -49,6 +49,8 @@ type Deps struct {
 	Audit AuditLogger
 	// DPoP, if set, accepts DPoP-bound tokens with their proofs.
 	DPoP *authn.DPoPConfig
+	// WIMSE, if set, accepts WIMSE workload credentials (WIT and WPT).
+	WIMSE *authn.WIMSEConfig
 	// ExchangeProbes serves POST /v1/exchange-probes (with Audit), and puts
 	// the exchanged audit token's header and claims in each 202: for the
 	// demo only, off by default.

@@ -69,6 +69,10 @@ func (s *Setup) Open(ctx context.Context, in runner.Instance) (http.Handler, io.
 		db.Close()
 		return nil, nil, err
 	}
+	if deps.WIMSE, err = s.WIMSEConfig(deps.Replay, in); err != nil {
+		db.Close()
+		return nil, nil, err
+	}
 	if s.IdentityURL != "" && s.LoggingURL != "" {
 		key, signer, err := tokenclient.LoadOrCreateKey(filepath.Join(s.DataDir, "client-key.pem"), jwk.EdDSA)
 		if err != nil {

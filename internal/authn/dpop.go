@@ -50,7 +50,7 @@ func (v *Verifier) VerifyDPoP(ctx context.Context, claims *Claims, r DPoPRequest
 		return fmt.Errorf("%w: no access token to bind the proof to", ErrDPoPProof)
 	}
 	checker := ProofChecker{Replay: replay, Algorithms: v.algorithms, Leeway: v.cfg.Leeway, Now: v.cfg.Now, MaxSize: v.cfg.MaxTokenSize}
-	_, err := checker.check(ctx, r, func(jkt string) error {
+	_, _, err := checker.check(ctx, r, func(jkt string) error {
 		if jkt != claims.Confirmation.JKT {
 			return fmt.Errorf("%w: proof key %s, token bound to %s", ErrDPoPBinding, jkt, claims.Confirmation.JKT)
 		}
@@ -81,53 +81,62 @@ type ProofChecker struct {
 // leeway in the future; a single-use jti; and, when r.AccessToken is set,
 // ath its SHA-256.
 func (p ProofChecker) Check(ctx context.Context, r DPoPRequest) (jkt string, err error) {
-	return p.check(ctx, r, nil)
+	_, jkt, err = p.check(ctx, r, nil)
+	return jkt, err
+}
+
+// ProvenKey is Check returning the proof's key itself, with its alg: the
+// key an issuer binds a credential to by value (a WIT's cnf.jwk).
+func (p ProofChecker) ProvenKey(ctx context.Context, r DPoPRequest) (jwk.Key, error) {
+	key, _, err := p.check(ctx, r, nil)
+	return key, err
 }
 
 // check is Check with bind, run on the key's thumbprint before the jti is
 // spent, so a proof for another key does not use up its jti.
-func (p ProofChecker) check(ctx context.Context, r DPoPRequest, bind func(jkt string) error) (string, error) {
+func (p ProofChecker) check(ctx context.Context, r DPoPRequest, bind func(jkt string) error) (jwk.Key, string, error) {
+	var none jwk.Key
 	if p.Replay == nil {
-		return "", fmt.Errorf("%w: no replay store", errUnavailable)
+		return none, "", fmt.Errorf("%w: no replay store", errUnavailable)
 	}
 	p = p.withDefaults()
 	if len(r.Proof) > p.MaxSize || strings.Count(r.Proof, ".") != 2 {
-		return "", fmt.Errorf("%w: not a compact JWS of at most %d bytes", ErrDPoPProof, p.MaxSize)
+		return none, "", fmt.Errorf("%w: not a compact JWS of at most %d bytes", ErrDPoPProof, p.MaxSize)
 	}
 	headerB64, rest, _ := strings.Cut(r.Proof, ".")
 	payloadB64, sigB64, _ := strings.Cut(rest, ".")
 
 	alg, key, err := proofHeader(headerB64, p.Algorithms)
 	if err != nil {
-		return "", err
+		return none, "", err
 	}
 	pc, err := proofClaims(payloadB64)
 	if err != nil {
-		return "", err
+		return none, "", err
 	}
 	if err := p.matches(pc, r); err != nil {
-		return "", err
+		return none, "", err
 	}
 	sig, err := b64.DecodeString(sigB64)
 	if err != nil {
-		return "", fmt.Errorf("%w: signature encoding", ErrDPoPProof)
+		return none, "", fmt.Errorf("%w: signature encoding", ErrDPoPProof)
 	}
 	if err := jwt.GetSigningMethod(alg).Verify(r.Proof[:len(headerB64)+1+len(payloadB64)], sig, key.Public); err != nil {
-		return "", fmt.Errorf("%w: signature: %w", ErrDPoPProof, err)
+		return none, "", fmt.Errorf("%w: signature: %w", ErrDPoPProof, err)
 	}
 	jkt, err := jwk.Thumbprint(key.Public)
 	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrDPoPProof, err)
+		return none, "", fmt.Errorf("%w: %w", ErrDPoPProof, err)
 	}
 	if bind != nil {
 		if err := bind(jkt); err != nil {
-			return "", err
+			return none, "", err
 		}
 	}
 	if err := p.spend(ctx, jkt, pc); err != nil {
-		return "", err
+		return none, "", err
 	}
-	return jkt, nil
+	return key, jkt, nil
 }
 
 func (p ProofChecker) withDefaults() ProofChecker {

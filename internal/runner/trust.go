@@ -41,6 +41,10 @@ type ResourceServer struct {
 	// long past its refresh a list is used while the issuer is down.
 	StatusLists    string
 	StatusMaxStale time.Duration
+	// WIMSE is WIMSEOff (the default), WIMSEOptional or WIMSERequired:
+	// whether WIMSE workload credentials (WIT and WPT) of TrustDomain are
+	// accepted, or demanded.
+	WIMSE string
 }
 
 // ActorList is rs.Actors as a list.
@@ -94,16 +98,53 @@ func (rs ResourceServer) DPoPConfig(replay authn.ReplayGuard, in Instance) (*aut
 	default:
 		return nil, fmt.Errorf("DPOP=%q: want off, optional or required", rs.DPoP)
 	}
+	base, err := rs.publicURL(in)
+	if err != nil {
+		return nil, err
+	}
+	return &authn.DPoPConfig{Replay: replay, Required: rs.DPoP == DPoPRequired, BaseURL: base}, nil
+}
+
+// WIMSE modes of a resource server.
+const (
+	WIMSEOff      = "off"
+	WIMSEOptional = "optional"
+	WIMSERequired = "required"
+)
+
+// WIMSEConfig is the middleware's WIMSE configuration for rs.WIMSE, or nil
+// when it is off; proofs are remembered in replay, and their aud must name
+// rs.PublicURL, or else the instance's own URL.
+func (rs ResourceServer) WIMSEConfig(replay authn.ReplayGuard, in Instance) (*authn.WIMSEConfig, error) {
+	switch rs.WIMSE {
+	case "", WIMSEOff:
+		return nil, nil
+	case WIMSEOptional, WIMSERequired:
+	default:
+		return nil, fmt.Errorf("WIMSE=%q: want off, optional or required", rs.WIMSE)
+	}
+	if _, err := authn.WorkloadIdentity(rs.TrustDomain); err != nil {
+		return nil, fmt.Errorf("WIMSE=%s needs TRUST_DOMAIN: %w", rs.WIMSE, err)
+	}
+	base, err := rs.publicURL(in)
+	if err != nil {
+		return nil, err
+	}
+	return &authn.WIMSEConfig{Replay: replay, Required: rs.WIMSE == WIMSERequired, BaseURL: base, TrustDomain: rs.TrustDomain}, nil
+}
+
+// publicURL is rs.PublicURL, or the instance's URL, as proofs name it.
+func (rs ResourceServer) publicURL(in Instance) (*url.URL, error) {
 	public := cmp.Or(rs.PublicURL, in.URL)
 	base, err := url.Parse(public)
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" || strings.Trim(base.Path, "/") != "" || base.RawQuery != "" {
 		return nil, fmt.Errorf("PUBLIC_URL=%q: want scheme://host[:port], as clients address this service", public)
 	}
 	base.Path = ""
-	return &authn.DPoPConfig{Replay: replay, Required: rs.DPoP == DPoPRequired, BaseURL: base}, nil
+	return base, nil
 }
 
-// Flags registers TRUSTED_ISSUER, JWKS_URL, LEEWAY, DPOP and PUBLIC_URL.
+// Flags registers every setting of ResourceServer.
 func (rs *ResourceServer) Flags(fs *flag.FlagSet, env Env) {
 	StringFlag(fs, env, &rs.Issuer, "issuer", "TRUSTED_ISSUER", "http://127.0.0.1:9001", "the one issuer whose tokens are accepted")
 	StringFlag(fs, env, &rs.JWKSURL, "jwks-url", "JWKS_URL", "", "issuer's JWKS; discovered from its RFC 8414 metadata when empty")
@@ -113,7 +154,8 @@ func (rs *ResourceServer) Flags(fs *flag.FlagSet, env Env) {
 	StringFlag(fs, env, &rs.DPoP, "dpop", "DPOP", DPoPOptional, "DPoP-bound tokens (RFC 9449): off, optional or required")
 	StringFlag(fs, env, &rs.PublicURL, "public-url", "PUBLIC_URL", "", "this service's URL as clients address it, which DPoP proofs must name (default: the listen address on loopback)")
 	StringFlag(fs, env, &rs.Profile, "token-profile", "TOKEN_PROFILE", "rfc9068", "token format accepted: rfc9068 (access tokens), jwt-svid (SPIFFE, with TRUST_DOMAIN) or kubernetes (service-account tokens)")
-	StringFlag(fs, env, &rs.TrustDomain, "trust-domain", "TRUST_DOMAIN", "", "the SPIFFE trust domain whose JWT-SVIDs are accepted (TOKEN_PROFILE=jwt-svid)")
+	StringFlag(fs, env, &rs.TrustDomain, "trust-domain", "TRUST_DOMAIN", "", "the trust domain whose workloads are accepted: their JWT-SVIDs (TOKEN_PROFILE=jwt-svid) and WITs (WIMSE)")
+	StringFlag(fs, env, &rs.WIMSE, "wimse", "WIMSE", WIMSEOff, "WIMSE workload credentials (Workload-Identity-Token and Workload-Proof-Token): off, optional or required")
 	DurationFlag(fs, env, &rs.MaxLifetime, "max-token-lifetime", "MAX_TOKEN_LIFETIME", authn.DefaultMaxLifetime, "tokens whose exp lies further ahead are refused")
 	StringFlag(fs, env, &rs.Actors, "accepted-actors", "ACCEPTED_ACTORS", "", "comma-separated clients accepted acting for a token's sub (RFC 8693 act); none: delegated tokens are refused")
 	StringFlag(fs, env, &rs.StatusLists, "status-lists", "STATUS_LISTS", "off", "on: refuse tokens their issuer's status list marks revoked or suspended (draft-ietf-oauth-status-list)")

@@ -50,14 +50,18 @@ type Client struct {
 	// prove possession of (RFC 9449 §5): their tokens are bound to it and
 	// useless without a proof from it (see Proof).
 	DPoPKey crypto.Signer
+	// WorkloadKey is the key a WIMSE workload identity token is issued
+	// for (Request.WIT): its WPTs are signed with it (see WorkloadProof).
+	WorkloadKey crypto.Signer
 }
 
-// Token is an issued access token.
+// Token is an issued access token, or a workload identity token.
 type Token struct {
 	AccessToken string
 	ExpiresAt   time.Time
 	Scope       string
-	// Type is "Bearer", or "DPoP" for a token bound to Client.DPoPKey.
+	// Type is "Bearer", "DPoP" for a token bound to Client.DPoPKey, or
+	// "WIT" for a workload identity token.
 	Type string
 }
 
@@ -81,6 +85,10 @@ type Request struct {
 	// DPoP binds the token to Client.DPoPKey (RFC 9449): the request
 	// carries a proof, and the token works only with proofs from that key.
 	DPoP bool
+	// WIT asks for a WIMSE workload identity token for Client.WorkloadKey
+	// instead of an access token (Audience and Scope unset): who this
+	// client is, for WPTs to prove request by request.
+	WIT bool
 	// subjectToken, set by Exchange, makes the request a token exchange.
 	subjectToken string
 }
@@ -92,6 +100,10 @@ func (r Request) form(assertion string) url.Values {
 		"audience":              {r.Audience},
 		"client_assertion_type": {JWTBearerAssertion},
 		"client_assertion":      {assertion},
+	}
+	if r.WIT {
+		form.Del("audience")
+		form.Set("requested_token_type", WITTokenType)
 	}
 	if r.subjectToken != "" {
 		form.Set("grant_type", TokenExchangeGrant)
@@ -111,6 +123,9 @@ func (r Request) form(assertion string) url.Values {
 const (
 	TokenExchangeGrant = "urn:ietf:params:oauth:grant-type:token-exchange"
 	AccessTokenType    = "urn:ietf:params:oauth:token-type:access_token"
+	// WITTokenType asks Identity for a workload identity token
+	// (docs/contract.md): no URN is registered for one yet.
+	WITTokenType = "urn:s2sjwt:params:oauth:token-type:wit"
 )
 
 // Exchange asks for a token toward r.Audience on behalf of the caller
@@ -127,7 +142,7 @@ func (c *Client) Exchange(ctx context.Context, subjectToken string, r Request) (
 func (c *Client) Token(ctx context.Context, r Request) (*Token, error) {
 	tok, nonce, err := c.token(ctx, r, "")
 	var terr *Error
-	if errors.As(err, &terr) && terr.Code == "use_dpop_nonce" && nonce != "" && r.DPoP {
+	if errors.As(err, &terr) && terr.Code == "use_dpop_nonce" && nonce != "" && (r.DPoP || r.WIT) {
 		tok, _, err = c.token(ctx, r, nonce)
 	}
 	return tok, err
@@ -135,6 +150,12 @@ func (c *Client) Token(ctx context.Context, r Request) (*Token, error) {
 
 func (c *Client) token(ctx context.Context, r Request, nonce string) (*Token, string, error) {
 	now := c.now()
+	switch {
+	case r.DPoP && c.DPoPKey == nil:
+		return nil, "", errors.New("tokenclient: a DPoP token needs Client.DPoPKey")
+	case r.WIT && c.WorkloadKey == nil:
+		return nil, "", errors.New("tokenclient: a workload identity token needs Client.WorkloadKey")
+	}
 	assertion, err := c.assertion(now)
 	if err != nil {
 		return nil, "", err
@@ -144,11 +165,8 @@ func (c *Client) token(ctx context.Context, r Request, nonce string) (*Token, st
 		return nil, "", fmt.Errorf("tokenclient: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if r.DPoP {
-		if c.DPoPKey == nil {
-			return nil, "", errors.New("tokenclient: a DPoP token needs Client.DPoPKey")
-		}
-		p, err := proof(c.DPoPKey, http.MethodPost, c.TokenURL, "", nonce, now)
+	if proofKey := c.proofKey(r); proofKey != nil {
+		p, err := proof(proofKey, http.MethodPost, c.TokenURL, "", nonce, now)
 		if err != nil {
 			return nil, "", err
 		}
@@ -174,14 +192,28 @@ func (c *Client) token(ctx context.Context, r Request, nonce string) (*Token, st
 		ExpiresIn   int    `json:"expires_in"`
 		Scope       string `json:"scope"`
 	}
-	wantType := "Bearer"
-	if r.DPoP {
-		wantType = "DPoP"
+	wantType, kind := "Bearer", "Bearer"
+	switch {
+	case r.WIT:
+		wantType, kind = "N_A", "WIT" // RFC 8693 §2.2.1: not an access token
+	case r.DPoP:
+		wantType, kind = "DPoP", "DPoP"
 	}
 	if err := json.Unmarshal(body, &tr); err != nil || tr.AccessToken == "" || !strings.EqualFold(tr.TokenType, wantType) {
 		return nil, "", fmt.Errorf("tokenclient: malformed token response (want a %s token)", wantType)
 	}
-	return &Token{AccessToken: tr.AccessToken, ExpiresAt: now.Add(time.Duration(tr.ExpiresIn) * time.Second), Scope: tr.Scope, Type: wantType}, "", nil
+	return &Token{AccessToken: tr.AccessToken, ExpiresAt: now.Add(time.Duration(tr.ExpiresIn) * time.Second), Scope: tr.Scope, Type: kind}, "", nil
+}
+
+// proofKey is the key r's token request proves possession of, if any.
+func (c *Client) proofKey(r Request) crypto.Signer {
+	switch {
+	case r.WIT:
+		return c.WorkloadKey
+	case r.DPoP:
+		return c.DPoPKey
+	}
+	return nil
 }
 
 // Authorize puts tok on req: as a bearer token, or, for a DPoP token, with
@@ -205,6 +237,59 @@ func Authorize(req *http.Request, tok *Token, key crypto.Signer) error {
 	return nil
 }
 
+// WPTLifetime is how long a WPT this package signs is valid: long enough
+// for one request to arrive, well within a verifier's bound
+// (authn.WPTMaxLifetime).
+const WPTLifetime = 30 * time.Second
+
+// AuthorizeWorkload puts WIMSE credentials on req: wit in the
+// Workload-Identity-Token header, a WPT signed by key for this very
+// request, and tok, if any, as a bearer token the WPT names (ath).
+func AuthorizeWorkload(req *http.Request, wit *Token, key crypto.Signer, tok *Token) error {
+	target := *req.URL
+	target.RawQuery, target.Fragment = "", ""
+	accessToken := ""
+	if tok != nil {
+		accessToken = tok.AccessToken
+		req.Header.Set("Authorization", "Bearer "+accessToken)
+	}
+	wpt, err := WorkloadProof(key, target.String(), wit.AccessToken, accessToken, time.Now())
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Workload-Identity-Token", wit.AccessToken)
+	req.Header.Set("Workload-Proof-Token", wpt)
+	return nil
+}
+
+// WorkloadProof returns a WPT (draft-ietf-wimse-wpt-01) by key, the WIT's
+// key, for one request to target (its URI without query or fragment):
+// aud target, a short exp, a fresh jti, wth the WIT's hash and, when an
+// access token rides along, ath its hash.
+func WorkloadProof(key crypto.Signer, target, wit, accessToken string, now time.Time) (string, error) {
+	alg, err := jwk.AlgorithmFor(key.Public())
+	if err != nil {
+		return "", err
+	}
+	claims := jwt.MapClaims{"aud": target, "iat": now.Unix(), "exp": now.Add(WPTLifetime).Unix(), "jti": randomID(), "wth": tokenHash(wit)}
+	if accessToken != "" {
+		claims["ath"] = tokenHash(accessToken)
+	}
+	t := jwt.NewWithClaims(jwt.GetSigningMethod(alg), claims)
+	t.Header["typ"] = "wpt+jwt"
+	wpt, err := t.SignedString(key)
+	if err != nil {
+		return "", fmt.Errorf("tokenclient: sign WPT: %w", err)
+	}
+	return wpt, nil
+}
+
+// tokenHash is the base64url SHA-256 of a token: a proof's ath or wth.
+func tokenHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
 // Proof returns a DPoP proof (RFC 9449 §4.2) by key for one request: method
 // and target URL, and, when presenting a token, its hash (ath).
 func Proof(key crypto.Signer, method, target, accessToken string, now time.Time) (string, error) {
@@ -223,8 +308,7 @@ func proof(key crypto.Signer, method, target, accessToken, nonce string, now tim
 	}
 	claims := jwt.MapClaims{"jti": randomID(), "htm": method, "htu": target, "iat": now.Unix()}
 	if accessToken != "" {
-		sum := sha256.Sum256([]byte(accessToken))
-		claims["ath"] = base64.RawURLEncoding.EncodeToString(sum[:])
+		claims["ath"] = tokenHash(accessToken)
 	}
 	if nonce != "" {
 		claims["nonce"] = nonce
