@@ -1,6 +1,7 @@
 package conformance_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -81,12 +82,13 @@ func runAgainstServer(t *testing.T, o serverOpts, alg string, only ...string) (f
 	issuerURL := "http://" + ln.Addr().String()
 	// Single-use, except where the flaw is in proof replay: a token's own
 	// replay would hide it (DPOP-09 is not applicable on single-use servers).
-	singleUse := flaw != vulnerable.DPoPNoProofReplayCheck
+	singleUse := flaw != vulnerable.DPoPNoProofReplayCheck && flaw != vulnerable.WPTNoReplayCheck
 	cfg := vulnerable.Config{
 		Issuer: issuerURL, JWKSURL: issuerURL + testissuer.JWKSPath, Audience: "vulnerable-service",
 		Scope: "write", SingleUse: singleUse, Flaw: flaw, RefreshInterval: time.Second, DPoP: true,
 		Profile: p.Profile, TrustDomain: p.TrustDomain, Namespace: p.Namespace, ServiceAccount: p.ServiceAccount, OnlySubject: p.OnlySubject,
 		DPoPNonce: o.nonce, Algorithms: o.algorithms, Actors: []string{"vulnerable-actor"}, MaxActorChain: 3, StatusLists: true,
+		WIMSE: cmp.Or(p.TrustDomain, "vulnerable.test"),
 	}
 	if p.Profile == target.ProfileJWTSVID {
 		cfg.JWKSURL = issuerURL + testissuer.BundlePath
@@ -108,7 +110,7 @@ func runAgainstServer(t *testing.T, o serverOpts, alg string, only ...string) (f
 			Name: "vulnerable", URL: srv.URL, Method: http.MethodPost, Path: "/", Body: json.RawMessage(`{}`),
 			Audience: "vulnerable-service", Scope: "write", SingleUse: singleUse, Replicas: []string{replica.URL}, DPoP: true, Token: p,
 			DPoPNonce: cfg.DPoPNonce, Delegation: &target.Delegation{Actors: []string{"vulnerable-actor"}, MaxChain: 3},
-			StatusLists: &target.StatusLists{MaxStale: "5s"},
+			StatusLists: &target.StatusLists{MaxStale: "5s"}, WIMSE: &target.WIMSE{TrustDomain: cfg.WIMSE},
 		}},
 	}
 	suite, err := conformance.New(tgt, conformance.Options{IssuerListener: ln, KeysDir: keysDir, Only: only})

@@ -126,6 +126,17 @@ type ResourceServer struct {
 	// StatusLists, if set, says the server honours Token Status Lists: the
 	// status list cases run against it.
 	StatusLists *StatusLists `json:"status_lists,omitempty"`
+	// WIMSE, if set, says the server accepts WIMSE workload credentials
+	// (a Workload-Identity-Token and its Workload-Proof-Token) beside
+	// bearer tokens: the wimse cases run against it.
+	WIMSE *WIMSE `json:"wimse,omitempty"`
+}
+
+// WIMSE is what a server accepting WIMSE workload credentials declares.
+type WIMSE struct {
+	// TrustDomain is the trust domain whose workloads it accepts: the
+	// suite's WITs name wimse://TRUST_DOMAIN/<the token's client>.
+	TrustDomain string `json:"trust_domain"`
 }
 
 // DefaultMaxStale is how long after a revocation a status-list server is
@@ -335,6 +346,9 @@ func (rs *ResourceServer) validateAddressing(i int) error {
 		if d, err := time.ParseDuration(sl.MaxStale); err != nil || d <= 0 || d > 10*time.Minute {
 			return invalid("resource_servers[%d].status_lists.max_stale: %q is not a duration of at most 10m (server %q)", i, sl.MaxStale, rs.Name)
 		}
+	}
+	if w := rs.WIMSE; w != nil && !trustDomainName.MatchString(w.TrustDomain) {
+		return invalid("resource_servers[%d].wimse.trust_domain: %q is not a trust domain (lower-case letters, digits, '.', '-', '_') (server %q)", i, w.TrustDomain, rs.Name)
 	}
 	if d := rs.Delegation; d != nil && (len(d.Actors) == 0 || slices.Contains(d.Actors, "") || d.MaxChain < 0 || d.MaxChain > 16) {
 		return invalid("resource_servers[%d].delegation: needs actors, none empty, and a max_chain of 1..16 if set (server %q)", i, rs.Name)

@@ -167,6 +167,9 @@ type Attempt struct {
 	Query               string // appended to the URL, for tokens in the wrong place
 	DPoP                string // a DPoP proof header, if any
 	SecondDPoP          string // another DPoP header, if any
+	// WIT and WPT are WIMSE headers, if any; SecondWPT another
+	// Workload-Proof-Token header.
+	WIT, WPT, SecondWPT string
 }
 
 func Bearer(label, token string) Attempt {
@@ -180,7 +183,10 @@ type Observation struct {
 	Challenge string `json:"www_authenticate,omitempty"`
 	// Nonce is the DPoP-Nonce the server sent (RFC 9449 §9), if any.
 	Nonce string `json:"dpop_nonce,omitempty"`
-	Error string `json:"error,omitempty"`
+	// ContentType is the answer's media type, for refusals whose form a
+	// case judges (RFC 9457 problem details).
+	ContentType string `json:"content_type,omitempty"`
+	Error       string `json:"error,omitempty"`
 }
 
 type Verdict struct {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -247,6 +248,14 @@ func (e *Kit) request(ctx context.Context, rs *target.ResourceServer, base strin
 	if a.SecondDPoP != "" {
 		req.Header.Add("DPoP", a.SecondDPoP)
 	}
+	for name, value := range map[string]string{"Workload-Identity-Token": a.WIT, "Workload-Proof-Token": a.WPT} {
+		if value != "" {
+			req.Header.Set(name, value)
+		}
+	}
+	if a.SecondWPT != "" {
+		req.Header.Add("Workload-Proof-Token", a.SecondWPT)
+	}
 	return req, nil
 }
 
@@ -259,6 +268,9 @@ func observe(obs Observation, resp *http.Response, data []byte) Observation {
 	}
 	if obs.Nonce = resp.Header.Get("DPoP-Nonce"); len(obs.Nonce) > maxNonceBytes {
 		obs.Nonce = obs.Nonce[:maxNonceBytes]
+	}
+	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err == nil && obs.Status >= 400 && len(mt) <= maxNonceBytes {
+		obs.ContentType = mt
 	}
 	if obs.Status >= 300 {
 		obs.Error = serverReason(obs.Challenge, data)

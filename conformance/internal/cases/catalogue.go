@@ -14,7 +14,7 @@ import (
 // Categories, in report order.
 var Categories = []string{
 	"control", "mission", "audience", "issuer", "time", "signature", "key selection",
-	"type and header", "subject", "scope", "token profile", "delegation", "status list", "replay", "dpop", "format and cost", "issuer profile",
+	"type and header", "subject", "scope", "token profile", "delegation", "status list", "replay", "dpop", "wimse", "format and cost", "issuer profile",
 }
 
 // The controls the catalogue's verdicts rest on.
@@ -31,7 +31,7 @@ const (
 // phase, what it rests on and where it applies.
 func Cases() []attack.Case {
 	cases := slices.Concat(controlCases(), missionCases(), audienceCases(), issuerCases(), timeCases(),
-		signatureCases(), keyCases(), headerCases(), subjectCases(), scopeCases(), profileCases(), delegationCases(), statusCases(), replayCases(), dpopCases(), formatCases(),
+		signatureCases(), keyCases(), headerCases(), subjectCases(), scopeCases(), profileCases(), delegationCases(), statusCases(), replayCases(), dpopCases(), wimseCases(), formatCases(),
 		[]attack.Case{rfc6750Case})
 	for i := range cases {
 		c := &cases[i]
@@ -44,8 +44,17 @@ func Cases() []attack.Case {
 		case c.Category == "control":
 			c.Phase = attack.Control
 		}
-		if c.Phase == attack.Attack && c.ID != dpopControlID {
+		if c.Phase == attack.Attack && c.ID != dpopControlID && c.ID != wimseControlID {
 			c.RestsOn = append(c.RestsOn, baseControlID)
+		}
+		if c.Category == "wimse" {
+			if c.ID != wimseControlID {
+				c.RestsOn = append(c.RestsOn, wimseControlID)
+			}
+			c.Applies = allOf(wimseOnly, c.Applies)
+			// A service account (system:serviceaccount:NS:NAME) is no
+			// workload URI's path: a WIT cannot name it.
+			c.Profiles = notKubernetes
 		}
 		if c.Category == "dpop" {
 			if c.ID != dpopControlID {
@@ -73,7 +82,10 @@ var narrowed = map[string][]string{
 	"CTRL-02": notJWTSVID, "CTRL-05": notJWTSVID, "CTRL-09": notJWTSVID,
 }
 
-var notJWTSVID = []string{target.ProfileRFC9068, target.ProfileKubernetes}
+var (
+	notJWTSVID    = []string{target.ProfileRFC9068, target.ProfileKubernetes}
+	notKubernetes = []string{target.ProfileRFC9068, target.ProfileJWTSVID}
+)
 
 // IdentityCases returns the issuer-profile cases, run once against the
 // target's identity service.

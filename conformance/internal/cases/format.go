@@ -292,7 +292,9 @@ func judgeChallenges(results []attack.Result) attack.Verdict {
 	var example string
 	var obs []attack.Observation
 	for _, r := range results {
-		if r.Expected != attack.Refuse || r.Category == "dpop" { // DPoP refusals carry DPoP challenges (RFC 9449 §7.1)
+		// DPoP refusals carry DPoP challenges (RFC 9449 §7.1); WIMSE ones
+		// are problem details (draft-ietf-wimse-wpt-01, WIMSE-25).
+		if r.Expected != attack.Refuse || r.Category == "dpop" || r.Category == "wimse" {
 			continue
 		}
 		for _, o := range r.Observations {

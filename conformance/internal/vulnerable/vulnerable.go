@@ -60,6 +60,9 @@ type Config struct {
 	// StatusLists checks tokens' status list entries (2-bit lists under
 	// Issuer, signed by its keys).
 	StatusLists bool
+	// WIMSE, if set, is the trust domain whose WIMSE workload credentials
+	// (WIT and WPT) it accepts beside bearer tokens.
+	WIMSE string
 	// UsedFile, if set, keeps used jtis across restarts (one per line).
 	// ReplicaMemoryNotShared is a deployment of two servers, each with its
 	// own memory; the server itself behaves correctly.
@@ -75,8 +78,10 @@ type server struct {
 	fetchedAt time.Time
 	used      map[string]bool
 	proofs    map[string]bool // used DPoP proof jtis
-	lists     map[string]cachedStatusList
-	nonce     string // the DPoP nonce it demands, with DPoPNonce
+	// workloadProofs are used WPT jtis.
+	workloadProofs map[string]bool
+	lists          map[string]cachedStatusList
+	nonce          string // the DPoP nonce it demands, with DPoPNonce
 }
 
 // New returns the server.
@@ -96,7 +101,7 @@ func New(cfg Config) http.Handler {
 	if cfg.Flaw == RefetchesEveryFiveMin {
 		cfg.RefreshInterval = 5 * time.Minute
 	}
-	s := &server{cfg: cfg, client: &http.Client{Timeout: 2 * time.Second}, used: map[string]bool{}, proofs: map[string]bool{}, lists: map[string]cachedStatusList{},
+	s := &server{cfg: cfg, client: &http.Client{Timeout: 2 * time.Second}, used: map[string]bool{}, proofs: map[string]bool{}, workloadProofs: map[string]bool{}, lists: map[string]cachedStatusList{},
 		nonce: fmt.Sprintf("n-%d", time.Now().UnixNano())}
 	if cfg.UsedFile != "" && !s.has(ForgetsOnRestart) {
 		data, _ := os.ReadFile(cfg.UsedFile)
@@ -120,6 +125,10 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
+	if s.cfg.WIMSE != "" && (r.Header.Get(witHeader) != "" || r.Header.Get(wptHeader) != "") {
+		s.serveWorkload(w, r)
+		return
+	}
 	token, dpop := "", false
 	if scheme, rest, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
 		token = strings.TrimSpace(rest)
@@ -140,6 +149,10 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.has(ServerErrorOnGarbage) && strings.Count(token, ".") != 2 {
 		http.Error(w, "index out of range", http.StatusInternalServerError)
+		return
+	}
+	if s.cfg.WIMSE != "" && s.has(WITAsBearer) && s.witAsBearer(r.Context(), token) {
+		w.WriteHeader(http.StatusNoContent)
 		return
 	}
 	claims, err := s.verify(r.Context(), token)
