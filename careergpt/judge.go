@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -35,6 +36,27 @@ func proofChecks(token, proof *TokenView) []Check {
 	return []Check{
 		{Name: "sent with a DPoP proof (the token is bound to a key)", OK: true},
 		{Name: "proof signed by the key the token is bound to (cnf.jkt)", OK: thumb == jkt},
+	}
+}
+
+// workloadChecks are what CareerGPT can tell of a WIMSE call: a WPT went
+// with the WIT, made for this request's URI, and not used before.
+func workloadChecks(wit, wpt *TokenView, target, reasonCode string) []Check {
+	if wit == nil {
+		return nil
+	}
+	if wpt == nil {
+		return []Check{{Name: "sent with a Workload-Proof-Token (the WIT alone proves nothing)", OK: false}}
+	}
+	aud, _ := wpt.Claims["aud"].(string)
+	if u, err := url.Parse(target); err == nil {
+		u.RawQuery, u.Fragment = "", ""
+		target = u.String()
+	}
+	return []Check{
+		{Name: "sent with a Workload-Proof-Token (the WIT alone proves nothing)", OK: true},
+		{Name: "WPT's aud is this request's URI " + target, OK: aud == target},
+		{Name: "WPT not used before (its jti is single-use)", OK: reasonCode != "wpt_replayed"},
 	}
 }
 

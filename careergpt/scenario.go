@@ -67,8 +67,10 @@ type Step struct {
 	// TraceID is the step's trace: every service it reached continued it.
 	TraceID string     `json:"trace_id,omitempty"`
 	Token   *TokenView `json:"token,omitempty"`
-	// Proof is the DPoP proof sent with the token, decoded, if any.
+	// Proof is the DPoP proof or WIMSE WPT sent with the token, decoded,
+	// if any; WIT the WIMSE workload identity token.
 	Proof  *TokenView `json:"proof,omitempty"`
+	WIT    *TokenView `json:"wit,omitempty"`
 	Checks []Check    `json:"checks,omitempty"`
 }
 
@@ -127,7 +129,7 @@ func (s *Server) Play(ctx context.Context, action string) (*Outcome, error) {
 		}
 	case "replay":
 		if tok := s.issueStep(ctx, out, NotificationAudience, scopeNotify, 0); tok != nil {
-			s.showAll(ctx, out, s.notificationTokenSteps(tok)[:2])
+			s.showAll(ctx, out, s.notificationTokenSteps(ctx, tok)[:2])
 		}
 	case "replay-earlier":
 		// The last Notification token already used, presented again: after a
@@ -157,12 +159,13 @@ func (s *Server) Play(ctx context.Context, action string) (*Outcome, error) {
 }
 
 func (s *Server) playScenario(ctx context.Context, out *Outcome) {
+	s.workloadIdentityStep(ctx, out)
 	loggingToken := s.issueStep(ctx, out, LoggingAudience, scopeLogsWrite, 0)
 	if loggingToken != nil {
 		s.showAll(ctx, out, s.loggingTokenSteps(loggingToken))
 	}
 	if tok := s.issueStep(ctx, out, NotificationAudience, scopeNotify, 0); tok != nil {
-		s.showAll(ctx, out, s.notificationTokenSteps(tok))
+		s.showAll(ctx, out, s.notificationTokenSteps(ctx, tok))
 	}
 	if loggingToken != nil {
 		s.exchangeProbeSteps(ctx, out, loggingToken)
@@ -274,14 +277,31 @@ func (s *Server) stolen(tok *tokenclient.Token) presentation {
 }
 
 // notificationTokenSteps are what a Notification token meets: accepted
-// once, refused when presented again, at the same replica and at another.
-func (s *Server) notificationTokenSteps(tok *tokenclient.Token) []presentation {
+// once, refused when presented again, at the same replica and at another;
+// and, where CareerGPT calls Notification with WIMSE credentials, what a
+// thief makes of the WIT and WPT it copied.
+func (s *Server) notificationTokenSteps(ctx context.Context, tok *tokenclient.Token) []presentation {
+	target := s.notificationURL() + "/v1/notifications"
+	captured, err := s.workloadFor(ctx, target)
+	if err == nil && captured != nil {
+		// The accepted request's WPT, made here so the thief's steps can
+		// replay exactly what it carried.
+		captured.wpt, err = tokenclient.WorkloadProof(captured.key, target, captured.wit, tok.AccessToken, s.deps.Now())
+	}
+	if err != nil {
+		captured = nil // the accepted step meets the same error and shows it
+	}
+	story := "CareerGPT sends a notification with a token for notification-service. Notification accepts it, " +
+		"marks its jti as used, and logs the notification to Logging on CareerGPT's behalf."
+	if captured != nil {
+		story += " Notification takes WIMSE calls only: with the token go CareerGPT's WIT and a WPT, signed by the " +
+			"WIT's key for this very request (aud its URI, wth the WIT's hash, ath the token's, a 30-second exp)."
+	}
 	steps := []presentation{{
 		Step: Step{ID: "notification-accepts", From: LaneCareerGPT, To: LaneNotification, Expect: Accepted,
 			Title: "Notification accepts its own token",
-			Story: "CareerGPT sends a notification with a token for notification-service. Notification accepts it, " +
-				"marks its jti as used, and logs the notification to Logging on CareerGPT's behalf."},
-		url: s.notificationURL() + "/v1/notifications", body: notificationBody(), cred: bearer(tok.AccessToken), receiver: NotificationAudience,
+			Story: story},
+		url: target, body: notificationBody(), cred: credential{token: tok.AccessToken, workload: captured}, receiver: NotificationAudience,
 		accepted: func(st *Step, answer []byte) { s.auditLogged(tok, st, answer) },
 		followUp: func(ctx context.Context, out *Outcome, answer []byte) {
 			var r struct {
@@ -305,7 +325,46 @@ func (s *Server) notificationTokenSteps(tok *tokenclient.Token) []presentation {
 			url: s.cfg.NotificationReplicas[1] + "/v1/notifications", body: notificationBody(), cred: bearer(tok.AccessToken), receiver: NotificationAudience,
 		})
 	}
+	if captured != nil {
+		steps = append(steps, s.workloadThiefSteps(tok, captured)...)
+	}
 	return steps
+}
+
+// workloadThiefSteps are what a thief does with a copy of CareerGPT's
+// WIMSE call to Notification (its token, WIT and WPT) and without the key
+// the WIT names: each is refused, for its own reason.
+func (s *Server) workloadThiefSteps(tok *tokenclient.Token, captured *workloadCred) []presentation {
+	target := s.notificationURL() + "/v1/notifications"
+	witAlone := &workloadCred{wit: captured.wit, noWPT: true}
+	return []presentation{{
+		Step: Step{ID: "wimse-wit-alone-refused", From: LaneCareerGPT, To: LaneNotification, Expect: Refused,
+			Title: "A copied WIT alone, without a proof",
+			Story: "A thief who copied CareerGPT's call to Notification sends its Workload Identity Token on its own. " +
+				"A WIT says who the workload is and which key it holds (cnf.jwk); it proves nothing without a " +
+				"Workload-Proof-Token signed by that key, which never left CareerGPT. Notification refuses it, 400 with problem details."},
+		url: target, body: notificationBody(), cred: credential{workload: witAlone}, receiver: NotificationAudience,
+	}, {
+		Step: Step{ID: "wimse-wit-as-bearer-refused", From: LaneCareerGPT, To: LaneNotification, Expect: Refused,
+			Title: "The WIT as a bearer token",
+			Story: "The thief puts the WIT in Authorization, as if it were an access token. A WIT is never a bearer " +
+				"token: it has no audience, and its typ (wit+jwt) tells it from one. Refused."},
+		url: target, body: notificationBody(), cred: credential{token: captured.wit, plain: true}, receiver: NotificationAudience,
+	}, {
+		Step: Step{ID: "wimse-wpt-at-logging-refused", From: LaneCareerGPT, To: LaneLogging, Expect: Refused,
+			Title: "A WPT made for Notification, replayed at Logging",
+			Story: "The thief replays the whole request (token, WIT and WPT) at Logging, which takes WIMSE credentials " +
+				"too. The WPT's aud is the URI of the Notification request it was made for, so Logging refuses it before " +
+				"it looks at the token: per request, the proof says which service it is for."},
+		url: s.cfg.LoggingURL + "/v1/logs", body: map[string]any{"message": "written by a thief"}, cred: credential{token: tok.AccessToken, workload: captured},
+		receiver: LoggingAudience,
+	}, {
+		Step: Step{ID: "wimse-wpt-replayed-refused", From: LaneCareerGPT, To: LaneNotification, Expect: Refused,
+			Title: "The copied request again, at Notification",
+			Story: "Last, the thief replays the request where everything in it is right: at Notification. A WPT's jti " +
+				"works once, so Notification refuses the second use, whatever the token."},
+		url: target, body: notificationBody(), cred: credential{token: tok.AccessToken, workload: captured}, receiver: NotificationAudience,
+	}}
 }
 
 func (s *Server) replay(tok *tokenclient.Token) presentation {
@@ -385,6 +444,36 @@ func (s *Server) issueStep(ctx context.Context, out *Outcome, audience, scope st
 		return nil
 	}
 	return tok
+}
+
+// workloadIdentityStep shows CareerGPT getting its WIMSE workload identity
+// token, where it calls Notification with one.
+func (s *Server) workloadIdentityStep(ctx context.Context, out *Outcome) {
+	if s.deps.WorkloadKey == nil {
+		return
+	}
+	st := Step{ID: "issue-workload-identity", From: LaneCareerGPT, To: LaneIdentity, Expect: Accepted, Request: "POST /oauth2/token",
+		Title: "A workload identity token (WIT)",
+		Story: "CareerGPT proves who it is as for any token and sends a DPoP proof signed by a third key of its own, " +
+			"asking for a WIT (requested_token_type). Identity signs one: typ wit+jwt, sub the workload's URI " +
+			"wimse://trust-domain/careergpt-backend, no aud, and cnf.jwk the key proved. It is not a bearer token: " +
+			"every request carries a proof (WPT) made with that key."}
+	ctx, span := tracer.Start(ctx, "step "+st.ID)
+	defer span.End()
+	st.TraceID = telemetry.TraceID(ctx)
+	wit, err := s.cached.Token(ctx, tokenclient.Request{WIT: true})
+	var terr *tokenclient.Error
+	switch {
+	case errors.As(err, &terr):
+		st.Result, st.Status, st.Reason = Refused, terr.Status, terr.Description
+	case err != nil:
+		st.Result, st.Reason = Failed, err.Error()
+	default:
+		st.Result, st.Status, st.WIT = Accepted, http.StatusOK, decodeToken(wit.AccessToken)
+		st.Detail = fmt.Sprintf("Identity signed it: sub=%v, valid for %s; CareerGPT keeps it and renews it before it expires.",
+			st.WIT.Claims["sub"], wit.ExpiresAt.Sub(s.deps.Now()).Round(time.Second))
+	}
+	s.finish(out, st)
 }
 
 func (s *Server) unknownIssuerStep(ctx context.Context, out *Outcome) {

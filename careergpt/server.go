@@ -79,9 +79,13 @@ type Deps struct {
 	// DPoPKey, if set, is a second key its Logging tokens are bound to
 	// (RFC 9449); every Logging call carries a proof from it.
 	DPoPKey crypto.Signer
-	HTTP    *http.Client
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// WorkloadKey, if set, is a third key, which Identity issues CareerGPT
+	// a WIMSE workload identity token for: every call to Notification then
+	// carries that WIT and a proof (WPT) signed by it.
+	WorkloadKey crypto.Signer
+	HTTP        *http.Client
+	Logger      *slog.Logger
+	Now         func() time.Time
 	// Sleep waits for the expiry step, or until ctx ends; tests replace it
 	// with a clock jump.
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -130,6 +134,7 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 	tokens := &tokenclient.Client{
 		TokenURL: cfg.IdentityURL + "/oauth2/token", ClientID: ClientID,
 		Key: deps.Key, Signer: deps.Signer, HTTP: deps.HTTP, Now: deps.Now, DPoPKey: deps.DPoPKey,
+		WorkloadKey: deps.WorkloadKey,
 	}
 	cached := &tokenclient.Cache{Client: tokens}
 	jwks, err := authn.NewRemoteKeySet(authn.RemoteKeySetConfig{

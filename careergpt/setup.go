@@ -22,6 +22,8 @@ import (
 type Setup struct {
 	Config
 	DataDir string
+	// WIMSE "on" calls Notification with a WIT and a WPT per request.
+	WIMSE string
 }
 
 // Flags implements runner.Service.
@@ -30,6 +32,7 @@ func (s *Setup) Flags(fs *flag.FlagSet, env runner.Env) {
 	runner.StringFlag(fs, env, &s.LoggingURL, "logging-url", "LOGGING_URL", "http://127.0.0.1:9002", "logging service")
 	runner.StringFlag(fs, env, &s.NotificationURL, "notification-url", "NOTIFICATION_URL", "http://127.0.0.1:9003", "notification service")
 	runner.StringFlag(fs, env, &s.DataDir, "data", "DATA_DIR", "data/careergpt", "directory for CareerGPT's client key")
+	runner.StringFlag(fs, env, &s.WIMSE, "wimse", "WIMSE", "off", "on: call Notification with a WIMSE workload identity token and a proof per request (Identity needs IDENTITY_TRUST_DOMAIN)")
 	runner.DurationFlag(fs, env, &s.PeerLeeway, "peer-leeway", "LEEWAY", 0, "the resource servers' clock-skew leeway (0: their default)")
 	runner.DurationFlag(fs, env, &s.PeersTimeout, "peers-timeout", "PEERS_TIMEOUT", time.Minute, "how long to wait for the other services on start")
 	fs.Func("allowed-hosts", "comma-separated host names besides loopback this API answers to (env CAREERGPT_ALLOWED_HOSTS)", func(v string) error {
@@ -65,7 +68,18 @@ func (s *Setup) Open(_ context.Context, in runner.Instance) (http.Handler, io.Cl
 	if err != nil {
 		return nil, nil, err
 	}
-	srv, err := NewServer(s.Config, Deps{Key: key, Signer: signer, DPoPKey: dpopKey, Logger: logger})
+	deps := Deps{Key: key, Signer: signer, DPoPKey: dpopKey, Logger: logger}
+	switch s.WIMSE {
+	case "on":
+		// A third: the key its WIT names, which signs a proof per request.
+		if _, deps.WorkloadKey, err = tokenclient.LoadOrCreateKey(filepath.Join(s.DataDir, "wimse-key.pem"), jwk.EdDSA); err != nil {
+			return nil, nil, err
+		}
+	case "off", "":
+	default:
+		return nil, nil, fmt.Errorf("WIMSE=%q: want on or off", s.WIMSE)
+	}
+	srv, err := NewServer(s.Config, deps)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -26,6 +26,12 @@ func Narrate(w io.Writer, out *Outcome) {
 			fmt.Fprintf(w, "      token: iss=%v sub=%v aud=%v exp=%s jti=%s\n",
 				t.Claims["iss"], t.Claims["sub"], t.Claims["aud"], expiry(t.Claims["exp"]), t.JTI)
 		}
+		if t := st.WIT; t != nil {
+			fmt.Fprintf(w, "      WIT: sub=%v exp=%s jti=%s\n", t.Claims["sub"], expiry(t.Claims["exp"]), t.JTI)
+		}
+		if p := st.Proof; p != nil && p.Header["typ"] == "wpt+jwt" {
+			fmt.Fprintf(w, "      WPT: aud=%v exp=%s jti=%s\n", p.Claims["aud"], expiry(p.Claims["exp"]), p.JTI)
+		}
 		outcome := fmt.Sprintf("%s (%d)", st.Result, st.Status)
 		if st.Reason != "" {
 			outcome += ": " + st.Reason

@@ -117,7 +117,7 @@ func testComposeScenarioAndRestart(t *testing.T, cli []string) {
 
 	var played outcome
 	require.Eventually(t, func() bool {
-		return getJSON(base(0)+"/v1/scenario", &played) == nil && len(played.Steps) == 24
+		return getJSON(base(0)+"/v1/scenario", &played) == nil && len(played.Steps) == 29
 	}, 60*time.Second, 250*time.Millisecond, "the scenario did not finish")
 	require.True(t, played.Passed, "%+v", played.Steps)
 	ids := map[string]bool{}
@@ -127,9 +127,11 @@ func testComposeScenarioAndRestart(t *testing.T, cli []string) {
 	}
 	// Token exchange across containers: the audit entry is CareerGPT's via
 	// Notification, and the two exchanges policy forbids are refused; a
-	// revoked token and a suspended caller are refused.
+	// revoked token and a suspended caller are refused; the WIMSE calls to
+	// Notification and the thief's four refused steps.
 	for _, id := range []string{"notification-audit-logged", "exchange-foreign-token-refused", "exchange-wider-scope-refused",
-		"revoked-token-refused", "suspended-caller-refused"} {
+		"revoked-token-refused", "suspended-caller-refused",
+		"issue-workload-identity", "wimse-wit-alone-refused", "wimse-wit-as-bearer-refused", "wimse-wpt-at-logging-refused", "wimse-wpt-replayed-refused"} {
 		require.True(t, ids[id], "step %s missing", id)
 	}
 

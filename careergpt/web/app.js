@@ -32,6 +32,30 @@ const PROOF_EXPLAIN = {
   jti: "Proof id: Logging remembers it, so a proof works once.",
   ath: "SHA-256 of the access token sent with it: the proof is for that token only.",
 };
+// WIT_EXPLAIN explains a WIMSE workload identity token's members
+// (draft-ietf-wimse-workload-creds-02).
+const WIT_EXPLAIN = {
+  typ: "wit+jwt marks a Workload Identity Token: never an access token, so a verifier cannot take it for one.",
+  alg: "Identity's signature algorithm, as for its access tokens.",
+  kid: "Which of Identity's published keys signed it.",
+  iss: "Identity, the trust anchor, vouches for the workload.",
+  sub: "The workload's URI in its trust domain (wimse://trust-domain/name): who is calling.",
+  exp: "Expiry: a WIT lives longer than an access token (30 minutes), since every request proves the key anew.",
+  iat: "Issued at.",
+  jti: "The WIT's id, for logs.",
+  cnf: "The public key the workload proved it holds, with its alg. Every request carries a WPT signed by it; without the key, a copied WIT is useless.",
+};
+// WPT_EXPLAIN explains a WIMSE workload proof token's members (draft-ietf-wimse-wpt-01).
+const WPT_EXPLAIN = {
+  typ: "wpt+jwt marks a Workload Proof Token: a proof for one request.",
+  alg: "Must be exactly the alg of the WIT's cnf.jwk: the proof cannot choose another.",
+  aud: "The request's target URI, without query or fragment: the proof is for this service and this endpoint only, like an access token's aud but for every request.",
+  exp: "A few seconds ahead (30 s here): a captured proof dies quickly.",
+  iat: "When the proof was made.",
+  jti: "Proof id: the receiver remembers it, so a proof works once.",
+  wth: "SHA-256 of the WIT sent with it: the proof is for that WIT only.",
+  ath: "SHA-256 of the access token sent with it: the proof is for that token only.",
+};
 const WAITS = { expired: "Waiting for a 1-second token to expire, past the clock-skew leeway (about 7 s)…",
   scenario: "Playing the scenario (the expiry step waits about 7 s)…" };
 
@@ -140,7 +164,16 @@ function select(i) {
     parts.push(el("h3", {}, "Token header"), table(s.token.header), el("h3", {}, "Token claims"), table(s.token.claims),
       el("p", { class: "hint" }, `jti ${s.token.jti || "(none)"} — the signature is not shown.`));
   }
-  if (s.proof) {
+  if (s.wit) {
+    parts.push(el("h3", {}, "Workload identity token (WIT) header"), table(s.wit.header, WIT_EXPLAIN, "wit-"),
+      el("h3", {}, "WIT claims"), table(s.wit.claims, WIT_EXPLAIN, "wit-"),
+      el("p", { class: "hint" }, "Sent in the Workload-Identity-Token header; the signature is not shown."));
+  }
+  if (s.proof && s.proof.header.typ === "wpt+jwt") {
+    parts.push(el("h3", {}, "Workload proof token (WPT) header"), table(s.proof.header, WPT_EXPLAIN, "wpt-"),
+      el("h3", {}, "WPT claims"), table(s.proof.claims, WPT_EXPLAIN, "wpt-"),
+      el("p", { class: "hint" }, "Signed by the key the WIT names, for this request only, in the Workload-Proof-Token header."));
+  } else if (s.proof) {
     parts.push(el("h3", {}, "DPoP proof header"), table(s.proof.header, PROOF_EXPLAIN, "proof-"),
       el("h3", {}, "DPoP proof claims"), table(s.proof.claims, PROOF_EXPLAIN, "proof-"),
       el("p", { class: "hint" }, "The proof, signed by the caller's DPoP key, goes with the token in the DPoP header."));

@@ -140,31 +140,35 @@ func listenForMetrics(units []runner.Unit, addrs []string) error {
 func demoUnits(lns []net.Listener, db runner.Database, dataDir, level string, env runner.Env, stdout io.Writer) ([]runner.Unit, *careergpt.Setup, error) {
 	careergptURL, identityURL, loggingURL, notificationURL := url(lns[0]), url(lns[1]), url(lns[2]), url(lns[3])
 	// Every token has a status list entry, which the resource servers check.
-	trust := runner.ResourceServer{Issuer: identityURL, StatusLists: "on"}
-	// Logging takes Notification's audit entries on CareerGPT's behalf.
+	trust := runner.ResourceServer{Issuer: identityURL, StatusLists: "on", TrustDomain: trustDomain}
+	// Logging takes Notification's audit entries on CareerGPT's behalf, and
+	// WIMSE credentials beside its DPoP-bound tokens; Notification takes
+	// WIMSE calls only: both styles are shown.
 	loggingTrust := withDPoP(trust, runner.DPoPRequired)
-	loggingTrust.Actors = notification.ClientID
+	loggingTrust.Actors, loggingTrust.WIMSE = notification.ClientID, runner.WIMSEOptional
+	notificationTrust := trust
+	notificationTrust.WIMSE = runner.WIMSERequired
 	// The operator's admin secret, fresh for each run: CareerGPT plays the
 	// operator in the revocation steps.
 	adminSecret := rand.Text()
 	cg := &careergpt.Setup{
 		Config: careergpt.Config{IdentityURL: identityURL, LoggingURL: loggingURL, NotificationURL: notificationURL,
 			PeersTimeout: 10 * time.Second, AdminSecret: adminSecret},
-		DataDir: filepath.Join(dataDir, "careergpt"),
+		DataDir: filepath.Join(dataDir, "careergpt"), WIMSE: "on",
 	}
 	if len(lns) > 4 {
 		cg.NotificationReplicas = []string{notificationURL, url(lns[4])}
 	}
 	newNotification := func() *notification.Setup {
 		// Replicas share the data directory: one client key for the service.
-		return &notification.Setup{ResourceServer: trust, Database: db, DataDir: filepath.Join(dataDir, "notification"),
+		return &notification.Setup{ResourceServer: notificationTrust, Database: db, DataDir: filepath.Join(dataDir, "notification"),
 			IdentityURL: identityURL, LoggingURL: loggingURL, ExchangeProbes: "on"}
 	}
 	services := []runner.Service{
 		cg,
 		&identity.Setup{
 			Config: identity.Config{Issuer: identityURL, Registry: demoRegistry(careergptURL, notificationURL), Leeway: 5 * time.Second,
-				AdminSecretSHA256: identity.HashSecret(adminSecret)},
+				AdminSecretSHA256: identity.HashSecret(adminSecret), TrustDomain: trustDomain},
 			Database: db, KeySecret: env("IDENTITY_KEY_SECRET", ""), DataDir: filepath.Join(dataDir, "identity"), Algorithm: "EdDSA",
 			RotationInterval: 24 * time.Hour, PublishLead: 20 * time.Second, StatusList: true,
 		},
@@ -185,6 +189,10 @@ func demoUnits(lns []net.Listener, db runner.Database, dataDir, level string, en
 	}
 	return units, cg, nil
 }
+
+// trustDomain is the demo's WIMSE trust domain: Identity's WITs name
+// wimse://s2sjwt.example/<client>.
+const trustDomain = "s2sjwt.example"
 
 // demoRegistry is deploy/registry.json with loopback URLs for the clients' keys.
 func demoRegistry(careergptURL, notificationURL string) *identity.Registry {

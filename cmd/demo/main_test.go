@@ -31,6 +31,7 @@ func TestRun_ScenarioEndToEnd(t *testing.T) {
 	require.True(t, outcome.Passed)
 
 	want := map[string]string{
+		"issue-workload-identity":                "",
 		"issue-logging-service":                  "",
 		"logging-accepts":                        "",
 		"stolen-token-refused":                   "token is not for this service (wrong audience)",
@@ -41,6 +42,10 @@ func TestRun_ScenarioEndToEnd(t *testing.T) {
 		"notification-exchanges-token":           "",
 		"notification-audit-logged":              "",
 		"replay-refused":                         "token already used",
+		"wimse-wit-alone-refused":                "a workload identity token needs its Workload-Proof-Token",
+		"wimse-wit-as-bearer-refused":            "a workload identity token is not a bearer token",
+		"wimse-wpt-at-logging-refused":           "workload proof token is for another target (aud)",
+		"wimse-wpt-replayed-refused":             "workload proof token already used",
 		"issue-notification-service-for-probes":  "",
 		"exchange-probes":                        "",
 		"exchange-foreign-token-refused":         "subject_token was not issued for this client's service",

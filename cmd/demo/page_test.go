@@ -85,7 +85,7 @@ func TestPage_InHeadlessChromium(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(`#steps li`)))
 	require.Equal(t, "CareerGPT,Identity,Logging,Notification",
 		eval(`Array.from(document.querySelectorAll(".lanes .lane")).map(l => l.textContent).join(",")`))
-	require.Equal(t, "24", eval(`String(document.querySelectorAll("#steps li").length)`))
+	require.Equal(t, "29", eval(`String(document.querySelectorAll("#steps li").length)`))
 	require.Equal(t, "4", eval(`String(document.querySelectorAll('#steps li[data-from="notification"]').length)`), "Notification's own calls, from its lane")
 	require.Contains(t, text(`#steps button[data-step="notification-audit-logged"] .title`), "careergpt-backend via notification-backend", "the chain, as Logging recorded it")
 	require.Contains(t, text(`#status`), "Every step ended as it should")
@@ -93,7 +93,9 @@ func TestPage_InHeadlessChromium(t *testing.T) {
 	for _, reason := range []string{"wrong audience", "token already used", "untrusted issuer", "token expired",
 		"DPoP proof is not signed by the token's key", "DPoP-bound token presented as a bearer token",
 		"subject_token was not issued for this client's service", "scope not allowed: logs:read",
-		"token revoked", "client is suspended or revoked"} {
+		"token revoked", "client is suspended or revoked",
+		"a workload identity token needs its Workload-Proof-Token", "a workload identity token is not a bearer token",
+		"workload proof token is for another target (aud)", "workload proof token already used"} {
 		require.Contains(t, refused, reason)
 	}
 
@@ -126,6 +128,19 @@ func TestPage_InHeadlessChromium(t *testing.T) {
 	require.Contains(t, text(`#detail tr[data-claim="proof-typ"] td`), "dpop+jwt")
 	require.Contains(t, text(`#detail tr[data-claim="cnf"] td`), "jkt")
 	require.Contains(t, text(`#detail .checks li.fail`), "proof signed by the key the token is bound to")
+
+	// The thief replays a WIMSE call at Logging: WIT and WPT decoded, the
+	// WPT's aud the Notification request it was made for.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(`button[data-step="wimse-wpt-at-logging-refused"]`),
+		chromedp.WaitVisible(`#detail tr[data-claim="wpt-aud"]`),
+	))
+	require.Contains(t, text(`#detail tr[data-claim="wpt-aud"] td`), "/v1/notifications")
+	require.Contains(t, text(`#detail tr[data-claim="wpt-typ"] td`), "wpt+jwt")
+	require.Contains(t, text(`#detail tr[data-claim="wit-sub"] td`), "wimse://s2sjwt.example/careergpt-backend")
+	require.Contains(t, text(`#detail tr[data-claim="wit-cnf"] td`), "proved it holds")
+	require.Contains(t, eval(`Array.from(document.querySelectorAll("#detail .checks li.fail")).map(li => li.innerText).join("\n")`),
+		"WPT's aud is this request's URI")
 
 	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100) /* 100: PNG */)
 	require.NoError(t, err)

@@ -144,9 +144,8 @@ type workloadRequest struct {
 	accessToken string
 }
 
-// verify checks the WIT, then the WPT made with its key for r: the order
-// of draft-ietf-wimse-wpt-01's validation, with the WPT's jti spent last so
-// a refused proof does not use it up.
+// verify checks the WIT, then the WPT made with its key for r, with the
+// WPT's jti spent last so a refused proof does not use it up.
 func (c *workloadChecker) verify(ctx context.Context, r workloadRequest) (*Workload, error) {
 	claims, err := c.wit.Verify(ctx, r.wit)
 	if err != nil {
@@ -330,29 +329,31 @@ func (m *middleware) authenticateWorkload(r *http.Request) (*Claims, *Workload, 
 		return nil, nil, "", fmt.Errorf("%w: %d %s headers, want one", ErrWPT, len(wpts), WPTHeader)
 	}
 	req := workloadRequest{wit: wits[0], wpt: wpts[0], url: requestURL(r, m.wimse.BaseURL)}
-	var claims *Claims
+	var scheme string
 	if len(r.Header.Values("Authorization")) > 0 {
-		scheme, raw, err := credentials(r, false)
-		if err != nil {
-			return nil, nil, "", err
-		}
-		if claims, err = m.verifier.Verify(r.Context(), raw); err != nil {
-			return nil, nil, "", err
-		}
-		req.accessToken = raw
-		if err := m.checkPresentation(r, scheme, raw, claims); err != nil {
+		var err error
+		if scheme, req.accessToken, err = credentials(r, false); err != nil {
 			return nil, nil, "", err
 		}
 	}
+	// The workload's credentials first: they say whether this request is
+	// for this service at all (the WPT's aud), whatever token rides along.
 	w, err := m.workloads.verify(r.Context(), req)
 	if err != nil {
 		return nil, nil, "", err
 	}
-	if claims == nil {
+	if req.accessToken == "" {
 		return w.Claims, w, "", nil
+	}
+	claims, err := m.verifier.Verify(r.Context(), req.accessToken)
+	if err != nil {
+		return nil, nil, "", err
 	}
 	if caller := tokenCaller(claims); caller != w.Claims.Subject && caller != workloadPath(w.Claims.Subject) {
 		return nil, nil, "", fmt.Errorf("%w: token of %q, WIT of %q", ErrWorkload, caller, w.Claims.Subject)
+	}
+	if err := m.checkPresentation(r, scheme, req.accessToken, claims); err != nil {
+		return nil, nil, "", err
 	}
 	return claims, w, req.accessToken, nil
 }
