@@ -2,6 +2,7 @@ package authn
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -112,8 +114,54 @@ func WithWIMSE(cfg WIMSEConfig) Option { return func(m *middleware) { m.wimse = 
 // workloadChecker verifies WITs (with the one verifier's rules, under the
 // WorkloadIdentity profile) and their WPTs.
 type workloadChecker struct {
-	cfg WIMSEConfig
-	wit *Verifier
+	cfg  WIMSEConfig
+	wit  *Verifier
+	seen witCache
+}
+
+// WIT verification cache: a workload sends the same WIT on every request
+// for half an hour, so its verification is kept, by the WIT's SHA-256 (the
+// wth its proofs carry anyway), for at most witCacheAge: a key withdrawn
+// from the issuer's JWKS stops its WITs within that. Only verified WITs
+// enter, at most witCacheSize of them.
+const (
+	witCacheAge  = time.Minute
+	witCacheSize = 4096
+)
+
+type witCache struct {
+	mu      sync.Mutex
+	entries map[[sha256.Size]byte]cachedWIT
+}
+
+type cachedWIT struct {
+	workload Workload
+	until    time.Time
+}
+
+func (c *witCache) get(sum [sha256.Size]byte, now time.Time) (Workload, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[sum]
+	if !ok || !now.Before(e.until) {
+		return Workload{}, false
+	}
+	return e.workload, true
+}
+
+func (c *witCache) put(sum [sha256.Size]byte, w Workload, until time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil {
+		c.entries = make(map[[sha256.Size]byte]cachedWIT)
+	}
+	if len(c.entries) >= witCacheSize {
+		for k := range c.entries { // any one: the cache is a shortcut, not a record
+			delete(c.entries, k)
+			break
+		}
+	}
+	c.entries[sum] = cachedWIT{workload: w, until: until}
 }
 
 func newWorkloadChecker(v *Verifier, cfg WIMSEConfig) *workloadChecker {
@@ -134,6 +182,8 @@ func newWorkloadChecker(v *Verifier, cfg WIMSEConfig) *workloadChecker {
 type Workload struct {
 	Claims *Claims
 	Key    jwk.Key
+	// jkt is Key's RFC 7638 thumbprint, which scopes its WPTs' jtis.
+	jkt string
 }
 
 // workloadRequest is what a WPT must match: the request and the tokens
@@ -147,30 +197,52 @@ type workloadRequest struct {
 // verify checks the WIT, then the WPT made with its key for r, with the
 // WPT's jti spent last so a refused proof does not use it up.
 func (c *workloadChecker) verify(ctx context.Context, r workloadRequest) (*Workload, error) {
-	claims, err := c.wit.Verify(ctx, r.wit)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrWIT, err)
-	}
-	key, err := confirmationKey(claims.Confirmation.JWK, c.wit.algorithms)
+	w, err := c.verifyWIT(ctx, r.wit)
 	if err != nil {
 		return nil, err
 	}
-	proof, err := c.checkProof(r, key)
+	proof, err := c.checkProof(r, w.Key)
 	if err != nil {
 		return nil, err
 	}
-	jkt, err := jwk.Thumbprint(key.Public)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrWIT, err)
-	}
-	first, err := c.cfg.Replay.Use(ctx, "wpt:"+jkt+":"+proof.jti, proof.exp.Add(c.wit.cfg.Leeway))
+	first, err := c.cfg.Replay.Use(ctx, "wpt:"+w.jkt+":"+proof.jti, proof.exp.Add(c.wit.cfg.Leeway))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errUnavailable, err)
 	}
 	if !first {
 		return nil, fmt.Errorf("%w: jti %s", ErrWPTReplayed, proof.jti)
 	}
-	return &Workload{Claims: claims, Key: key}, nil
+	claims := *w.Claims // the request's own copy: the cached one is shared
+	w.Claims = &claims
+	return &w, nil
+}
+
+// verifyWIT verifies a WIT and its cnf.jwk, or finds it verified in the
+// cache.
+func (c *workloadChecker) verifyWIT(ctx context.Context, wit string) (Workload, error) {
+	sum, now := sha256.Sum256([]byte(wit)), c.wit.cfg.Now()
+	if w, ok := c.seen.get(sum, now); ok {
+		return w, nil
+	}
+	claims, err := c.wit.Verify(ctx, wit)
+	if err != nil {
+		return Workload{}, fmt.Errorf("%w: %w", ErrWIT, err)
+	}
+	key, err := confirmationKey(claims.Confirmation.JWK, c.wit.algorithms)
+	if err != nil {
+		return Workload{}, err
+	}
+	jkt, err := jwk.Thumbprint(key.Public)
+	if err != nil {
+		return Workload{}, fmt.Errorf("%w: %w", ErrWIT, err)
+	}
+	w := Workload{Claims: claims, Key: key, jkt: jkt}
+	until := now.Add(witCacheAge)
+	if exp := claims.ExpiresAt.Time; exp.Before(until) {
+		until = exp
+	}
+	c.seen.put(sum, w, until)
+	return w, nil
 }
 
 // confirmationKey is a WIT's cnf.jwk: a public key, with the alg
@@ -255,7 +327,7 @@ func (c *workloadChecker) matches(p workloadProof, r workloadRequest) error {
 		return fmt.Errorf("%w: iat in the future", ErrWPT)
 	case p.jti == "" || len(p.jti) > maxProofJTI:
 		return fmt.Errorf("%w: jti missing or longer than %d bytes", ErrWPT, maxProofJTI)
-	case p.wth != accessTokenHash(r.wit):
+	case p.wth != accessTokenHash(r.wit): // the WIT's SHA-256, as the cache's key
 		return fmt.Errorf("%w: wth is not the hash of the WIT sent", ErrWPT)
 	case r.accessToken != "" && p.ath != accessTokenHash(r.accessToken):
 		return fmt.Errorf("%w: ath is not the hash of the access token sent", ErrWPT)

@@ -219,3 +219,31 @@ func TestWorkloadIdentity_TrustDomain(t *testing.T) {
 	_, err = authn.WorkloadIdentity(testTrustDomain)
 	require.NoError(t, err)
 }
+
+// TestAuthenticate_WIMSECachedWITExpires: a WIT verified once is kept, but
+// never past its exp: the same WIT after it expired is refused.
+func TestAuthenticate_WIMSECachedWITExpires(t *testing.T) {
+	f := newFixture(t)
+	now := testNow
+	v, err := authn.NewVerifier(authn.Config{Issuer: testIssuer, Audience: testAudience, KeySet: f.keys, Now: func() time.Time { return now }})
+	require.NoError(t, err)
+	f.v = v
+	h := protected(f, authn.WithWIMSE(authn.WIMSEConfig{Replay: &memoryGuard{}, BaseURL: &url.URL{Scheme: "https", Host: "logging.example"}, TrustDomain: testTrustDomain}))
+	key := newDPoPKey(t)
+	call := func(at time.Time, witExp time.Time) int {
+		c := newWorkloadCall(t, f, key)
+		c.witClaims["exp"] = witExp.Unix()
+		c.wptClaims["iat"], c.wptClaims["exp"] = at.Unix(), at.Add(30*time.Second).Unix()
+		c.accessToken = f.token(t, validHeader(), with(with(validClaims(), "jti", randomID(t)), "exp", at.Add(time.Minute).Unix()))
+		c.wptClaims["ath"] = hashOf(c.accessToken)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, c.request(t, f))
+		return rec.Code
+	}
+	witExp := testNow.Add(20 * time.Second)
+	require.Equal(t, http.StatusNoContent, call(now, witExp))
+	now = testNow.Add(10 * time.Second)
+	require.Equal(t, http.StatusNoContent, call(now, witExp), "the cached WIT, with a fresh proof")
+	now = testNow.Add(30 * time.Second) // past the WIT's exp and the leeway
+	require.Equal(t, http.StatusBadRequest, call(now, witExp), "an expired WIT, even if once verified")
+}
