@@ -339,9 +339,24 @@ func (rs *ResourceServer) validate(i int, taken map[string]bool, processes []Pro
 	return rs.Token.validate(fmt.Sprintf("resource_servers[%d].token", i))
 }
 
-// validateAddressing checks how DPoP proofs address the server, and its
-// delegation settings.
+// validateAddressing checks how DPoP proofs address the server, and what
+// more it declares.
 func (rs *ResourceServer) validateAddressing(i int) error {
+	if err := rs.validateDeclarations(i); err != nil {
+		return err
+	}
+	switch {
+	case rs.PublicURL != "" && !validURL(rs.PublicURL):
+		return invalid("resource_servers[%d].public_url: %q is not an http(s) URL (server %q)", i, rs.PublicURL, rs.Name)
+	case rs.DPoPNonce && !rs.DPoP:
+		return invalid("resource_servers[%d].dpop_nonce needs dpop (server %q)", i, rs.Name)
+	}
+	return nil
+}
+
+// validateDeclarations checks the server's status list, WIMSE and
+// delegation settings.
+func (rs *ResourceServer) validateDeclarations(i int) error {
 	if sl := rs.StatusLists; sl != nil && sl.MaxStale != "" {
 		if d, err := time.ParseDuration(sl.MaxStale); err != nil || d <= 0 || d > 10*time.Minute {
 			return invalid("resource_servers[%d].status_lists.max_stale: %q is not a duration of at most 10m (server %q)", i, sl.MaxStale, rs.Name)
@@ -352,12 +367,6 @@ func (rs *ResourceServer) validateAddressing(i int) error {
 	}
 	if d := rs.Delegation; d != nil && (len(d.Actors) == 0 || slices.Contains(d.Actors, "") || d.MaxChain < 0 || d.MaxChain > 16) {
 		return invalid("resource_servers[%d].delegation: needs actors, none empty, and a max_chain of 1..16 if set (server %q)", i, rs.Name)
-	}
-	switch {
-	case rs.PublicURL != "" && !validURL(rs.PublicURL):
-		return invalid("resource_servers[%d].public_url: %q is not an http(s) URL (server %q)", i, rs.PublicURL, rs.Name)
-	case rs.DPoPNonce && !rs.DPoP:
-		return invalid("resource_servers[%d].dpop_nonce needs dpop (server %q)", i, rs.Name)
 	}
 	return nil
 }

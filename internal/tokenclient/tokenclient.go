@@ -186,6 +186,13 @@ func (c *Client) token(ctx context.Context, r Request, nonce string) (*Token, st
 		_ = json.Unmarshal(body, e)
 		return nil, resp.Header.Get("DPoP-Nonce"), e
 	}
+	tok, err := parseTokenResponse(body, r, now)
+	return tok, "", err
+}
+
+// parseTokenResponse reads a successful token response, of the type r
+// asked for.
+func parseTokenResponse(body []byte, r Request, now time.Time) (*Token, error) {
 	var tr struct {
 		AccessToken string `json:"access_token"`
 		TokenType   string `json:"token_type"`
@@ -200,9 +207,9 @@ func (c *Client) token(ctx context.Context, r Request, nonce string) (*Token, st
 		wantType, kind = "DPoP", "DPoP"
 	}
 	if err := json.Unmarshal(body, &tr); err != nil || tr.AccessToken == "" || !strings.EqualFold(tr.TokenType, wantType) {
-		return nil, "", fmt.Errorf("tokenclient: malformed token response (want a %s token)", wantType)
+		return nil, fmt.Errorf("tokenclient: malformed token response (want a %s token)", wantType)
 	}
-	return &Token{AccessToken: tr.AccessToken, ExpiresAt: now.Add(time.Duration(tr.ExpiresIn) * time.Second), Scope: tr.Scope, Type: kind}, "", nil
+	return &Token{AccessToken: tr.AccessToken, ExpiresAt: now.Add(time.Duration(tr.ExpiresIn) * time.Second), Scope: tr.Scope, Type: kind}, nil
 }
 
 // proofKey is the key r's token request proves possession of, if any.
