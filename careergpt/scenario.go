@@ -425,12 +425,8 @@ func (s *Server) issueStep(ctx context.Context, out *Outcome, audience, scope st
 	defer span.End()
 	st.TraceID = telemetry.TraceID(ctx)
 	tok, err := s.tokens.Token(ctx, tokenclient.Request{Audience: audience, Scope: scope, ExpiresIn: ttl, DPoP: bind})
-	var terr *tokenclient.Error
 	switch {
-	case errors.As(err, &terr):
-		st.Result, st.Status, st.Reason = Refused, terr.Status, terr.Description
-	case err != nil:
-		st.Result, st.Reason = Failed, err.Error()
+	case failedRequest(&st, err):
 	case decodeToken(tok.AccessToken) == nil:
 		st.Result, st.Reason = Failed, "Identity answered with a token that is not a JWT"
 	default:
@@ -444,6 +440,19 @@ func (s *Server) issueStep(ctx context.Context, out *Outcome, audience, scope st
 		return nil
 	}
 	return tok
+}
+
+// failedRequest records a failed token request in st: refused by Identity
+// (RFC 6749 §5.2), or not answered. It reports whether err was one.
+func failedRequest(st *Step, err error) bool {
+	var terr *tokenclient.Error
+	switch {
+	case errors.As(err, &terr):
+		st.Result, st.Status, st.Reason = Refused, terr.Status, terr.Description
+	case err != nil:
+		st.Result, st.Reason = Failed, err.Error()
+	}
+	return err != nil
 }
 
 // workloadIdentityStep shows CareerGPT getting its WIMSE workload identity
@@ -462,12 +471,10 @@ func (s *Server) workloadIdentityStep(ctx context.Context, out *Outcome) {
 	defer span.End()
 	st.TraceID = telemetry.TraceID(ctx)
 	wit, err := s.cached.Token(ctx, tokenclient.Request{WIT: true})
-	var terr *tokenclient.Error
 	switch {
-	case errors.As(err, &terr):
-		st.Result, st.Status, st.Reason = Refused, terr.Status, terr.Description
-	case err != nil:
-		st.Result, st.Reason = Failed, err.Error()
+	case failedRequest(&st, err):
+	case decodeToken(wit.AccessToken) == nil:
+		st.Result, st.Reason = Failed, "Identity answered with a WIT that is not a JWT"
 	default:
 		st.Result, st.Status, st.WIT = Accepted, http.StatusOK, decodeToken(wit.AccessToken)
 		st.Detail = fmt.Sprintf("Identity signed it: sub=%v, valid for %s; CareerGPT keeps it and renews it before it expires.",

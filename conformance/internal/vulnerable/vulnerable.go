@@ -169,6 +169,12 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, "invalid_token", err.Error())
 		return
 	}
+	s.admit(w, claims)
+}
+
+// admit answers an authenticated request: 403 without the configured
+// scope, else 204.
+func (s *server) admit(w http.ResponseWriter, claims map[string]any) {
 	if s.cfg.Scope != "" && !s.scopeOK(claims) {
 		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope"`)
 		w.WriteHeader(http.StatusForbidden)

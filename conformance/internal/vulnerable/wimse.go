@@ -118,12 +118,7 @@ func (s *server) serveWorkload(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if s.cfg.Scope != "" && !s.scopeOK(claims) {
-		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope"`)
-		w.WriteHeader(http.StatusForbidden)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	s.admit(w, claims)
 }
 
 // verifyWIT checks a WIT and returns its cnf.jwk (nil for a WIT without
