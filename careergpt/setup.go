@@ -22,8 +22,8 @@ import (
 type Setup struct {
 	Config
 	DataDir string
-	// WIMSE "on" calls Notification with a WIT and a WPT per request.
-	WIMSE string
+	// WIMSECalls "on" calls Notification with a WIT and a WPT per request.
+	WIMSECalls string
 }
 
 // Flags implements runner.Service.
@@ -32,7 +32,7 @@ func (s *Setup) Flags(fs *flag.FlagSet, env runner.Env) {
 	runner.StringFlag(fs, env, &s.LoggingURL, "logging-url", "LOGGING_URL", "http://127.0.0.1:9002", "logging service")
 	runner.StringFlag(fs, env, &s.NotificationURL, "notification-url", "NOTIFICATION_URL", "http://127.0.0.1:9003", "notification service")
 	runner.StringFlag(fs, env, &s.DataDir, "data", "DATA_DIR", "data/careergpt", "directory for CareerGPT's client key")
-	runner.StringFlag(fs, env, &s.WIMSE, "wimse", "WIMSE", "off", "on: call Notification with a WIMSE workload identity token and a proof per request (Identity needs IDENTITY_TRUST_DOMAIN)")
+	runner.StringFlag(fs, env, &s.WIMSECalls, "wimse-calls", "WIMSE_CALLS", "off", "on: call Notification with a WIMSE workload identity token and a proof per request (Identity needs IDENTITY_TRUST_DOMAIN)")
 	runner.DurationFlag(fs, env, &s.PeerLeeway, "peer-leeway", "LEEWAY", 0, "the resource servers' clock-skew leeway (0: their default)")
 	runner.DurationFlag(fs, env, &s.PeersTimeout, "peers-timeout", "PEERS_TIMEOUT", time.Minute, "how long to wait for the other services on start")
 	fs.Func("allowed-hosts", "comma-separated host names besides loopback this API answers to (env CAREERGPT_ALLOWED_HOSTS)", func(v string) error {
@@ -69,7 +69,7 @@ func (s *Setup) Open(_ context.Context, in runner.Instance) (http.Handler, io.Cl
 		return nil, nil, err
 	}
 	deps := Deps{Key: key, Signer: signer, DPoPKey: dpopKey, Logger: logger}
-	switch s.WIMSE {
+	switch s.WIMSECalls {
 	case "on":
 		// A third: the key its WIT names, which signs a proof per request.
 		if _, deps.WorkloadKey, err = tokenclient.LoadOrCreateKey(filepath.Join(s.DataDir, "wimse-key.pem"), jwk.EdDSA); err != nil {
@@ -77,7 +77,7 @@ func (s *Setup) Open(_ context.Context, in runner.Instance) (http.Handler, io.Cl
 		}
 	case "off", "":
 	default:
-		return nil, nil, fmt.Errorf("WIMSE=%q: want on or off", s.WIMSE)
+		return nil, nil, fmt.Errorf("WIMSE_CALLS=%q: want on or off", s.WIMSECalls)
 	}
 	srv, err := NewServer(s.Config, deps)
 	if err != nil {

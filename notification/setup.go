@@ -2,6 +2,7 @@ package notification
 
 import (
 	"context"
+	"crypto"
 	"flag"
 	"fmt"
 	"io"
@@ -31,6 +32,8 @@ type Setup struct {
 	LoggingURL  string
 	// ExchangeProbes, "on" or "off": see Deps.ExchangeProbes.
 	ExchangeProbes string
+	// WIMSECalls "on" sends a WIMSE WIT and a WPT with every audit entry.
+	WIMSECalls string
 }
 
 // Flags implements runner.Service.
@@ -42,6 +45,7 @@ func (s *Setup) Flags(fs *flag.FlagSet, env runner.Env) {
 	// conformance suite) has no business calling anyone.
 	runner.StringFlag(fs, env, &s.IdentityURL, "identity-url", "IDENTITY_URL", "", "where Notification gets its own tokens for audit logging (off if empty)")
 	runner.StringFlag(fs, env, &s.LoggingURL, "logging-url", "LOGGING_URL", "", "logging service for audit entries (off if empty)")
+	runner.StringFlag(fs, env, &s.WIMSECalls, "wimse-calls", "WIMSE_CALLS", "off", "on: audit entries also carry a WIMSE workload identity token and a proof (Identity needs IDENTITY_TRUST_DOMAIN)")
 	runner.StringFlag(fs, env, &s.ExchangeProbes, "exchange-probes", "EXCHANGE_PROBES", "off", "demo only: on serves POST /v1/exchange-probes, two token exchanges Identity must refuse, and shows each audit entry's exchanged token decoded (no signature) in the 202")
 }
 
@@ -50,6 +54,9 @@ func (s *Setup) Open(ctx context.Context, in runner.Instance) (http.Handler, io.
 	logger := in.Logger
 	if s.ExchangeProbes != "on" && s.ExchangeProbes != "off" && s.ExchangeProbes != "" {
 		return nil, nil, fmt.Errorf("EXCHANGE_PROBES=%q: want on or off", s.ExchangeProbes)
+	}
+	if s.WIMSECalls != "on" && s.WIMSECalls != "off" && s.WIMSECalls != "" {
+		return nil, nil, fmt.Errorf("WIMSE_CALLS=%q: want on or off", s.WIMSECalls)
 	}
 	v, err := s.Verifier(Audience, in)
 	if err != nil {
@@ -85,9 +92,19 @@ func (s *Setup) Open(ctx context.Context, in runner.Instance) (http.Handler, io.
 			db.Close()
 			return nil, nil, err
 		}
+		var workloadKey crypto.Signer
+		if s.WIMSECalls == "on" {
+			// And a third, which its WIT names and its WPTs are signed with.
+			if _, workloadKey, err = tokenclient.LoadOrCreateKey(filepath.Join(s.DataDir, "wimse-key.pem"), jwk.EdDSA); err != nil {
+				db.Close()
+				return nil, nil, err
+			}
+		}
 		httpClient := &http.Client{Timeout: 5 * time.Second, Transport: telemetry.Transport(nil)}
-		tokens := &tokenclient.Client{TokenURL: s.IdentityURL + "/oauth2/token", ClientID: ClientID, Key: key, Signer: signer, HTTP: httpClient, DPoPKey: dpopKey}
-		deps.Audit = &logclient.Client{LoggingURL: s.LoggingURL, Tokens: &tokenclient.Cache{Client: tokens}, HTTP: httpClient, DPoPKey: dpopKey}
+		tokens := &tokenclient.Client{TokenURL: s.IdentityURL + "/oauth2/token", ClientID: ClientID, Key: key, Signer: signer, HTTP: httpClient,
+			DPoPKey: dpopKey, WorkloadKey: workloadKey}
+		deps.Audit = &logclient.Client{LoggingURL: s.LoggingURL, Tokens: &tokenclient.Cache{Client: tokens}, HTTP: httpClient,
+			DPoPKey: dpopKey, WorkloadKey: workloadKey}
 		deps.PublicKey = &key
 	}
 	srv, err := NewServer(deps)

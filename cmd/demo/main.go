@@ -154,7 +154,7 @@ func demoUnits(lns []net.Listener, db runner.Database, dataDir, level string, en
 	cg := &careergpt.Setup{
 		Config: careergpt.Config{IdentityURL: identityURL, LoggingURL: loggingURL, NotificationURL: notificationURL,
 			PeersTimeout: 10 * time.Second, AdminSecret: adminSecret},
-		DataDir: filepath.Join(dataDir, "careergpt"), WIMSE: "on",
+		DataDir: filepath.Join(dataDir, "careergpt"), WIMSECalls: "on",
 	}
 	if len(lns) > 4 {
 		cg.NotificationReplicas = []string{notificationURL, url(lns[4])}
@@ -162,7 +162,7 @@ func demoUnits(lns []net.Listener, db runner.Database, dataDir, level string, en
 	newNotification := func() *notification.Setup {
 		// Replicas share the data directory: one client key for the service.
 		return &notification.Setup{ResourceServer: notificationTrust, Database: db, DataDir: filepath.Join(dataDir, "notification"),
-			IdentityURL: identityURL, LoggingURL: loggingURL, ExchangeProbes: "on"}
+			IdentityURL: identityURL, LoggingURL: loggingURL, ExchangeProbes: "on", WIMSECalls: "on"}
 	}
 	services := []runner.Service{
 		cg,

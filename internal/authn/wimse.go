@@ -386,7 +386,8 @@ func WorkloadFromContext(ctx context.Context) (*Workload, bool) {
 }
 
 // authenticateWorkload admits a request by its WIT and WPT, and its access
-// token if it carries one: that token must then be the workload's own (its
+// token if it carries one (a bearer token, or a DPoP-bound one with its
+// proof where DPoP is on): that token must then be the workload's own (its
 // client, or its current actor, is the WIT's workload), or a workload
 // holding a stolen token could present it with its own proof. Without an
 // access token, the request's claims are the WIT's.
@@ -404,7 +405,7 @@ func (m *middleware) authenticateWorkload(r *http.Request) (*Claims, *Workload, 
 	var scheme string
 	if len(r.Header.Values("Authorization")) > 0 {
 		var err error
-		if scheme, req.accessToken, err = credentials(r, false); err != nil {
+		if scheme, req.accessToken, err = credentials(r, m.dpop != nil); err != nil {
 			return nil, nil, "", err
 		}
 	}

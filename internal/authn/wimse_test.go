@@ -247,3 +247,29 @@ func TestAuthenticate_WIMSECachedWITExpires(t *testing.T) {
 	now = testNow.Add(30 * time.Second) // past the WIT's exp and the leeway
 	require.Equal(t, http.StatusBadRequest, call(now, witExp), "an expired WIT, even if once verified")
 }
+
+// TestAuthenticate_WIMSEWithDPoP: a DPoP-bound token rides along with WIMSE
+// credentials with its own proof, as Notification's audit entries do;
+// without that proof it is refused as a bearer token would be.
+func TestAuthenticate_WIMSEWithDPoP(t *testing.T) {
+	f := newFixture(t)
+	base := &url.URL{Scheme: "https", Host: "logging.example"}
+	h := protected(f, authn.WithDPoP(authn.DPoPConfig{Replay: &memoryGuard{}, BaseURL: base, Required: true}),
+		authn.WithWIMSE(authn.WIMSEConfig{Replay: &memoryGuard{}, BaseURL: base, TrustDomain: testTrustDomain}))
+	dpopKey, workloadKey := newDPoPKey(t), newDPoPKey(t)
+	token := f.token(t, validHeader(), with(validClaims(), "cnf", map[string]any{"jkt": dpopKey.jkt}))
+	send := func(withProof bool) int {
+		c := newWorkloadCall(t, f, workloadKey)
+		c.accessToken, c.wptClaims["ath"] = "", hashOf(token)
+		req := c.request(t, f)
+		req.Header.Set("Authorization", "DPoP "+token)
+		if withProof {
+			req.Header.Set("DPoP", sign(t, dpopKey.signer, dpopKey.alg, seg(t, dpopKey.header(t)), seg(t, with(proofClaims(token), "jti", randomID(t)))))
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	require.Equal(t, http.StatusNoContent, send(true))
+	require.Equal(t, http.StatusUnauthorized, send(false), "a bound token needs its DPoP proof, WIMSE or not")
+}

@@ -30,6 +30,10 @@ type Client struct {
 	// DPoPKey, if set, binds the tokens to it (the Tokens' client holds the
 	// same key) and signs a DPoP proof for every entry.
 	DPoPKey crypto.Signer
+	// WorkloadKey, if set, adds WIMSE credentials to every entry: the
+	// client's WIT for that key (from Tokens, renewed before it expires)
+	// and a WPT signed by it for the request.
+	WorkloadKey crypto.Signer
 }
 
 // Log stores one info entry; its source is whoever our token names.
@@ -77,6 +81,15 @@ func (c *Client) LogWith(ctx context.Context, tok *tokenclient.Token, message st
 	req.Header.Set("Content-Type", "application/json")
 	if err := tokenclient.Authorize(req, tok, c.DPoPKey); err != nil {
 		return fmt.Errorf("logclient: %w", err)
+	}
+	if c.WorkloadKey != nil {
+		wit, err := c.Tokens.Token(ctx, tokenclient.Request{WIT: true})
+		if err != nil {
+			return fmt.Errorf("logclient: workload identity token: %w", err)
+		}
+		if err := tokenclient.AddWorkloadProof(req, wit, c.WorkloadKey, tok.AccessToken); err != nil {
+			return fmt.Errorf("logclient: %w", err)
+		}
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {

@@ -253,13 +253,20 @@ const WPTLifetime = 30 * time.Second
 // Workload-Identity-Token header, a WPT signed by key for this very
 // request, and tok, if any, as a bearer token the WPT names (ath).
 func AuthorizeWorkload(req *http.Request, wit *Token, key crypto.Signer, tok *Token) error {
-	target := *req.URL
-	target.RawQuery, target.Fragment = "", ""
 	accessToken := ""
 	if tok != nil {
 		accessToken = tok.AccessToken
 		req.Header.Set("Authorization", "Bearer "+accessToken)
 	}
+	return AddWorkloadProof(req, wit, key, accessToken)
+}
+
+// AddWorkloadProof adds wit and a WPT by key for req to a request whose
+// Authorization, if any, is already set (accessToken, which the WPT
+// names): a DPoP-bound token keeps its own proof beside it.
+func AddWorkloadProof(req *http.Request, wit *Token, key crypto.Signer, accessToken string) error {
+	target := *req.URL
+	target.RawQuery, target.Fragment = "", ""
 	wpt, err := WorkloadProof(key, target.String(), wit.AccessToken, accessToken, time.Now())
 	if err != nil {
 		return err
