@@ -14,7 +14,15 @@
 //	r.Use(authn.Authenticate(v, authn.WithSingleUse(replayStore)))
 //
 // DPoP (RFC 9449) is part of the same verifier: WithDPoP checks each
-// request's proof against the key the token is bound to (cnf.jkt).
+// request's proof against the key the token is bound to (cnf.jkt). So is
+// WIMSE: WithWIMSE checks a Workload Identity Token (the WorkloadIdentity
+// profile: typ wit+jwt, sub a workload URI of the trust domain, cnf.jwk)
+// and the Workload Proof Token its key signed for the request (aud the
+// target URI, wth, ath, a short exp, a single-use jti); refusals are 400
+// with RFC 9457 problem details.
+//
+//	r.Use(authn.Authenticate(v, authn.WithWIMSE(authn.WIMSEConfig{
+//		Replay: replayStore, BaseURL: publicURL, TrustDomain: "example.org", Required: true})))
 //
 // The format accepted is a Profile, a named set of checks: AccessToken
 // (RFC 9068, the zero value), JWTSVID(trustDomain) for SPIFFE JWT-SVIDs,

@@ -169,8 +169,10 @@ func newWorkloadChecker(v *Verifier, cfg WIMSEConfig) *workloadChecker {
 	if err != nil || cfg.BaseURL == nil || cfg.Replay == nil {
 		panic(fmt.Sprintf("authn: WithWIMSE needs BaseURL, Replay and a trust domain (%v)", err))
 	}
+	// The service's own settings (issuer, keys, algorithms, leeway, clock,
+	// bounds), less what concerns access tokens only.
 	c := v.cfg
-	c.Profile, c.Algorithms, c.Status, c.Actors = profile, nil, nil, nil
+	c.Profile, c.Status, c.Actors = profile, nil, nil
 	wit, err := NewVerifier(c)
 	if err != nil {
 		panic(err)
