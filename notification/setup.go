@@ -52,11 +52,10 @@ func (s *Setup) Flags(fs *flag.FlagSet, env runner.Env) {
 // Open implements runner.Service.
 func (s *Setup) Open(ctx context.Context, in runner.Instance) (http.Handler, io.Closer, error) {
 	logger := in.Logger
-	if s.ExchangeProbes != "on" && s.ExchangeProbes != "off" && s.ExchangeProbes != "" {
-		return nil, nil, fmt.Errorf("EXCHANGE_PROBES=%q: want on or off", s.ExchangeProbes)
-	}
-	if s.WIMSECalls != "on" && s.WIMSECalls != "off" && s.WIMSECalls != "" {
-		return nil, nil, fmt.Errorf("WIMSE_CALLS=%q: want on or off", s.WIMSECalls)
+	for name, v := range map[string]string{"EXCHANGE_PROBES": s.ExchangeProbes, "WIMSE_CALLS": s.WIMSECalls} {
+		if v != "on" && v != "off" && v != "" {
+			return nil, nil, fmt.Errorf("%s=%q: want on or off", name, v)
+		}
 	}
 	v, err := s.Verifier(Audience, in)
 	if err != nil {
@@ -80,32 +79,9 @@ func (s *Setup) Open(ctx context.Context, in runner.Instance) (http.Handler, io.
 		db.Close()
 		return nil, nil, err
 	}
-	if s.IdentityURL != "" && s.LoggingURL != "" {
-		key, signer, err := tokenclient.LoadOrCreateKey(filepath.Join(s.DataDir, "client-key.pem"), jwk.EdDSA)
-		if err != nil {
-			db.Close()
-			return nil, nil, err
-		}
-		// Its audit entries' tokens are bound to a key of their own (DPoP).
-		_, dpopKey, err := tokenclient.LoadOrCreateKey(filepath.Join(s.DataDir, "dpop-key.pem"), jwk.EdDSA)
-		if err != nil {
-			db.Close()
-			return nil, nil, err
-		}
-		var workloadKey crypto.Signer
-		if s.WIMSECalls == "on" {
-			// And a third, which its WIT names and its WPTs are signed with.
-			if _, workloadKey, err = tokenclient.LoadOrCreateKey(filepath.Join(s.DataDir, "wimse-key.pem"), jwk.EdDSA); err != nil {
-				db.Close()
-				return nil, nil, err
-			}
-		}
-		httpClient := &http.Client{Timeout: 5 * time.Second, Transport: telemetry.Transport(nil)}
-		tokens := &tokenclient.Client{TokenURL: s.IdentityURL + "/oauth2/token", ClientID: ClientID, Key: key, Signer: signer, HTTP: httpClient,
-			DPoPKey: dpopKey, WorkloadKey: workloadKey}
-		deps.Audit = &logclient.Client{LoggingURL: s.LoggingURL, Tokens: &tokenclient.Cache{Client: tokens}, HTTP: httpClient,
-			DPoPKey: dpopKey, WorkloadKey: workloadKey}
-		deps.PublicKey = &key
+	if err := s.auditClient(&deps); err != nil {
+		db.Close()
+		return nil, nil, err
 	}
 	srv, err := NewServer(deps)
 	if err != nil {
@@ -113,4 +89,35 @@ func (s *Setup) Open(ctx context.Context, in runner.Instance) (http.Handler, io.
 		return nil, nil, err
 	}
 	return srv, db, nil
+}
+
+// auditClient gives deps Notification's own client for audit entries, when
+// it has an Identity and a Logging to write them to: its client key, a DPoP
+// key its entries' tokens are bound to, and, with WIMSE_CALLS=on, a third
+// key its WIT names and its WPTs are signed with.
+func (s *Setup) auditClient(deps *Deps) error {
+	if s.IdentityURL == "" || s.LoggingURL == "" {
+		return nil
+	}
+	key, signer, err := tokenclient.LoadOrCreateKey(filepath.Join(s.DataDir, "client-key.pem"), jwk.EdDSA)
+	if err != nil {
+		return err
+	}
+	_, dpopKey, err := tokenclient.LoadOrCreateKey(filepath.Join(s.DataDir, "dpop-key.pem"), jwk.EdDSA)
+	if err != nil {
+		return err
+	}
+	var workloadKey crypto.Signer
+	if s.WIMSECalls == "on" {
+		if _, workloadKey, err = tokenclient.LoadOrCreateKey(filepath.Join(s.DataDir, "wimse-key.pem"), jwk.EdDSA); err != nil {
+			return err
+		}
+	}
+	httpClient := &http.Client{Timeout: 5 * time.Second, Transport: telemetry.Transport(nil)}
+	tokens := &tokenclient.Client{TokenURL: s.IdentityURL + "/oauth2/token", ClientID: ClientID, Key: key, Signer: signer, HTTP: httpClient,
+		DPoPKey: dpopKey, WorkloadKey: workloadKey}
+	deps.Audit = &logclient.Client{LoggingURL: s.LoggingURL, Tokens: &tokenclient.Cache{Client: tokens}, HTTP: httpClient,
+		DPoPKey: dpopKey, WorkloadKey: workloadKey}
+	deps.PublicKey = &key
+	return nil
 }
