@@ -125,3 +125,22 @@ func TestWIMSE_EndToEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestIssueWIT_SPIFFEID: a client with a spiffe_id is named by it in its
+// WIT, as in its JWT-SVIDs.
+func TestIssueWIT_SPIFFEID(t *testing.T) {
+	e := newEnv(t, func(c *identity.Config) {
+		c.TrustDomain = witTrustDomain
+		c.Registry.Clients[0].SPIFFEID = "spiffe://" + witTrustDomain + "/careergpt"
+	})
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	c := *e.client
+	c.WorkloadKey = key
+	wit, err := c.Token(context.Background(), tokenclient.Request{WIT: true})
+	require.NoError(t, err)
+	claims := jwt.MapClaims{}
+	_, _, err = jwt.NewParser().ParseUnverified(wit.AccessToken, claims)
+	require.NoError(t, err)
+	require.Equal(t, "spiffe://"+witTrustDomain+"/careergpt", claims["sub"])
+}
