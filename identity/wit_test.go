@@ -21,17 +21,23 @@ import (
 
 const witTrustDomain = "s2sjwt.test"
 
+// workloadClient is e.client with a workload key of its own, for WITs.
+func workloadClient(tb testing.TB, e *env) (*tokenclient.Client, ed25519.PrivateKey) {
+	tb.Helper()
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(tb, err)
+	c := *e.client
+	c.WorkloadKey = key
+	return &c, key
+}
+
 // TestIssueWIT: a WIT names the client in the trust domain and carries the
 // key its proof showed, with alg; without a proof, or from an issuer with
 // no trust domain, there is none.
 func TestIssueWIT(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, func(c *identity.Config) { c.TrustDomain = witTrustDomain })
-	_, key, err := ed25519.GenerateKey(rand.Reader)
-	require.NoError(t, err)
-	c := *e.client
-	c.WorkloadKey = key
-
+	c, key := workloadClient(t, e)
 	wit, err := c.Token(ctx, tokenclient.Request{WIT: true})
 	require.NoError(t, err)
 	require.Equal(t, "WIT", wit.Type)
@@ -59,9 +65,7 @@ func TestIssueWIT(t *testing.T) {
 		require.Equal(t, "invalid_dpop_proof", r.body["error"])
 	})
 	t.Run("ErrNoTrustDomain", func(t *testing.T) {
-		plain := newEnv(t)
-		c := *plain.client
-		c.WorkloadKey = key
+		c, _ := workloadClient(t, newEnv(t))
 		_, err := c.Token(ctx, tokenclient.Request{WIT: true})
 		var terr *tokenclient.Error
 		require.ErrorAs(t, err, &terr)
@@ -74,10 +78,7 @@ func TestIssueWIT(t *testing.T) {
 func TestWIMSE_EndToEnd(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, func(c *identity.Config) { c.TrustDomain = witTrustDomain })
-	_, key, err := ed25519.GenerateKey(rand.Reader)
-	require.NoError(t, err)
-	c := *e.client
-	c.WorkloadKey = key
+	c, key := workloadClient(t, e)
 	wit, err := c.Token(ctx, tokenclient.Request{WIT: true})
 	require.NoError(t, err)
 	tok, err := c.Token(ctx, tokenclient.Request{Audience: "logging-service"})
@@ -133,10 +134,7 @@ func TestIssueWIT_SPIFFEID(t *testing.T) {
 		c.TrustDomain = witTrustDomain
 		c.Registry.Clients[0].SPIFFEID = "spiffe://" + witTrustDomain + "/careergpt"
 	})
-	_, key, err := ed25519.GenerateKey(rand.Reader)
-	require.NoError(t, err)
-	c := *e.client
-	c.WorkloadKey = key
+	c, _ := workloadClient(t, e)
 	wit, err := c.Token(context.Background(), tokenclient.Request{WIT: true})
 	require.NoError(t, err)
 	claims := jwt.MapClaims{}
