@@ -91,8 +91,8 @@ type sent struct{ proof, wit string }
 
 // post sends body as JSON with cred's token the one way every client here
 // does (tokenclient.Authorize: Bearer, or DPoP with a proof by cred.dpop
-// for this very request; with WIMSE credentials, tokenclient.WorkloadProof
-// makes the WPT); it returns the answer and what it sent.
+// for this very request; with WIMSE credentials,
+// tokenclient.AddWorkloadProof); it returns the answer and what it sent.
 func (s *Server) post(ctx context.Context, target string, body any, cred credential) (status int, answer []byte, out sent, err error) {
 	data, _ := json.Marshal(body)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(data))
@@ -131,20 +131,18 @@ func (s *Server) authorize(req *http.Request, cred credential) (sent, error) {
 	if cred.token != "" {
 		req.Header.Set("Authorization", "Bearer "+cred.token)
 	}
-	req.Header.Set(authn.WITHeader, w.wit)
-	wpt := w.wpt
-	if wpt == "" && !w.noWPT {
-		target := *req.URL
-		target.RawQuery, target.Fragment = "", ""
-		var err error
-		if wpt, err = tokenclient.WorkloadProof(w.key, target.String(), w.wit, cred.token, s.deps.Now()); err != nil {
+	switch {
+	case w.wpt != "": // a captured one, replayed
+		req.Header.Set(authn.WITHeader, w.wit)
+		req.Header.Set(authn.WPTHeader, w.wpt)
+	case w.noWPT:
+		req.Header.Set(authn.WITHeader, w.wit)
+	default:
+		if err := tokenclient.AddWorkloadProof(req, &tokenclient.Token{AccessToken: w.wit}, w.key, cred.token); err != nil {
 			return sent{}, err
 		}
 	}
-	if wpt != "" {
-		req.Header.Set(authn.WPTHeader, wpt)
-	}
-	return sent{proof: wpt, wit: w.wit}, nil
+	return sent{proof: req.Header.Get(authn.WPTHeader), wit: w.wit}, nil
 }
 
 // workloadFor is CareerGPT's WIMSE credentials for a call to target: its

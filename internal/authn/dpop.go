@@ -275,7 +275,12 @@ func proofClaims(segment string) (proof, error) {
 // query and fragment ignored.
 func sameResource(htu string, req *url.URL) bool {
 	u, err := url.Parse(htu)
-	if err != nil || req == nil || !u.IsAbs() {
+	return err == nil && sameParsedResource(u, req)
+}
+
+// sameParsedResource is sameResource for a URL already parsed.
+func sameParsedResource(u, req *url.URL) bool {
+	if req == nil || !u.IsAbs() {
 		return false
 	}
 	path := func(p string) string {

@@ -346,7 +346,7 @@ func sameTarget(aud string, req *url.URL) bool {
 	if err != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(aud, "#") {
 		return false
 	}
-	return sameResource(aud, req)
+	return sameParsedResource(u, req)
 }
 
 func proofClaimsOf(segment string) (workloadProof, error) {
